@@ -1,0 +1,5 @@
+"""``python -m nodescope`` runs the command-line interface."""
+
+from nodescope.cli import main
+
+main()

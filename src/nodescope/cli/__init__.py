@@ -1,0 +1,51 @@
+"""The ``nodescope`` command line: one sub-command per pipeline stage.
+
+The CLI is thin: each command parses its options, calls the library, prints a summary with rich and writes files.
+Stage commands live in sibling modules (``nodescope.cli.data``, ...), each exposing ``register(app)``.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from nodescope import __version__
+from nodescope.cli import data as _data
+from nodescope.cli import demo as _demo
+from nodescope.cli._common import console
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="nodescope",
+    help=(
+        "nodescope: lymph-node metastasis prediction from ultrasound, end to end.\n\n"
+        "Stages: data (check, split, synth, import) -> train / predict -> evaluate -> report; meta for "
+        "diagnostic-accuracy meta-analysis; demo runs the main job on built-in synthetic data."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+@app.command()
+def version() -> None:
+    """Print the nodescope version and the versions of its main dependencies."""
+    import importlib.metadata as md
+
+    console.print(f"nodescope {__version__}")
+    for pkg in ("torch", "timm", "monai", "lightning", "scikit-learn", "statsmodels", "scipy", "pydicom"):
+        try:
+            console.print(f"  {pkg} {md.version(pkg)}")
+        except md.PackageNotFoundError:
+            console.print(f"  {pkg} (not installed)")
+
+
+# Stage registrations: each module adds its commands or sub-apps to ``app``.
+for _module in (_data, _demo):
+    _module.register(app)
+
+
+def main() -> None:
+    """Entry point of the ``nodescope`` console script."""
+    app()
