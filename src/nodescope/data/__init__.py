@@ -15,11 +15,19 @@ from nodescope.data._manifest import (
     validate_manifest,
 )
 from nodescope.data._splits import LeakageError, SplitMethod, check_leakage, make_splits, split_summary
+from nodescope.data._synth import (
+    SYNTHETIC_CLASSES,
+    SYNTHETIC_MODALITIES,
+    SyntheticDataset,
+    make_synthetic_dataset,
+)
 
 __all__ = [
     "KNOWN_MODALITIES",
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
+    "SYNTHETIC_CLASSES",
+    "SYNTHETIC_MODALITIES",
     "ImageReadError",
     "ImportResult",
     "LeakageError",
@@ -27,12 +35,14 @@ __all__ = [
     "ManifestError",
     "ManifestProblem",
     "SplitMethod",
+    "SyntheticDataset",
     "UltrasoundImage",
     "check_leakage",
     "import_busi",
     "import_image_folder",
     "join_clinical",
     "make_splits",
+    "make_synthetic_dataset",
     "read_clinical",
     "read_image",
     "read_manifest",
