@@ -1,0 +1,1 @@
+"""Diagnostic-test-accuracy meta-analysis."""
