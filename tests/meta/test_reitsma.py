@@ -84,7 +84,7 @@ def test_hsroc_conversion_inverts_to_bivariate() -> None:
 
 def test_sroc_passes_through_summary_point_and_auc_by_brute_force() -> None:
     r = reitsma(frame("AuditC"))
-    f, s = r.sroc_curve(np.array([1 - r.specificity.estimate]))
+    _f, s = r.sroc_curve(np.array([1 - r.specificity.estimate]))
     assert s[0] == pytest.approx(r.sensitivity.estimate, abs=1e-12)
     grid = np.linspace(1e-7, 1 - 1e-7, 2_000_001)
     _, sens = r.sroc_curve(grid)
