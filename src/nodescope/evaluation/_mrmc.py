@@ -44,6 +44,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from nodescope._estimate import Estimate
+from nodescope.evaluation._delong import delong_components
 
 __all__ = ["MRMCResult", "mrmc_analysis"]
 
@@ -158,41 +159,22 @@ class MRMCResult:
         }
 
 
-def _placements(truth: NDArray[np.bool_], ratings: NDArray[np.float64]) -> tuple[NDArray, NDArray, NDArray]:
-    """DeLong placement values by midranks (Sun & Xu 2014), vectorised over leading axes.
-
-    Returns ``(auc, v10, v01)`` with shapes ``(K,)``, ``(K, m)`` and ``(K, n)`` for ratings of shape ``(K, N)``;
-    ties count one half.
-    """
-    pos = ratings[:, truth]
-    neg = ratings[:, ~truth]
-    m, n = pos.shape[1], neg.shape[1]
-    both = np.concatenate([pos, neg], axis=1)
-    rz = stats.rankdata(both, axis=1)
-    rx = stats.rankdata(pos, axis=1)
-    ry = stats.rankdata(neg, axis=1)
-    v10 = (rz[:, :m] - rx) / n
-    v01 = 1.0 - (rz[:, m:] - ry) / m
-    auc = v10.mean(axis=1)
-    return auc, v10, v01
-
-
 def _error_covariance(truth: NDArray[np.bool_], flat: NDArray[np.float64], method: str) -> tuple[NDArray, NDArray]:
-    """AUCs ``(K,)`` and their ``(K, K)`` error covariance over cases."""
-    auc, v10, v01 = _placements(truth, flat)
-    m, n = v10.shape[1], v01.shape[1]
+    """AUCs ``(K,)`` and their ``(K, K)`` error covariance over cases, for ratings of shape ``(K, N)``.
+
+    DeLong: ``S10/m + S01/n`` from the structural components. Jackknife: leave-one-case-out AUCs are exact
+    functions of the components (``(m AUC - V10_i)/(m - 1)`` without positive ``i``, ``(n AUC - V01_j)/(n - 1)``
+    without negative ``j``), and ``Cov = (N - 1)/N sum_k (theta_(k) - mean)(theta_(k) - mean)^T``.
+    """
+    comp = delong_components(truth, flat.T)
+    auc = comp.auc
     if method == "delong":
-        s10 = np.cov(v10, ddof=1) if m > 1 else np.zeros((len(auc), len(auc)))
-        s01 = np.cov(v01, ddof=1) if n > 1 else np.zeros((len(auc), len(auc)))
-        cov = np.atleast_2d(s10) / m + np.atleast_2d(s01) / n
-    else:  # jackknife: leave one case out, exact from placement values
-        loo_pos = (m * auc[:, None] - v10) / (m - 1)
-        loo_neg = (n * auc[:, None] - v01) / (n - 1)
-        loo = np.concatenate([loo_pos, loo_neg], axis=1)  # (K, N)
-        big_n = loo.shape[1]
-        dev = loo - loo.mean(axis=1, keepdims=True)
-        cov = (big_n - 1) / big_n * (dev @ dev.T)
-    return auc, cov
+        return auc, comp.covariance
+    m, n = comp.n_positive, comp.n_negative
+    loo = np.concatenate([(m * auc[None, :] - comp.v10) / (m - 1), (n * auc[None, :] - comp.v01) / (n - 1)])
+    big_n = loo.shape[0]
+    dev = loo - loo.mean(axis=0, keepdims=True)
+    return auc, (big_n - 1) / big_n * (dev.T @ dev)
 
 
 def _average_covariances(cov: NDArray, t: int, r: int) -> tuple[float, float, float, float]:
