@@ -76,8 +76,9 @@ def test_aided_vs_unaided_matches_proc(vandyke_reads):
         assert d.extra["p_value"] == pytest.approx(p, abs=1e-9)
         assert (d.ci_low, d.ci_high) == pytest.approx((lo, hi), abs=1e-9)
     r5 = by_reader["R5"]
-    assert (r5.sensitivity_test["a_only"], r5.sensitivity_test["b_only"]) == (10, 1)
-    assert r5.sensitivity_test["p_value"] == pytest.approx(0.0117187500, abs=1e-10)
+    assert r5.sensitivity_test is not None
+    assert r5.sensitivity_test.table[1:3] == (10, 1)  # only aided correct, only unaided correct
+    assert r5.sensitivity_test.p_value == pytest.approx(0.0117187500, abs=1e-10)
     point = next(p for p in st.points if p.reader == "R1" and p.condition == "unaided")
     assert point.auc is not None
     assert (point.auc.ci_low, point.auc.ci_high) == pytest.approx((0.8609736602, 0.9783178052), abs=1e-9)
@@ -112,17 +113,20 @@ def test_reader_versus_model_counts_by_hand():
     st = reader_study(reads, truth, model_score=model, threshold=0.5, model_name="net")
     (c,) = st.versus_model
     # model calls: 1 1 0 1 | 0 1 0 0. Positives: reader 1 0 0 1, model 1 1 0 1 -> reader-only 0, model-only 1.
-    assert (c.sensitivity_test["a_only"], c.sensitivity_test["b_only"]) == (0, 1)
+    assert c.sensitivity_test is not None and c.specificity_test is not None
+    assert c.sensitivity_test.table == (2, 0, 1, 1)
     # Negatives (correct = call 0): reader 1 0 0 1 -> correct 1,0,0,1... reader calls 0 1 1 0, model 0 1 0 0
     # reader correct: T F F T; model correct: T F T T -> reader-only 0, model-only 1
-    assert (c.specificity_test["a_only"], c.specificity_test["b_only"]) == (0, 1)
+    assert c.specificity_test.table == (2, 0, 1, 1)
     table = np.array([[2, 0], [1, 1]])  # positives: rows reader correct yes/no, columns model correct yes/no
-    assert c.sensitivity_test["p_value"] == pytest.approx(mcnemar(table, exact=True).pvalue)
+    assert c.sensitivity_test.p_value == pytest.approx(mcnemar(table, exact=True).pvalue)
     assert c.sensitivity_a.estimate == 0.5 and c.sensitivity_b.estimate == 0.75
     assert c.auc_difference is None  # no reader scores
     assert st.mrmc is None and any("two readers" in n for n in st.notes)
     d = st.to_dict()
-    assert d["versus_model"][0]["sensitivity"]["difference"] == pytest.approx(-0.25)
+    assert d["versus_model"][0]["sensitivity"]["difference"]["estimate"] == pytest.approx(-0.25)
+    frame = st.comparisons_frame()
+    assert set(frame["metric"]) == {"sensitivity", "specificity"}
 
 
 def test_calls_as_class_names_and_scores_only():

@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from nodescope._estimate import Estimate
-from nodescope.evaluation._delong import delong_components
+from nodescope.evaluation._compare import McNemarResult, compare_auc, mcnemar_test
 from nodescope.evaluation._mrmc import MRMCCov, MRMCResult, mrmc_analysis
 from nodescope.evaluation._proportions import proportion_ci
+from nodescope.evaluation._roc import roc_auc
 from nodescope.evaluation._validation import check_alpha, check_choice
 
 __all__ = ["PairedComparison", "ReaderPoint", "ReaderStudy", "reader_study", "validate_reads"]
@@ -136,14 +136,6 @@ def validate_reads(
     return out.reset_index(drop=True)
 
 
-def _mcnemar_exact(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
-    """Exact McNemar test on paired 0/1 outcomes: discordant counts and the two-sided binomial p-value."""
-    n01 = int(np.sum(~a & b))
-    n10 = int(np.sum(a & ~b))
-    p = float(stats.binomtest(n10, n10 + n01, 0.5).pvalue) if n10 + n01 > 0 else 1.0
-    return {"test": "mcnemar-exact", "a_only": n10, "b_only": n01, "n": int(a.size), "p_value": p}
-
-
 @dataclass(frozen=True)
 class ReaderPoint:
     """One reader's operating point in one condition.
@@ -177,8 +169,8 @@ class ReaderPoint:
 class PairedComparison:
     """Two readings of the same patients (reader vs model, or a reader aided vs unaided).
 
-    ``difference`` entries are ``a - b``; sensitivity is compared on the positive patients and specificity on the
-    negative patients by an exact McNemar test. ``auc_difference`` (DeLong test for correlated AUCs) is present when
+    Differences are ``a - b``; sensitivity is compared on the positive patients and specificity on the negative
+    patients by an exact McNemar test (:func:`mcnemar_test`, with the Wald interval of the paired difference). ``auc_difference`` (DeLong test for correlated AUCs) is present when
     both readings have continuous/ordinal scores.
     """
 
@@ -190,25 +182,27 @@ class PairedComparison:
     sensitivity_b: Estimate
     specificity_a: Estimate
     specificity_b: Estimate
-    sensitivity_test: dict[str, Any]
-    specificity_test: dict[str, Any]
+    sensitivity_test: McNemarResult | None
+    specificity_test: McNemarResult | None
     auc_difference: Estimate | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
+        def side(ea: Estimate, eb: Estimate, test: McNemarResult | None) -> dict[str, Any]:
+            out: dict[str, Any] = {"a": ea.to_dict(), "b": eb.to_dict(), "difference": None, "test": None}
+            if test is not None:
+                out["difference"] = test.difference.to_dict()
+                out["test"] = {"method": f"mcnemar-{test.method}", "statistic": test.statistic,
+                               "p_value": test.p_value, "table": list(test.table),
+                               "table_order": ["both correct", "only a correct", "only b correct", "both wrong"]}
+            return out
+
         return {
             "reader": self.reader, "a": self.a, "b": self.b, "n_cases": self.n_cases,
-            "sensitivity": {"a": self.sensitivity_a.to_dict(), "b": self.sensitivity_b.to_dict(),
-                            "difference": _diff(self.sensitivity_a, self.sensitivity_b), **self.sensitivity_test},
-            "specificity": {"a": self.specificity_a.to_dict(), "b": self.specificity_b.to_dict(),
-                            "difference": _diff(self.specificity_a, self.specificity_b), **self.specificity_test},
+            "sensitivity": side(self.sensitivity_a, self.sensitivity_b, self.sensitivity_test),
+            "specificity": side(self.specificity_a, self.specificity_b, self.specificity_test),
             "auc_difference": self.auc_difference.to_dict() if self.auc_difference is not None else None,
         }
-
-
-def _diff(a: Estimate, b: Estimate) -> float | None:
-    d = a.estimate - b.estimate
-    return float(d) if math.isfinite(d) else None
 
 
 @dataclass(frozen=True)
@@ -260,16 +254,20 @@ class ReaderStudy:
             for c in comps:
                 for metric, ea, eb, test in (("sensitivity", c.sensitivity_a, c.sensitivity_b, c.sensitivity_test),
                                              ("specificity", c.specificity_a, c.specificity_b, c.specificity_test)):
+                    if test is None:
+                        continue
+                    d = test.difference
                     rows.append({"comparison": kind, "reader": c.reader, "a": c.a, "b": c.b, "metric": metric,
-                                 "estimate_a": ea.estimate, "estimate_b": eb.estimate,
-                                 "difference": ea.estimate - eb.estimate, "ci_low": np.nan, "ci_high": np.nan,
-                                 "test": test["test"], "p_value": test["p_value"], "n": test["n"]})
+                                 "estimate_a": ea.estimate, "estimate_b": eb.estimate, "difference": d.estimate,
+                                 "ci_low": d.ci_low, "ci_high": d.ci_high, "ci_method": d.method,
+                                 "test": f"mcnemar-{test.method}", "p_value": test.p_value, "n": d.n})
                 if c.auc_difference is not None:
                     d = c.auc_difference
                     rows.append({"comparison": kind, "reader": c.reader, "a": c.a, "b": c.b, "metric": "auc",
                                  "estimate_a": d.extra.get("auc_a"), "estimate_b": d.extra.get("auc_b"),
                                  "difference": d.estimate, "ci_low": d.ci_low, "ci_high": d.ci_high,
-                                 "test": d.method, "p_value": d.extra.get("p_value"), "n": d.n})
+                                 "ci_method": d.method, "test": d.method, "p_value": d.extra.get("p_value"),
+                                 "n": d.n})
         return pd.DataFrame(rows)
 
     def to_dict(self) -> dict[str, Any]:
@@ -294,33 +292,20 @@ def _auc_delong(y: np.ndarray, s: np.ndarray, alpha: float) -> Estimate:
     if m < 2 or n < 2:
         return Estimate("auc", math.nan, math.nan, math.nan, "delong", alpha, int(y.size),
                         f"undefined: {m} positive and {n} negative case(s)")
-    comp = delong_components(y, s)
-    auc = float(comp.auc[0])
-    se = math.sqrt(max(float(comp.covariance[0, 0]), 0.0))
-    z = float(stats.norm.ppf(1 - alpha / 2))
-    return Estimate("auc", auc, max(auc - z * se, 0.0), min(auc + z * se, 1.0), "delong", alpha, int(y.size),
-                    extra={"se": se, "n_positive": m, "n_negative": n})
+    return roc_auc(y.astype(int), s, method="delong", alpha=alpha)
 
 
 def _auc_difference(y: np.ndarray, sa: np.ndarray, sb: np.ndarray, alpha: float) -> Estimate:
-    """Paired DeLong test of AUC(a) - AUC(b) on the same cases."""
+    """Paired DeLong test of AUC(a) - AUC(b) on the same cases (:func:`compare_auc`) as one Estimate."""
     m, n = int(y.sum()), int((~y).sum())
     if m < 2 or n < 2:
         return Estimate("auc_difference", math.nan, math.nan, math.nan, "delong-paired", alpha, int(y.size),
                         f"undefined: {m} positive and {n} negative case(s)")
-    comp = delong_components(y, np.column_stack([sa, sb]))
-    c = comp.covariance
-    d = float(comp.auc[0] - comp.auc[1])
-    var = float(c[0, 0] + c[1, 1] - 2 * c[0, 1])
-    extra: dict[str, Any] = {"auc_a": float(comp.auc[0]), "auc_b": float(comp.auc[1])}
-    if var <= 0:
-        return Estimate("auc_difference", d, d, d, "delong-paired", alpha, int(y.size),
-                        "DeLong variance of the difference is 0", {**extra, "se": 0.0, "p_value": None})
-    se = math.sqrt(var)
-    z = float(stats.norm.ppf(1 - alpha / 2))
-    p = float(2 * stats.norm.sf(abs(d / se)))
-    return Estimate("auc_difference", d, d - z * se, d + z * se, "delong-paired", alpha, int(y.size),
-                    extra={**extra, "se": se, "z": d / se, "p_value": p})
+    c = compare_auc(y.astype(int), sa, sb, alpha=alpha)
+    d = c.difference
+    return Estimate(d.name, d.estimate, d.ci_low, d.ci_high, d.method, d.alpha, d.n, d.note,
+                    {"se": d.extra.get("se"), "auc_a": c.auc_a, "auc_b": c.auc_b, "z": c.statistic,
+                     "p_value": c.p_value})
 
 
 def _sens_spec(y: np.ndarray, call: np.ndarray, alpha: float) -> tuple[Estimate, Estimate]:
@@ -332,15 +317,18 @@ def _sens_spec(y: np.ndarray, call: np.ndarray, alpha: float) -> tuple[Estimate,
 
 def _paired(reader: str, a: str, b: str, y: np.ndarray, call_a: np.ndarray | None, call_b: np.ndarray | None,
             score_a: np.ndarray | None, score_b: np.ndarray | None, alpha: float) -> PairedComparison:
+    sens_test = spec_test = None
     if call_a is not None and call_b is not None:
         sa, pa = _sens_spec(y, call_a, alpha)
         sb, pb = _sens_spec(y, call_b, alpha)
-        sens_test = _mcnemar_exact(call_a[y], call_b[y])
-        spec_test = _mcnemar_exact(~call_a[~y], ~call_b[~y])
+        yi, ai, bi = y.astype(int), call_a.astype(int), call_b.astype(int)
+        if y.any():
+            sens_test = mcnemar_test(yi, ai, bi, on="sensitivity", method="exact", alpha=alpha)
+        if (~y).any():
+            spec_test = mcnemar_test(yi, ai, bi, on="specificity", method="exact", alpha=alpha)
     else:
-        sa, sb = (Estimate("sensitivity", math.nan, math.nan, math.nan, "wilson", alpha, None, "no calls"),) * 2
-        pa, pb = (Estimate("specificity", math.nan, math.nan, math.nan, "wilson", alpha, None, "no calls"),) * 2
-        sens_test = spec_test = {"test": "none", "p_value": None, "n": 0, "note": "no binary calls"}
+        sa = sb = Estimate("sensitivity", math.nan, math.nan, math.nan, "wilson", alpha, None, "no calls")
+        pa = pb = Estimate("specificity", math.nan, math.nan, math.nan, "wilson", alpha, None, "no calls")
     auc_diff = None
     if score_a is not None and score_b is not None:
         auc_diff = _auc_difference(y, score_a, score_b, alpha)
