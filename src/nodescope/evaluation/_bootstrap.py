@@ -187,3 +187,24 @@ def bootstrap_metric(
             "seed": seed if isinstance(seed, int) else None,
         },
     )
+
+
+def multiclass_weights(
+    codes: NDArray[np.intp],
+    *,
+    n_boot: int,
+    rng: np.random.Generator,
+    groups: NDArray[np.intp] | None = None,
+    stratified: bool = True,
+) -> NDArray[np.int32]:
+    """Replicate counts for a multi-class outcome: stratified by class, or clustered (unstratified) by ``groups``."""
+    n_rows = codes.shape[0]
+    if groups is not None:
+        n_groups = int(groups.max()) + 1
+        return _draw(np.arange(n_groups), n_groups, n_boot, rng)[:, groups]
+    if not stratified:
+        return _draw(np.arange(n_rows), n_rows, n_boot, rng)
+    out = np.zeros((n_boot, n_rows), dtype=np.int32)
+    for k in np.unique(codes):
+        out += _draw(np.flatnonzero(codes == k), n_rows, n_boot, rng)
+    return out
