@@ -21,7 +21,12 @@ from nodescope.evaluation._bootstrap import (
     make_rng,
     percentile_interval,
 )
-from nodescope.evaluation._proportions import PROPORTION_METHODS, ProportionMethod, proportion_ci, ratio_estimates
+from nodescope.evaluation._proportions import (
+    PROPORTION_METHODS,
+    ProportionMethod,
+    proportion_ci,
+    ratio_estimates,
+)
 from nodescope.evaluation._validation import (
     as_groups,
     binary_inputs,
