@@ -186,7 +186,7 @@ def _logistic_fits(
     yy, lp = y[finite].astype(float), np.log(p[finite] / (1 - p[finite]))
     nan = math.nan
     if yy.size < 3 or yy.min() == yy.max():
-        why = "undefined: logistic recalibration needs both outcomes"
+        why = "; ".join(x for x in (note, "undefined: logistic recalibration needs both outcomes") if x)
         e1 = Estimate("calibration_intercept", nan, nan, nan, "wald-glm", alpha, int(yy.size), why, {})
         e2 = Estimate("calibration_slope", nan, nan, nan, "wald-glm", alpha, int(yy.size), why, {})
         return e1, e2, nan, why
@@ -213,7 +213,8 @@ def _lowess_errors(y: NDArray[np.bool_], p: NDArray[np.float64]) -> NDArray[np.f
 def _lowess_fit(y: NDArray[np.bool_], p: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Lowess of ``y`` on ``p`` (span 2/3, no robustness iterations, ``delta = 0.01 range(p)`` as R) at unique ``p``."""
     rng = float(p.max() - p.min())
-    out = lowess(y.astype(float), p, frac=2 / 3, it=0, delta=0.01 * rng, return_sorted=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = lowess(y.astype(float), p, frac=2 / 3, it=0, delta=0.01 * rng, return_sorted=True)
     xs, fitted = out[:, 0], out[:, 1]
     ux, inv = np.unique(xs, return_inverse=True)
     mean_fit = np.bincount(inv, weights=fitted) / np.bincount(inv)  # approx(ties = mean)
@@ -401,7 +402,8 @@ def reliability_curve(
     def smooth_on_grid(yy: NDArray[np.bool_], pp: NDArray[np.float64]) -> NDArray[np.float64]:
         if pp.max() == pp.min():
             return np.full(grid.shape, yy.mean())
-        out = lowess(yy.astype(float), pp, frac=frac, it=0, delta=0.01 * float(pp.max() - pp.min()))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = lowess(yy.astype(float), pp, frac=frac, it=0, delta=0.01 * float(pp.max() - pp.min()))
         ux, inv = np.unique(out[:, 0], return_inverse=True)
         fit = np.bincount(inv, weights=out[:, 1]) / np.bincount(inv)
         return np.interp(grid, ux, fit, left=np.nan, right=np.nan)
