@@ -104,3 +104,38 @@ __all__ = [
     "roc_band",
     "roc_curve",
 ]
+
+# Reader studies, MRMC, subgroups and the report of ``nodescope evaluate`` (kept apart from the block above so that
+# the two parts of this package can grow without merge conflicts).
+from nodescope.evaluation._mrmc import MRMCResult, mrmc_analysis
+from nodescope.evaluation._readers import (
+    PairedComparison,
+    ReaderPoint,
+    ReaderStudy,
+    reader_study,
+    validate_reads,
+)
+from nodescope.evaluation._report import (
+    METRICS_SCHEMA_VERSION,
+    EvaluationRun,
+    evaluate_predictions,
+    parse_threshold,
+    write_evaluation,
+)
+from nodescope.evaluation._subgroups import subgroup_metrics
+
+__all__ += [
+    "METRICS_SCHEMA_VERSION",
+    "EvaluationRun",
+    "MRMCResult",
+    "PairedComparison",
+    "ReaderPoint",
+    "ReaderStudy",
+    "evaluate_predictions",
+    "mrmc_analysis",
+    "parse_threshold",
+    "reader_study",
+    "subgroup_metrics",
+    "validate_reads",
+    "write_evaluation",
+]

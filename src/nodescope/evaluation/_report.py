@@ -281,7 +281,7 @@ def _compare_binary(preds: Predictions, a: str, b: str, thresholds: dict[str, fl
                          "method": c.method, "n": len(m)})
             for on in ("sensitivity", "specificity"):
                 mc = mcnemar_test(y, (m["_s_a"] >= thresholds[a]).astype(int), (m["_s_b"] >= thresholds[b]).astype(int),
-                                  on=on, method="exact", alpha=alpha)  # type: ignore[arg-type]
+                                  on=on, method="exact", alpha=alpha)
                 doc[on] = {"a": mc.proportion_a, "b": mc.proportion_b, "difference": mc.difference.to_dict(),
                            "table": list(mc.table), "p_value": mc.p_value, "method": f"mcnemar-{mc.method}"}
                 rows.append({"model_a": a, "model_b": b, "split": split, "metric": on, "estimate_a": mc.proportion_a,
