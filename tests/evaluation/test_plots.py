@@ -1,0 +1,42 @@
+"""Plot functions return Figures drawn from results (content checked, not pixels)."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from nodescope.evaluation import (
+    decision_curve,
+    multiclass_metrics,
+    plot_calibration,
+    plot_confusion_matrix,
+    plot_decision_curve,
+    plot_pr,
+    plot_roc,
+    pr_curve,
+    reliability_curve,
+    roc_auc,
+    roc_band,
+    roc_curve,
+)
+
+
+def test_all_plots(rng, tmp_path):
+    y = rng.integers(0, 2, 120)
+    p = np.clip(rng.normal(0.35 + 0.3 * y, 0.2), 0, 1)
+    fig = plot_roc({"cnn": roc_curve(y, p)}, bands={"cnn": roc_band(y, p, n_boot=50)},
+                   aucs={"cnn": roc_auc(y, p)}, points=[("reader 1", 0.2, 0.7)])
+    assert isinstance(fig, Figure)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels[0].startswith("cnn  AUC 0.") and "reader 1" in labels
+    assert len(fig.axes[0].collections) >= 1  # the band
+    figs = [
+        plot_pr(pr_curve(y, p)),
+        plot_calibration(reliability_curve(y, p, n_boot=20)),
+        plot_decision_curve(decision_curve(y, p, n_boot=20)),
+        plot_confusion_matrix(multiclass_metrics(rng.integers(0, 3, 60), rng.dirichlet([1, 1, 1], 60), n_boot=20)),
+    ]
+    for i, f in enumerate([fig, *figs]):
+        assert isinstance(f, Figure)
+        f.savefig(tmp_path / f"{i}.png")
+    assert len(list(tmp_path.glob("*.png"))) == 5
