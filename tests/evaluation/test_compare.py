@@ -91,3 +91,24 @@ def test_mcnemar_on_specificity_uses_negatives():
 def test_mcnemar_length_mismatch():
     with pytest.raises(ValueError, match="same length"):
         mcnemar_test([1, 0], [1, 0], [1])
+
+
+def test_bootstrap_metric_callable_drops_undefined_replicates():
+    from sklearn.metrics import recall_score
+
+    from nodescope.evaluation import bootstrap_metric
+
+    y = np.array([1, 0, 0, 0, 0, 0, 1, 0])
+    s = np.array([0.9, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+
+    def auc(yy, ss):
+        if np.unique(yy).size < 2:
+            raise ValueError("one class")  # what many metric functions do on a one-class replicate
+        return roc_auc_score(yy, ss)
+
+    est = bootstrap_metric(y, s, auc, name="auc", n_boot=200, stratified=False, seed=0)
+    assert est.estimate == pytest.approx(roc_auc_score(y, s))
+    assert 0 < est.extra["n_boot_used"] < 200
+    assert "dropped" in est.note
+    strat = bootstrap_metric(y, s, lambda a, b: recall_score(a, b >= 0.5), n_boot=50)
+    assert strat.extra["n_boot_used"] == 50

@@ -141,7 +141,8 @@ def bootstrap_metric(
         Scores or probabilities (higher = more likely positive).
     metric : callable
         ``metric(y_true_subset, y_score_subset)`` returning a float (``nan`` allowed when undefined). It is called
-        ``n_boot + 1`` times in a Python loop; the built-in statistics use vectorised paths instead.
+        ``n_boot + 1`` times in a Python loop; the built-in statistics use vectorised paths instead. A replicate in
+        which it raises ``ValueError`` counts as undefined (dropped, counted in ``extra["n_boot_used"]``).
     name : str
         Name recorded in the result.
     n_boot : int, default 2000
@@ -168,7 +169,10 @@ def bootstrap_metric(
     reps = np.empty(n_boot)
     for b in range(n_boot):
         idx = np.repeat(np.arange(y.shape[0]), w[b])
-        reps[b] = float(metric(yi[idx], s[idx]))
+        try:
+            reps[b] = float(metric(yi[idx], s[idx]))
+        except ValueError:  # e.g. a class absent in this replicate: undefined, dropped and counted
+            reps[b] = np.nan
     lo, hi, used = percentile_interval(reps, alpha)
     return Estimate(
         name=name,

@@ -13,6 +13,7 @@ or clustered by ``groups``); for per-class recall and precision, Wilson interval
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -98,7 +99,9 @@ def _cm_metrics(cm: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
     c = diag.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.where(t + p > 0, 2 * diag / np.where(t + p > 0, t + p, 1), np.nan)
-        macro_f1 = np.nanmean(f1, axis=1) if f1.size else np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-nan rows: "Mean of empty slice" -> nan
+            macro_f1 = np.nanmean(f1, axis=1)
         tp_ = np.sum(t * p, axis=1)
         den = np.sqrt((s**2 - np.sum(p * p, axis=1)) * (s**2 - np.sum(t * t, axis=1)))
         mcc = np.where(den > 0, (c * s - tp_) / np.where(den > 0, den, 1), np.nan)

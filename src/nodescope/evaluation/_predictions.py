@@ -196,8 +196,8 @@ def read_predictions(
             problems.append(f"column {col!r} must hold numbers; got {vals} at {_rows(bad, from_file)}")
         out = frame.index[((num < 0) | (num > 1)).to_numpy()]
         if len(out):
-            vals = [float(v) for v in num.loc[out][:5]]
-            problems.append(f"column {col!r} must be a probability in [0, 1]; got {vals} at {_rows(out, from_file)}")
+            got = [float(v) for v in num.loc[out][:5]]
+            problems.append(f"column {col!r} must be a probability in [0, 1]; got {got} at {_rows(out, from_file)}")
         frame[col] = num
 
     prob_classes = [c[2:] for c in prob_cols]

@@ -122,36 +122,38 @@ def choose_threshold(
     m, n = int(y.sum()), int((~y).sum())
     if m == 0 or n == 0:
         raise ValueError(f"choosing a threshold needs both classes; got {m} positive(s) and {n} negative(s)")
+    tgt = math.nan
     if method == "youden":
         if target is not None:
             raise ValueError("target is not used with method='youden'; leave it out")
     else:
         if target is None or isinstance(target, bool) or not isinstance(target, (int, float, np.floating)):
             raise ValueError(f"method={method!r} needs a numeric target=; got {target!r}")
-        target = float(target)
-        if method != "fixed" and not 0.0 <= target <= 1.0:
-            raise ValueError(f"target for method={method!r} must be a rate in [0, 1]; got {target}")
-        if method == "fixed" and not math.isfinite(target):
-            raise ValueError(f"a fixed threshold must be finite; got {target}")
+        tgt = float(target)
+        if method != "fixed" and not 0.0 <= tgt <= 1.0:
+            raise ValueError(f"target for method={method!r} must be a rate in [0, 1]; got {tgt}")
+        if method == "fixed" and not math.isfinite(tgt):
+            raise ValueError(f"a fixed threshold must be finite; got {tgt}")
+    target_out = None if method == "youden" else tgt
     thr, sens, spec = _operating_points(y, s)
     if method == "fixed":
-        pred = s >= target
+        pred = s >= tgt
         return ThresholdChoice(
-            float(target), method, target, float(pred[y].mean()), float((~pred[~y]).mean()), int(y.shape[0])  # type: ignore[arg-type]
+            tgt, method, target_out, float(pred[y].mean()), float((~pred[~y]).mean()), int(y.shape[0])
         )
     if method == "youden":
         j = sens + spec - 1.0
         i = int(np.flatnonzero(np.isclose(j, j.max(), rtol=0, atol=1e-12))[0])
     elif method == "sensitivity":
-        i = int(np.flatnonzero(sens >= target - 1e-12)[0])  # thresholds descend: first = highest
+        i = int(np.flatnonzero(sens >= tgt - 1e-12)[0])  # thresholds descend: first = highest
     else:
-        ok = np.flatnonzero(spec >= target - 1e-12)  # type: ignore[operator]
+        ok = np.flatnonzero(spec >= tgt - 1e-12)
         if ok.size == 0:
             raise ValueError(
-                f"no threshold reaches specificity >= {target}; the best is {spec.max():.4f} (at the highest score)"
+                f"no threshold reaches specificity >= {tgt}; the best is {spec.max():.4f} (at the highest score)"
             )
         i = int(ok[-1])  # lowest threshold still meeting the specificity
-    return ThresholdChoice(float(thr[i]), method, target, float(sens[i]), float(spec[i]), int(y.shape[0]))
+    return ThresholdChoice(float(thr[i]), method, target_out, float(sens[i]), float(spec[i]), int(y.shape[0]))
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,7 @@ class BinaryMetrics:
         }
 
 
-def table_metrics(tp: NDArray, fp: NDArray, fn: NDArray, tn: NDArray) -> dict[str, NDArray[np.float64]]:
+def table_metrics(tp: ArrayLike, fp: ArrayLike, fn: ArrayLike, tn: ArrayLike) -> dict[str, NDArray[np.float64]]:
     """Balanced accuracy, F1 and MCC from (arrays of) 2x2 counts; ``nan`` where undefined."""
     tp, fp, fn, tn = (np.asarray(v, dtype=np.float64) for v in (tp, fp, fn, tn))
     with np.errstate(invalid="ignore", divide="ignore"):
