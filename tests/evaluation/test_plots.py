@@ -40,3 +40,12 @@ def test_all_plots(rng, tmp_path):
         assert isinstance(f, Figure)
         f.savefig(tmp_path / f"{i}.png")
     assert len(list(tmp_path.glob("*.png"))) == 5
+
+
+def test_calibration_plot_with_pure_bins():
+    """Bins with no events (or only events) have Wilson bounds a rounding error past the estimate; still plots."""
+    p = np.r_[np.full(40, 0.02), np.full(40, 0.5), np.full(40, 0.97)]
+    y = np.r_[np.zeros(40, int), np.tile([0, 1], 20), np.ones(40, int)]
+    curve = reliability_curve(y, p, n_bins=3, n_boot=0)
+    fig = plot_calibration(curve)
+    assert fig.axes
