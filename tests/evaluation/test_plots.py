@@ -44,8 +44,16 @@ def test_all_plots(rng, tmp_path):
 
 def test_calibration_plot_with_pure_bins():
     """Bins with no events (or only events) have Wilson bounds a rounding error past the estimate; still plots."""
-    p = np.r_[np.full(40, 0.02), np.full(40, 0.5), np.full(40, 0.97)]
-    y = np.r_[np.zeros(40, int), np.tile([0, 1], 20), np.ones(40, int)]
+    # 7 of 0 and 12 of 12: statsmodels' Wilson bounds are 2.8e-17 and 0.9999999999999999 there
+    p = np.r_[np.full(7, 0.02), np.full(40, 0.5), np.full(12, 0.97)]
+    y = np.r_[np.zeros(7, int), np.tile([0, 1], 20), np.ones(12, int)]
     curve = reliability_curve(y, p, n_bins=3, n_boot=0)
     fig = plot_calibration(curve)
     assert fig.axes
+
+
+def test_wilson_bounds_exact_at_zero_and_n():
+    from nodescope.evaluation import proportion_ci
+
+    assert proportion_ci(0, 7).ci_low == 0.0
+    assert proportion_ci(12, 12).ci_high == 1.0

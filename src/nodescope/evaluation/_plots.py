@@ -115,8 +115,7 @@ def plot_calibration(
     ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1, label="ideal")
     b = curve.bins
     if len(b):
-        # Wilson bounds of an all-0 or all-1 bin can sit a rounding error beyond the estimate: clip at 0
-        yerr = np.clip(np.vstack([b["observed"] - b["ci_low"], b["ci_high"] - b["observed"]]), 0.0, None)
+        yerr = np.vstack([b["observed"] - b["ci_low"], b["ci_high"] - b["observed"]])
         ax.errorbar(b["mean_predicted"], b["observed"], yerr=yerr, fmt="o", capsize=2, label=f"{label} (binned)")
     (line,) = ax.plot(curve.grid, curve.smooth, label=f"{label} (lowess)")
     if np.isfinite(curve.smooth_low).any():

@@ -68,7 +68,12 @@ def proportion_ci(
     if n == 0:
         return Estimate(name, math.nan, math.nan, math.nan, method, alpha, 0, "undefined: denominator is 0", extra)
     lo, hi = proportion_confint(successes, n, alpha=alpha, method=_STATSMODELS_NAME[method])
-    return Estimate(name, successes / n, max(float(lo), 0.0), min(float(hi), 1.0), method, alpha, n, "", extra)
+    est = successes / n
+    # the closed-form Wilson bounds of 0/n and n/n land a rounding error (~1e-17) past the estimate; both
+    # intervals are exactly [0, .] and [., 1] there
+    lo = 0.0 if successes == 0 else min(max(float(lo), 0.0), est)
+    hi = 1.0 if successes == n else max(min(float(hi), 1.0), est)
+    return Estimate(name, est, lo, hi, method, alpha, n, "", extra)
 
 
 def log_ratio_ci(
