@@ -458,12 +458,12 @@ def reconstruct_2x2(
         try:
             value = _number(raw)
         except ValueError:
-            raise ValueError(f"row {i + 1}, column {col!r}: {raw!r} is not a number") from None
+            raise ValueError(f"row {i + 1}, column {col!r}: {str(raw).strip()!r} is not a number") from None
         if value is None:
             raise ValueError(f"row {i + 1}, column {col!r}: empty; expected a {scale}")
         if not 0.0 <= value <= unit:
             hint = " (percentages? pass scale='percent')" if scale == "proportion" and value <= 100 else ""
-            raise ValueError(f"row {i + 1}, column {col!r}: {raw!r} is outside [0, {unit:g}]{hint}")
+            raise ValueError(f"row {i + 1}, column {col!r}: {str(raw).strip()} is outside [0, {unit:g}]{hint}")
         return value / unit, (decimals if decimals is not None else _decimals_of(raw))
 
     def count(i: int, col: str) -> int | None:
