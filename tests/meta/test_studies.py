@@ -115,7 +115,7 @@ def test_study_col_and_clashing_header_are_recorded(shared_data):
 def test_type_and_file_errors(tmp_path):
     with pytest.raises(TypeError, match="path or a pandas DataFrame"):
         read_studies(42)  # type: ignore[arg-type]
-    with pytest.raises(FileNotFoundError, match="nope.csv"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.csv"):
         read_studies(tmp_path / "nope.csv")
 
 

@@ -1,5 +1,23 @@
-"""Diagnostic-test-accuracy meta-analysis: input, models, summaries, plots, QUADAS-2 and reports."""
+"""Diagnostic-test-accuracy meta-analysis: input, bivariate GLMM and Reitsma models, univariate pooling, summaries,
+analyses, plots, QUADAS-2 and reports.
 
+Conventions: the bivariate models work on (logit sensitivity, logit specificity); ``rho`` is their between-cohort
+correlation (mada and midas report the (sens, FPR) correlation, ``-rho``). See docs/meta-models.md and docs/meta.md.
+"""
+
+from nodescope.meta._analyses import (
+    DeeksResult,
+    MetaRegressionResult,
+    PostTestResult,
+    SubgroupResult,
+    deeks_test,
+    leave_one_out,
+    meta_regression,
+    one_per_study,
+    post_test_probability,
+    subgroup_analysis,
+)
+from nodescope.meta._bivariate import MIN_COHORTS_BIVARIATE, bivariate_glmm, reitsma
 from nodescope.meta._example import example_paths, generate_synthetic_cohorts
 from nodescope.meta._plots import (
     deeks_funnel_plot,
@@ -18,25 +36,57 @@ from nodescope.meta._studies import (
     read_studies,
     reconstruct_2x2,
 )
+from nodescope.meta._summary import (
+    BivariateResult,
+    Heterogeneity,
+    HsrocParameters,
+    MetaAnalysisWarning,
+    hsroc_parameters,
+    sroc_auc,
+)
+from nodescope.meta._univariate import UNIVARIATE_MEASURES, UnivariateResult, study_measures, univariate_pool
 
 __all__ = [
+    "MIN_COHORTS_BIVARIATE",
     "QUADAS_COLUMNS",
     "QUADAS_LEVELS",
+    "UNIVARIATE_MEASURES",
+    "BivariateResult",
+    "DeeksResult",
+    "Heterogeneity",
+    "HsrocParameters",
+    "MetaAnalysisWarning",
+    "MetaRegressionResult",
+    "PostTestResult",
     "QuadasError",
     "QuadasTable",
     "ReconstructionWarning",
     "Studies",
     "StudiesError",
+    "SubgroupResult",
+    "UnivariateResult",
+    "bivariate_glmm",
     "deeks_funnel_plot",
+    "deeks_test",
     "exact_ci",
     "example_paths",
     "fagan_nomogram",
     "forest_plot",
     "generate_synthetic_cohorts",
+    "hsroc_parameters",
+    "leave_one_out",
+    "meta_regression",
+    "one_per_study",
+    "post_test_probability",
     "quadas_summary_plot",
     "quadas_traffic_light",
     "read_quadas",
     "read_studies",
     "reconstruct_2x2",
+    "reitsma",
+    "sroc_auc",
     "sroc_plot",
+    "study_measures",
+    "subgroup_analysis",
+    "univariate_pool",
 ]

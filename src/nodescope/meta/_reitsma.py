@@ -39,7 +39,7 @@ class _Problem:
         self.y, self.s, self.X, self.reml = y, s, X, reml
         self.k, self.p = X.shape
         self.xx = np.einsum("ia,ib->iab", X, X)  # (k, p, p)
-        sign, logdet_xtx = np.linalg.slogdet(X.T @ X)
+        _sign, logdet_xtx = np.linalg.slogdet(X.T @ X)
         self.logdet_xtx = logdet_xtx
 
     def gls(self, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -70,7 +70,7 @@ class _Problem:
         n = 2 * self.k
         if not self.reml:
             return float(-0.5 * (n * _LOG2PI + np.sum(np.log(det)) + quad))
-        sign, logdet_a = np.linalg.slogdet(a)
+        _sign, logdet_a = np.linalg.slogdet(a)
         return float(-0.5 * ((n - 2 * p) * _LOG2PI + np.sum(np.log(det)) + quad + logdet_a) + self.logdet_xtx)
 
 
