@@ -29,6 +29,14 @@ from nodescope.meta._plots import (
     sroc_plot,
 )
 from nodescope.meta._quadas import QUADAS_COLUMNS, QUADAS_LEVELS, QuadasError, QuadasTable, read_quadas
+from nodescope.meta._report import (
+    RESULTS_SCHEMA_VERSION,
+    meta_figures,
+    meta_results,
+    meta_tables,
+    write_meta_report,
+)
+from nodescope.meta._run import MetaAnalysis, run_meta_analysis
 from nodescope.meta._studies import (
     ReconstructionWarning,
     Studies,
@@ -50,11 +58,13 @@ __all__ = [
     "MIN_COHORTS_BIVARIATE",
     "QUADAS_COLUMNS",
     "QUADAS_LEVELS",
+    "RESULTS_SCHEMA_VERSION",
     "UNIVARIATE_MEASURES",
     "BivariateResult",
     "DeeksResult",
     "Heterogeneity",
     "HsrocParameters",
+    "MetaAnalysis",
     "MetaAnalysisWarning",
     "MetaRegressionResult",
     "PostTestResult",
@@ -75,7 +85,10 @@ __all__ = [
     "generate_synthetic_cohorts",
     "hsroc_parameters",
     "leave_one_out",
+    "meta_figures",
     "meta_regression",
+    "meta_results",
+    "meta_tables",
     "one_per_study",
     "post_test_probability",
     "quadas_summary_plot",
@@ -84,9 +97,11 @@ __all__ = [
     "read_studies",
     "reconstruct_2x2",
     "reitsma",
+    "run_meta_analysis",
     "sroc_auc",
     "sroc_plot",
     "study_measures",
     "subgroup_analysis",
     "univariate_pool",
+    "write_meta_report",
 ]
