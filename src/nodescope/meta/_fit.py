@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize
+from threadpoolctl import threadpool_limits
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ def minimize_bounded(
             g[i] = (f(xp) - f(xm)) / (xp[i] - xm[i])
         return f(x), g
 
-    res = optimize.minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                            options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 2000, "maxls": 50})
+    # L-BFGS-B's tiny BLAS calls run 3-5x slower when BLAS spreads them over threads on a busy machine
+    with threadpool_limits(limits=1, user_api="blas"):
+        res = optimize.minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                                options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 2000, "maxls": 50})
     return res

@@ -70,6 +70,7 @@ class GlmmProblem:
         a, b, c = lab
         u = self.u.copy()
         h_old = self._h(m, lab, u)
+        done = False
         for _ in range(100):
             eta1 = m[:, 0] + a * u[:, 0]
             eta2 = m[:, 1] + b * u[:, 0] + c * u[:, 1]
@@ -93,8 +94,11 @@ class GlmmProblem:
                 new[worse] = u[worse] + t[worse, None] * step[worse]
                 h_new = self._h(m, lab, new)
             u, h_old = new, h_new
-            if np.max(np.abs(step)) < 1e-10:
+            # one more (quadratically convergent) step after |step| < 1e-9 leaves u at machine precision: the
+            # log-det term is first-order in any error of u, and the numerical Hessian divides that error by h^2
+            if done:
                 break
+            done = bool(np.max(np.abs(step)) < 1e-9)
         eta1 = m[:, 0] + a * u[:, 0]
         eta2 = m[:, 1] + b * u[:, 0] + c * u[:, 1]
         p1, p2 = 1 / (1 + np.exp(-eta1)), 1 / (1 + np.exp(-eta2))
@@ -187,7 +191,7 @@ def fit_glmm(counts: Counts, X: np.ndarray, names: tuple[str, ...], *, n_nodes: 
             e = np.append(z[n_b:], 0.0) if rho_fixed else z[n_b:]
             return -prob.loglik(z[:n_b], sigma_from_eta(e))
 
-        hess = num_hessian(nll_eta, np.concatenate([beta, e0]))
+        hess = num_hessian(nll_eta, np.concatenate([beta, e0]), rel_step=1e-3)
         try:
             full = np.linalg.inv(hess)
             if np.any(np.diag(full) <= 0):
@@ -200,7 +204,7 @@ def fit_glmm(counts: Counts, X: np.ndarray, names: tuple[str, ...], *, n_nodes: 
         except np.linalg.LinAlgError:
             interior = False
     if not interior:
-        hess = num_hessian(lambda bb: -prob.loglik(bb, sigma), beta)
+        hess = num_hessian(lambda bb: -prob.loglik(bb, sigma), beta, rel_step=1e-3)
         cov_coef = np.linalg.inv(hess)
         se_method = "observed information for beta with Sigma fixed at its boundary estimate"
     approx = "laplace" if n_nodes == 1 else f"aghq{n_nodes}"
