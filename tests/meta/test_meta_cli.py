@@ -144,6 +144,8 @@ def test_reconstruct_flag_rebuilds_tables(tmp_path):
         (["--select", "index_test"], "expected COLUMN=VALUE"),
         (["--select", "index_test=DL"], "value(s) ['DL'] do not occur in column 'index_test'"),
         (["--pretest", "1.5"], "pretest must be a probability"),
+        (["--levels", "modality=US,MRI"], "row 7 (study 'Synthetic-E 2023'), column 'modality': unknown level 'CT'"),
+        (["--levels", "modality"], "expected COLUMN=LEVEL1,LEVEL2"),
     ],
 )
 def test_cli_errors_are_clear(tmp_path, args, message):

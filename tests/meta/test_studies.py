@@ -131,9 +131,22 @@ def test_subset_keeps_metadata():
 # reconstruct_2x2
 
 
-def test_reconstruct_zhou_2020_from_reported_percentages():
-    # Zhou et al., Radiology 2020;294:19-28, independent test set: sensitivity 85.4% (35/41), specificity 72.5%
-    # (29/40) for the CNN; 73.2% (30/41) and 62.5% (25/40) for the radiologists.
+def test_reconstruct_zhou_2020_from_the_abstract():
+    # Zhou et al., Radiology 2020;294:19-28, abstract, independent test set: the CNN "85% sensitivity (35 of 41
+    # images) and 73% specificity (29 of 40 images)", the radiologists "73% sensitivity (30 of 41 images)" and 63%
+    # specificity (25 of 40). From the rounded percentages and the arm sizes alone the tables come back exactly.
+    table = pd.DataFrame({"study": ["CNN", "radiologists"], "sensitivity": ["85", "73"], "specificity": ["73", "63"],
+                          "n_diseased": ["41", "41"], "n_nondiseased": ["40", "40"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = reconstruct_2x2(table, scale="percent")
+    assert out[["TP", "FP", "FN", "TN"]].to_numpy().tolist() == [[35, 11, 6, 29], [30, 15, 11, 25]]
+    assert out["consistent"].tolist() == [True, True]
+    assert out["reconstruction_note"].tolist() == ["", ""]  # a single integer fits each figure
+
+
+def test_reconstruct_keeps_reported_values_beside_the_table():
+    # The same tables written with one decimal: 35/41 = 85.4%, 29/40 = 72.5%, 30/41 = 73.2%, 25/40 = 62.5%.
     table = pd.DataFrame({"study": ["CNN", "radiologists"], "sensitivity": ["85.4", "73.2"],
                           "specificity": ["72.5", "62.5"], "n_diseased": ["41", "41"], "n_nondiseased": ["40", "40"]})
     with warnings.catch_warnings():

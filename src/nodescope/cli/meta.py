@@ -47,6 +47,8 @@ def register(app: typer.Typer) -> None:
         pretest: Annotated[float | None, typer.Option(help="Pre-test probability for the Fagan nomogram "
                                                            "(default: median cohort prevalence).")] = None,
         select: Annotated[list[str] | None, typer.Option(help="Keep cohorts with COLUMN=VALUE (repeatable).")] = None,
+        levels: Annotated[list[str] | None, typer.Option(help="Allowed levels COLUMN=A,B,C; other values are errors "
+                                                              "(repeatable).")] = None,
         study_col: Annotated[str, typer.Option(help="Column naming the study.")] = "study",
         cohort_col: Annotated[str, typer.Option(help="Column naming the cohort within a study.")] = "cohort",
         reconstruct: Annotated[bool, typer.Option(help="Rebuild 2x2 tables from sensitivity, specificity, "
@@ -79,6 +81,12 @@ def register(app: typer.Typer) -> None:
         subgroups = list(subgroup or [])
         covariates = list(covariate or [])
         selection = _parse_select(list(select or []))
+        allowed: dict[str, list[str]] = {}
+        for item in levels or []:
+            col, sep, values = item.partition("=")
+            if not sep or not col.strip() or not values.strip():
+                fail(f"--levels {item!r}: expected COLUMN=LEVEL1,LEVEL2 (for example --levels modality=US,MRI,CT)")
+            allowed[col.strip()] = [v.strip() for v in values.split(",")]
         banner = None
         if example:
             if studies is not None:
@@ -106,7 +114,7 @@ def register(app: typer.Typer) -> None:
                 out.mkdir(parents=True, exist_ok=True)
                 source.to_csv(out / "reconstructed_2x2.csv", index=False)
             table = read_studies(source, study_col=study_col, cohort_col=cohort_col,
-                                 covariates=[*subgroups, *covariates, *selection])
+                                 covariates=[*subgroups, *covariates, *selection], levels=allowed)
             rob = read_quadas(quadas) if quadas is not None else None
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", MetaAnalysisWarning)  # recorded in the analysis and the report

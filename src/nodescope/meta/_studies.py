@@ -429,10 +429,11 @@ def reconstruct_2x2(
 
     Examples
     --------
-    Zhou et al. (Radiology 2020) report a sensitivity of 85.4% in 41 node-positive patients: TP = 35.
+    Zhou et al. (Radiology 2020) report 85% sensitivity and 73% specificity for 41 node-positive and 40 node-negative
+    images of their independent test set:
 
     >>> import pandas as pd
-    >>> t = pd.DataFrame({"study": ["Zhou 2020"], "sensitivity": ["85.4"], "specificity": ["72.5"],
+    >>> t = pd.DataFrame({"study": ["Zhou 2020"], "sensitivity": ["85"], "specificity": ["73"],
     ...                   "n_diseased": ["41"], "n_nondiseased": ["40"]})
     >>> reconstruct_2x2(t, scale="percent")[["TP", "FP", "FN", "TN", "consistent"]].to_dict("records")
     [{'TP': 35, 'FP': 11, 'FN': 6, 'TN': 29, 'consistent': True}]
