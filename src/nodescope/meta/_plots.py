@@ -119,7 +119,7 @@ def forest_plot(
     tp, fp, fn, tn = studies.tp, studies.fp, studies.fn, studies.tn
     pooled = pooled_sensitivity is not None or pooled_specificity is not None
     n_rows = k + (2 if pooled else 0)
-    fig = Figure(figsize=(13.5, 1.4 + 0.28 * n_rows))
+    fig = Figure(figsize=(13.5, 1.4 + 0.28 * n_rows + (0.35 if title else 0.0)))
     grid = fig.add_gridspec(1, 5, width_ratios=(1.55, 1.0, 0.42, 1.0, 0.42), wspace=0.04)
     ax_tab = fig.add_subplot(grid[0])
     y = np.arange(k)[::-1] + (2 if pooled else 0)
@@ -169,9 +169,11 @@ def forest_plot(
         for side in ("left", "right", "top"):
             ax.spines[side].set_visible(False)
         ax.set_title(name, fontsize=10)
-    fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.45 / fig.get_figheight(), bottom=0.55 / fig.get_figheight())
+    height = fig.get_figheight()
+    top_in = 0.45 + (0.35 if title else 0.0)
+    fig.subplots_adjust(left=0.02, right=0.98, top=1 - top_in / height, bottom=0.55 / height)
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title, fontsize=11, y=1 - 0.12 / height, va="top")
     return fig
 
 
