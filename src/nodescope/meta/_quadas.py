@@ -180,7 +180,7 @@ def read_quadas(source: str | Path | pd.DataFrame) -> QuadasTable:
         raise TypeError(f"source must be a path or a pandas DataFrame, got {type(source).__name__}")
     raw.columns = [str(c).strip() for c in raw.columns]
     problems: list[str] = []
-    lower = {}
+    lower: dict[str, list[str]] = {}
     for c in raw.columns:
         lower.setdefault(c.lower(), []).append(c)
     mapping: dict[str, str] = {}

@@ -228,7 +228,7 @@ def meta_results(analysis: MetaAnalysis, *, inputs: dict[str, str | Path | None]
         "sensitivity_analyses": {
             "one_per_study": None if analysis.one_per_study is None else {
                 "selection": "highest Youden index per study",
-                "cohorts": analysis.one_per_study_rows.to_dict(orient="records")  # type: ignore[union-attr]
+                "cohorts": analysis.one_per_study_rows.to_dict(orient="records")
                 if analysis.one_per_study_rows is not None else [],
                 "pooled": analysis.one_per_study.to_dict()},
             "leave_one_out": None if analysis.leave_one_out is None
@@ -425,8 +425,8 @@ def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict
         hi = sub.pivot_table(index=["level", "k"], columns="name", values="ci_high", aggfunc="first")
         shown = pd.DataFrame(index=wide.index)
         for name in ("sensitivity", "specificity", "dor"):
-            d = 3 if name != "dor" else 1
-            shown[name] = [f"{e:.{d}f} ({a:.{d}f}-{b:.{d}f})" for e, a, b in zip(wide[name], lo[name], hi[name],
+            nd = 3 if name != "dor" else 1
+            shown[name] = [f"{e:.{nd}f} ({a:.{nd}f}-{b:.{nd}f})" for e, a, b in zip(wide[name], lo[name], hi[name],
                                                                               strict=True)]
         r = sg.regression
         rep.table(shown.reset_index(), caption=f"Subgroups by {col}: likelihood-ratio test of a difference in "

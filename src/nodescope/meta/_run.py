@@ -14,6 +14,7 @@ analysis that raised it.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -239,15 +240,16 @@ def run_meta_analysis(
         raise RuntimeError("the main fit returned nothing")
     univariate: dict[str, UnivariateResult] = {}
     for measure in UNIVARIATE_MEASURES:
-        res = attempt(f"univariate {measure}", lambda m=measure: univariate_pool(frame, m, method="REML", alpha=alpha))
-        if res is not None:
-            univariate[measure] = res
+        uni = attempt(f"univariate {measure}",
+                      functools.partial(univariate_pool, frame, measure, method="REML", alpha=alpha))  # type: ignore[arg-type]
+        if uni is not None:
+            univariate[measure] = uni
     deeks = attempt("deeks", lambda: deeks_test(frame))
     subgroup_results: dict[str, SubgroupResult] = {}
     for col in subgroups:
-        res = attempt(f"subgroup {col}", lambda c=col: _subgroup(frame, c, model, alpha))
-        if res is not None:
-            subgroup_results[col] = res
+        sg = attempt(f"subgroup {col}", functools.partial(_subgroup, frame, col, model, alpha))
+        if sg is not None:
+            subgroup_results[col] = sg
     regression = None
     if covariates:
         regression = attempt("meta-regression", lambda: meta_regression(frame, list(covariates), model=model,

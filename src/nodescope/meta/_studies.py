@@ -290,7 +290,7 @@ def read_studies(
         for c in COUNT_COLUMNS:
             value, why = _parse_count(raw[count_src[c]].iloc[i])
             parsed[c] = value
-            if why is not None:
+            if value is None:
                 problems.append(f"{where}, column {count_src[c]!r}: {why}")
             else:
                 counts[c][i] = value
