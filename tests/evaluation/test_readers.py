@@ -16,16 +16,10 @@ from nodescope.evaluation._readers import reader_study, validate_reads
 HERE = Path(__file__).parent
 
 
-def _read_lrc():
-    from test_mrmc import read_lrc  # same folder; pytest puts it on sys.path (rootdir conftest, no __init__)
-
-    return read_lrc(HERE / "data" / "VanDyke.lrc")
-
-
 @pytest.fixture(scope="module")
-def vandyke_reads():
+def vandyke_reads(vandyke):
     """Van Dyke reads as a reads table: SE MRI (modality 1) plays "aided", CINE MRI "unaided"; call = rating >= 3."""
-    y, x = _read_lrc()
+    y, x = vandyke
     rows = [{"patient_id": f"c{c}", "reader": f"R{r + 1}", "aided": ["no", "yes"][m], "score": x[m, r, c],
              "call": int(x[m, r, c] >= 3)}
             for m in range(2) for r in range(5) for c in range(114)]

@@ -12,6 +12,7 @@ from nodescope import __version__
 from nodescope.cli import data as _data
 from nodescope.cli import demo as _demo
 from nodescope.cli import evaluate as _evaluate
+from nodescope.cli import meta as _meta
 from nodescope.cli._common import console
 
 __all__ = ["app", "main"]
@@ -43,7 +44,7 @@ def version() -> None:
 
 
 # Stage registrations: each module adds its commands or sub-apps to ``app``.
-for _module in (_data, _demo, _evaluate):
+for _module in (_data, _demo, _evaluate, _meta):
     _module.register(app)
 
 

@@ -1,7 +1,8 @@
-"""Diagnostic-test-accuracy meta-analysis: bivariate GLMM and Reitsma models, univariate pooling, summaries, analyses.
+"""Diagnostic-test-accuracy meta-analysis: input, bivariate GLMM and Reitsma models, univariate pooling, summaries,
+analyses, plots, QUADAS-2 and reports.
 
 Conventions: the bivariate models work on (logit sensitivity, logit specificity); ``rho`` is their between-cohort
-correlation (mada and midas report the (sens, FPR) correlation, ``-rho``). See docs/meta-models.md.
+correlation (mada and midas report the (sens, FPR) correlation, ``-rho``). See docs/meta-models.md and docs/meta.md.
 """
 
 from nodescope.meta._analyses import (
@@ -17,6 +18,32 @@ from nodescope.meta._analyses import (
     subgroup_analysis,
 )
 from nodescope.meta._bivariate import MIN_COHORTS_BIVARIATE, bivariate_glmm, reitsma
+from nodescope.meta._example import example_paths, generate_synthetic_cohorts
+from nodescope.meta._plots import (
+    deeks_funnel_plot,
+    exact_ci,
+    fagan_nomogram,
+    forest_plot,
+    quadas_summary_plot,
+    quadas_traffic_light,
+    sroc_plot,
+)
+from nodescope.meta._quadas import QUADAS_COLUMNS, QUADAS_LEVELS, QuadasError, QuadasTable, read_quadas
+from nodescope.meta._report import (
+    RESULTS_SCHEMA_VERSION,
+    meta_figures,
+    meta_results,
+    meta_tables,
+    write_meta_report,
+)
+from nodescope.meta._run import MetaAnalysis, run_meta_analysis
+from nodescope.meta._studies import (
+    ReconstructionWarning,
+    Studies,
+    StudiesError,
+    read_studies,
+    reconstruct_2x2,
+)
 from nodescope.meta._summary import (
     BivariateResult,
     Heterogeneity,
@@ -29,26 +56,52 @@ from nodescope.meta._univariate import UNIVARIATE_MEASURES, UnivariateResult, st
 
 __all__ = [
     "MIN_COHORTS_BIVARIATE",
+    "QUADAS_COLUMNS",
+    "QUADAS_LEVELS",
+    "RESULTS_SCHEMA_VERSION",
     "UNIVARIATE_MEASURES",
     "BivariateResult",
     "DeeksResult",
     "Heterogeneity",
     "HsrocParameters",
+    "MetaAnalysis",
     "MetaAnalysisWarning",
     "MetaRegressionResult",
     "PostTestResult",
+    "QuadasError",
+    "QuadasTable",
+    "ReconstructionWarning",
+    "Studies",
+    "StudiesError",
     "SubgroupResult",
     "UnivariateResult",
     "bivariate_glmm",
+    "deeks_funnel_plot",
     "deeks_test",
+    "exact_ci",
+    "example_paths",
+    "fagan_nomogram",
+    "forest_plot",
+    "generate_synthetic_cohorts",
     "hsroc_parameters",
     "leave_one_out",
+    "meta_figures",
     "meta_regression",
+    "meta_results",
+    "meta_tables",
     "one_per_study",
     "post_test_probability",
+    "quadas_summary_plot",
+    "quadas_traffic_light",
+    "read_quadas",
+    "read_studies",
+    "reconstruct_2x2",
     "reitsma",
+    "run_meta_analysis",
     "sroc_auc",
+    "sroc_plot",
     "study_measures",
     "subgroup_analysis",
     "univariate_pool",
+    "write_meta_report",
 ]

@@ -1,0 +1,140 @@
+"""``nodescope meta``: diagnostic-test-accuracy meta-analysis of a studies CSV (or the built-in example)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nodescope.cli._common import console, fail
+
+__all__ = ["register"]
+
+EXAMPLE_BANNER = (
+    "Built-in example: 12 of the cohorts are SYNTHETIC (drawn by nodescope.meta.generate_synthetic_cohorts) and the "
+    "QUADAS-2 judgements are synthetic illustrations; only the Zhou et al. (Radiology 2020) 2x2 tables are published "
+    "data. The radiologists' table of Zhou 2020 is a comparator, not a deep-learning model, and is excluded from the "
+    "pooling by --select index_test=deep learning."
+)
+
+
+def _parse_select(items: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for item in items:
+        col, sep, value = item.partition("=")
+        if not sep or not col.strip():
+            fail(f"--select {item!r}: expected COLUMN=VALUE (for example --select 'index_test=deep learning')")
+        out.setdefault(col.strip(), []).append(value.strip())
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the ``meta`` command to the main app."""
+
+    @app.command(name="meta")
+    def meta(
+        studies: Annotated[Path | None, typer.Argument(help="Studies CSV: study, [cohort], TP, FP, FN, TN, covariates.",
+                                                       show_default=False)] = None,
+        out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("meta-out"),
+        model: Annotated[str, typer.Option(help="Main model: glmm (exact binomial) or reitsma (REML).")] = "glmm",
+        subgroup: Annotated[list[str] | None, typer.Option(help="Subgroup column (repeatable).")] = None,
+        covariate: Annotated[list[str] | None, typer.Option(help="Meta-regression covariate (repeatable).")] = None,
+        quadas: Annotated[Path | None, typer.Option(help="QUADAS-2 CSV (one row per study).")] = None,
+        one_per_study: Annotated[str, typer.Option(help="One-cohort-per-study sensitivity analysis: youden or none.")]
+        = "youden",
+        pretest: Annotated[float | None, typer.Option(help="Pre-test probability for the Fagan nomogram "
+                                                           "(default: median cohort prevalence).")] = None,
+        select: Annotated[list[str] | None, typer.Option(help="Keep cohorts with COLUMN=VALUE (repeatable).")] = None,
+        levels: Annotated[list[str] | None, typer.Option(help="Allowed levels COLUMN=A,B,C; other values are errors "
+                                                              "(repeatable).")] = None,
+        study_col: Annotated[str, typer.Option(help="Column naming the study.")] = "study",
+        cohort_col: Annotated[str, typer.Option(help="Column naming the cohort within a study.")] = "cohort",
+        reconstruct: Annotated[bool, typer.Option(help="Rebuild 2x2 tables from sensitivity, specificity, "
+                                                       "n_diseased, n_nondiseased (or n, prevalence) columns.")] = False,
+        percent: Annotated[bool, typer.Option(help="With --reconstruct: figures are percentages.")] = False,
+        no_leave_one_out: Annotated[bool, typer.Option(help="Skip the leave-one-out analysis.")] = False,
+        alpha: Annotated[float, typer.Option(help="1 - confidence level.")] = 0.05,
+        example: Annotated[bool, typer.Option(help="Run on the built-in, clearly labelled example.")] = False,
+    ) -> None:
+        """Meta-analyse diagnostic accuracy: pooled sens/spec, SROC, forest, Deeks, Fagan, QUADAS-2 -> report.html."""
+        import pandas as pd
+
+        from nodescope.meta import (
+            MetaAnalysisWarning,
+            QuadasError,
+            ReconstructionWarning,
+            StudiesError,
+            example_paths,
+            read_quadas,
+            read_studies,
+            reconstruct_2x2,
+            run_meta_analysis,
+            write_meta_report,
+        )
+
+        if model not in ("glmm", "reitsma"):
+            fail(f"--model {model!r} is not valid; choose glmm or reitsma")
+        if one_per_study not in ("youden", "none"):
+            fail(f"--one-per-study {one_per_study!r} is not valid; choose youden or none")
+        subgroups = list(subgroup or [])
+        covariates = list(covariate or [])
+        selection = _parse_select(list(select or []))
+        allowed: dict[str, list[str]] = {}
+        for item in levels or []:
+            col, sep, values = item.partition("=")
+            if not sep or not col.strip() or not values.strip():
+                fail(f"--levels {item!r}: expected COLUMN=LEVEL1,LEVEL2 (for example --levels modality=US,MRI,CT)")
+            allowed[col.strip()] = [v.strip() for v in values.split(",")]
+        banner = None
+        if example:
+            if studies is not None:
+                fail("give either a studies CSV or --example, not both")
+            paths = example_paths()
+            studies = paths["studies"]
+            quadas = quadas or paths["quadas"]
+            subgroups = subgroups or ["modality", "validation"]
+            selection = selection or {"index_test": ["deep learning"]}
+            pretest = 0.4 if pretest is None else pretest
+            banner = EXAMPLE_BANNER
+        if studies is None:
+            fail("missing the studies CSV (or use --example)")
+        if not studies.is_file():
+            fail(f"studies file not found: {studies}")
+        try:
+            source: Path | pd.DataFrame = studies
+            if reconstruct:
+                raw = pd.read_csv(studies, dtype=str, keep_default_na=False)
+                with warnings.catch_warnings(record=True) as got:
+                    warnings.simplefilter("always", ReconstructionWarning)
+                    source = reconstruct_2x2(raw, scale="percent" if percent else "proportion")
+                for w in got:
+                    console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+                out.mkdir(parents=True, exist_ok=True)
+                source.to_csv(out / "reconstructed_2x2.csv", index=False)
+            table = read_studies(source, study_col=study_col, cohort_col=cohort_col,
+                                 covariates=[*subgroups, *covariates, *selection], levels=allowed)
+            rob = read_quadas(quadas) if quadas is not None else None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MetaAnalysisWarning)  # recorded in the analysis and the report
+                analysis = run_meta_analysis(
+                    table, model=model, subgroups=subgroups, covariates=covariates, quadas=rob,  # type: ignore[arg-type]
+                    one_per_study_by=None if one_per_study == "none" else "youden", pretest=pretest,
+                    select=selection, leave_one_out_analysis=not no_leave_one_out, alpha=alpha)
+            written = write_meta_report(analysis, out, inputs={"studies": studies, "quadas": quadas}, banner=banner)
+        except (StudiesError, QuadasError) as err:
+            fail(str(err))
+        except (ValueError, FileNotFoundError) as err:
+            fail(str(err))
+        p = analysis.pooled
+        console.print(f"[bold]{len(analysis.studies)} cohorts[/] from {analysis.studies.frame['study'].nunique()} "
+                      f"studies; model {p.model}")
+        for e in (p.sensitivity, p.specificity, p.lr_positive, p.lr_negative, p.dor, p.auc):
+            console.print(f"  {e.name:<12} {e.format(3)}")
+        if p.fallback:
+            console.print(f"[yellow]fallback:[/] {p.fallback}", highlight=False)
+        for name, why in analysis.skipped.items():
+            console.print(f"[yellow]skipped[/] {name}: {why}", highlight=False)
+        console.print(f"report: {written['report']}")
+        console.print(f"results: {written['results']}")
