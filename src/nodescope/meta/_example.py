@@ -19,7 +19,9 @@ import pandas as pd
 
 __all__ = ["example_paths", "generate_synthetic_cohorts"]
 
-SYNTHETIC_SEED = 20250501
+# Seed 4: with the packaged seed the example shows the full bivariate fit (rho about -0.5, near the generating
+# -0.4); some other seeds put rho on the boundary, which the tests exercise through the fallback instead.
+SYNTHETIC_SEED = 4
 
 # (study, cohort, modality, validation, year)
 _DESIGN: tuple[tuple[str, str, str, str, int], ...] = (
