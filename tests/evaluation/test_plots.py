@@ -57,3 +57,15 @@ def test_wilson_bounds_exact_at_zero_and_n():
 
     assert proportion_ci(0, 7).ci_low == 0.0
     assert proportion_ci(12, 12).ci_high == 1.0
+
+
+def test_decision_curve_plot_one_treat_all_per_prevalence(rng):
+    """Cohorts of different prevalence get their own treat-all line, and the y-axis reaches the highest one."""
+    y1 = (rng.random(200) < 0.2).astype(int)
+    y2 = (rng.random(200) < 0.5).astype(int)
+    p1 = np.clip(0.2 + 0.4 * y1 + rng.normal(0, 0.15, 200), 0.01, 0.99)
+    p2 = np.clip(0.3 + 0.4 * y2 + rng.normal(0, 0.15, 200), 0.01, 0.99)
+    fig = plot_decision_curve({"cv": decision_curve(y1, p1, n_boot=0), "test": decision_curve(y2, p2, n_boot=0)})
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert "treat all (cv)" in labels and "treat all (test)" in labels
+    assert fig.axes[0].get_ylim()[1] >= y2.mean()

@@ -142,9 +142,16 @@ def plot_decision_curve(
         if np.isfinite(dc.net_benefit_low).any():  # type: ignore[attr-defined]
             ax.fill_between(dc.thresholds, dc.net_benefit_low, dc.net_benefit_high, alpha=0.2,  # type: ignore[attr-defined]
                             color=line.get_color(), linewidth=0)
-    ax.plot(first.thresholds, first.treat_all, color="0.4", linestyle="--", label="treat all")  # type: ignore[attr-defined]
+    # treat-all depends on the prevalence: one reference line per distinct cohort prevalence
+    prevalences = {round(float(dc.prevalence), 12): name for name, dc in curves_m.items()}  # type: ignore[attr-defined]
+    for name, dc in curves_m.items():
+        if prevalences.get(round(float(dc.prevalence), 12)) != name:  # type: ignore[attr-defined]
+            continue
+        label = "treat all" if len(prevalences) == 1 else f"treat all ({name})"
+        ax.plot(dc.thresholds, dc.treat_all, linestyle="--", linewidth=1, label=label,  # type: ignore[attr-defined]
+                color="0.4" if len(prevalences) == 1 else None)
     ax.plot(first.thresholds, first.treat_none, color="0.2", linewidth=1, label="treat none")  # type: ignore[attr-defined]
-    prev = first.prevalence  # type: ignore[attr-defined]
+    prev = max(float(dc.prevalence) for dc in curves_m.values())  # type: ignore[attr-defined]
     ax.set(ylim=(-0.05 * max(prev, 0.05), max(prev, 0.05) * 1.1), xlim=(0, 1),
            xlabel="threshold probability (treat if p >= threshold)", ylabel="net benefit", title=title)
     ax.legend(loc="upper right", fontsize="small")
