@@ -76,7 +76,7 @@ def test_bundle_errors(tmp_path, bundle_dir) -> None:
         load_bundle(tmp_path / "none")
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "model.json").write_text("{}")
-    with pytest.raises(FileNotFoundError, match="weights.safetensors is missing"):
+    with pytest.raises(FileNotFoundError, match=r"weights\.safetensors is missing"):
         load_bundle(tmp_path / "half")
     path, _ = bundle_dir
     meta = json.loads((path / "model.json").read_text())
