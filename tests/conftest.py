@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["COLUMNS"] = "200"  # rich wraps CLI output at the terminal width; keep messages on one line in tests
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NODESCOPE_SHARED_DATA", REPO.parent / "shared" / "data"))
