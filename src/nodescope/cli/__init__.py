@@ -11,6 +11,7 @@ import typer
 from nodescope import __version__
 from nodescope.cli import data as _data
 from nodescope.cli import demo as _demo
+from nodescope.cli import train as _train
 from nodescope.cli._common import console
 
 __all__ = ["app", "main"]
@@ -42,7 +43,7 @@ def version() -> None:
 
 
 # Stage registrations: each module adds its commands or sub-apps to ``app``.
-for _module in (_data, _demo):
+for _module in (_data, _demo, _train):
     _module.register(app)
 
 

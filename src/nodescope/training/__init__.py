@@ -12,6 +12,7 @@ from nodescope.training._data import (
     preload_images,
 )
 from nodescope.training._module import ClassifierModule, predict_tensor
+from nodescope.training._pretrain import PretrainResult, PretrainTask, run_pretrain
 from nodescope.training._samples import POSITIVE_NAMES, Samples, build_samples, resolve_positive
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "ClassifierModule",
     "ImageDataModule",
     "PreloadedImages",
+    "PretrainResult",
+    "PretrainTask",
     "Samples",
     "TensorImageDataset",
     "TrainConfig",
@@ -34,5 +37,6 @@ __all__ = [
     "preload_images",
     "resolve_positive",
     "run_cv",
+    "run_pretrain",
     "youden_threshold",
 ]

@@ -247,6 +247,7 @@ def _save_model(path: Path, module: Any, parts: dict[str, Any], cfg: TrainConfig
     meta = {
         "kind": "fusion" if cfg.fusion == "intermediate" else "classifier",
         "name": name,
+        "run_id": Path(cfg.out).resolve().name,
         "architecture": {k: v for k, v in parts["architecture"].items() if k != "kind"},
         "classes": list(samples.classes),
         "positive_class": samples.positive,

@@ -1,4 +1,4 @@
-"""Tiny on-disk data sets for training tests (a few patients, 40 px PNGs, learnable signal)."""
+"""Tiny on-disk data sets for training tests (a few patients, 40 px PNGs, learnable signal); a helper module."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from PIL import Image
 
 
@@ -38,8 +37,3 @@ def write_tiny_dataset(root: Path, *, n_patients: int = 12, per_patient: int = 2
                 rows.append(row)
     pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
     return root / "manifest.csv"
-
-
-@pytest.fixture
-def tiny_manifest(tmp_path: Path) -> Path:
-    return write_tiny_dataset(tmp_path / "data")
