@@ -60,3 +60,15 @@ def test_split_writes_csv_and_manifest_copy(tmp_path):
                               "-o", str(out)])
     assert res.exit_code == 2
     assert "not found in column 'site'" in res.output
+
+
+def test_synth_writes_checkable_dataset(tmp_path):
+    out = tmp_path / "demo"
+    res = runner.invoke(app, ["data", "synth", str(out), "--n-patients", "6", "--image-size", "48"])
+    assert res.exit_code == 0, res.output
+    assert "SYNTHETIC" in res.output
+    res = runner.invoke(app, ["data", "check", str(out / "manifest.csv"), "--clinical", str(out / "clinical.csv")])
+    assert res.exit_code == 0, res.output
+    assert "18 images" in res.output and "SYNTHETIC" in res.output
+    res = runner.invoke(app, ["data", "synth", str(out), "--n-patients", "6"])
+    assert res.exit_code == 2  # refuses to overwrite without --overwrite

@@ -11,6 +11,7 @@ import typer
 from nodescope import __version__
 from nodescope.cli import data as _data
 from nodescope.cli import demo as _demo
+from nodescope.cli import evaluate as _evaluate
 from nodescope.cli import train as _train
 from nodescope.cli._common import console
 
@@ -43,7 +44,7 @@ def version() -> None:
 
 
 # Stage registrations: each module adds its commands or sub-apps to ``app``.
-for _module in (_data, _demo, _train):
+for _module in (_data, _demo, _evaluate, _train):
     _module.register(app)
 
 

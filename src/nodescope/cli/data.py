@@ -117,14 +117,15 @@ def synth(
     difficulty: Annotated[float, typer.Option(help="0 easy ... 1 nearly random.")] = 0.5,
     image_size: Annotated[int, typer.Option(help="Image side in pixels.")] = 128,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace a synthetic data set already in OUT.")] = False,
 ) -> None:
     """Write the SYNTHETIC lymph-node demo data set (3 classes x 3 modalities, 2 sites, clinical table)."""
     from nodescope.data import make_synthetic_dataset
 
     try:
         ds = make_synthetic_dataset(out, n_patients=n_patients, difficulty=difficulty, image_size=image_size,
-                                    seed=seed, progress=True)
-    except ValueError as exc:
+                                    seed=seed, progress=True, overwrite=overwrite)
+    except (ValueError, FileExistsError) as exc:
         fail(str(exc))
     console.print(f"[green]wrote[/] {ds.n_images} images of {ds.n_patients} patients to {ds.root}")
     console.print(f"manifest: {ds.manifest_path}\nclinical: {ds.clinical_path}")

@@ -1,7 +1,7 @@
 """Data: manifest, image I/O, preprocessing, patient-level splits, importers and synthetic demo data."""
 
 from nodescope.data._importers import ImportResult, import_busi, import_image_folder
-from nodescope.data._io import ImageReadError, UltrasoundImage, read_image
+from nodescope.data._io import ImageInfo, ImageReadError, UltrasoundImage, image_info, read_image
 from nodescope.data._manifest import (
     KNOWN_MODALITIES,
     OPTIONAL_COLUMNS,
@@ -14,28 +14,60 @@ from nodescope.data._manifest import (
     read_manifest,
     validate_manifest,
 )
+from nodescope.data._preprocess import (
+    COLOUR_MODALITIES,
+    GREY_MODALITIES,
+    Box,
+    ResizeTransform,
+    crop_roi,
+    crop_scan_region,
+    resize_pad,
+    roi_box_from_mask,
+    to_model_channels,
+)
 from nodescope.data._splits import LeakageError, SplitMethod, check_leakage, make_splits, split_summary
+from nodescope.data._synth import (
+    SYNTHETIC_CLASSES,
+    SYNTHETIC_MODALITIES,
+    SyntheticDataset,
+    make_synthetic_dataset,
+)
 
 __all__ = [
+    "COLOUR_MODALITIES",
+    "GREY_MODALITIES",
     "KNOWN_MODALITIES",
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
+    "SYNTHETIC_CLASSES",
+    "SYNTHETIC_MODALITIES",
+    "Box",
+    "ImageInfo",
     "ImageReadError",
     "ImportResult",
     "LeakageError",
     "Manifest",
     "ManifestError",
     "ManifestProblem",
+    "ResizeTransform",
     "SplitMethod",
+    "SyntheticDataset",
     "UltrasoundImage",
     "check_leakage",
+    "crop_roi",
+    "crop_scan_region",
+    "image_info",
     "import_busi",
     "import_image_folder",
     "join_clinical",
     "make_splits",
+    "make_synthetic_dataset",
     "read_clinical",
     "read_image",
     "read_manifest",
+    "resize_pad",
+    "roi_box_from_mask",
     "split_summary",
+    "to_model_channels",
     "validate_manifest",
 ]

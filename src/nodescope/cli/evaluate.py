@@ -1,0 +1,68 @@
+"""``nodescope evaluate``: statistics, tables, figures and an HTML report from a predictions file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from nodescope.cli._common import console, fail
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the ``evaluate`` command to the main app."""
+
+    @app.command()
+    def evaluate(
+        predictions: Path = typer.Argument(..., help="predictions.csv (patient_id, y_true, p_<class>, split, "
+                                                     "fold, model, run_id)"),
+        out: Path = typer.Option(..., "--out", "-o", help="Output folder (created)"),
+        positive: str | None = typer.Option(None, "--positive", help="Positive class of a binary task"),
+        threshold: str = typer.Option("youden", "--threshold",
+                                      help="youden | sens:0.9 | spec:0.9 | a probability such as 0.37; chosen on "
+                                           "cv/val rows, applied unchanged to test/external"),
+        by: list[str] = typer.Option([], "--by", help="Subgroup column (repeatable): split, fold, site, modality"),
+        compare: tuple[str, str] | None = typer.Option(None, "--compare", help="Two model names to compare",
+                                                       show_default=False),
+        readers: Path | None = typer.Option(None, "--readers", help="Reads table (patient_id, reader, call and/or "
+                                                                    "score, optional aided)"),
+        model: str | None = typer.Option(None, "--model", help="Evaluate this model only"),
+        alpha: float = typer.Option(0.05, "--alpha", help="1 - confidence level"),
+        n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap replicates"),
+        seed: int = typer.Option(0, "--seed", help="Seed of every bootstrap"),
+    ) -> None:
+        """Evaluate saved predictions: metrics.json, tidy CSV tables, PNG/SVG figures and report.html."""
+        import pandas as pd
+
+        from nodescope.evaluation._predictions import read_predictions
+        from nodescope.evaluation._report import evaluate_predictions, write_evaluation
+
+        if not predictions.is_file():
+            fail(f"predictions file not found: {predictions}")
+        if readers is not None and not readers.is_file():
+            fail(f"--readers: reads file not found: {readers}")
+        if not 0 < alpha < 1:
+            fail(f"--alpha must be in (0, 1); got {alpha}")
+        if n_boot < 1:
+            fail(f"--n-boot must be >= 1; got {n_boot}")
+        try:
+            preds = read_predictions(predictions, positive=positive)
+            reads = pd.read_csv(readers, dtype=str, keep_default_na=False) if readers is not None else None
+            run = evaluate_predictions(preds, threshold=threshold, by=list(by),
+                                       compare=tuple(compare) if compare else None,  # type: ignore[arg-type]
+                                       reads=reads, model=model, alpha=alpha, n_boot=n_boot, seed=seed,
+                                       source=str(predictions), reads_source=str(readers))
+            written = write_evaluation(run, out)
+        except (ValueError, TypeError, KeyError) as exc:
+            fail(str(exc))
+        for name, doc in run.metrics["models"].items():
+            for split, entry in doc["splits"].items():
+                auc = entry.get("discrimination", {}).get("auc") or entry.get("estimates", {}).get("macro_auc")
+                if auc and auc.get("estimate") is not None:
+                    lo, hi = auc.get("ci_low"), auc.get("ci_high")
+                    ci = f" ({lo:.3f}-{hi:.3f})" if lo is not None and hi is not None else ""
+                    console.print(f"{name} / {split}: AUC {auc['estimate']:.3f}{ci}  n={entry['n']}")
+        console.print(f"wrote {written['metrics']}, {len(written['tables'])} tables, {len(written['figures'])} "
+                      f"figure files and {written['report']}")

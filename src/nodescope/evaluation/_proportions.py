@@ -1,0 +1,137 @@
+"""Confidence intervals for proportions (Wilson, Clopper-Pearson) and for ratios of proportions (log method).
+
+Proportion intervals come from :func:`statsmodels.stats.proportion.proportion_confint`:
+
+* ``"wilson"``: Wilson score interval **without** continuity correction (Wilson 1927; Newcombe 1998 method 3),
+  ``(p + z^2/2n +/- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)``;
+* ``"clopper-pearson"``: exact interval from beta quantiles, ``Beta(a/2; x, n-x+1)`` to ``Beta(1-a/2; x+1, n-x)``.
+
+Likelihood ratios and the diagnostic odds ratio use the log method (Simel, Samsa & Matchar 1991;
+Glas et al. 2003): ``log(LR+) +/- z sqrt(1/TP - 1/(TP+FN) + 1/FP - 1/(FP+TN))``,
+``log(LR-) +/- z sqrt(1/FN - 1/(TP+FN) + 1/TN - 1/(FP+TN))``, ``log(DOR) +/- z sqrt(1/TP + 1/FP + 1/FN + 1/TN)``.
+A zero cell makes the log-method interval undefined; nothing is added to the cells unless the caller asks for it
+with ``correction=0.5`` (Haldane), which is then recorded in the result's note.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from scipy.stats import norm
+from statsmodels.stats.proportion import proportion_confint
+
+from nodescope._estimate import Estimate
+from nodescope.evaluation._validation import check_alpha, check_choice
+
+__all__ = ["proportion_ci"]
+
+ProportionMethod = Literal["wilson", "clopper-pearson"]
+PROPORTION_METHODS: tuple[str, ...] = ("wilson", "clopper-pearson")
+_STATSMODELS_NAME = {"wilson": "wilson", "clopper-pearson": "beta"}
+
+
+def proportion_ci(
+    successes: int,
+    n: int,
+    *,
+    method: ProportionMethod = "wilson",
+    alpha: float = 0.05,
+    name: str = "proportion",
+) -> Estimate:
+    """A proportion ``successes / n`` with a ``1 - alpha`` interval.
+
+    Parameters
+    ----------
+    successes, n : int
+        Counts, ``0 <= successes <= n``.
+    method : {"wilson", "clopper-pearson"}, default "wilson"
+        Wilson score without continuity correction, or the exact Clopper-Pearson interval.
+    alpha : float, default 0.05
+    name : str
+        Recorded in the result.
+
+    Returns
+    -------
+    Estimate
+        ``nan`` with a note when ``n == 0`` (the proportion is undefined). ``extra`` holds the counts.
+    """
+    method = check_choice("method", method, PROPORTION_METHODS)  # type: ignore[assignment]
+    alpha = check_alpha(alpha)
+    for arg, val in (("successes", successes), ("n", n)):
+        if isinstance(val, bool) or not float(val).is_integer():
+            raise TypeError(f"{arg} must be a whole number; got {val!r}")
+    successes, n = int(successes), int(n)
+    if n < 0 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n; got successes={successes}, n={n}")
+    extra = {"successes": successes, "n": n}
+    if n == 0:
+        return Estimate(name, math.nan, math.nan, math.nan, method, alpha, 0, "undefined: denominator is 0", extra)
+    lo, hi = proportion_confint(successes, n, alpha=alpha, method=_STATSMODELS_NAME[method])
+    est = successes / n
+    # the closed-form Wilson bounds of 0/n and n/n land a rounding error (~1e-17) past the estimate; both
+    # intervals are exactly [0, .] and [., 1] there
+    lo = 0.0 if successes == 0 else min(max(float(lo), 0.0), est)
+    hi = 1.0 if successes == n else max(min(float(hi), 1.0), est)
+    return Estimate(name, est, lo, hi, method, alpha, n, "", extra)
+
+
+def log_ratio_ci(
+    name: str, estimate: float, var_terms: list[float], *, alpha: float, note: str = ""
+) -> Estimate:
+    """Interval ``exp(log(est) +/- z sqrt(sum(var_terms)))``; undefined (nan bounds, noted) when it cannot be formed."""
+    z = float(norm.ppf(1 - alpha / 2))
+    if not math.isfinite(estimate) or estimate <= 0 or any(not math.isfinite(t) for t in var_terms):
+        why = note or "log-method interval undefined (a zero cell)"
+        return Estimate(name, estimate, math.nan, math.nan, "log", alpha, None, why, {})
+    se = math.sqrt(max(sum(var_terms), 0.0))
+    log_est = math.log(estimate)
+    return Estimate(
+        name, estimate, math.exp(log_est - z * se), math.exp(log_est + z * se), "log", alpha, None, note,
+        {"se_log": se},
+    )
+
+
+def _inv(x: float) -> float:
+    return 1.0 / x if x > 0 else math.inf
+
+
+def ratio_estimates(
+    tp: int, fp: int, fn: int, tn: int, *, alpha: float, correction: float = 0.0
+) -> tuple[Estimate, Estimate, Estimate]:
+    """LR+, LR- and DOR with log-method intervals from a 2x2 table (optionally ``correction`` added to every cell)."""
+    if correction < 0:
+        raise ValueError(f"correction must be >= 0; got {correction}")
+    note = f"{correction} added to every cell (Haldane correction)" if correction else ""
+    a, b, c, d = (float(v) + correction for v in (tp, fp, fn, tn))
+    pos, neg = a + c, b + d
+    if pos == 0 or neg == 0:
+        why = "undefined: needs both positive and negative reference cases"
+        nan = math.nan
+        return tuple(  # type: ignore[return-value]
+            Estimate(nm, nan, nan, nan, "log", alpha, None, why, {}) for nm in ("lr_positive", "lr_negative", "dor")
+        )
+    sens, spec = a / pos, d / neg
+    with_zero = "" if correction else "a zero cell makes the estimate or its log-method interval infinite/undefined"
+
+    def ratio(num: float, den: float) -> float:
+        if den == 0:
+            return math.inf if num > 0 else math.nan
+        return num / den
+
+    lr_pos = ratio(sens, 1 - spec)
+    lr_neg = ratio(1 - sens, spec)
+    dor = ratio(a * d, b * c)
+    lrp = log_ratio_ci(
+        "lr_positive", lr_pos, [_inv(a) - 1 / pos, _inv(b) - 1 / neg], alpha=alpha,
+        note=note or (with_zero if min(a, b) == 0 else ""),
+    )
+    lrn = log_ratio_ci(
+        "lr_negative", lr_neg, [_inv(c) - 1 / pos, _inv(d) - 1 / neg], alpha=alpha,
+        note=note or (with_zero if min(c, d) == 0 else ""),
+    )
+    dr = log_ratio_ci(
+        "dor", dor, [_inv(a), _inv(b), _inv(c), _inv(d)], alpha=alpha,
+        note=note or (with_zero if min(a, b, c, d) == 0 else ""),
+    )
+    return lrp, lrn, dr

@@ -1,0 +1,199 @@
+"""Public entry points of the bivariate models, with the small-sample / degenerate-fit fallback.
+
+Fallback policy (documented in docs/meta-models.md): with fewer than 4 cohorts, or when the full fit is
+degenerate (optimiser not converged, ``|rho| > 0.999``, or a between-cohort variance below ``1e-6``), a
+:class:`MetaAnalysisWarning` is raised and the model is refitted with ``rho`` fixed at 0 - equivalent to two
+separate univariate random-effects models of logit sensitivity and logit specificity, as recommended by
+Takwoingi et al. (2017, Stat Methods Med Res 26:1896-1911) when the bivariate model cannot be estimated.
+``fallback="none"`` keeps the full fit (still warning). Fewer than 2 cohorts is an error.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from nodescope.meta._counts import Correction, Counts, as_counts
+from nodescope.meta._fit import BivariateFit
+from nodescope.meta._glmm import fit_glmm
+from nodescope.meta._reitsma import fit_reitsma, logit_data
+from nodescope.meta._summary import BivariateResult, CiMethod, MetaAnalysisWarning, build_result
+
+__all__ = ["MIN_COHORTS_BIVARIATE", "bivariate_glmm", "reitsma"]
+
+MIN_COHORTS_BIVARIATE = 4
+Fallback = Literal["rho0", "none"]
+ModelName = Literal["glmm", "reitsma"]
+
+
+def _degenerate(fit: BivariateFit) -> str:
+    tau2 = np.diag(fit.sigma)
+    if not fit.converged:
+        return f"the optimiser did not converge ({fit.message})"
+    if np.any(tau2 < 1e-6):
+        return f"a between-cohort variance is ~0 (tau2 = {tau2[0]:.3g}, {tau2[1]:.3g})"
+    rho = fit.sigma[0, 1] / np.sqrt(tau2[0] * tau2[1])
+    if abs(rho) > 0.999:
+        return f"the correlation is at the boundary (rho = {rho:.4f})"
+    return ""
+
+
+def fit_model(
+    counts: Counts,
+    X: np.ndarray,
+    names: tuple[str, ...],
+    *,
+    model: ModelName,
+    method: str,
+    n_nodes: int,
+    correction: float,
+    correction_rule: str,
+    fallback: Fallback,
+) -> tuple[BivariateFit, tuple[str, ...], str, np.ndarray]:
+    """Fit with the fallback policy. Returns the fit, warnings, fallback description, corrected-cohort mask."""
+    if fallback not in ("rho0", "none"):
+        raise ValueError(f"fallback={fallback!r} is not valid; choose 'rho0' or 'none'")
+    k = counts.k
+    if k < 2:
+        raise ValueError(f"a bivariate meta-analysis needs at least 2 cohorts; got {k}")
+    msgs: list[str] = []
+    mask = np.zeros(k, dtype=bool)
+
+    def run(rho_fixed: bool) -> BivariateFit:
+        nonlocal mask
+        if model == "reitsma":
+            y, s, mask = logit_data(counts, correction, correction_rule)
+            return fit_reitsma(y, s, X, names, method=method, rho_fixed=rho_fixed)
+        # GLMM: start from the normal-approximation ML fit on 0.5-corrected data (zero cells are fine there)
+        y, s, _ = logit_data(counts, 0.5, "studies-with-zero")
+        start = fit_reitsma(y, s, X, names, method="ML", rho_fixed=rho_fixed)
+        return fit_glmm(counts, X, names, n_nodes=n_nodes, start=start, rho_fixed=rho_fixed)
+
+    fallback_text = ""
+    if k < MIN_COHORTS_BIVARIATE and fallback == "rho0":
+        msgs.append(f"only {k} cohorts (< {MIN_COHORTS_BIVARIATE}): the correlation cannot be estimated reliably; "
+                    "fitted with rho fixed at 0 (separate univariate random-effects models of logit sens and spec)")
+        fallback_text = "rho fixed at 0: fewer than 4 cohorts"
+        fit = run(True)
+    else:
+        fit = run(False)
+        why = _degenerate(fit)
+        if why and fallback == "rho0":
+            msgs.append(f"degenerate bivariate fit: {why}; refitted with rho fixed at 0")
+            fallback_text = f"rho fixed at 0: {why}"
+            fit = run(True)
+        elif why:
+            msgs.append(f"degenerate bivariate fit: {why}; kept as requested (fallback='none')")
+    if not fit.converged:
+        msgs.append(f"the final fit did not converge: {fit.message}")
+    for m in msgs:
+        warnings.warn(m, MetaAnalysisWarning, stacklevel=3)
+    return fit, tuple(msgs), fallback_text, mask
+
+
+def reitsma(
+    data: pd.DataFrame,
+    *,
+    method: Literal["REML", "ML"] = "REML",
+    correction: float = 0.5,
+    correction_rule: Correction = "all-if-any-zero",
+    alpha: float = 0.05,
+    fallback: Fallback = "rho0",
+    ci_method: CiMethod = "delta",
+    n_sim: int = 10000,
+    seed: int = 0,
+) -> BivariateResult:
+    """Bivariate normal-approximation model of Reitsma et al. (2005), as R ``mada::reitsma``.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Columns ``TP, FP, FN, TN`` (non-negative integers), optionally ``study``; one row per cohort.
+    method : {"REML", "ML"}, default "REML"
+    correction : float, default 0.5
+    correction_rule : {"all-if-any-zero", "studies-with-zero", "all", "none"}, default "all-if-any-zero"
+        mada's convention (``correction.control = "all"``): when any cohort has a zero cell, ``correction`` is
+        added to all four cells of **every** cohort; otherwise nothing is added. ``"studies-with-zero"`` is
+        mada's ``"single"``. The corrected cohorts are recorded in the result.
+    alpha : float, default 0.05
+    fallback : {"rho0", "none"}, default "rho0"
+        What to do with fewer than 4 cohorts or a degenerate fit (see module docstring).
+    ci_method : {"delta", "simulation"}, default "delta"
+        CIs of LR+, LR- and DOR; ``simulation`` draws ``n_sim`` values of ``mu`` (seeded by ``seed``).
+
+    Returns
+    -------
+    BivariateResult
+
+    References
+    ----------
+    Reitsma JB et al. Bivariate analysis of sensitivity and specificity produces informative summary measures
+    in diagnostic reviews. J Clin Epidemiol 2005;58:982-990.
+    Doebler P. mada: Meta-Analysis of Diagnostic Accuracy (R package), reitsma().
+    """
+    if method not in ("REML", "ML"):
+        raise ValueError(f"method={method!r} is not valid; choose 'REML' or 'ML'")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1); got {alpha!r}")
+    counts = as_counts(data)
+    X = np.ones((counts.k, 1))
+    fit, msgs, fb, mask = fit_model(counts, X, ("(Intercept)",), model="reitsma", method=method, n_nodes=1,
+                                    correction=correction, correction_rule=correction_rule, fallback=fallback)
+    return build_result(fit, counts, alpha=alpha, correction=correction, correction_rule=correction_rule,
+                        corrected=tuple(counts.labels[i] for i in np.flatnonzero(mask)), fallback=fb,
+                        warnings_=msgs, ci_method=ci_method, n_sim=n_sim, seed=seed)
+
+
+def bivariate_glmm(
+    data: pd.DataFrame,
+    *,
+    method: Literal["laplace", "aghq"] = "laplace",
+    n_nodes: int = 9,
+    alpha: float = 0.05,
+    fallback: Fallback = "rho0",
+    ci_method: CiMethod = "delta",
+    n_sim: int = 10000,
+    seed: int = 0,
+) -> BivariateResult:
+    """Exact bivariate binomial GLMM (the default model; Stata metandi/midas, ``lme4::glmer``).
+
+    Parameters
+    ----------
+    data : DataFrame
+        Columns ``TP, FP, FN, TN``; zero cells need no continuity correction.
+    method : {"laplace", "aghq"}, default "laplace"
+        Laplace approximation of each cohort's 2-D integral (lme4's ``nAGQ = 1``) or adaptive Gauss-Hermite
+        quadrature with ``n_nodes`` x ``n_nodes`` points centred and scaled at the conditional mode.
+    n_nodes : int, default 9
+        Nodes per dimension for ``"aghq"`` (ignored for ``"laplace"``).
+    alpha, fallback, ci_method, n_sim, seed
+        As in :func:`reitsma`.
+
+    Notes
+    -----
+    Standard errors of ``mu`` come from the observed information (central-difference Hessian of the negative
+    approximate log-likelihood over all parameters, inverted), like lme4's default ``vcov``.
+
+    References
+    ----------
+    Chu H, Cole SR. Bivariate meta-analysis of sensitivity and specificity with sparse data: a generalized
+    linear mixed model approach. J Clin Epidemiol 2006;59:1331-1332.
+    Harbord RM et al. A unification of models for meta-analysis of diagnostic accuracy studies.
+    Biostatistics 2007;8:239-251.
+    """
+    if method not in ("laplace", "aghq"):
+        raise ValueError(f"method={method!r} is not valid; choose 'laplace' or 'aghq'")
+    if method == "aghq" and (not isinstance(n_nodes, int) or n_nodes < 1 or n_nodes > 50):
+        raise ValueError(f"n_nodes must be an integer in 1..50; got {n_nodes!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1); got {alpha!r}")
+    counts = as_counts(data)
+    X = np.ones((counts.k, 1))
+    nodes = 1 if method == "laplace" else n_nodes
+    fit, msgs, fb, _ = fit_model(counts, X, ("(Intercept)",), model="glmm", method=method, n_nodes=nodes,
+                                 correction=0.0, correction_rule="none", fallback=fallback)
+    return build_result(fit, counts, alpha=alpha, correction=0.0, correction_rule="none", corrected=(),
+                        fallback=fb, warnings_=msgs, ci_method=ci_method, n_sim=n_sim, seed=seed)

@@ -1,0 +1,341 @@
+"""Summaries of a bivariate fit: pooled accuracy, LRs, DOR, HSROC parameters, SROC curve and AUC, regions, I2.
+
+Parametrisation: ``mu = (logit sens, logit spec)``, ``Sigma`` the between-cohort covariance of these two logits.
+Formulas (``sd_A = tau_sens``, ``sd_B = tau_spec``, ``s_AB = Sigma[0, 1]``):
+
+- pooled sensitivity ``expit(mu_A)``, specificity ``expit(mu_B)``, CIs ``expit(mu +- z SE)`` (logit scale);
+- ``log LR+ = log expit(mu_A) - log expit(-mu_B)``, gradient ``(1 - sens, spec)``;
+  ``log LR- = log expit(-mu_A) - log expit(mu_B)``, gradient ``(-sens, -(1 - spec))``;
+  ``log DOR = mu_A + mu_B``; Wald CIs on the log scale with ``cov(mu)`` (delta method), or percentiles of
+  ``n_sim`` draws of ``mu ~ N(mu_hat, cov(mu))`` (``ci_method="simulation"``);
+- HSROC (Harbord et al. 2007, Biostatistics 8:239-251, with the bivariate model in (logit sens, logit spec)):
+  ``beta = log(sd_B / sd_A)``, ``Theta = (sqrt(sd_B/sd_A) mu_A - sqrt(sd_A/sd_B) mu_B) / 2``,
+  ``Lambda = sqrt(sd_B/sd_A) mu_A + sqrt(sd_A/sd_B) mu_B``, ``sigma2_theta = (sd_A sd_B - s_AB) / 2``,
+  ``sigma2_alpha = 2 (sd_A sd_B + s_AB)``;
+- SROC curve (Rutter & Gatsonis 2001): ``logit(sens) = Lambda exp(-beta/2) + exp(-beta) logit(FPR)``,
+  i.e. the line through ``(-mu_B, mu_A)`` with slope ``sd_A / sd_B`` in (logit FPR, logit sens) space;
+  ``AUC = int_0^1 sens(t) dt`` (adaptive quadrature), CI by the delta method on ``logit(AUC)`` over
+  ``(mu_A, mu_B, log sd_A, log sd_B)`` with the fitted joint covariance;
+- confidence region: ``{m : (m - mu)' cov(mu)^-1 (m - mu) <= chi2_2(1 - alpha)}``; prediction region: the
+  same with ``Sigma + cov(mu)`` (a new cohort's true (sens, spec)); both drawn in logit space and mapped to
+  (FPR, sens) = ``(expit(-m_B), expit(m_A))``;
+- heterogeneity: per-logit ``I2_j = tau2_j / (tau2_j + s2_j)`` with the Higgins-Thompson typical within-cohort
+  variance ``s2_j = (k-1) sum w / ((sum w)^2 - sum w^2)``, ``w = 1/v_ij`` (v from 0.5-corrected counts where a
+  cell is zero), and the generalised-variance bivariate
+  ``I2_biv = sqrt(det Sigma) / (sqrt(det Sigma) + sqrt(s2_1 s2_2))`` (Zhou & Dendukuri 2014, Stat Med
+  33:2701-2717, with a diagonal typical within-cohort covariance).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import integrate, stats
+from scipy.special import expit, logit
+
+from nodescope._estimate import Estimate
+from nodescope.meta._counts import Counts
+from nodescope.meta._fit import BivariateFit
+
+CiMethod = Literal["delta", "simulation"]
+
+
+class MetaAnalysisWarning(UserWarning):
+    """A meta-analysis fell back to a simpler model or is degenerate; the result records why."""
+
+
+@dataclass(frozen=True)
+class HsrocParameters:
+    """Rutter-Gatsonis HSROC parameters implied by the bivariate fit (Harbord et al. 2007)."""
+
+    lambda_: float
+    theta: float
+    beta: float
+    sigma2_alpha: float
+    sigma2_theta: float
+
+
+@dataclass(frozen=True)
+class Heterogeneity:
+    """``I2`` (fractions in [0, 1]) of each logit and the bivariate generalised-variance ``I2``."""
+
+    i2_sens: float
+    i2_spec: float
+    i2_bivariate: float
+    typical_within_var: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class BivariateResult:
+    """A fitted bivariate meta-analysis (GLMM or Reitsma) and its summaries.
+
+    Attributes
+    ----------
+    model : str
+        ``"glmm-laplace"``, ``"glmm-aghq<n>"``, ``"reitsma-reml"`` or ``"reitsma-ml"``.
+    sensitivity, specificity, lr_positive, lr_negative, dor, auc : Estimate
+        Pooled values with ``1 - alpha`` CIs.
+    mu : ndarray, shape (2,)
+        ``(logit sens, logit spec)``; ``cov_mu`` its (2, 2) covariance.
+    sigma : ndarray, shape (2, 2)
+        Between-cohort covariance of (logit sens, logit spec).
+    hsroc : HsrocParameters or None
+        ``None`` when a between-cohort variance is zero (the SROC curve is then undefined).
+    heterogeneity : Heterogeneity
+    loglik : float
+        Maximised (restricted, for REML) log-likelihood, with binomial constants for the GLMM.
+    fallback : str
+        ``""`` or what was done instead of the full model (e.g. ``"rho fixed at 0"``) and why.
+    warnings : tuple of str
+        Every warning raised while fitting.
+    """
+
+    model: str
+    sensitivity: Estimate
+    specificity: Estimate
+    lr_positive: Estimate
+    lr_negative: Estimate
+    dor: Estimate
+    auc: Estimate
+    mu: np.ndarray
+    cov_mu: np.ndarray
+    sigma: np.ndarray
+    hsroc: HsrocParameters | None
+    heterogeneity: Heterogeneity
+    loglik: float
+    n_params: int
+    k: int
+    converged: bool
+    rho_fixed: bool
+    se_method: str
+    correction: float
+    correction_rule: str
+    corrected: tuple[str, ...]
+    fallback: str
+    warnings: tuple[str, ...]
+    alpha: float
+    labels: tuple[str, ...] = field(repr=False)
+    counts: np.ndarray = field(repr=False)  # (k, 4): TP, FP, FN, TN
+    cov_eta: np.ndarray | None = field(repr=False, default=None)
+    cov_mu_eta: np.ndarray | None = field(repr=False, default=None)
+
+    @property
+    def tau2_sens(self) -> float:
+        return float(self.sigma[0, 0])
+
+    @property
+    def tau2_spec(self) -> float:
+        return float(self.sigma[1, 1])
+
+    @property
+    def rho(self) -> float:
+        """Between-cohort correlation of (logit sens, logit spec); ``nan`` when a variance is zero."""
+        d = np.sqrt(self.sigma[0, 0] * self.sigma[1, 1])
+        return float(self.sigma[0, 1] / d) if d > 0 else float("nan")
+
+    @property
+    def rho_sens_fpr(self) -> float:
+        """Correlation of (logit sens, logit FPR) as mada/midas report it: ``-rho``."""
+        return -self.rho
+
+    def sroc_curve(self, fpr: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """SROC curve ``(fpr, sens)`` (Rutter-Gatsonis form); default grid ``fpr = 0.001 .. 0.999``."""
+        f = np.linspace(0.001, 0.999, 500) if fpr is None else np.asarray(fpr, dtype=float)
+        if self.hsroc is None:
+            return f, np.full_like(f, np.nan)
+        a, b = _sroc_ab(self.mu, np.sqrt(np.diag(self.sigma)))
+        return f, expit(a + b * logit(f))
+
+    def confidence_region(self, *, level: float | None = None, n_points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+        """``(fpr, sens)`` of the confidence ellipse for the summary point (default level ``1 - alpha``)."""
+        return _ellipse(self.mu, self.cov_mu, 1 - self.alpha if level is None else level, n_points)
+
+    def prediction_region(self, *, level: float | None = None, n_points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+        """``(fpr, sens)`` of the prediction ellipse (covariance ``Sigma + cov(mu)``)."""
+        return _ellipse(self.mu, self.sigma + self.cov_mu, 1 - self.alpha if level is None else level, n_points)
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per summary (estimates, CIs), then variance components, HSROC parameters and I2."""
+        rows = [e.summary_frame() for e in (self.sensitivity, self.specificity, self.lr_positive,
+                                              self.lr_negative, self.dor, self.auc)]
+        out = pd.concat(rows, ignore_index=True)
+        extra = {"tau2_sens": self.tau2_sens, "tau2_spec": self.tau2_spec, "rho_sens_spec": self.rho,
+                 "i2_sens": self.heterogeneity.i2_sens, "i2_spec": self.heterogeneity.i2_spec,
+                 "i2_bivariate": self.heterogeneity.i2_bivariate, "loglik": self.loglik}
+        if self.hsroc is not None:
+            extra.update({f"hsroc_{k}": v for k, v in asdict(self.hsroc).items()})
+        more = pd.DataFrame([{"name": k, "estimate": v, "method": self.model, "alpha": self.alpha, "n": self.k}
+                             for k, v in extra.items()])
+        return pd.concat([out, more], ignore_index=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no per-cohort arrays)."""
+        return {
+            "model": self.model, "k": self.k, "alpha": self.alpha, "converged": self.converged,
+            "estimates": {e.name: e.to_dict() for e in (self.sensitivity, self.specificity, self.lr_positive,
+                                                          self.lr_negative, self.dor, self.auc)},
+            "mu_logit": self.mu.tolist(), "cov_mu": self.cov_mu.tolist(), "sigma": self.sigma.tolist(),
+            "tau2_sens": self.tau2_sens, "tau2_spec": self.tau2_spec,
+            "rho_sens_spec": None if np.isnan(self.rho) else self.rho,
+            "hsroc": None if self.hsroc is None else asdict(self.hsroc),
+            "heterogeneity": asdict(self.heterogeneity), "loglik": self.loglik, "n_params": self.n_params,
+            "rho_fixed": self.rho_fixed, "se_method": self.se_method, "correction": self.correction,
+            "correction_rule": self.correction_rule, "corrected": list(self.corrected),
+            "fallback": self.fallback, "warnings": list(self.warnings),
+        }
+
+
+def _sroc_ab(mu: np.ndarray, sd: np.ndarray) -> tuple[float, float]:
+    """Intercept and slope of the SROC line in (logit FPR, logit sens): ``a = mu_A + b mu_B``, ``b = sd_A/sd_B``."""
+    b = sd[0] / sd[1]
+    return float(mu[0] + b * mu[1]), float(b)
+
+
+def sroc_auc(mu: np.ndarray, sd: np.ndarray) -> float:
+    """Area under the Rutter-Gatsonis SROC curve over FPR in (0, 1)."""
+    a, b = _sroc_ab(mu, sd)
+    # substitute FPR = expit(x): dFPR = expit(x) expit(-x) dx, integrand smooth on the real line
+    val, _ = integrate.quad(lambda x: expit(a + b * x) * expit(x) * expit(-x), -np.inf, np.inf,
+                            epsabs=1e-12, epsrel=1e-10, limit=200)
+    return float(val)
+
+
+def hsroc_parameters(mu: np.ndarray, sigma: np.ndarray) -> HsrocParameters:
+    """Harbord et al. (2007) conversion of (mu, Sigma) in (logit sens, logit spec) to HSROC parameters."""
+    sa, sb = np.sqrt(sigma[0, 0]), np.sqrt(sigma[1, 1])
+    sab = sigma[0, 1]
+    r = np.sqrt(sb / sa)
+    return HsrocParameters(
+        lambda_=float(r * mu[0] + mu[1] / r),
+        theta=float(0.5 * (r * mu[0] - mu[1] / r)),
+        beta=float(np.log(sb / sa)),
+        sigma2_alpha=float(2 * (sa * sb + sab)),
+        sigma2_theta=float(0.5 * (sa * sb - sab)),
+    )
+
+
+def _ellipse(centre: np.ndarray, cov: np.ndarray, level: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1); got {level!r}")
+    t = np.linspace(0, 2 * np.pi, n)
+    r = np.sqrt(stats.chi2.ppf(level, 2))
+    chol = np.linalg.cholesky(cov + np.eye(2) * 1e-14)
+    pts = centre[:, None] + r * chol @ np.vstack([np.cos(t), np.sin(t)])
+    return expit(-pts[1]), expit(pts[0])
+
+
+def heterogeneity(sigma: np.ndarray, counts: Counts) -> Heterogeneity:
+    """Per-logit and bivariate I2 (see module docstring); within variances from 0.5-corrected zero-cell cohorts."""
+    zero = (np.vstack([counts.tp, counts.fp, counts.fn, counts.tn]) == 0).any(axis=0)
+    add = np.where(zero, 0.5, 0.0)
+    v = np.column_stack([1 / (counts.tp + add) + 1 / (counts.fn + add), 1 / (counts.tn + add) + 1 / (counts.fp + add)])
+    k = counts.k
+    s2 = []
+    for j in range(2):
+        w = 1 / v[:, j]
+        s2.append(float((k - 1) * w.sum() / (w.sum() ** 2 - np.sum(w**2))) if k > 1 else float("nan"))
+    t1, t2 = sigma[0, 0], sigma[1, 1]
+    det = max(float(np.linalg.det(sigma)), 0.0)
+    return Heterogeneity(
+        i2_sens=float(t1 / (t1 + s2[0])), i2_spec=float(t2 / (t2 + s2[1])),
+        i2_bivariate=float(np.sqrt(det) / (np.sqrt(det) + np.sqrt(s2[0] * s2[1]))),
+        typical_within_var=(s2[0], s2[1]),
+    )
+
+
+def build_result(
+    fit: BivariateFit,
+    counts: Counts,
+    *,
+    alpha: float,
+    correction: float,
+    correction_rule: str,
+    corrected: tuple[str, ...],
+    fallback: str,
+    warnings_: tuple[str, ...],
+    ci_method: CiMethod = "delta",
+    n_sim: int = 10000,
+    seed: int = 0,
+) -> BivariateResult:
+    """Turn an intercept-only :class:`BivariateFit` into a :class:`BivariateResult`."""
+    if fit.coef.shape[1] != 1:
+        raise ValueError("summaries need an intercept-only fit; use meta_regression for covariates")
+    if ci_method not in ("delta", "simulation"):
+        raise ValueError(f"ci_method={ci_method!r} is not valid; choose 'delta' or 'simulation'")
+    mu = fit.coef[:, 0].copy()
+    cov = fit.cov_coef
+    se = np.sqrt(np.diag(cov))
+    z = stats.norm.ppf(1 - alpha / 2)
+    k = counts.k
+    sens_p, spec_p = expit(mu[0]), expit(mu[1])
+    method = f"{fit.model}-wald-logit"
+
+    def prop(name: str, j: int) -> Estimate:
+        return Estimate(name, float(expit(mu[j])), float(expit(mu[j] - z * se[j])), float(expit(mu[j] + z * se[j])),
+                        method, alpha, k, "", {"logit": float(mu[j]), "se_logit": float(se[j])})
+
+    funcs = {
+        "lr_positive": (lambda m: np.log(expit(m[..., 0])) - np.log(expit(-m[..., 1])), np.array([1 - sens_p, spec_p])),
+        "lr_negative": (lambda m: np.log(expit(-m[..., 0])) - np.log(expit(m[..., 1])), np.array([-sens_p, -(1 - spec_p)])),
+        "dor": (lambda m: m[..., 0] + m[..., 1], np.array([1.0, 1.0])),
+    }
+    ratio = {}
+    draws = None
+    if ci_method == "simulation":
+        draws = np.random.default_rng(seed).multivariate_normal(mu, cov, size=n_sim)
+    for name, (f, grad) in funcs.items():
+        val = float(f(mu))
+        if draws is None:
+            s = float(np.sqrt(grad @ cov @ grad))
+            lo, hi = val - z * s, val + z * s
+            meth, extra = f"{fit.model}-delta-log", {"log": val, "se_log": s}
+        else:
+            lo, hi = np.quantile(f(draws), [alpha / 2, 1 - alpha / 2])
+            meth, extra = f"{fit.model}-simulation-{n_sim}", {"log": val, "seed": seed}
+        ratio[name] = Estimate(name, float(np.exp(val)), float(np.exp(lo)), float(np.exp(hi)), meth, alpha, k, "", extra)
+    sd = np.sqrt(np.diag(fit.sigma))
+    hs = None
+    auc = Estimate("auc", float("nan"), float("nan"), float("nan"), "sroc-rutter-gatsonis", alpha, k,
+                   "undefined: a between-cohort variance is zero, so the SROC slope is not identified")
+    if np.all(sd > 1e-8):
+        hs = hsroc_parameters(mu, fit.sigma)
+        auc = _auc_estimate(fit, mu, sd, alpha, k)
+    return BivariateResult(
+        model=fit.model, sensitivity=prop("sensitivity", 0), specificity=prop("specificity", 1),
+        lr_positive=ratio["lr_positive"], lr_negative=ratio["lr_negative"], dor=ratio["dor"], auc=auc,
+        mu=mu, cov_mu=cov, sigma=fit.sigma, hsroc=hs, heterogeneity=heterogeneity(fit.sigma, counts),
+        loglik=fit.loglik, n_params=fit.n_params, k=k, converged=fit.converged, rho_fixed=fit.rho_fixed,
+        se_method=fit.se_method, correction=correction, correction_rule=correction_rule, corrected=corrected,
+        fallback=fallback, warnings=warnings_, alpha=alpha, labels=counts.labels,
+        counts=np.column_stack([counts.tp, counts.fp, counts.fn, counts.tn]).astype(int),
+        cov_eta=fit.cov_eta, cov_mu_eta=fit.cov_mu_eta,
+    )
+
+
+def _auc_estimate(fit: BivariateFit, mu: np.ndarray, sd: np.ndarray, alpha: float, k: int) -> Estimate:
+    val = sroc_auc(mu, sd)
+    note = ""
+    # joint covariance of (mu_A, mu_B, log sd_A, log sd_B)
+    cov4 = np.zeros((4, 4))
+    cov4[:2, :2] = fit.cov_coef
+    if fit.cov_eta is not None:
+        cov4[2:, 2:] = fit.cov_eta[:2, :2]
+        if fit.cov_mu_eta is not None:
+            cov4[:2, 2:] = fit.cov_mu_eta[:, :2]
+            cov4[2:, :2] = fit.cov_mu_eta[:, :2].T
+    else:
+        note = "CI reflects uncertainty in mu only (variance components at a boundary)"
+    x0 = np.concatenate([mu, np.log(sd)])
+    g = np.empty(4)
+    for i in range(4):
+        h = 1e-5
+        e = np.zeros(4)
+        e[i] = h
+        g[i] = (logit(sroc_auc((x0 + e)[:2], np.exp((x0 + e)[2:]))) - logit(sroc_auc((x0 - e)[:2], np.exp((x0 - e)[2:])))) / (2 * h)
+    s = float(np.sqrt(max(g @ cov4 @ g, 0.0)))
+    z = stats.norm.ppf(1 - alpha / 2)
+    return Estimate("auc", val, float(expit(logit(val) - z * s)), float(expit(logit(val) + z * s)),
+                    "sroc-rutter-gatsonis-delta-logit", alpha, k, note, {"se_logit": s})

@@ -1,0 +1,259 @@
+"""Univariate random-effects pooling (DerSimonian-Laird, REML) of one accuracy measure at a time.
+
+Validated against ``metafor::rma(yi, vi, method="DL"/"REML")`` (tests/meta/reference/univariate.R).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.special import expit
+
+from nodescope._estimate import Estimate
+from nodescope.meta._counts import Correction, Counts, as_counts, corrected
+
+__all__ = ["UNIVARIATE_MEASURES", "UnivariateResult", "study_measures", "univariate_pool"]
+
+logger = logging.getLogger(__name__)
+
+Measure = Literal["log_dor", "logit_sens", "logit_spec", "log_lr_pos", "log_lr_neg"]
+UNIVARIATE_MEASURES: tuple[str, ...] = ("log_dor", "logit_sens", "logit_spec", "log_lr_pos", "log_lr_neg")
+TauMethod = Literal["DL", "REML"]
+_BACK = {
+    "log_dor": ("dor", np.exp),
+    "logit_sens": ("sensitivity", expit),
+    "logit_spec": ("specificity", expit),
+    "log_lr_pos": ("lr_positive", np.exp),
+    "log_lr_neg": ("lr_negative", np.exp),
+}
+
+
+def study_measures(c: Counts, measure: Measure) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cohort estimate ``y`` and within-cohort variance ``v`` (shape ``(k,)``) on the model scale.
+
+    ``logit_sens``: ``log(TP/FN)``, ``v = 1/TP + 1/FN``; ``logit_spec``: ``log(TN/FP)``, ``v = 1/TN + 1/FP``;
+    ``log_dor``: ``log(TP*TN/(FP*FN))``, ``v = 1/TP + 1/FP + 1/FN + 1/TN``;
+    ``log_lr_pos``: ``log(sens/(1-spec))``, ``v = 1/TP - 1/(TP+FN) + 1/FP - 1/(FP+TN)``;
+    ``log_lr_neg``: ``log((1-sens)/spec)``, ``v = 1/FN - 1/(TP+FN) + 1/TN - 1/(TN+FP)``.
+    Counts must already be continuity-corrected where a cell is zero.
+    """
+    tp, fp, fn, tn = c.tp, c.fp, c.fn, c.tn
+    with np.errstate(divide="ignore"):
+        if measure == "logit_sens":
+            return np.log(tp / fn), 1 / tp + 1 / fn
+        if measure == "logit_spec":
+            return np.log(tn / fp), 1 / tn + 1 / fp
+        if measure == "log_dor":
+            return np.log(tp * tn / (fp * fn)), 1 / tp + 1 / fp + 1 / fn + 1 / tn
+        n1, n0 = tp + fn, fp + tn
+        if measure == "log_lr_pos":
+            return np.log((tp / n1) / (fp / n0)), 1 / tp - 1 / n1 + 1 / fp - 1 / n0
+        if measure == "log_lr_neg":
+            return np.log((fn / n1) / (tn / n0)), 1 / fn - 1 / n1 + 1 / tn - 1 / n0
+    raise ValueError(f"measure={measure!r} is not valid; choose one of {UNIVARIATE_MEASURES}")
+
+
+@dataclass(frozen=True)
+class UnivariateResult:
+    """Random-effects pooling of one measure.
+
+    Attributes
+    ----------
+    measure : str
+        Model-scale measure (``"log_dor"``, ``"logit_sens"``, ...).
+    pooled : Estimate
+        Back-transformed pooled value (``exp`` or ``expit``) with its ``1 - alpha`` Wald CI.
+    mu, se : float
+        Pooled value and its standard error on the model scale.
+    tau2 : float
+        Between-cohort variance (model scale). ``tau = sqrt(tau2)``.
+    q, q_df, q_pvalue : float, int, float
+        Cochran's ``Q = sum w_i (y_i - mu_FE)^2`` with ``w_i = 1/v_i``, its ``k - 1`` degrees of freedom and
+        chi-square p-value.
+    i2 : float
+        ``I^2`` in percent, ``100 tau2 / (tau2 + s2)`` with the typical within-cohort variance
+        ``s2 = (k-1) sum w / ((sum w)^2 - sum w^2)`` (Higgins & Thompson 2002; as metafor).
+    h2 : float
+        ``(tau2 + s2) / s2``.
+    prediction : Estimate
+        Back-transformed ``1 - alpha`` prediction interval for a new cohort's true value,
+        ``mu +- z sqrt(tau2 + se^2)`` (normal quantile, as ``metafor::predict.rma`` with ``test="z"``).
+    method : str
+        ``"DL"`` or ``"REML"``.
+    correction, correction_rule : float, str
+        The continuity correction and the rule choosing which cohorts received it.
+    corrected : tuple of str
+        Labels of the cohorts that received it.
+    yi, vi : ndarray, shape (k,)
+        Per-cohort estimates and variances on the model scale.
+    """
+
+    measure: str
+    pooled: Estimate
+    mu: float
+    se: float
+    tau2: float
+    q: float
+    q_df: int
+    q_pvalue: float
+    i2: float
+    h2: float
+    prediction: Estimate
+    method: str
+    k: int
+    correction: float
+    correction_rule: str
+    corrected: tuple[str, ...]
+    alpha: float
+    yi: np.ndarray = field(repr=False)
+    vi: np.ndarray = field(repr=False)
+    labels: tuple[str, ...] = field(repr=False, default=())
+
+    @property
+    def tau(self) -> float:
+        return float(np.sqrt(self.tau2))
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row: pooled value, CI, prediction interval, tau2, Q, I2 (back-transformed scale)."""
+        return pd.DataFrame(
+            [
+                {
+                    "measure": self.pooled.name,
+                    "estimate": self.pooled.estimate,
+                    "ci_low": self.pooled.ci_low,
+                    "ci_high": self.pooled.ci_high,
+                    "pi_low": self.prediction.ci_low,
+                    "pi_high": self.prediction.ci_high,
+                    "tau2": self.tau2,
+                    "Q": self.q,
+                    "Q_df": self.q_df,
+                    "Q_p": self.q_pvalue,
+                    "I2_percent": self.i2,
+                    "k": self.k,
+                    "method": self.method,
+                }
+            ]
+        )
+
+
+def _tau2_dl(y: np.ndarray, v: np.ndarray) -> float:
+    w = 1 / v
+    mu = np.sum(w * y) / np.sum(w)
+    q = np.sum(w * (y - mu) ** 2)
+    c = np.sum(w) - np.sum(w**2) / np.sum(w)
+    return float(max(0.0, (q - (y.size - 1)) / c))
+
+
+def _tau2_reml(y: np.ndarray, v: np.ndarray, *, tol: float = 1e-12, max_iter: int = 1000) -> tuple[float, bool]:
+    """REML by Fisher scoring (as metafor), started at the DL value, truncated at zero."""
+    tau2 = _tau2_dl(y, v)
+    for _ in range(max_iter):
+        w = 1 / (v + tau2)
+        sw = w.sum()
+        mu = np.sum(w * y) / sw
+        r = y - mu
+        # P = W - w w^T / sw ; y'PPy and tr(PP) in closed form
+        py = w * r
+        ypppy = np.sum(py**2)
+        tr_p = sw - np.sum(w**2) / sw
+        tr_pp = np.sum(w**2) - 2 * np.sum(w**3) / sw + (np.sum(w**2) / sw) ** 2
+        new = max(0.0, tau2 + (ypppy - tr_p) / tr_pp)
+        if abs(new - tau2) < tol * max(1.0, tau2):
+            return float(new), True
+        tau2 = new
+    return float(tau2), False
+
+
+def univariate_pool(
+    data: pd.DataFrame | Counts,
+    measure: Measure = "log_dor",
+    *,
+    method: TauMethod = "REML",
+    correction: float = 0.5,
+    correction_rule: Correction = "studies-with-zero",
+    alpha: float = 0.05,
+) -> UnivariateResult:
+    """Pool one accuracy measure across cohorts with a random-effects model.
+
+    Model: ``y_i ~ N(mu, v_i + tau2)``; ``mu`` by inverse-variance weighting with ``w_i = 1/(v_i + tau2)``,
+    ``SE(mu) = (sum w_i)^(-1/2)``, Wald CI ``mu +- z_(1-alpha/2) SE``.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Columns ``TP, FP, FN, TN`` (non-negative integers), optionally ``study``.
+    measure : {"log_dor", "logit_sens", "logit_spec", "log_lr_pos", "log_lr_neg"}
+        The model-scale measure (see :func:`study_measures`).
+    method : {"DL", "REML"}
+        DerSimonian-Laird moment estimator or restricted maximum likelihood (Fisher scoring) for ``tau2``.
+    correction : float, default 0.5
+        Added to all four cells of the cohorts chosen by ``correction_rule``.
+    correction_rule : {"studies-with-zero", "all-if-any-zero", "all", "none"}, default "studies-with-zero"
+        Which cohorts get the correction. The default (only cohorts with a zero cell) is metafor's
+        ``escalc(add=1/2, to="only0")``. The cohorts corrected are recorded in the result.
+    alpha : float, default 0.05
+
+    Returns
+    -------
+    UnivariateResult
+
+    References
+    ----------
+    DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin Trials 1986;7:177-188.
+    Viechtbauer W. Conducting meta-analyses in R with the metafor package. J Stat Softw 2010;36(3).
+    Higgins JPT, Thompson SG. Quantifying heterogeneity in a meta-analysis. Stat Med 2002;21:1539-1558.
+    """
+    if measure not in UNIVARIATE_MEASURES:
+        raise ValueError(f"measure={measure!r} is not valid; choose one of {UNIVARIATE_MEASURES}")
+    if method not in ("DL", "REML"):
+        raise ValueError(f"method={method!r} is not valid; choose 'DL' or 'REML'")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1); got {alpha!r}")
+    counts = as_counts(data)
+    cc, mask = corrected(counts, correction, correction_rule)
+    y, v = study_measures(cc, measure)
+    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v))):
+        bad = [counts.labels[i] for i in np.flatnonzero(~np.isfinite(y) | ~np.isfinite(v))]
+        raise ValueError(
+            f"{measure} is infinite for cohort(s) {bad} (a zero cell without continuity correction); "
+            "use correction > 0 with correction_rule='studies-with-zero'"
+        )
+    k = y.size
+    if k < 2:
+        raise ValueError(f"random-effects pooling needs at least 2 cohorts; got {k}")
+    converged = True
+    tau2 = _tau2_dl(y, v) if method == "DL" else None
+    if tau2 is None:
+        tau2, converged = _tau2_reml(y, v)
+    if not converged:
+        logger.warning("REML for %s did not converge in 1000 Fisher-scoring steps", measure)
+    w = 1 / (v + tau2)
+    mu = float(np.sum(w * y) / np.sum(w))
+    se = float(1 / np.sqrt(np.sum(w)))
+    z = stats.norm.ppf(1 - alpha / 2)
+    w0 = 1 / v
+    mu0 = np.sum(w0 * y) / np.sum(w0)
+    q = float(np.sum(w0 * (y - mu0) ** 2))
+    s2 = (k - 1) * np.sum(w0) / (np.sum(w0) ** 2 - np.sum(w0**2))
+    i2 = float(100 * tau2 / (tau2 + s2))
+    h2 = float((tau2 + s2) / s2)
+    name, back = _BACK[measure]
+    note = f"{int(mask.sum())} cohort(s) corrected by +{correction}" if mask.any() else ""
+    extra = {"mu": mu, "se": se, "scale": measure, "tau2": tau2}
+    pooled = Estimate(name, float(back(mu)), float(back(mu - z * se)), float(back(mu + z * se)),
+                      f"random-effects-{method}-wald", alpha, k, note, extra)
+    sp = np.sqrt(tau2 + se**2)
+    pred = Estimate(f"{name}_prediction", float(back(mu)), float(back(mu - z * sp)), float(back(mu + z * sp)),
+                    "prediction-interval-z", alpha, k, "interval for a new cohort's true value", {"sd": float(sp)})
+    return UnivariateResult(
+        measure=measure, pooled=pooled, mu=mu, se=se, tau2=float(tau2), q=q, q_df=k - 1,
+        q_pvalue=float(stats.chi2.sf(q, k - 1)), i2=i2, h2=h2, prediction=pred, method=method, k=k,
+        correction=float(correction), correction_rule=correction_rule,
+        corrected=tuple(counts.labels[i] for i in np.flatnonzero(mask)), alpha=alpha, yi=y, vi=v,
+        labels=counts.labels,
+    )

@@ -1,0 +1,99 @@
+"""Calibration: definitions on hand-made data, ECE, Hosmer-Lemeshow grouping, reliability curve, edge cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nodescope.evaluation import calibration_metrics, hosmer_lemeshow, reliability_curve
+
+
+@pytest.fixture
+def calibrated(rng):
+    p = rng.uniform(0.05, 0.95, 4000)
+    y = (rng.uniform(size=p.size) < p).astype(int)
+    return y, p
+
+
+def test_well_calibrated_model(calibrated):
+    y, p = calibrated
+    c = calibration_metrics(y, p, n_boot=100)
+    assert c.intercept.ci_low < 0 < c.intercept.ci_high
+    assert c.slope.ci_low < 1 < c.slope.ci_high
+    assert c.eavg < 0.03
+    assert c.hosmer_lemeshow.p_value > 0.001
+
+
+def test_overconfident_model_has_slope_below_one(calibrated, rng):
+    y, p = calibrated
+    logit = np.log(p / (1 - p))
+    p_extreme = 1 / (1 + np.exp(-2 * logit))
+    c = calibration_metrics(y, p_extreme, n_boot=50)
+    assert c.slope.estimate == pytest.approx(0.5, abs=0.08)
+
+
+def test_brier_and_scaled_brier_formulas():
+    y = np.array([0, 1, 1, 0, 1])
+    p = np.array([0.2, 0.7, 0.9, 0.6, 0.5])  # not separable: the logistic fits converge
+    c = calibration_metrics(y, p, n_boot=50)
+    brier = np.mean((p - y) ** 2)
+    assert c.brier.estimate == pytest.approx(brier)
+    assert c.scaled_brier.estimate == pytest.approx(1 - brier / (0.6 * 0.4))
+
+
+def test_ece_hand_computed():
+    # bins of width 0.1: [0.1, 0.2): p = .15, .15 (y 0, 1); [0.8, 0.9): p = .85, .85, .85 (y 1, 1, 0)
+    y = np.array([0, 1, 1, 1, 0])
+    p = np.array([0.15, 0.15, 0.85, 0.85, 0.85])
+    c = calibration_metrics(y, p, n_boot=20)
+    expected = 2 / 5 * abs(0.5 - 0.15) + 3 / 5 * abs(2 / 3 - 0.85)
+    assert c.ece.estimate == pytest.approx(expected)
+
+
+def test_ece_last_bin_includes_one():
+    c = calibration_metrics(np.array([1, 0]), np.array([1.0, 0.0]), n_boot=10)
+    assert c.ece.estimate == 0.0
+    assert "left out of the logistic recalibration" in c.note
+
+
+def test_hosmer_lemeshow_merges_tied_quantiles(rng):
+    p = np.repeat([0.1, 0.3, 0.6, 0.8], 25)
+    y = (rng.uniform(size=p.size) < p).astype(int)
+    hl = hosmer_lemeshow(y, p)
+    assert hl.n_groups == 3  # breaks unique to 0.1, 0.3, 0.6, 0.8: (.1-.3] incl lowest, (.3-.6], (.6-.8]
+    assert hl.df == 1
+    assert "tied quantiles" in hl.note
+    assert hl.table["n"].tolist() == [50, 25, 25]
+
+
+def test_hosmer_lemeshow_groups_are_right_closed():
+    p = np.arange(1, 21) / 21
+    y = np.tile([0, 1], 10)
+    hl = hosmer_lemeshow(y, p, n_groups=4)
+    assert hl.table["n"].tolist() == [5, 5, 5, 5]
+
+
+def test_one_outcome_class_policy():
+    c = calibration_metrics(np.zeros(20, dtype=int), np.linspace(0.05, 0.5, 20), n_boot=20)
+    assert math.isnan(c.slope.estimate) and "both outcomes" in c.slope.note
+    assert math.isnan(c.scaled_brier.estimate)
+    assert c.brier.estimate == pytest.approx(np.mean(np.linspace(0.05, 0.5, 20) ** 2))
+
+
+def test_probabilities_out_of_range_rejected():
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
+        calibration_metrics([0, 1], [0.2, 1.2])
+
+
+def test_reliability_curve(calibrated):
+    y, p = calibrated
+    r = reliability_curve(y[:800], p[:800], n_boot=50)
+    assert r.bins["n"].sum() == 800
+    assert np.all(r.bins["ci_low"] <= r.bins["observed"])
+    assert np.nanmax(np.abs(r.smooth - r.grid)) < 0.1
+    assert np.all(r.smooth_low[5:-5] <= r.smooth_high[5:-5])
+    q = reliability_curve(y[:800], p[:800], strategy="quantile", n_boot=0)
+    assert q.bins["n"].max() - q.bins["n"].min() <= 1
+    assert np.isnan(q.smooth_low).all()
