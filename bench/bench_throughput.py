@@ -71,10 +71,10 @@ def main() -> None:
         def __init__(self) -> None:
             self.t: list[float] = []
 
-        def on_train_epoch_start(self, trainer, pl_module) -> None:  # noqa: ANN001
+        def on_train_epoch_start(self, trainer, pl_module) -> None:
             self.t0 = time.perf_counter()
 
-        def on_train_epoch_end(self, trainer, pl_module) -> None:  # noqa: ANN001
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
             self.t.append(time.perf_counter() - self.t0)
 
     net2 = ClassifierNet(args.backbone, 2, image_size=args.size)
@@ -99,7 +99,7 @@ def main() -> None:
         onnx = OnnxPredictor(export_onnx(b))
         x1 = images[:1].float() / 255
 
-        def lat(fn) -> float:  # noqa: ANN001
+        def lat(fn) -> float:
             for _ in range(5):
                 fn()
             ts = []
