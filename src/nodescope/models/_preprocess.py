@@ -78,7 +78,7 @@ def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.
         arr = (arr.astype(np.float32) / 257.0).round().astype(np.uint8)
     elif arr.dtype != np.uint8:
         raise TypeError(f"pixels: expected uint8 or uint16, got {arr.dtype}")
-    x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float()  # (C, H, W)
+    x = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).float()  # (C, H, W); copy: arr may be read-only
     if x.shape[0] == 1 and channels == 3:
         x = x.expand(3, -1, -1)
     elif x.shape[0] == 3 and channels == 1:
