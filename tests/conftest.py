@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ["COLUMNS"] = "200"  # rich wraps CLI output at the terminal width; keep messages on one line in tests
 
 REPO = Path(__file__).resolve().parents[1]
+# Shared test helpers (tiny data builders) are plain modules in tests/helpers; pytest runs in importlib mode so that
+# same-named test files in different stage folders coexist, which leaves this folder to be put on the path here.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
 SHARED_DATA = Path(os.environ.get("NODESCOPE_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 

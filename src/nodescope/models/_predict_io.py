@@ -1,0 +1,97 @@
+"""Predicting files: a manifest, a folder of images or single image files -> a predictions table."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nodescope.models._bundle import ModelBundle
+from nodescope.models._predict import Engine, predict_proba
+from nodescope.models._preprocess import prepare_image
+
+__all__ = ["IMAGE_SUFFIXES", "predict_files"]
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm")
+
+
+def _collect(inputs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Path], list[Path | None]]:
+    from nodescope.data import read_manifest
+
+    frames, paths, masks = [], [], []
+    for item in inputs:
+        p = Path(item)
+        if p.is_file() and p.suffix.lower() == ".csv":
+            m = read_manifest(p)
+            f = m.frame.copy()
+            f["y_true"] = f["label"]
+            frames.append(f)
+            paths += m.image_paths()
+            masks += m.mask_paths()
+        elif p.is_dir():
+            files = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise ValueError(f"input: folder {p} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+            frames.append(pd.DataFrame({"patient_id": [q.stem for q in files], "y_true": "",
+                                        "image": [str(q) for q in files]}))
+            paths += files
+            masks += [None] * len(files)
+        elif p.is_file():
+            frames.append(pd.DataFrame({"patient_id": [p.stem], "y_true": [""], "image": [str(p)]}))
+            paths.append(p)
+            masks.append(None)
+        else:
+            raise FileNotFoundError(f"input: {p} does not exist")
+    return pd.concat(frames, ignore_index=True), paths, masks
+
+
+def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: bool = False, engine: Engine = "torch",
+                  split: str = "test", batch_size: int = 32) -> pd.DataFrame:
+    """Predict every image of ``inputs`` (manifest CSVs, folders, image files) with a classifier bundle.
+
+    Returns a predictions frame (contract columns ``patient_id``, ``y_true`` -- the manifest label, empty for bare
+    images --, ``p_<class>``, ``split``, ``fold`` = -1, ``model``, ``run_id``, ``image``, manifest extras) plus
+    ``y_pred`` (binary: ``p_<positive> >= threshold`` of the bundle; otherwise the most probable class) and
+    ``threshold``.
+    """
+    from nodescope.data import read_image
+
+    if bundle.meta.get("kind") != "classifier":
+        raise ValueError(f"bundle {bundle.path}: kind {bundle.meta.get('kind')!r}; predict_files needs a classifier")
+    frame, paths, masks = _collect(inputs)
+    inp = bundle.meta["input"]
+    roi = inp.get("roi", "none") == "mask"
+    imgs = torch.empty((len(paths), bundle.channels, bundle.image_size, bundle.image_size), dtype=torch.uint8)
+    for i, (p, mp) in enumerate(zip(paths, masks, strict=True)):
+        mask = None
+        if roi:
+            if mp is None:
+                raise ValueError(f"bundle expects ROI crops (roi='mask') but image {p} has no mask; give a manifest "
+                                 "with a 'mask' column")
+            mask = read_image(mp).pixels
+        imgs[i] = prepare_image(read_image(p).pixels, size=bundle.image_size, channels=bundle.channels, mask=mask,
+                                roi_margin=float(inp.get("roi_margin", 0.1)))
+    probs = predict_proba(bundle, imgs, tta=tta, engine=engine, batch_size=batch_size)
+    out = pd.DataFrame({"patient_id": frame["patient_id"].to_numpy(), "y_true": frame["y_true"].to_numpy()})
+    for j, c in enumerate(bundle.classes):
+        out[f"p_{c}"] = probs[:, j]
+    out["split"], out["fold"], out["model"] = split, -1, bundle.name
+    out["run_id"] = str(bundle.meta.get("run_id", bundle.path.resolve().parent.parent.name))
+    out["image"] = frame["image"].to_numpy()
+    for col in frame.columns:
+        if col not in out.columns and col not in ("label",):
+            out[col] = frame[col].to_numpy()
+    pos, thr = bundle.positive_class, bundle.threshold
+    if pos is not None and thr is not None and len(bundle.classes) == 2:
+        neg = next(c for c in bundle.classes if c != pos)
+        out["y_pred"] = np.where(out[f"p_{pos}"] >= thr, pos, neg)
+        out["threshold"] = thr
+    else:
+        out["y_pred"] = [bundle.classes[k] for k in probs.argmax(1)]
+    return out

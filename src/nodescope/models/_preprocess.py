@@ -1,0 +1,93 @@
+"""Turning decoded images into the fixed-size uint8 tensors models see (shared by training and prediction).
+
+Steps, in order: optional crop to the mask's bounding box plus a margin (``roi="mask"``); channel conversion (grey
+repeated to 3 channels, colour to grey by ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B); 16-bit pixels mapped to
+8 bits by ``v / 257`` (full range, no per-image stretching); zero-padding to a centred square (the aspect ratio, hence
+the anatomy, is kept); bilinear resize with antialiasing to ``size x size``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["RoiMode", "mask_box", "prepare_image"]
+
+log = logging.getLogger(__name__)
+
+RoiMode = Literal["none", "mask"]
+
+
+def mask_box(mask: np.ndarray, margin: float = 0.1) -> tuple[int, int, int, int] | None:
+    """Bounding box ``(top, left, bottom, right)`` (exclusive ends) of ``mask > 0`` grown by ``margin`` x its side.
+
+    Returns None for an empty mask.
+    """
+    m = np.asarray(mask)
+    if m.ndim == 3:
+        m = m.max(axis=-1)
+    rows = np.flatnonzero(m.any(axis=1))
+    cols = np.flatnonzero(m.any(axis=0))
+    if rows.size == 0:
+        return None
+    t, b, left, r = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    dh, dw = round((b - t) * margin), round((r - left) * margin)
+    h, w = m.shape
+    return max(0, t - dh), max(0, left - dw), min(h, b + dh), min(w, r + dw)
+
+
+def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.ndarray | None = None,
+                  roi_margin: float = 0.1) -> torch.Tensor:
+    """Decoded pixels -> ``(channels, size, size)`` uint8 tensor.
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray
+        ``(H, W, C)`` or ``(H, W)``, uint8 or uint16, C in {1, 3} (4 = RGBA: alpha dropped).
+    size : int
+        Output side in pixels.
+    channels : {1, 3}
+    mask : numpy.ndarray, optional
+        ``(H, W)`` or ``(H, W, 1)``, same size as the image; when given the image is cropped to its box first. An empty
+        mask leaves the image whole (logged).
+    roi_margin : float, default 0.1
+        Margin around the mask box as a fraction of the box's height/width.
+    """
+    arr = np.asarray(pixels)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"pixels: expected (H, W, C) with C in 1, 3, 4; got shape {arr.shape}")
+    if channels not in (1, 3):
+        raise ValueError(f"channels: expected 1 or 3, got {channels!r}")
+    if arr.shape[-1] == 4:
+        arr = arr[..., :3]
+    if mask is not None:
+        if mask.shape[:2] != arr.shape[:2]:
+            raise ValueError(f"mask: size {mask.shape[:2]} differs from image size {arr.shape[:2]}")
+        box = mask_box(mask, roi_margin)
+        if box is None:
+            log.warning("empty mask: the whole image is used")
+        else:
+            arr = arr[box[0]:box[2], box[1]:box[3]]
+    if arr.dtype == np.uint16:
+        arr = (arr.astype(np.float32) / 257.0).round().astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        raise TypeError(f"pixels: expected uint8 or uint16, got {arr.dtype}")
+    x = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).float()  # (C, H, W); copy: arr may be read-only
+    if x.shape[0] == 1 and channels == 3:
+        x = x.expand(3, -1, -1)
+    elif x.shape[0] == 3 and channels == 1:
+        x = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
+    _c, h, w = x.shape
+    side = max(h, w)
+    if h != w:
+        top, left = (side - h) // 2, (side - w) // 2
+        x = F.pad(x, (left, side - w - left, top, side - h - top))
+    if side != size:
+        x = F.interpolate(x[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
+    return x.round().clamp_(0, 255).to(torch.uint8)

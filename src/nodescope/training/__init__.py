@@ -1,0 +1,42 @@
+"""Training: Lightning module, preloaded-tensor data, ultrasound augmentation, cross-validation, pretraining."""
+
+from nodescope.training._augment import AugmentLevel, UltrasoundAugment
+from nodescope.training._config import TrainConfig, load_config
+from nodescope.training._cv import CVResult, auc_summary, run_cv, youden_threshold
+from nodescope.training._data import (
+    ImageDataModule,
+    PreloadedImages,
+    TensorImageDataset,
+    oversample_indices,
+    pixel_hash,
+    preload_images,
+)
+from nodescope.training._module import ClassifierModule, predict_tensor
+from nodescope.training._pretrain import PretrainResult, PretrainTask, run_pretrain
+from nodescope.training._samples import POSITIVE_NAMES, Samples, build_samples, resolve_positive
+
+__all__ = [
+    "POSITIVE_NAMES",
+    "AugmentLevel",
+    "CVResult",
+    "ClassifierModule",
+    "ImageDataModule",
+    "PreloadedImages",
+    "PretrainResult",
+    "PretrainTask",
+    "Samples",
+    "TensorImageDataset",
+    "TrainConfig",
+    "UltrasoundAugment",
+    "auc_summary",
+    "build_samples",
+    "load_config",
+    "oversample_indices",
+    "pixel_hash",
+    "predict_tensor",
+    "preload_images",
+    "resolve_positive",
+    "run_cv",
+    "run_pretrain",
+    "youden_threshold",
+]

@@ -1,0 +1,151 @@
+"""Preloaded uint8 image tensors, datasets, in-fold oversampling and the Lightning data module.
+
+All images of a run are decoded once and kept as one ``(N, C, S, S)`` uint8 tensor (224 px colour: 150 kB per image);
+batches are slices of it, so loading never waits on decoding and no worker processes are needed. Augmentation runs
+on the batch in the LightningModule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from nodescope.models._preprocess import prepare_image
+
+__all__ = [
+    "ImageDataModule",
+    "PreloadedImages",
+    "TensorImageDataset",
+    "oversample_indices",
+    "pixel_hash",
+    "preload_images",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreloadedImages:
+    """Prepared images of a manifest, row-aligned.
+
+    Attributes
+    ----------
+    images : torch.Tensor
+        ``(N, C, S, S)`` uint8.
+    hashes : list of str
+        SHA-256 of each decoded image's pixels (shape + bytes), for pretraining-overlap checks.
+    """
+
+    images: torch.Tensor
+    hashes: list[str]
+
+
+def pixel_hash(pixels: np.ndarray) -> str:
+    """SHA-256 of a decoded image: shape, dtype and raw pixel bytes (lossless re-encoding keeps it)."""
+    h = hashlib.sha256(f"{pixels.shape}{pixels.dtype}".encode())
+    h.update(np.ascontiguousarray(pixels).tobytes())
+    return h.hexdigest()
+
+
+def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_paths: Sequence | None = None,
+                   roi_margin: float = 0.1) -> PreloadedImages:
+    """Decode and prepare every image (see :func:`nodescope.models.prepare_image`).
+
+    ``mask_paths`` (same length, entries may be None) switches on cropping to the mask box; a row without a mask is
+    an error then, naming the image.
+    """
+    from nodescope.data import read_image
+
+    n = len(image_paths)
+    out = torch.empty((n, channels, size, size), dtype=torch.uint8)
+    hashes = []
+    for i, p in enumerate(image_paths):
+        px = read_image(p).pixels
+        hashes.append(pixel_hash(px))
+        mask = None
+        if mask_paths is not None:
+            mp = mask_paths[i]
+            if mp is None:
+                raise ValueError(f"roi='mask' but the manifest row of image {p} has no mask")
+            mask = read_image(mp).pixels
+        out[i] = prepare_image(px, size=size, channels=channels, mask=mask, roi_margin=roi_margin)
+    return PreloadedImages(out, hashes)
+
+
+class TensorImageDataset(Dataset):
+    """Rows ``index`` of preloaded images with integer labels.
+
+    Items are ``(image uint8 (C, S, S), label)`` or, with ``present`` given (fusion, images ``(U, M, C, S, S)``),
+    ``(images (M, C, S, S), present (M,), label)``.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, index: Sequence[int] | np.ndarray,
+                 present: torch.Tensor | None = None) -> None:
+        self.images = images
+        self.labels = labels
+        self.index = np.asarray(index, dtype=np.int64)
+        self.present = present
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int):  # type: ignore[override]
+        j = int(self.index[i])
+        if self.present is None:
+            return self.images[j], self.labels[j]
+        return self.images[j], self.present[j], self.labels[j]
+
+
+def oversample_indices(index: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
+    """Random oversampling: every class drawn with replacement up to the largest class's count (within ``index``).
+
+    Returns the original indices plus the drawn duplicates (unshuffled; the loader shuffles).
+    """
+    rng = np.random.default_rng(seed)
+    lab = labels[index]
+    counts = pd.Series(lab).value_counts()
+    target = int(counts.max())
+    parts = [index]
+    for cls, cnt in counts.items():
+        if cnt < target:
+            pool = index[lab == cls]
+            parts.append(rng.choice(pool, size=target - int(cnt), replace=True))
+    return np.concatenate(parts)
+
+
+class ImageDataModule(L.LightningDataModule):
+    """Train/validation loaders over preloaded tensors (``num_workers=0``: slicing memory is faster than workers)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, train_index: np.ndarray,
+                 val_index: np.ndarray | None, *, batch_size: int = 32, oversample: bool = False, seed: int = 0,
+                 present: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.images, self.labels, self.present = images, labels, present
+        idx = np.asarray(train_index, dtype=np.int64)
+        if oversample:
+            idx = oversample_indices(idx, labels.numpy(), seed)
+        self.train_index = idx
+        self.val_index = None if val_index is None or len(val_index) == 0 else np.asarray(val_index, np.int64)
+        self.batch_size = batch_size
+        self.seed = seed
+
+    def train_dataloader(self) -> DataLoader:
+        g = torch.Generator().manual_seed(self.seed)
+        ds = TensorImageDataset(self.images, self.labels, self.train_index, self.present)
+        drop_last = len(ds) > self.batch_size and len(ds) % self.batch_size == 1  # avoid BatchNorm on 1 sample
+        return DataLoader(ds, batch_size=self.batch_size, shuffle=True, generator=g, num_workers=0,
+                          drop_last=drop_last)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.val_index is None:
+            return []
+        ds = TensorImageDataset(self.images, self.labels, self.val_index, self.present)
+        return DataLoader(ds, batch_size=self.batch_size, shuffle=False, num_workers=0)

@@ -1,0 +1,207 @@
+"""From a manifest to training samples: filtering, positive class, splits, preloaded tensors, fusion units."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nodescope.training._config import TrainConfig
+from nodescope.training._data import preload_images
+
+__all__ = ["POSITIVE_NAMES", "Samples", "build_samples", "resolve_positive"]
+
+log = logging.getLogger(__name__)
+
+POSITIVE_NAMES = ("malignant", "metastatic", "metastasis", "positive", "1", "yes")
+_KEEP = ("image", "lesion_id", "site", "modality", "view")
+
+
+def resolve_positive(classes: tuple[str, ...] | list[str], positive: str | None) -> str | None:
+    """The positive class of a binary task (None for multi-class), per the predictions contract.
+
+    When ``positive`` is not given it is inferred only if exactly one class is in :data:`POSITIVE_NAMES`.
+    """
+    classes = tuple(classes)
+    if len(classes) != 2:
+        if positive is not None and positive not in classes:
+            raise ValueError(f"positive: {positive!r} is not a class; classes: {list(classes)}")
+        return positive
+    if positive is not None:
+        if positive not in classes:
+            raise ValueError(f"positive: {positive!r} is not a class; classes: {list(classes)}")
+        return positive
+    hits = [c for c in classes if c.lower() in POSITIVE_NAMES]
+    if len(hits) != 1:
+        raise ValueError(f"positive: cannot infer the positive class of {list(classes)}; pass positive=<class> "
+                         f"(e.g. --positive {classes[-1]})")
+    return hits[0]
+
+
+@dataclass
+class Samples:
+    """One row per training sample (image, or unit for fusion) with its tensors.
+
+    ``frame`` columns: ``patient_id``, ``group``, ``label``, ``y`` (class index), ``part`` (cv/test/external),
+    ``fold``, plus ``image``/``lesion_id``/``site``/``modality``/``view`` where available.
+    ``images``: ``(N, C, S, S)`` or ``(N, M, C, S, S)`` uint8; ``present``: ``(N, M)`` bool for fusion.
+    """
+
+    frame: pd.DataFrame
+    images: torch.Tensor
+    present: torch.Tensor | None
+    hashes: list[str]
+    classes: tuple[str, ...]
+    positive: str | None
+    dropped: dict[str, int]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.frame["y"].to_numpy(np.int64)
+
+
+def _read(path: Path, cfg: TrainConfig, classes: tuple[str, ...] | None, dropped: dict[str, int],
+          tag: str) -> pd.DataFrame:
+    from nodescope.data import read_manifest
+
+    m = read_manifest(path, group_col=cfg.group_col)
+    df = m.frame.copy()
+    df["_path"] = [str(p) for p in m.image_paths()]
+    df["_mask"] = [str(p) if p is not None else "" for p in m.mask_paths()]
+    if cfg.modality is not None:
+        if "modality" not in df.columns:
+            raise ValueError(f"modality={cfg.modality!r} but {path} has no 'modality' column")
+        keep = df["modality"] == cfg.modality
+        if not keep.any():
+            raise ValueError(f"modality: no rows of {cfg.modality!r} in {path}; found {sorted(set(df['modality']))}")
+        dropped[f"{tag}: other modalities"] = int((~keep).sum())
+        df = df[keep]
+    if cfg.fusion == "intermediate":
+        if "modality" not in df.columns:
+            raise ValueError(f"fusion needs a 'modality' column in {path}")
+        keep = df["modality"].isin(cfg.modalities or [])
+        dropped[f"{tag}: modalities not fused"] = int((~keep).sum())
+        df = df[keep]
+    if classes is not None:
+        unknown = sorted(set(df["label"]) - set(classes))
+        if unknown and cfg.classes is None:
+            raise ValueError(f"{path}: labels {unknown} not among the training classes {list(classes)}")
+        keep = df["label"].isin(classes)
+        if (~keep).any():
+            dropped[f"{tag}: labels {sorted(set(df.loc[~keep, 'label']))}"] = int((~keep).sum())
+            log.info("%s: %d rows with labels outside %s left out", path, int((~keep).sum()), list(classes))
+        df = df[keep]
+    if df.empty:
+        raise ValueError(f"{path}: no rows left after filtering (classes={cfg.classes}, modality={cfg.modality})")
+    return df
+
+
+def _apply_splits_file(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    sp = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for col in ("group", "part", "fold"):
+        if col not in sp.columns:
+            raise ValueError(f"splits_file {path}: column {col!r} missing (have {list(sp.columns)})")
+    g = sp.drop_duplicates("group").set_index("group")
+    missing = sorted(set(frame["group"]) - set(g.index))
+    if missing:
+        raise ValueError(f"splits_file {path}: {len(missing)} group(s) of this manifest are not in it, e.g. "
+                         f"{missing[:5]}")
+    frame = frame.copy()
+    frame["part"] = frame["group"].map(g["part"])
+    frame["fold"] = frame["group"].map(g["fold"]).astype(int)
+    return frame
+
+
+def build_samples(cfg: TrainConfig) -> Samples:
+    """Read, filter, split and preload everything a run needs (see :class:`Samples`)."""
+    from nodescope.data import check_leakage, make_splits
+
+    dropped: dict[str, int] = {}
+    classes0 = tuple(cfg.classes) if cfg.classes is not None else None
+    dev = _read(cfg.manifest, cfg, classes0, dropped, "manifest")
+    classes = classes0 or tuple(sorted(set(dev["label"])))
+    if len(classes) < 2:
+        raise ValueError(f"classes: need >= 2 classes, found {list(classes)}")
+    positive = resolve_positive(classes, cfg.positive)
+    dev["group"] = dev[cfg.group_col].astype(str)
+    fixed = dev["split"].isin(["test", "external"]) if "split" in dev.columns else pd.Series(False, index=dev.index)
+    dev["part"], dev["fold"] = "", -1
+    if fixed.any():
+        dev.loc[fixed, "part"] = dev.loc[fixed, "split"]
+    if cfg.splits_file is not None:
+        dev = _apply_splits_file(dev, cfg.splits_file)
+    else:
+        pool = dev[~fixed]
+        sp = make_splits(pool, method="kfold", group_col=cfg.group_col, n_splits=cfg.folds,
+                         test_size=cfg.test_size, seed=cfg.seed)
+        dev.loc[pool.index, "part"] = sp["part"]
+        dev.loc[pool.index, "fold"] = sp["fold"]
+    frames = [dev]
+    for i, ext in enumerate(cfg.external):
+        e = _read(ext, cfg, classes, dropped, f"external[{i}]")
+        e["group"] = e[cfg.group_col].astype(str)
+        e["part"], e["fold"] = "external", -1
+        frames.append(e)
+    df = pd.concat(frames, ignore_index=True)
+    check_leakage(df[["group", "part", "fold"]].assign(label=df["label"]))
+    masks = None
+    if cfg.roi == "mask":
+        masks = [m or None for m in df["_mask"]]
+    pre = preload_images(list(df["_path"]), size=cfg.image_size, channels=cfg.channels, mask_paths=masks,
+                         roi_margin=cfg.roi_margin)
+    if "patient_id" not in df.columns:
+        df["patient_id"] = df["group"]
+    df["patient_id"] = df["patient_id"].where(df["patient_id"].astype(str) != "", df["group"])
+    cmap = {c: i for i, c in enumerate(classes)}
+    df["y"] = df["label"].map(cmap).astype(int)
+    if cfg.fusion != "intermediate":
+        keep = ["patient_id", "group", "label", "y", "part", "fold", *[c for c in _KEEP if c in df.columns]]
+        return Samples(df[keep].reset_index(drop=True), pre.images, None, pre.hashes, classes, positive, dropped)
+    return _units(cfg, df, pre.images, pre.hashes, classes, positive, dropped)
+
+
+def _units(cfg: TrainConfig, df: pd.DataFrame, images: torch.Tensor, hashes: list[str],
+           classes: tuple[str, ...], positive: str | None, dropped: dict[str, int]) -> Samples:
+    mods = list(cfg.modalities or [])
+    keys = [c for c in cfg.unit_cols if c in df.columns]
+    if "patient_id" not in keys:
+        keys = ["patient_id", *keys]
+    df = df.reset_index(drop=True)
+    rows = []
+    m = len(mods)
+    unit_imgs, unit_present = [], []
+    for key, g in df.groupby(keys, sort=True, dropna=False):
+        labels = set(g["label"])
+        if len(labels) > 1:
+            raise ValueError(f"unit {key}: images carry different labels {sorted(labels)}")
+        x = torch.zeros((m, *images.shape[1:]), dtype=torch.uint8)
+        pr = torch.zeros(m, dtype=torch.bool)
+        for j, mod in enumerate(mods):
+            hit = g.index[g["modality"] == mod]
+            if len(hit):
+                x[j] = images[int(hit[0])]
+                pr[j] = True
+                if len(hit) > 1:
+                    log.info("unit %s: %d %s images, the first is used", key, len(hit), mod)
+        first = g.iloc[0]
+        rec = {c: first[c] for c in ("patient_id", "group", "label", "y", "part", "fold")}
+        if "lesion_id" in g.columns:
+            rec["lesion_id"] = first["lesion_id"]
+        rec["modality"] = "+".join(mod for mod, p in zip(mods, pr.tolist(), strict=True) if p)
+        rec["image"] = ";".join(g["image"])
+        rows.append(rec)
+        unit_imgs.append(x)
+        unit_present.append(pr)
+    frame = pd.DataFrame(rows)
+    return Samples(frame, torch.stack(unit_imgs), torch.stack(unit_present), hashes, classes, positive, dropped)
+
+
+def with_part(samples: Samples, mask: np.ndarray) -> Samples:
+    """A view restricted to rows ``mask`` (used by tests)."""
+    idx = np.flatnonzero(mask)
+    return replace(samples, frame=samples.frame.iloc[idx].reset_index(drop=True), images=samples.images[idx],
+                   present=None if samples.present is None else samples.present[idx])

@@ -1,0 +1,151 @@
+"""Cross-validation runner: OOF coverage, no patient across folds, bundles, resume, test sets, CLI, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from tiny_data import write_tiny_dataset
+from typer.testing import CliRunner
+
+from nodescope.cli import app
+from nodescope.models import load_bundle, predict_files
+from nodescope.training import TrainConfig, oversample_indices, resolve_positive, run_cv, youden_threshold
+
+FAST = {"backbone": "resnet18", "image_size": 32, "epochs": 1, "folds": 3, "batch_size": 8, "num_threads": 1,
+        "accelerator": "cpu", "hidden": 16, "augment": "light"}
+
+
+def test_cv_outputs(tmp_path: Path) -> None:
+    m = write_tiny_dataset(tmp_path / "d", n_patients=12)
+    ext = write_tiny_dataset(tmp_path / "e", n_patients=4, seed=3)
+    # external patients must be other people: rename them
+    e = pd.read_csv(ext)
+    e["patient_id"] = "X" + e["patient_id"]
+    e.to_csv(ext, index=False)
+    res = run_cv(TrainConfig(manifest=m, out=tmp_path / "run", external=[ext], **FAST))
+    pred = pd.read_csv(tmp_path / "run" / "predictions.csv", dtype={"patient_id": str})
+    cv = pred[pred["split"] == "cv"]
+    man = pd.read_csv(m)
+    # every image predicted exactly once out of fold, every patient in exactly one fold
+    assert sorted(cv["image"]) == sorted(man["image"])
+    assert (cv.groupby("patient_id")["fold"].nunique() == 1).all()
+    assert set(cv["fold"]) == {0, 1, 2}
+    assert np.allclose(cv[["p_benign", "p_malignant"]].sum(axis=1), 1, atol=1e-5)
+    assert set(pred["split"]) == {"cv", "external"} and (pred["split"] == "external").sum() == 8
+    assert set(pred.columns) >= {"patient_id", "y_true", "p_benign", "p_malignant", "split", "fold", "model", "run_id"}
+    # folds never share patients with their training data: splits.csv agrees with predictions
+    sp = pd.read_csv(tmp_path / "run" / "splits.csv", dtype=str)
+    assert (sp.groupby("group")["fold"].nunique() == 1).all()
+    # bundles and threshold
+    final = load_bundle(tmp_path / "run" / "final" / "bundle")
+    thr = res.summary["threshold"]["value"]
+    assert final.threshold == pytest.approx(thr) and final.positive_class == "malignant"
+    y = (cv["y_true"] == "malignant").to_numpy()
+    assert thr == pytest.approx(youden_threshold(y, cv["p_malignant"].to_numpy()))
+    for k in range(3):
+        assert (tmp_path / "run" / "folds" / f"fold_{k}" / "bundle" / "weights.safetensors").is_file()
+        assert list((tmp_path / "run" / "folds" / f"fold_{k}" / "logs").rglob("metrics.csv"))
+    # the final bundle reproduces the run's external predictions from files
+    again = predict_files(final, [ext], split="external")
+    ext_rows = pred[pred["split"] == "external"].sort_values("image")
+    np.testing.assert_allclose(again.sort_values("image")["p_malignant"].to_numpy(),
+                               ext_rows["p_malignant"].to_numpy(), atol=1e-6)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["splits"]["cv"]["n"] == 24
+    assert (tmp_path / "run" / "config.yaml").read_text().count("backbone: resnet18") == 1
+
+
+def test_resume_continues_from_checkpoint(tmp_path: Path) -> None:
+    m = write_tiny_dataset(tmp_path / "d", n_patients=9)
+    cfg = dict(FAST, manifest=m, out=tmp_path / "run", final_model="none", patience=0)
+    run_cv(TrainConfig(**cfg))
+    fold1 = tmp_path / "run" / "folds" / "fold_1"
+    before0 = pd.read_csv(tmp_path / "run" / "folds" / "fold_0" / "predictions.csv")
+    (fold1 / "DONE").unlink()  # as if fold 1 had crashed after its last checkpoint
+    res = run_cv(TrainConfig(**dict(cfg, epochs=2, resume=True)))
+    assert res.summary["folds"]["1"]["resumed_from"] == "last.ckpt"
+    assert res.summary["folds"]["1"]["epochs_run"] == 2
+    assert res.summary["folds"]["0"]["epochs_run"] == 1  # complete fold reused, not retrained
+    after0 = pd.read_csv(tmp_path / "run" / "folds" / "fold_0" / "predictions.csv")
+    pd.testing.assert_frame_equal(before0, after0)
+    ck = torch.load(fold1 / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ck["epoch"] == 2  # epochs completed: one before the interruption, one after
+
+
+def test_fusion_and_class_weights(tmp_path: Path) -> None:
+    m = write_tiny_dataset(tmp_path / "d", n_patients=9, per_patient=1, modalities=("bmode", "cdfi"))
+    man = pd.read_csv(m)
+    man = man.drop(index=man.index[(man["patient_id"] == "P01") & (man["modality"] == "cdfi")])  # a missing one
+    man.to_csv(m, index=False)
+    res = run_cv(TrainConfig(**dict(FAST, manifest=m, out=tmp_path / "run", fusion="intermediate",
+                                    modalities=["bmode", "cdfi"], imbalance="class_weights", final_model="none")))
+    cv = res.predictions
+    assert len(cv) == 9 and cv["patient_id"].is_unique
+    assert cv.set_index("patient_id").loc["P01", "modality"] == "bmode"
+    b = load_bundle(tmp_path / "run" / "folds" / "fold_0" / "bundle")
+    assert b.meta["kind"] == "fusion" and b.meta["architecture"]["modalities"] == ["bmode", "cdfi"]
+
+
+def test_helpers() -> None:
+    assert resolve_positive(("benign", "malignant"), None) == "malignant"
+    with pytest.raises(ValueError, match="cannot infer the positive class"):
+        resolve_positive(("a", "b"), None)
+    with pytest.raises(ValueError, match="not a class"):
+        resolve_positive(("a", "b"), "c")
+    idx = np.arange(10)
+    lab = np.array([0] * 8 + [1] * 2)
+    o = oversample_indices(idx, lab, 0)
+    assert np.bincount(lab[o]).tolist() == [8, 8] and set(o[:10]) == set(idx)
+    # perfectly separable: the threshold is the lowest positive score
+    assert youden_threshold(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.6, 0.8])) == pytest.approx(0.6)
+
+
+def test_cli_train_predict_onnx(tmp_path: Path) -> None:
+    m = write_tiny_dataset(tmp_path / "d", n_patients=9)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("backbone: resnet18\nimage_size: 32\nepochs: 1\nfolds: 3\nbatch_size: 8\nnum_threads: 1\n"
+                   "accelerator: cpu\nhidden: 16\n")
+    r = CliRunner().invoke(app, ["train", str(m), "-o", str(tmp_path / "run"), "--config", str(cfg),
+                                 "--final-model", "none", "--roi", "none", "--positive", "malignant"])
+    assert r.exit_code == 0, r.output
+    assert "cv: AUC" in r.output
+    bundle = tmp_path / "run" / "folds" / "fold_0" / "bundle"
+    out_t, out_o = tmp_path / "pt.csv", tmp_path / "po.csv"
+    r = CliRunner().invoke(app, ["predict", str(bundle), str(tmp_path / "d"), "-o", str(out_t), "--tta"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["predict", str(bundle), str(tmp_path / "d"), "-o", str(out_o), "--tta",
+                                 "--engine", "onnx"])
+    assert r.exit_code == 0, r.output
+    a, b = pd.read_csv(out_t), pd.read_csv(out_o)
+    assert len(a) == 18 and (a["image"] == b["image"]).all()
+    np.testing.assert_allclose(a["p_malignant"], b["p_malignant"], atol=1e-4)
+    r = CliRunner().invoke(app, ["train", str(m), "-o", str(tmp_path / "bad"), "--backbone", "resnet19"])
+    assert r.exit_code == 2 and "resnet18" in r.output
+    r = CliRunner().invoke(app, ["predict", str(tmp_path / "nope"), str(m)])
+    assert r.exit_code == 2 and "not a directory" in r.output
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
+    """``--devices 2 --strategy ddp`` on CPU (gloo): both ranks train, rank 0 writes the outputs."""
+    m = write_tiny_dataset(tmp_path / "d", n_patients=8)
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = dict(os.environ, PYTHONPATH=str(src), PL_DISABLE_FORK="1")
+    cmd = [sys.executable, "-m", "nodescope", "train", str(m), "-o", str(tmp_path / "run"), "--backbone", "resnet18",
+           "--image-size", "32", "--epochs", "1", "--folds", "2", "--batch-size", "4", "--accelerator", "cpu",
+           "--devices", "2", "--strategy", "ddp", "--final-model", "none", "--num-threads", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    pred = pd.read_csv(tmp_path / "run" / "predictions.csv")
+    assert len(pred) == 16 and pred["image"].is_unique
+    done = json.loads((tmp_path / "run" / "folds" / "fold_0" / "DONE").read_text())
+    assert done["global_rank"] == 0
+    assert "distributed_backend=gloo" in r.stdout + r.stderr or "gloo" in (r.stdout + r.stderr)

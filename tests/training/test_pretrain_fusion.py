@@ -1,0 +1,72 @@
+"""Multitask pretraining -> backbone bundle -> train --weights, with the overlap guard; late fusion on OOF rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from tiny_data import write_tiny_dataset
+
+from nodescope.models import build_backbone, late_fusion, load_weights
+from nodescope.training import PretrainTask, TrainConfig, run_cv, run_pretrain
+
+
+def test_pretrain_bundle_and_overlap_guard(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    a = write_tiny_dataset(tmp_path / "a", n_patients=10, per_patient=1, seed=1)
+    b = write_tiny_dataset(tmp_path / "b", n_patients=10, per_patient=1, seed=2)
+    exp = write_tiny_dataset(tmp_path / "exp", n_patients=6, per_patient=1, seed=9)
+    part_of_b = tmp_path / "b" / "some.csv"
+    pd.read_csv(b).iloc[:4].to_csv(part_of_b, index=False)
+    res = run_pretrain([PretrainTask(a), PretrainTask(b)], tmp_path / "pre", backbone="resnet18", weights="none",
+                       image_size=32, epochs=2, batch_size=4, patience=1, augment="none", exclude=[part_of_b])
+    assert res.excluded_images == 4  # the excluded experiment's images are left out of pretraining
+    assert len(res.history) >= 1 and np.isfinite(res.best_val_loss)
+    assert (tmp_path / "pre" / "pretrain_images.json").is_file()
+    bb = build_backbone("resnet18", image_size=32)
+    info = load_weights(bb, "resnet18", tmp_path / "pre")
+    assert "pre" in info.source
+    common = {"backbone": "resnet18", "image_size": 32, "epochs": 1, "folds": 2, "batch_size": 4, "num_threads": 1,
+              "accelerator": "cpu", "final_model": "none"}
+    # experiment data disjoint from pretraining data: accepted
+    run_cv(TrainConfig(manifest=exp, out=tmp_path / "ok", weights=str(tmp_path / "pre"), **common))
+    # experiment = pretraining task a: refused, then allowed with a warning
+    with pytest.raises(ValueError, match="used for pretraining"):
+        run_cv(TrainConfig(manifest=a, out=tmp_path / "bad", weights=str(tmp_path / "pre"), **common))
+    r = run_cv(TrainConfig(manifest=a, out=tmp_path / "warn", weights=str(tmp_path / "pre"),
+                           allow_pretrain_overlap=True, **common))
+    assert "10 image(s)" in r.summary["pretrain_overlap"]
+
+
+def _pred(mod_noise: float, rng: np.random.Generator, n: int = 40) -> pd.DataFrame:
+    y = np.array(["malignant" if i % 2 else "benign" for i in range(n)])
+    s = (y == "malignant") * 1.0 + rng.normal(0, mod_noise, n)
+    p = 1 / (1 + np.exp(-3 * (s - 0.5)))
+    return pd.DataFrame({"patient_id": [f"P{i}" for i in range(n)], "lesion_id": "L0", "y_true": y,
+                         "p_malignant": p, "p_benign": 1 - p, "split": ["cv"] * 30 + ["test"] * (n - 30),
+                         "fold": [i % 3 for i in range(30)] + [-1] * (n - 30)})
+
+
+@pytest.mark.parametrize("method", ["mean", "weighted", "stacking"])
+def test_late_fusion(method: str, rng: np.random.Generator) -> None:
+    good, bad = _pred(0.2, rng), _pred(2.0, rng)
+    bad = bad.drop(index=[0, 35])  # a unit lacking the second modality in cv and in test
+    out = late_fusion({"bmode": good, "cdfi": bad}, positive="malignant", method=method)
+    assert len(out) == 40 and set(out["split"]) == {"cv", "test"}
+    assert np.allclose(out["p_malignant"] + out["p_benign"], 1)
+    if method == "mean":
+        row = out[out["patient_id"] == "P1"].iloc[0]
+        assert row["p_malignant"] == pytest.approx((row["p_malignant@bmode"] + row["p_malignant@cdfi"]) / 2)
+        row0 = out[out["patient_id"] == "P0"].iloc[0]
+        assert row0["p_malignant"] == pytest.approx(row0["p_malignant@bmode"])
+    if method == "weighted":
+        w = dict(kv.split("=") for kv in out["fusion_weights"].iloc[0].split(";"))
+        assert float(w["bmode"]) > float(w["cdfi"])  # the informative modality gets the weight
+    if method == "stacking":
+        assert out.loc[out["patient_id"].isin(["P0", "P35"]), "fusion_fallback"].all()
+        assert not out.loc[~out["patient_id"].isin(["P0", "P35"]), "fusion_fallback"].any()
+    with pytest.raises(ValueError, match="method"):
+        late_fusion({"a": good, "b": bad}, positive="malignant", method="max")  # type: ignore[arg-type]
