@@ -10,6 +10,7 @@ import pytest
 import torch
 from tiny_data import write_tiny_dataset
 
+from nodescope.evaluation import read_predictions
 from nodescope.models import build_backbone, late_fusion, load_weights
 from nodescope.training import PretrainTask, TrainConfig, run_cv, run_pretrain
 
@@ -57,11 +58,14 @@ def test_late_fusion(method: str, rng: np.random.Generator) -> None:
     out = late_fusion({"bmode": good, "cdfi": bad}, positive="malignant", method=method)
     assert len(out) == 40 and set(out["split"]) == {"cv", "test"}
     assert np.allclose(out["p_malignant"] + out["p_benign"], 1)
+    # the fused table honours the predictions contract, alone and stacked under its inputs
+    read_predictions(out.assign(model=f"late_{method}"), positive="malignant")
+    read_predictions(pd.concat([good.assign(model="bmode"), out], ignore_index=True), positive="malignant")
     if method == "mean":
         row = out[out["patient_id"] == "P1"].iloc[0]
-        assert row["p_malignant"] == pytest.approx((row["p_malignant@bmode"] + row["p_malignant@cdfi"]) / 2)
+        assert row["p_malignant"] == pytest.approx((row["bmode:p_malignant"] + row["cdfi:p_malignant"]) / 2)
         row0 = out[out["patient_id"] == "P0"].iloc[0]
-        assert row0["p_malignant"] == pytest.approx(row0["p_malignant@bmode"])
+        assert row0["p_malignant"] == pytest.approx(row0["bmode:p_malignant"])
     if method == "weighted":
         w = dict(kv.split("=") for kv in out["fusion_weights"].iloc[0].split(";"))
         assert float(w["bmode"]) > float(w["cdfi"])  # the informative modality gets the weight

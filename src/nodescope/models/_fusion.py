@@ -125,6 +125,11 @@ def _apply_weights(P: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.sum(np.where(avail, P, 0.0) * ww, axis=1) / ww.sum(axis=1)
 
 
+def _input_col(modality: str, pcol: str) -> str:
+    """Column holding one modality's input probability in the fused table."""
+    return f"{modality}:{pcol}"
+
+
 def late_fusion(predictions: dict[str, pd.DataFrame], *, positive: str, method: LateFusionMethod = "mean",
                 unit_cols: tuple[str, ...] = ("patient_id", "lesion_id")) -> pd.DataFrame:
     """Fuse per-modality binary predictions into one prediction per unit (lesion or patient).
@@ -144,7 +149,8 @@ def late_fusion(predictions: dict[str, pd.DataFrame], *, positive: str, method: 
     -------
     pandas.DataFrame
         One row per unit and split: ``patient_id`` (+ ``lesion_id``), ``y_true``, ``p_<class>``, ``split``, ``fold``,
-        ``model = "late_<method>"``, ``run_id``, ``p_<positive>@<modality>`` per modality, ``fusion_fallback``,
+        ``model = "late_<method>"``, ``run_id``, ``<modality>:p_<positive>`` per modality (the fused inputs; not
+        named ``p_...``, which the predictions contract keeps for class probabilities), ``fusion_fallback``,
         and ``fusion_weights`` (weighted) as a JSON-able string.
     """
     from sklearn.linear_model import LogisticRegression
@@ -166,7 +172,7 @@ def late_fusion(predictions: dict[str, pd.DataFrame], *, positive: str, method: 
         d["fold"] = pd.to_numeric(d.get("fold", -1), errors="coerce").fillna(-1).astype(int)
         g = d.groupby([*keys, "split"], dropna=False, sort=False).agg(
             y_true=("y_true", "first"), fold=("fold", "first"), p=(pcol, "mean")).reset_index()
-        g = g.rename(columns={"p": f"{pcol}@{mod}"})
+        g = g.rename(columns={"p": _input_col(mod, pcol)})
         parts.append(g.set_index([*keys, "split"]))
     wide = parts[0]
     for g in parts[1:]:
@@ -177,7 +183,7 @@ def late_fusion(predictions: dict[str, pd.DataFrame], *, positive: str, method: 
         wide["fold"] = wide["fold"].fillna(fill["fold"])
     wide = wide.reset_index()
     mods = list(predictions)
-    P = wide[[f"{pcol}@{m}" for m in mods]].to_numpy(float)
+    P = wide[[_input_col(m, pcol) for m in mods]].to_numpy(float)
     y = (wide["y_true"].astype(str) == positive).to_numpy(float)
     is_cv = (wide["split"] == "cv").to_numpy()
     folds = wide["fold"].astype(int).to_numpy()
@@ -211,13 +217,13 @@ def late_fusion(predictions: dict[str, pd.DataFrame], *, positive: str, method: 
         if method == "weighted":
             w_all = _fit_weights(P[is_cv], y[is_cv])
             weights_txt = ";".join(f"{m}={v:.4f}" for m, v in zip(mods, w_all, strict=True))
-    out = wide.drop(columns=[f"{pcol}@{m}" for m in mods]).copy()
+    out = wide.drop(columns=[_input_col(m, pcol) for m in mods]).copy()
     negs = sorted(c for c in classes if c != positive)
     if len(negs) == 1:
         out[f"p_{negs[0]}"] = 1.0 - fused
     out[pcol] = fused
     for j, m in enumerate(mods):
-        out[f"{pcol}@{m}"] = P[:, j]
+        out[_input_col(m, pcol)] = P[:, j]
     out["model"] = f"late_{method}"
     out["run_id"] = f"late_{method}"
     out["fusion_fallback"] = fallback

@@ -2,7 +2,7 @@
 
 from nodescope.training._augment import AugmentLevel, UltrasoundAugment
 from nodescope.training._config import TrainConfig, load_config
-from nodescope.training._cv import CVResult, auc_summary, run_cv, youden_threshold
+from nodescope.training._cv import CVResult, auc_summary, run_cv
 from nodescope.training._data import (
     ImageDataModule,
     PreloadedImages,
@@ -38,5 +38,4 @@ __all__ = [
     "resolve_positive",
     "run_cv",
     "run_pretrain",
-    "youden_threshold",
 ]

@@ -28,10 +28,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nodescope.evaluation import choose_threshold
 from nodescope.training._config import TrainConfig
 from nodescope.training._samples import Samples, build_samples
 
-__all__ = ["CVResult", "auc_summary", "run_cv", "youden_threshold"]
+__all__ = ["CVResult", "auc_summary", "run_cv"]
 
 log = logging.getLogger(__name__)
 
@@ -45,33 +46,22 @@ class CVResult:
     summary: dict[str, Any]
 
 
-def youden_threshold(y: np.ndarray, p: np.ndarray) -> float:
-    """Threshold maximising Youden's J on (``y`` in {0, 1}, score ``p``); predict positive when ``p >= t``.
-
-    Ties go to the highest threshold (fewest positives). Raises ``ValueError`` when one class is absent.
-    """
-    from sklearn.metrics import roc_curve
-
-    y = np.asarray(y).astype(int)
-    if len(np.unique(y)) < 2:
-        raise ValueError("youden_threshold: both classes are needed")
-    fpr, tpr, thr = roc_curve(y, p)
-    j = tpr - fpr
-    k = int(np.argmax(j[1:])) + 1  # thr[0] is +inf
-    return float(thr[k])
-
-
 def auc_summary(pred: pd.DataFrame, classes: tuple[str, ...], positive: str | None,
                 threshold: float | None = None) -> dict[str, Any]:
-    """AUC of each split (binary: ``p_<positive>``; multi-class: macro one-vs-rest) and, for ``cv``, each fold."""
+    """AUC of each split (binary: ``p_<positive>``; multi-class: macro one-vs-rest) and, for ``cv``, each fold.
+
+    A quick summary for the run log; ``nodescope evaluate`` computes the full statistics with CIs.
+    """
     from sklearn.metrics import roc_auc_score
+
+    from nodescope.evaluation import roc_auc
 
     def auc(d: pd.DataFrame) -> float | None:
         y = d["y_true"].astype(str).to_numpy()
         if len(set(y)) < 2:
             return None
         if positive is not None:
-            return float(roc_auc_score(y == positive, d[f"p_{positive}"].to_numpy(float)))
+            return roc_auc((y == positive).astype(int), d[f"p_{positive}"].to_numpy(float)).estimate
         present = [c for c in classes if c in set(y)]
         if len(present) < len(classes):
             return None
@@ -322,7 +312,8 @@ def run_cv(cfg: TrainConfig) -> CVResult:
     threshold = None
     if samples.positive is not None:
         y = (oof["y_true"].astype(str) == samples.positive).to_numpy()
-        t = youden_threshold(y, oof[f"p_{samples.positive}"].to_numpy(float))
+        # the same rule `nodescope evaluate` applies to cv rows, so the bundle and the report agree
+        t = choose_threshold(y.astype(int), oof[f"p_{samples.positive}"].to_numpy(float), method="youden").threshold
         threshold = {"value": t, "method": "youden", "chosen_on": "cv (pooled out-of-fold)",
                      "rule": f"p_{samples.positive} >= value"}
     test_idx = np.flatnonzero(fr["part"].isin(["test", "external"]).to_numpy())

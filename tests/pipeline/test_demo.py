@@ -1,0 +1,49 @@
+"""The demo runs end to end on tiny settings and every number in its report comes from its predictions.csv."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from nodescope.evaluation import read_predictions, roc_auc
+from nodescope.pipeline import run_demo
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path):
+    torch.set_num_threads(1)
+    res = run_demo(tmp_path / "demo", n_patients=24, image_size=32, epochs=1, folds=2, n_boot=50)
+    # every patient of the development part has exactly one out-of-fold prediction per modality model
+    pred = pd.read_csv(res.predictions, dtype={"patient_id": str})
+    assert set(pred["model"]) == {"bmode", "cdfi", "elastography", "late_stacking"}
+    assert (pred["synthetic"] == "yes").all()
+    for model, d in pred[pred["split"] == "cv"].groupby("model"):
+        assert d["patient_id"].is_unique, model
+    # patients never cross between the cv and test parts, and all modalities share one split
+    parts = pred.groupby("patient_id")["split"].nunique()
+    assert (parts == 1).all()
+    # the metrics equal a recomputation from predictions.csv
+    metrics = json.loads(res.metrics.read_text())
+    assert metrics["synthetic"] is True
+    preds = read_predictions(res.predictions, positive="metastatic")
+    d = pred[(pred["model"] == "bmode") & (pred["split"] == "cv")]
+    auc = roc_auc((d["y_true"] == "metastatic").to_numpy(int), d["p_metastatic"].to_numpy(float))
+    row = res.auc[(res.auc["model"] == "bmode") & (res.auc["split"] == "cv") & (res.auc["metric"] == "auc")]
+    assert np.isclose(row["estimate"].iloc[0], auc.estimate)
+    assert preds.positive == "metastatic"
+    html = res.report.read_text()
+    assert "SYNTHETIC" in html.upper() and "http://" not in html and "https://" not in html
+    assert (res.out_dir / "DEMO.txt").is_file()
+    with pytest.raises(FileExistsError, match="not empty"):
+        run_demo(tmp_path / "demo", n_patients=24)
+
+
+def test_demo_refuses_to_delete_a_foreign_folder(tmp_path):
+    (tmp_path / "mine.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="does not look like a nodescope demo"):
+        run_demo(tmp_path, overwrite=True)
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
