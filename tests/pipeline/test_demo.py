@@ -19,10 +19,12 @@ def test_demo_end_to_end(tmp_path):
     res = run_demo(tmp_path / "demo", n_patients=24, image_size=32, epochs=1, folds=2, n_boot=50)
     # every patient of the development part has exactly one out-of-fold prediction per modality model
     pred = pd.read_csv(res.predictions, dtype={"patient_id": str})
-    assert set(pred["model"]) == {"bmode", "cdfi", "elastography", "late_stacking"}
+    assert set(pred["model"]) == {"bmode", "cdfi", "elastography", "late_stacking", "fusion_intermediate"}
     assert (pred["synthetic"] == "yes").all()
     for model, d in pred[pred["split"] == "cv"].groupby("model"):
         assert d["patient_id"].is_unique, model
+        assert set(d["patient_id"]) == set(pred.loc[(pred["model"] == "bmode") & (pred["split"] == "cv"),
+                                                  "patient_id"]), model
     # patients never cross between the cv and test parts, and all modalities share one split
     parts = pred.groupby("patient_id")["split"].nunique()
     assert (parts == 1).all()

@@ -8,7 +8,8 @@ Steps, each through the public API of its stage:
 3. one CNN per modality (B-mode, colour Doppler, elastography) by 5-fold cross-validation, sharing the split
    (:func:`nodescope.training.run_cv`), each scoring the untouched test patients with its fold models;
 4. late fusion of the three modalities by logistic stacking fitted on out-of-fold predictions only
-   (:func:`nodescope.models.late_fusion`);
+   (:func:`nodescope.models.late_fusion`), and intermediate fusion (one encoder per modality, concatenated
+   features, one head; trained on the same split), so the three multimodal strategies can be compared;
 5. the evaluation of every model from the saved ``predictions.csv`` (:func:`nodescope.evaluation.evaluate_predictions`):
    AUC with DeLong CIs, threshold chosen on out-of-fold predictions and applied unchanged to the test part,
    calibration, decision curves, the fusion-vs-B-mode DeLong comparison, and the HTML report.
@@ -89,6 +90,7 @@ def run_demo(
     difficulty: float = 0.5,
     seed: int = 0,
     n_boot: int = 1000,
+    intermediate_fusion: bool = True,
     overwrite: bool = False,
     step: Callable[[str], None] | None = None,
 ) -> DemoResult:
@@ -114,6 +116,8 @@ def run_demo(
         Seed for the data, the split and training.
     n_boot : int
         Bootstrap replicates for the evaluation's bootstrap-based intervals.
+    intermediate_fusion : bool
+        Also train the intermediate-fusion model (three encoders, one head) on the same split.
     overwrite : bool
         Replace an earlier demo in ``out_dir``.
     step : callable, optional
@@ -169,11 +173,19 @@ def run_demo(
     say("3/4 late fusion of the three modalities (logistic stacking on out-of-fold predictions only)")
     fused = late_fusion(preds, positive=POSITIVE, method="stacking")
     frames = [*preds.values(), fused]
+    seconds["late_fusion"] = time.perf_counter() - t0
+    if intermediate_fusion:
+        t0 = time.perf_counter()
+        say("3/4 intermediate fusion: one encoder per modality, concatenated features, one head (same split)")
+        cfg = TrainConfig(out=out / "runs" / "fusion_intermediate", name="fusion_intermediate", fusion="intermediate",
+                          modalities=list(MODALITIES), splits_file=splits_file, **common)
+        res = run_cv(cfg)
+        frames.append(pd.read_csv(res.run_dir / "predictions.csv", dtype={"patient_id": str, "y_true": str}))
+        seconds["train_fusion_intermediate"] = time.perf_counter() - t0
     allp = pd.concat(frames, ignore_index=True, sort=False)
     allp["synthetic"] = "yes"
     pred_path = out / "predictions.csv"
     allp.to_csv(pred_path, index=False)
-    seconds["fusion"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     say("4/4 evaluating every model from predictions.csv and writing the report")
