@@ -49,13 +49,16 @@ def test_split_writes_csv_and_manifest_copy(tmp_path):
     path = _dataset(tmp_path)
     out = tmp_path / "splits.csv"
     res = runner.invoke(app, ["data", "split", str(path), "-o", str(out), "--n-splits", "3",
-                              "--manifest-out", str(tmp_path / "m2.csv")])
+                              "--manifest-out", str(tmp_path / "elsewhere" / "m2.csv")])
     assert res.exit_code == 0, res.output
     s = pd.read_csv(out)
     assert set(s["fold"]) == {0, 1, 2}
     assert s.groupby("group")["fold"].nunique().max() == 1
-    m2 = pd.read_csv(tmp_path / "m2.csv")
+    m2 = pd.read_csv(tmp_path / "elsewhere" / "m2.csv")
     assert list(m2["split"].unique()) == ["cv"]
+    assert m2["image"].iloc[0] == "../img/0.png"  # re-anchored to the copy's folder
+    res = runner.invoke(app, ["data", "check", str(tmp_path / "elsewhere" / "m2.csv")])
+    assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["data", "split", str(path), "--method", "site", "--external-site", "S9",
                               "-o", str(out)])
     assert res.exit_code == 2

@@ -197,8 +197,8 @@ def test_to_model_channels_policy(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_to_model_channels_unknown_modality() -> None:
-    with pytest.raises(ValueError, match=r"unknown modality 'ceus'.*bmode.*cdfi"):
-        to_model_channels(np.zeros((2, 2, 3), dtype=np.uint8), "ceus")
+    with pytest.raises(ValueError, match=r"unknown modality 'doppler'.*bmode.*cdfi"):
+        to_model_channels(np.zeros((2, 2, 3), dtype=np.uint8), "doppler")
 
 
 # ------------------------------------------------------------------------------------------ real data
@@ -220,3 +220,10 @@ def test_busi_scan_crop_keeps_lesion(shared_data: Path) -> None:
         _, (t, lft, b, r) = crop_scan_region(img)
         assert mask.sum() > 0
         assert mask[t:b, lft:r].sum() == mask.sum(), name
+
+
+def test_every_known_modality_has_a_channel_policy():
+    from nodescope.data import COLOUR_MODALITIES, GREY_MODALITIES, KNOWN_MODALITIES
+
+    assert set(KNOWN_MODALITIES) == GREY_MODALITIES | COLOUR_MODALITIES
+    assert not GREY_MODALITIES & COLOUR_MODALITIES

@@ -105,6 +105,8 @@ def test_leakage_check_fails_loudly():
         ({"method": "temporal", "n_splits": 1}, "needs a cutoff date or a test_size"),
         ({"n_splits": 1}, "n_splits must be >= 2"),
         ({"method": "holdout", "test_size": 1.5}, "test_size must be between 0 and 1"),
+        ({"method": "site", "external_sites": ["B"], "test_size": 0.2}, "test_size is not used with method='site'"),
+        ({"method": "site", "external_sites": ["B"], "val_size": 0.2}, "val_size is not used"),
     ],
 )
 def test_bad_arguments(frame, kwargs, message):

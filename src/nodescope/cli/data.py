@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,17 @@ __all__ = ["register"]
 
 data_app = typer.Typer(help="Manifests and images: check, split, synthesise demo data, import public layouts.",
                        no_args_is_help=True)
+
+
+def _reanchor(value: str, old_root: Path, new_root: Path) -> str:
+    """A path written relative to ``old_root``, rewritten relative to ``new_root`` (absolute paths unchanged)."""
+    if not value or Path(value).is_absolute():
+        return value
+    target = (old_root / value).resolve()
+    try:
+        return Path(os.path.relpath(target, new_root.resolve())).as_posix()
+    except ValueError:  # another drive (Windows)
+        return target.as_posix()
 
 
 def _frame_table(frame: pd.DataFrame, title: str) -> Table:
@@ -102,10 +114,16 @@ def split(
     if manifest_out is not None:
         if manifest_out.resolve() == manifest.resolve():
             fail("--manifest-out must differ from the input manifest (inputs are never overwritten)")
-        if "split" in m.frame.columns and (m.frame["split"] != "").any():
-            fail("the manifest already has a non-empty 'split' column; refusing to replace it")
-        extra = {"split": splits["part"], "fold": splits["fold"].astype(str)}
-        m.frame.assign(**extra).to_csv(manifest_out, index=False)
+        for col in ("split", "fold"):
+            if col in m.frame.columns and (m.frame[col] != "").any():
+                fail(f"the manifest already has a non-empty '{col}' column; refusing to replace it")
+        copy = m.frame.assign(split=splits["part"], fold=splits["fold"].astype(str))
+        # image and mask paths are relative to the manifest's folder: re-anchor them to the copy's folder
+        for col in ("image", "mask"):
+            if col in copy.columns:
+                copy[col] = [_reanchor(v, m.root, manifest_out.parent) for v in copy[col]]
+        manifest_out.parent.mkdir(parents=True, exist_ok=True)
+        copy.to_csv(manifest_out, index=False)
     console.print(f"[green]wrote[/] {out} ({method}, seed {seed}); no group in two parts")
     console.print(_frame_table(split_summary(splits), "class balance per part/fold"))
 

@@ -37,8 +37,9 @@ LOGGER = logging.getLogger(__name__)
 Box = tuple[int, int, int, int]
 """``(top, left, bottom, right)``, bottom/right exclusive."""
 
-GREY_MODALITIES = frozenset({"bmode", "ct", "mri"})
-COLOUR_MODALITIES = frozenset({"cdfi", "elastography"})
+# every conventional modality name of the manifest (nodescope.data.KNOWN_MODALITIES) is in exactly one of these
+GREY_MODALITIES = frozenset({"bmode", "ct", "mri", "mammography"})
+COLOUR_MODALITIES = frozenset({"cdfi", "elastography", "swe", "ceus"})
 
 _RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,

@@ -160,6 +160,12 @@ def make_splits(
         out.loc[out["group"].isin(held), "part"] = "test"
         pool = glabels[~glabels.index.isin(list(held))]
 
+    if method in ("site", "temporal") and n_splits >= 2 and val_size > 0:
+        raise ValueError(f"val_size is not used when method={method!r} makes {n_splits} folds; set n_splits=1 for a "
+                         "train/val split of the development part")
+    if method == "site" and test_size > 0:
+        raise ValueError("test_size is not used with method='site' (the external site is the test part); "
+                         "set test_size=0")
     rest = out["group"].isin(pool.index)
     if method == "holdout" or (method in ("site", "temporal") and n_splits < 2):
         if method == "holdout" and test_size <= 0:
