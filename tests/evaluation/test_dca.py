@@ -52,3 +52,40 @@ def test_net_benefit_difference_paired():
 def test_thresholds_must_be_inside_unit_interval(bad):
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         decision_curve(Y, P, thresholds=bad)
+
+
+def _everyone_treated(rng, n=400, prevalence=0.3):
+    y = (rng.random(n) < prevalence).astype(int)
+    p = rng.uniform(0.05, 0.95, n)  # every p >= 0.01: at pt = 0.01 the model treats everyone
+    return y, p
+
+
+def _binomial_band_width(y, pt, alpha=0.05):
+    # NB(pt) when everyone is treated = prev - (1 - prev) * odds = prev * (1 + odds) - odds, so under plain
+    # resampling of patients SE(NB) = (1 + odds) * sqrt(prev (1 - prev) / n) (binomial SE of the prevalence);
+    # a percentile band is about 2 * z * SE wide.
+    from scipy.stats import norm
+
+    prev, odds = y.mean(), pt / (1 - pt)
+    return 2 * norm.ppf(1 - alpha / 2) * (1 + odds) * np.sqrt(prev * (1 - prev) / y.size)
+
+
+def test_band_at_low_threshold_reflects_prevalence_uncertainty(rng):
+    # Vickers et al. BMC Med Inform Decis Mak 2008;8:53 (and R dcurves) resample patients plainly; an
+    # outcome-stratified bootstrap fixes the prevalence and gives a zero-width band here.
+    y, p = _everyone_treated(rng)
+    dc = decision_curve(y, p, thresholds=[0.01], n_boot=2000, seed=1)
+    width = dc.net_benefit_high[0] - dc.net_benefit_low[0]
+    assert width == pytest.approx(_binomial_band_width(y, 0.01), rel=0.15)
+    strat = decision_curve(y, p, thresholds=[0.01], n_boot=500, stratified=True, seed=1)
+    assert strat.net_benefit_high[0] - strat.net_benefit_low[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_net_benefit_difference_band_at_low_threshold(rng):
+    # model a treats everyone at pt = 0.01, model b treats no one: NB_a - NB_b = treat-all net benefit,
+    # whose plain-bootstrap SE is the binomial SE of the prevalence times (1 + odds)
+    y, pa = _everyone_treated(rng)
+    pb = np.full(y.size, 0.005)
+    nbd = net_benefit_difference(y, pa, pb, thresholds=[0.01], n_boot=2000, seed=1)
+    width = nbd.difference_high[0] - nbd.difference_low[0]
+    assert width == pytest.approx(_binomial_band_width(y, 0.01), rel=0.15)

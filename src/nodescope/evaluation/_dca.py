@@ -12,7 +12,13 @@ References
 ----------
 Vickers AJ, Elkin EB. Decision curve analysis: a novel method for evaluating prediction models.
 Med Decis Making 2006;26:565-574. Vickers AJ, Van Calster B, Steyerberg EW. BMJ 2016;352:i6 (net benefit,
-interventions avoided).
+interventions avoided). Vickers AJ, Cronin AM, Elkin EB, Gonen M. Extensions to decision curve analysis.
+BMC Med Inform Decis Mak 2008;8:53 (bootstrap intervals by plain resampling of patients; R ``dcurves`` does the
+same).
+
+Bootstrap bands resample patients plainly by default (``stratified=False``). Net benefit depends on the prevalence
+(``NB ~ prevalence`` at a low threshold, where nearly everyone is treated), so an outcome-stratified bootstrap, which
+fixes the prevalence in every replicate, would shrink the band there towards zero width.
 """
 
 from __future__ import annotations
@@ -147,7 +153,7 @@ def decision_curve(
     alpha: float = 0.05,
     n_boot: int = 500,
     groups: ArrayLike | None = None,
-    stratified: bool = True,
+    stratified: bool = False,
     seed: SeedLike = 0,
 ) -> DecisionCurve:
     """Decision curve: net benefit of treating when ``p >= pt``, with treat-all/treat-none and bootstrap bands.
@@ -165,8 +171,10 @@ def decision_curve(
         Bootstrap replicates for the pointwise bands (0 for none).
     groups : array-like, optional
         Patient ids for a cluster bootstrap.
-    stratified : bool, default True
-        Stratified by outcome (keeps the prevalence of each replicate).
+    stratified : bool, default False
+        Plain resampling of patients (Vickers et al. 2008; R ``dcurves``). ``True`` resamples within outcome
+        classes, which fixes the prevalence of every replicate and so understates the uncertainty of net benefit
+        (the band collapses at low thresholds, where net benefit is about the prevalence).
     seed : int, Generator or None, default 0
     """
     y, p = _inputs(y_true, y_prob)
@@ -200,7 +208,7 @@ def net_benefit_difference(
     alpha: float = 0.05,
     n_boot: int = 500,
     groups: ArrayLike | None = None,
-    stratified: bool = True,
+    stratified: bool = False,
     seed: SeedLike = 0,
 ) -> NetBenefitDifference:
     """``NB_a(pt) - NB_b(pt)`` for two models on the same patients, with a paired bootstrap band.
