@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from nodescope.evaluation import calibration_metrics, hosmer_lemeshow, reliability_curve
 
@@ -97,3 +98,39 @@ def test_reliability_curve(calibrated):
     q = reliability_curve(y[:800], p[:800], strategy="quantile", n_boot=0)
     assert q.bins["n"].max() - q.bins["n"].min() <= 1
     assert np.isnan(q.smooth_low).all()
+
+
+def _prevalence_driven(rng, n=400):
+    # p independent of y, taking two values: (p - y)^2 differs far more between outcome classes than within
+    y = (rng.random(n) < 0.3).astype(int)
+    p = rng.choice([0.1, 0.2], n)
+    return y, p
+
+
+def test_brier_interval_is_plain_bootstrap_by_default(rng):
+    # Plain (non-stratified) resampling of patients: SE(Brier) = sd((p - y)^2) / sqrt(N) (mean of iid terms), so
+    # the percentile interval is about 2 z SE wide. Resampling within outcome classes would fix the prevalence and
+    # remove most of that variance (here to about a quarter of the width).
+    y, p = _prevalence_driven(rng)
+    cal = calibration_metrics(y, p, n_boot=2000, seed=3)
+    se = np.std((p - y) ** 2) / np.sqrt(y.size)
+    width = cal.brier.ci_high - cal.brier.ci_low
+    assert width == pytest.approx(2 * stats.norm.ppf(0.975) * se, rel=0.15)
+    assert cal.brier.extra["stratified"] is False
+    strat = calibration_metrics(y, p, n_boot=2000, seed=3, stratified=True)
+    assert strat.brier.ci_high - strat.brier.ci_low < 0.5 * width
+
+
+def test_calibration_cluster_bootstrap_with_duplicated_rows(rng):
+    # every patient twice: resampling patients (groups=) gives the same Brier/ECE intervals as the single rows
+    # (same draws: patient codes follow the row order); treating the rows as independent narrows them (~1/sqrt 2)
+    y, p = _prevalence_driven(rng, n=200)
+    ids = np.array([f"p{i:03d}" for i in range(y.size)])
+    single = calibration_metrics(y, p, n_boot=1000, seed=5)
+    yy, pp, gg = np.repeat(y, 2), np.repeat(p, 2), np.repeat(ids, 2)
+    clustered = calibration_metrics(yy, pp, n_boot=1000, groups=gg, seed=5)
+    for name in ("brier", "ece", "scaled_brier"):
+        a, b = getattr(single, name), getattr(clustered, name)
+        assert (b.ci_low, b.ci_high) == pytest.approx((a.ci_low, a.ci_high), abs=1e-12)
+    naive = calibration_metrics(yy, pp, n_boot=1000, seed=5)
+    assert naive.brier.ci_high - naive.brier.ci_low < 0.85 * (single.brier.ci_high - single.brier.ci_low)

@@ -50,6 +50,7 @@ from nodescope.evaluation._bootstrap import (
 from nodescope.evaluation._proportions import proportion_ci
 from nodescope.evaluation._validation import (
     as_binary_labels,
+    as_groups,
     as_probabilities,
     check_alpha,
     check_choice,
@@ -233,6 +234,8 @@ def calibration_metrics(
     hl_groups: int = 10,
     ece_bins: int = 10,
     n_boot: int = 2000,
+    groups: ArrayLike | None = None,
+    stratified: bool = False,
     seed: SeedLike = 0,
 ) -> CalibrationMetrics:
     """Calibration summary: intercept, slope, Brier (scaled), ECE, Hosmer-Lemeshow, Emax/E90/Eavg, Spiegelhalter.
@@ -249,7 +252,15 @@ def calibration_metrics(
     ece_bins : int, default 10
         Equal-width bins for the ECE.
     n_boot : int, default 2000
-        Stratified bootstrap replicates for the Brier, scaled Brier and ECE intervals (percentile).
+        Bootstrap replicates for the Brier, scaled Brier and ECE intervals (percentile).
+    groups : array-like, shape (N,), optional
+        Patient ids: whole patients are resampled (cluster bootstrap) when a patient has several rows.
+    stratified : bool, default False
+        Plain resampling by default. The Brier score and the ECE move with the prevalence (Brier = mean of
+        ``(p - y)^2``, whose value differs most between the outcome classes), so resampling within outcome classes,
+        which fixes the prevalence of every replicate, understates their uncertainty; the ordinary bootstrap (Efron &
+        Tibshirani 1993) resamples patients. ``True`` resamples within outcome classes (or within clusters
+        with/without a positive row).
     seed : int, Generator or None, default 0
 
     Returns
@@ -266,7 +277,9 @@ def calibration_metrics(
     yf = y.astype(float)
     e_int, e_slope, a2, note = _logistic_fits(y, p, alpha)
     hl = hosmer_lemeshow(y, p, n_groups=hl_groups)
-    w = bootstrap_weights(y, n_boot=n_boot, rng=make_rng(seed), stratified=True).astype(np.float64)
+    g = as_groups(groups, n)
+    w = bootstrap_weights(y, n_boot=n_boot, rng=make_rng(seed), groups=g,
+                          stratified=stratified).astype(np.float64)
     all_w = np.vstack([np.ones((1, n)), w])
     tot = all_w.sum(axis=1)
     brier_all = all_w @ (p - yf) ** 2 / tot
@@ -289,7 +302,7 @@ def calibration_metrics(
             return Estimate(name, math.nan, math.nan, math.nan, "bootstrap-percentile", alpha, n, undefined, {})
         return Estimate(
             name, point, lo, hi, "bootstrap-percentile", alpha, n, bootstrap_note(used, n_boot),
-            {"n_boot": n_boot, "n_boot_used": used},
+            {"n_boot": n_boot, "n_boot_used": used, "stratified": stratified, "clustered": g is not None},
         )
 
     if p.min() == p.max():
@@ -357,6 +370,7 @@ def reliability_curve(
     frac: float = 2 / 3,
     n_boot: int = 200,
     alpha: float = 0.05,
+    stratified: bool = False,
     seed: SeedLike = 0,
 ) -> ReliabilityCurve:
     """Binned and lowess-smoothed observed event rate against predicted probability, with a bootstrap band.
@@ -370,8 +384,11 @@ def reliability_curve(
     frac : float, default 2/3
         Lowess span (R's ``f``).
     n_boot : int, default 200
-        Stratified bootstrap replicates for the band of the smooth (a Python loop of lowess fits); 0 for none.
+        Bootstrap replicates for the band of the smooth (a Python loop of lowess fits); 0 for none.
     alpha : float, default 0.05
+    stratified : bool, default False
+        Plain resampling (the observed event rate varies between replicates, as it would between samples);
+        ``True`` resamples within outcome classes, which fixes the overall event rate and narrows the band.
     seed : int, Generator or None, default 0
     """
     y, p = _inputs(y_true, y_prob)
@@ -412,7 +429,7 @@ def reliability_curve(
     lo = hi = np.full(grid.shape, np.nan)
     if n_boot:
         n_boot = check_n_boot(n_boot)
-        w = bootstrap_weights(y, n_boot=n_boot, rng=make_rng(seed), stratified=True)
+        w = bootstrap_weights(y, n_boot=n_boot, rng=make_rng(seed), stratified=stratified)
         reps = np.vstack([smooth_on_grid(y[np.repeat(np.arange(y.size), wb)], p[np.repeat(np.arange(y.size), wb)])
                           for wb in w])
         with np.errstate(all="ignore"):

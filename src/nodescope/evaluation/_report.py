@@ -206,7 +206,7 @@ def _binary_split(model: str, split: str, sub: Predictions, threshold: float, tu
         curves["point"].append((f"{split}: threshold {threshold:.3g}", 1 - bm.specificity.estimate,
                                 bm.sensitivity.estimate))
     try:
-        cal = calibration_metrics(y, s, alpha=alpha, n_boot=n_boot, seed=seed)
+        cal = calibration_metrics(y, s, alpha=alpha, n_boot=n_boot, groups=groups, seed=seed)
         entry["calibration"] = jsonable(dataclasses.replace(
             cal, hosmer_lemeshow=dataclasses.replace(cal.hosmer_lemeshow, table=pd.DataFrame())))
         frame = cal.summary_frame()
