@@ -119,6 +119,18 @@ def test_hosmer_lemeshow_matches_hoslem_test(data_binary):
     # group sizes / events as printed by xtabs (y0 + y1, y1)
     assert hl.table["n"].tolist() == [6, 6, 9, 3, 7, 6, 6, 5, 6, 6]
     assert hl.table["observed"].tolist() == [0, 0, 2, 1, 3, 4, 4, 2, 6, 6]
+    assert hl.df_rule == "g-2"
+
+
+def test_hosmer_lemeshow_external_validation_uses_g_df(data_binary):
+    # Predictions from a model not fitted on these data: C on g df (Hosmer, Lemeshow & Sturdivant, Applied
+    # Logistic Regression 3rd ed., ch. 5, external validation). Same C as hoslem.test;
+    # R: pchisq(12.8303385097837, df = 10, lower.tail = FALSE) = 0.233313113860017
+    hl = hosmer_lemeshow(data_binary.y, data_binary.p, n_groups=10, fitted_on_sample=False)
+    assert hl.statistic == pytest.approx(12.8303385097837, abs=1e-9)
+    assert hl.df == 10
+    assert hl.df_rule == "g"
+    assert hl.p_value == pytest.approx(0.233313113860017, abs=1e-9)
 
 
 @pytest.mark.parametrize(

@@ -209,3 +209,13 @@ def test_parse_threshold():
     assert parse_threshold("0.37").method == "fixed"
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         parse_threshold("1.5")
+
+
+def test_hosmer_lemeshow_df_by_split(binary_run):
+    # cv rows: g - 2 df (as hoslem.test); test rows come from a model fitted elsewhere: g df (Hosmer, Lemeshow &
+    # Sturdivant, Applied Logistic Regression 3rd ed., ch. 5, external validation)
+    _, _, metrics = binary_run
+    splits = metrics["models"]["cnn"]["splits"]
+    cv, test = splits["cv"]["calibration"]["hosmer_lemeshow"], splits["test"]["calibration"]["hosmer_lemeshow"]
+    assert cv["df_rule"] == "g-2" and cv["df"] == cv["n_groups"] - 2
+    assert test["df_rule"] == "g" and test["df"] == test["n_groups"]

@@ -11,8 +11,11 @@ Definitions (``y`` 0/1, ``p`` predicted probability of ``y = 1``, ``L = logit(p)
 * Brier score ``mean((p - y)^2)``; scaled Brier ``1 - Brier / (ybar (1 - ybar))`` (1 perfect, 0 no better than
   predicting the prevalence).
 * Hosmer-Lemeshow ``C``-statistic with ``g`` groups at the quantiles of ``p`` (type 7), intervals closed on the
-  right with the lowest included: ``sum_groups (O1 - E1)^2/E1 + (O0 - E0)^2/E0`` on ``g - 2`` df. This is
-  ``ResourceSelection::hoslem.test(y, p, g = 10)``. Tied quantiles are merged (fewer groups; noted).
+  right with the lowest included: ``sum_groups (O1 - E1)^2/E1 + (O0 - E0)^2/E0`` on ``g - 2`` df when the model
+  was fitted on these data (``ResourceSelection::hoslem.test(y, p, g = 10)``), and on ``g`` df for predictions on
+  data no parameter was estimated from (test/external validation; Hosmer, Lemeshow & Sturdivant, Applied Logistic
+  Regression, 3rd ed. 2013, ch. 5: sec. 5.2.2 for the test, the external-validation section for ``g`` df).
+  Tied quantiles are merged (fewer groups; noted).
 * ECE: ``sum_b (n_b / n) |ybar_b - pbar_b|`` over ``M`` equal-width bins of [0, 1] (default 10; bins
   ``[k/M, (k+1)/M)``, the last closed).
 * Emax, E90, Eavg (= ICI, Austin & Steyerberg 2019), E50: absolute differences between ``p`` and the lowess smooth of
@@ -79,6 +82,9 @@ class HosmerLemeshow:
     table : DataFrame
         One row per group: ``low``, ``high`` (interval ``(low, high]``), ``n``, ``observed``, ``expected``.
     note : str
+    df_rule : str
+        ``"g-2"`` (model fitted on these data) or ``"g"`` (external/test predictions: no parameter estimated on
+        these data).
     """
 
     statistic: float
@@ -87,6 +93,7 @@ class HosmerLemeshow:
     n_groups: int
     table: pd.DataFrame
     note: str = ""
+    df_rule: str = "g-2"
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,7 @@ class CalibrationMetrics:
                     ("e90", self.e90), ("e50", self.e50), ("eavg", self.eavg),
                     ("spiegelhalter_z", self.spiegelhalter_z), ("spiegelhalter_p", self.spiegelhalter_p),
                     ("hosmer_lemeshow_chi2", self.hosmer_lemeshow.statistic),
+                    ("hosmer_lemeshow_df", self.hosmer_lemeshow.df),
                     ("hosmer_lemeshow_p", self.hosmer_lemeshow.p_value),
                     ("observed_rate", self.observed_rate), ("mean_predicted", self.mean_predicted),
                 )
@@ -139,7 +147,9 @@ def _inputs(y_true: ArrayLike, y_prob: ArrayLike) -> tuple[NDArray[np.bool_], ND
     return y, p
 
 
-def hosmer_lemeshow(y_true: ArrayLike, y_prob: ArrayLike, *, n_groups: int = 10) -> HosmerLemeshow:
+def hosmer_lemeshow(
+    y_true: ArrayLike, y_prob: ArrayLike, *, n_groups: int = 10, fitted_on_sample: bool = True
+) -> HosmerLemeshow:
     """Hosmer-Lemeshow test with ``n_groups`` groups at the type-7 quantiles of ``y_prob`` (as hoslem.test).
 
     Parameters
@@ -149,17 +159,26 @@ def hosmer_lemeshow(y_true: ArrayLike, y_prob: ArrayLike, *, n_groups: int = 10)
     y_prob : array-like, shape (N,)
         Predicted probabilities in [0, 1].
     n_groups : int, default 10
-        Deciles of risk by default; ``df = groups used - 2``.
+        Deciles of risk by default.
+    fitted_on_sample : bool, default True
+        ``True``: the model was fitted on these data, ``df = groups used - 2`` (as ``hoslem.test``). ``False``:
+        the predictions come from a model fitted elsewhere (test or external validation), no parameter was
+        estimated on these data and ``df = groups used`` (Hosmer, Lemeshow & Sturdivant, Applied Logistic
+        Regression, 3rd ed., ch. 5). Recorded in ``df_rule``.
     """
     y, p = _inputs(y_true, y_prob)
     if isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer)) or n_groups < 3:
         raise ValueError(f"n_groups must be an int >= 3; got {n_groups!r}")
+    if not isinstance(fitted_on_sample, (bool, np.bool_)):
+        raise TypeError(f"fitted_on_sample must be a bool; got {type(fitted_on_sample).__name__}")
+    df_rule = "g-2" if fitted_on_sample else "g"
     breaks = np.unique(np.quantile(p, np.linspace(0, 1, n_groups + 1)))
     note = ""
     if breaks.size - 1 < n_groups:
         note = f"tied quantiles: {breaks.size - 1} groups used instead of {n_groups}"
     if breaks.size < 2:
-        return HosmerLemeshow(math.nan, 0, math.nan, 1, pd.DataFrame(), "undefined: all predictions are equal")
+        return HosmerLemeshow(math.nan, 0, math.nan, 1, pd.DataFrame(), "undefined: all predictions are equal",
+                              df_rule)
     idx = np.clip(np.searchsorted(breaks, p, side="left") - 1, 0, breaks.size - 2)
     k = breaks.size - 1
     n = np.bincount(idx, minlength=k).astype(float)
@@ -169,12 +188,12 @@ def hosmer_lemeshow(y_true: ArrayLike, y_prob: ArrayLike, *, n_groups: int = 10)
     keep = n > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         chi = np.sum(((o1 - e1) ** 2 / e1)[keep]) + np.sum(((o0 - e0) ** 2 / e0)[keep])
-    df = int(keep.sum()) - 2
+    df = int(keep.sum()) - (2 if fitted_on_sample else 0)
     pval = float(stats.chi2.sf(chi, df)) if df > 0 else math.nan
     table = pd.DataFrame(
         {"low": breaks[:-1], "high": breaks[1:], "n": n.astype(int), "observed": o1, "expected": e1}
     )[keep]
-    return HosmerLemeshow(float(chi), df, pval, int(keep.sum()), table.reset_index(drop=True), note)
+    return HosmerLemeshow(float(chi), df, pval, int(keep.sum()), table.reset_index(drop=True), note, df_rule)
 
 
 def _logistic_fits(
@@ -232,6 +251,7 @@ def calibration_metrics(
     *,
     alpha: float = 0.05,
     hl_groups: int = 10,
+    hl_fitted_on_sample: bool = True,
     ece_bins: int = 10,
     n_boot: int = 2000,
     groups: ArrayLike | None = None,
@@ -249,6 +269,9 @@ def calibration_metrics(
     alpha : float, default 0.05
     hl_groups : int, default 10
         Hosmer-Lemeshow groups (deciles of risk).
+    hl_fitted_on_sample : bool, default True
+        Passed to :func:`hosmer_lemeshow` as ``fitted_on_sample``: ``False`` for test/external predictions
+        (``g`` df instead of ``g - 2``).
     ece_bins : int, default 10
         Equal-width bins for the ECE.
     n_boot : int, default 2000
@@ -276,7 +299,7 @@ def calibration_metrics(
     n = y.shape[0]
     yf = y.astype(float)
     e_int, e_slope, a2, note = _logistic_fits(y, p, alpha)
-    hl = hosmer_lemeshow(y, p, n_groups=hl_groups)
+    hl = hosmer_lemeshow(y, p, n_groups=hl_groups, fitted_on_sample=hl_fitted_on_sample)
     g = as_groups(groups, n)
     w = bootstrap_weights(y, n_boot=n_boot, rng=make_rng(seed), groups=g,
                           stratified=stratified).astype(np.float64)

@@ -206,7 +206,9 @@ def _binary_split(model: str, split: str, sub: Predictions, threshold: float, tu
         curves["point"].append((f"{split}: threshold {threshold:.3g}", 1 - bm.specificity.estimate,
                                 bm.sensitivity.estimate))
     try:
-        cal = calibration_metrics(y, s, alpha=alpha, n_boot=n_boot, groups=groups, seed=seed)
+        # held-out predictions come from a model fitted elsewhere: Hosmer-Lemeshow on g df, not g - 2
+        cal = calibration_metrics(y, s, alpha=alpha, n_boot=n_boot, groups=groups, seed=seed,
+                                  hl_fitted_on_sample=split not in HELD_OUT_SPLITS)
         entry["calibration"] = jsonable(dataclasses.replace(
             cal, hosmer_lemeshow=dataclasses.replace(cal.hosmer_lemeshow, table=pd.DataFrame())))
         frame = cal.summary_frame()
