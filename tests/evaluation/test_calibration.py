@@ -134,3 +134,17 @@ def test_calibration_cluster_bootstrap_with_duplicated_rows(rng):
         assert (b.ci_low, b.ci_high) == pytest.approx((a.ci_low, a.ci_high), abs=1e-12)
     naive = calibration_metrics(yy, pp, n_boot=1000, seed=5)
     assert naive.brier.ci_high - naive.brier.ci_low < 0.85 * (single.brier.ci_high - single.brier.ci_low)
+
+
+@pytest.mark.parametrize("edge", [0.0, 1.0])
+def test_hosmer_lemeshow_zero_expected_is_undefined_with_note(rng, edge):
+    # 20 predictions exactly 0 (or 1) fill the lowest (highest) groups: E1 = 0 (E0 = 0) there, so (O - E)^2 / E
+    # is 0/0 or x/0; the test is undefined (nan + note), never a silent nan/inf statistic
+    p = np.r_[np.full(20, edge), rng.uniform(0.2, 0.8, 80)]
+    y = (rng.uniform(size=p.size) < p).astype(int)
+    y[:20] = 1 - int(edge)  # an event where the model said impossible
+    with np.errstate(all="raise"):
+        hl = hosmer_lemeshow(y, p)
+    assert math.isnan(hl.statistic) and math.isnan(hl.p_value)
+    assert "zero expected" in hl.note
+    assert hl.table["n"].sum() == 100

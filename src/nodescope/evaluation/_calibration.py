@@ -15,7 +15,8 @@ Definitions (``y`` 0/1, ``p`` predicted probability of ``y = 1``, ``L = logit(p)
   was fitted on these data (``ResourceSelection::hoslem.test(y, p, g = 10)``), and on ``g`` df for predictions on
   data no parameter was estimated from (test/external validation; Hosmer, Lemeshow & Sturdivant, Applied Logistic
   Regression, 3rd ed. 2013, ch. 5: sec. 5.2.2 for the test, the external-validation section for ``g`` df).
-  Tied quantiles are merged (fewer groups; noted).
+  Tied quantiles are merged (fewer groups; noted). A group with zero expected events or non-events (every ``p``
+  in it exactly 0 or 1) makes ``C`` undefined: ``nan`` with a note naming the groups.
 * ECE: ``sum_b (n_b / n) |ybar_b - pbar_b|`` over ``M`` equal-width bins of [0, 1] (default 10; bins
   ``[k/M, (k+1)/M)``, the last closed).
 * Emax, E90, Eavg (= ICI, Austin & Steyerberg 2019), E50: absolute differences between ``p`` and the lowess smooth of
@@ -186,13 +187,21 @@ def hosmer_lemeshow(
     e1 = np.bincount(idx, weights=p, minlength=k)
     o0, e0 = n - o1, n - e1
     keep = n > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        chi = np.sum(((o1 - e1) ** 2 / e1)[keep]) + np.sum(((o0 - e0) ** 2 / e0)[keep])
     df = int(keep.sum()) - (2 if fitted_on_sample else 0)
-    pval = float(stats.chi2.sf(chi, df)) if df > 0 else math.nan
     table = pd.DataFrame(
         {"low": breaks[:-1], "high": breaks[1:], "n": n.astype(int), "observed": o1, "expected": e1}
     )[keep]
+    # a group whose predictions are all exactly 0 (or all 1) has zero expected events (non-events): its term
+    # (O - E)^2 / E is 0/0 or x/0, and the chi-square approximation does not hold; undefined rather than nan/inf
+    empty_cell = keep & ((e1 <= 0) | (e0 <= 0))
+    if empty_cell.any():
+        which = [int(i) + 1 for i in np.flatnonzero(empty_cell[keep])]
+        why = (f"undefined: group(s) {which} have zero expected events or non-events (every p exactly 0 or 1), "
+               "so (O - E)^2/E is 0/0 or infinite")
+        return HosmerLemeshow(math.nan, df, math.nan, int(keep.sum()), table.reset_index(drop=True),
+                              "; ".join(x for x in (note, why) if x), df_rule)
+    chi = np.sum((o1[keep] - e1[keep]) ** 2 / e1[keep]) + np.sum((o0[keep] - e0[keep]) ** 2 / e0[keep])
+    pval = float(stats.chi2.sf(chi, df)) if df > 0 else math.nan
     return HosmerLemeshow(float(chi), df, pval, int(keep.sum()), table.reset_index(drop=True), note, df_rule)
 
 
