@@ -148,3 +148,24 @@ def test_hosmer_lemeshow_zero_expected_is_undefined_with_note(rng, edge):
     assert math.isnan(hl.statistic) and math.isnan(hl.p_value)
     assert "zero expected" in hl.note
     assert hl.table["n"].sum() == 100
+
+
+@pytest.mark.parametrize("quasi", [False, True])
+def test_perfect_separation_slope_is_undefined_with_note(quasi):
+    # logit(p) separates the outcomes: the ML slope does not exist (Albert & Anderson, Biometrika 1984) and a GLM
+    # fit drifts to a huge slope with a huger SE; reported as nan + note. quasi: one tie at the boundary.
+    p = np.linspace(0.05, 0.95, 40)
+    y = (p > 0.5).astype(int)
+    if quasi:
+        p[19] = p[20]  # a negative and a positive share the boundary prediction
+    c = calibration_metrics(y, p, n_boot=20)
+    assert math.isnan(c.slope.estimate) and math.isnan(c.slope.ci_low) and math.isnan(c.slope.ci_high)
+    assert math.isnan(c.recalibration_intercept)
+    assert "separates" in c.slope.note and "separates" in c.note
+    assert math.isfinite(c.intercept.estimate)  # calibration-in-the-large still exists
+
+
+def test_constant_predictions_slope_undefined():
+    c = calibration_metrics(np.tile([0, 1, 1, 0], 10), np.full(40, 0.3), n_boot=20)
+    assert math.isnan(c.slope.estimate) and "all predictions are equal" in c.slope.note
+    assert c.intercept.estimate == pytest.approx(math.log(0.5 / 0.5) - math.log(0.3 / 0.7))

@@ -33,6 +33,7 @@ Van Calster B et al. J Clin Epidemiol 2016;74:167-176. Naeini MP et al. AAAI 201
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,6 +43,7 @@ import statsmodels.api as sm
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 from statsmodels.nonparametric.smoothers_lowess import lowess
+from statsmodels.tools.sm_exceptions import PerfectSeparationError, PerfectSeparationWarning
 
 from nodescope._estimate import Estimate
 from nodescope.evaluation._bootstrap import (
@@ -222,11 +224,31 @@ def _logistic_fits(
     z = float(stats.norm.ppf(1 - alpha / 2))
     fit_off = sm.GLM(yy, np.ones((yy.size, 1)), family=sm.families.Binomial(), offset=lp).fit()
     a, se_a = float(fit_off.params[0]), float(fit_off.bse[0])
-    fit = sm.GLM(yy, sm.add_constant(lp, has_constant="add"), family=sm.families.Binomial()).fit()
-    a2, b, se_b = float(fit.params[0]), float(fit.params[1]), float(fit.bse[1])
     e_int = Estimate(
         "calibration_intercept", a, a - z * se_a, a + z * se_a, "wald-glm", alpha, int(yy.size), note, {"se": se_a}
     )
+    # With one covariate the maximum-likelihood slope does not exist when logit(p) (quasi-)separates the outcomes
+    # (Albert & Anderson, Biometrika 1984;71:1-10): the fit drifts to a huge slope with a huger SE. Checked
+    # directly, and statsmodels' PerfectSeparationWarning/Error is caught as a second line.
+    if lp.min() == lp.max():
+        why = "; ".join(x for x in (note, "undefined: all predictions are equal, so no recalibration slope") if x)
+        e_slope = Estimate("calibration_slope", nan, nan, nan, "wald-glm", alpha, int(yy.size), why, {})
+        return e_int, e_slope, nan, why
+    separated = bool(lp[yy == 0].max() <= lp[yy == 1].min() or lp[yy == 1].max() <= lp[yy == 0].min())
+    if not separated:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PerfectSeparationWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                fit = sm.GLM(yy, sm.add_constant(lp, has_constant="add"), family=sm.families.Binomial()).fit()
+            except (PerfectSeparationWarning, PerfectSeparationError):
+                separated = True
+    if separated:
+        why = "; ".join(x for x in (note, "undefined: logit(p) separates the outcomes perfectly, so the "
+                                    "recalibration slope has no maximum-likelihood estimate") if x)
+        e_slope = Estimate("calibration_slope", nan, nan, nan, "wald-glm", alpha, int(yy.size), why, {})
+        return e_int, e_slope, nan, why
+    a2, b, se_b = float(fit.params[0]), float(fit.params[1]), float(fit.bse[1])
     e_slope = Estimate(
         "calibration_slope", b, b - z * se_b, b + z * se_b, "wald-glm", alpha, int(yy.size), note, {"se": se_b}
     )
