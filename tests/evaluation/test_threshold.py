@@ -189,3 +189,23 @@ def test_proportion_ci_errors_and_empty():
         proportion_ci(5, 3)
     with pytest.raises(ValueError, match="Did you mean 'wilson'"):
         proportion_ci(1, 3, method="wilsn")  # type: ignore[arg-type]
+
+
+def test_likelihood_ratios_degenerate_when_all_calls_equal(scores):
+    # Nothing called positive: sens = 0, spec = 1, LR- = (1 - 0)/1 = 1 and its Simel log-method SE is exactly 0
+    # (1/FN - 1/(TP+FN) + 1/TN - 1/(FP+TN) = 0): no information, so no interval (nan) and a note; LR+ is 0/0.
+    y, s = scores
+    none = binary_metrics(y, s, threshold=s.max() + 1, n_boot=20)
+    assert none.lr_negative.estimate == 1.0
+    assert math.isnan(none.lr_negative.ci_low) and math.isnan(none.lr_negative.ci_high)
+    assert "degenerate" in none.lr_negative.note
+    assert math.isnan(none.lr_positive.estimate)
+    # Everything called positive: the mirror case for LR+
+    every = binary_metrics(y, s, threshold=s.min(), n_boot=20)
+    assert every.table.fn == every.table.tn == 0
+    assert every.lr_positive.estimate == 1.0
+    assert math.isnan(every.lr_positive.ci_low) and math.isnan(every.lr_positive.ci_high)
+    assert "degenerate" in every.lr_positive.note
+    # a corrected table is no longer degenerate (0.5 in every cell)
+    corrected = binary_metrics(y, s, threshold=s.max() + 1, n_boot=20, ratio_correction=0.5)
+    assert math.isfinite(corrected.lr_negative.ci_low) and "Haldane" in corrected.lr_negative.note

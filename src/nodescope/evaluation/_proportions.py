@@ -134,4 +134,15 @@ def ratio_estimates(
         "dor", dor, [_inv(a), _inv(b), _inv(c), _inv(d)], alpha=alpha,
         note=note or (with_zero if min(a, b, c, d) == 0 else ""),
     )
+    # Degenerate tables: no case called positive (TP = FP = 0, so sens = 0 and spec = 1) makes LR- = 1/1 = 1 and
+    # its log-method SE exactly 0 (1/FN - 1/(TP+FN) + 1/TN - 1/(FP+TN) = 0): an interval [1, 1] that only reflects
+    # that the test never says "positive". Likewise LR+ when every case is called positive (FN = TN = 0).
+    if a + b == 0:
+        lrn = Estimate("lr_negative", lrn.estimate, math.nan, math.nan, "log", alpha, None,
+                       "degenerate: no case called positive (sensitivity 0, specificity 1), LR- = 1 by "
+                       "construction; no interval", {})
+    if c + d == 0:
+        lrp = Estimate("lr_positive", lrp.estimate, math.nan, math.nan, "log", alpha, None,
+                       "degenerate: every case called positive (sensitivity 1, specificity 0), LR+ = 1 by "
+                       "construction; no interval", {})
     return lrp, lrn, dr
