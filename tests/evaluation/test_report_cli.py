@@ -219,3 +219,17 @@ def test_hosmer_lemeshow_df_by_split(binary_run):
     cv, test = splits["cv"]["calibration"]["hosmer_lemeshow"], splits["test"]["calibration"]["hosmer_lemeshow"]
     assert cv["df_rule"] == "g-2" and cv["df"] == cv["n_groups"] - 2
     assert test["df_rule"] == "g" and test["df"] == test["n_groups"]
+
+
+def test_multiclass_compare_refuses_duplicate_keys(tmp_path):
+    # two rows of one patient (no image/lesion_id to tell them apart) per model: a many-to-many merge would pair
+    # 2 x 2 = 4 rows and inflate the DeLong test; the merge must be one-to-one and the error must name the keys
+    frame = _multiclass_predictions(tmp_path / "mc.csv")
+    other = frame.assign(model="net2")
+    both = pd.concat([frame, other], ignore_index=True)
+    dup = both[both["patient_id"] == "test0"]
+    pd.concat([both, dup], ignore_index=True).to_csv(tmp_path / "mc.csv", index=False)
+    res = runner.invoke(app, ["evaluate", str(tmp_path / "mc.csv"), "-o", str(tmp_path / "m"), "--n-boot", "10",
+                              "--compare", "net", "net2"])
+    assert res.exit_code == 2, res.output
+    assert "several rows for the same ['patient_id']" in res.output and "'test'" in res.output

@@ -451,8 +451,16 @@ def evaluate_predictions(
                 if len(pa) == 0 or len(pb) == 0:
                     continue
                 keys = _row_keys(preds.frame)
+                for lab, part in ((compare[0], pa), (compare[1], pb)):
+                    dup = part.frame[keys][part.frame.duplicated(keys, keep=False)]
+                    if len(dup):
+                        raise ValueError(
+                            f"--compare: model {lab!r} has several rows for the same {keys} in split {split!r} "
+                            f"(e.g. {dup.iloc[0].tolist()}; {len(dup)} rows); a paired comparison needs one row per "
+                            "case, or an 'image'/'lesion_id' column that tells the rows apart")
+                # one-to-one, or a many-to-many merge would duplicate cases and inflate the test
                 m = pa.frame[keys].assign(_i=np.arange(len(pa))).merge(
-                    pb.frame[keys].assign(_j=np.arange(len(pb))), on=keys)
+                    pb.frame[keys].assign(_j=np.arange(len(pb))), on=keys, validate="one_to_one")
                 ya, sa, sb = pa.y_true()[m["_i"]], pa.y_score()[m["_i"]], pb.y_score()[m["_j"]]
                 for k, c in enumerate(preds.classes):
                     yy = (ya == k).astype(int)
