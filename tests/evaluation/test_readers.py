@@ -166,3 +166,37 @@ def test_unknown_patient_and_half_model_arguments():
     ok = validate_reads(pd.DataFrame({"patient_id": ["a", "b"], "reader": "r", "call": [1, 0]}))
     with pytest.raises(ValueError, match="give both"):
         reader_study(ok, truth, threshold=0.5)
+
+
+def test_reader_missing_a_condition_is_left_out_of_mrmc_only(vandyke_reads):
+    # R5 read unaided only: the fully crossed MRMC cannot include it (it used to raise KeyError ('aided', 'R5'));
+    # the MRMC over R1-R4 equals the direct analysis of those four readers, and R5 keeps its per-reader results
+    reads, truth, y, x = vandyke_reads
+    partial = reads[~((reads["reader"] == "R5") & (reads["condition"] == "aided"))]
+    st = reader_study(partial, truth)
+    assert st.mrmc is not None and st.mrmc.readers == ("R1", "R2", "R3", "R4")
+    direct = mrmc_analysis(y, x[:, :4, :][::-1], modalities=["aided", "unaided"], readers=["R1", "R2", "R3", "R4"])
+    assert st.mrmc.f_statistic == pytest.approx(direct.f_statistic, rel=1e-12)
+    assert st.mrmc.p_value == pytest.approx(direct.p_value, rel=1e-12)
+    assert any("['R5'] left out" in n for n in st.notes)
+    assert [p.condition for p in st.points if p.reader == "R5"] == ["unaided"]
+
+
+def test_reader_without_scores_decided_per_reader(vandyke_reads):
+    # R5 gives calls only (empty score cells): no AUC and no score-based comparison for R5 (NaN never reaches
+    # DeLong), R5 left out of the score-based MRMC, the other readers unaffected
+    reads, truth, _, x = vandyke_reads
+    raw = reads.assign(aided=reads["condition"].map({"aided": "yes", "unaided": "no"})).drop(columns="condition")
+    raw["call"] = raw["call"].astype(int)
+    raw["score"] = raw["score"].astype(object)
+    raw.loc[raw["reader"] == "R5", "score"] = ""
+    st = reader_study(validate_reads(raw), truth, model_score=pd.Series(x[0, 0], index=truth.index), threshold=3,
+                      model_name="m")
+    r5 = [p for p in st.points if p.reader == "R5"]
+    assert r5 and all(p.auc is None and p.sensitivity.defined for p in r5)
+    r1 = [p for p in st.points if p.reader == "R1"]
+    assert all(p.auc is not None and np.isfinite(p.auc.estimate) for p in r1)
+    assert all(c.auc_difference is None for c in st.aided_vs_unaided if c.reader == "R5")
+    assert all(c.auc_difference is None for c in st.versus_model if c.reader.startswith("R5"))
+    assert st.mrmc is not None and st.mrmc.readers == ("R1", "R2", "R3", "R4")
+    assert any("R5" in n and "no score" in n for n in st.notes)

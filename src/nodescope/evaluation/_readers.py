@@ -85,13 +85,14 @@ def validate_reads(
     -------
     pandas.DataFrame
         Columns ``patient_id`` (str), ``reader`` (str), ``condition`` (``"unaided"``/``"aided"``, or ``"all"``
-        without an ``aided`` column), ``call`` (0/1 or ``nan``), ``score`` (float or ``nan``); input order kept.
+        without an ``aided`` column), ``call`` (0/1 or ``nan``), ``score`` (float, or ``nan`` where the cell is
+        empty: a reader may give calls only); input order kept.
 
     Raises
     ------
     ValueError
-        Missing columns, empty ids, unknown call/aided values, non-numeric scores, or a reader reading the same
-        patient twice in one condition.
+        Missing columns, empty ids, unknown call/aided values, non-numeric (non-empty) scores, or a reader reading
+        the same patient twice in one condition.
     """
     if not isinstance(reads, pd.DataFrame):
         raise TypeError(f"{source}: expected a pandas DataFrame, got {type(reads).__name__}")
@@ -119,8 +120,11 @@ def validate_reads(
     out["call"] = (_as_flag(reads["call"], "call", source, positive=positive, classes=classes)
                    if "call" in reads.columns else np.nan)
     if "score" in reads.columns:
-        score = pd.to_numeric(reads["score"], errors="coerce")
-        bad = score.isna() | ~np.isfinite(score.fillna(0.0))
+        blank = reads["score"].isna() | (reads["score"].astype(str).str.strip() == "")
+        score = pd.to_numeric(reads["score"].where(~blank), errors="coerce")
+        bad = (score.isna() & ~blank) | ~np.isfinite(score.fillna(0.0))
+        if blank.all() and "call" not in reads.columns:
+            raise ValueError(f"{source}: column 'score' is empty on every line and there is no 'call' column")
         if bad.any():
             rows = [int(i) + 2 for i in np.flatnonzero(bad.to_numpy())[:5]]
             raise ValueError(f"{source}: column 'score' must be numeric on every row; bad values "
@@ -377,7 +381,11 @@ def reader_study(
       (specificity) that the reader read, in each condition; with reader scores also the paired DeLong AUC test.
     * Aided vs unaided: the same paired tests per reader, on the patients read in both conditions.
     * MRMC: Obuchowski-Rockette (:func:`mrmc_analysis`) over readers x conditions on the patients read by every
-      reader in every condition (other patients are left out of this analysis only, with a note).
+      reader in every condition (other patients are left out of this analysis only, with a note). A reader who
+      did not read in every condition, or (rating by score) has missing scores, is left out of the MRMC only, with a
+      note; their per-reader results are kept.
+    * Scores are decided per reader and condition: a reader whose reads lack scores gets no AUC and no
+      score-based comparison (noted), the others are unaffected.
     """
     alpha = check_alpha(alpha)
     mrmc_cov = check_choice("mrmc_cov", mrmc_cov, ("delong", "jackknife"))  # type: ignore[assignment]
@@ -418,13 +426,20 @@ def reader_study(
             if sub.empty:
                 continue
             y = sub["y"].to_numpy()
+            # scores decided per reader and condition: a reader with missing scores gets no AUC (NaN never reaches
+            # DeLong) and no score-based comparison
+            scored = has_score and bool(sub["score"].notna().all())
+            if has_score and not scored:
+                notes.append(f"reader {reader!r}" + ("" if cond == "all" else f" ({cond})") + f": "
+                             f"{int(sub['score'].isna().sum())} of {len(sub)} reads have no score; no AUC or "
+                             "score-based comparison for this reader")
             if has_call:
                 call = sub["call"].to_numpy() == 1.0
                 sens, spec = _sens_spec(y, call, alpha)
             else:
                 sens = Estimate("sensitivity", math.nan, math.nan, math.nan, "wilson", alpha, None, "no calls")
                 spec = Estimate("specificity", math.nan, math.nan, math.nan, "wilson", alpha, None, "no calls")
-            auc = _auc_delong(y, sub["score"].to_numpy(), alpha) if has_score else None
+            auc = _auc_delong(y, sub["score"].to_numpy(), alpha) if scored else None
             points.append(ReaderPoint(reader, cond, sens, spec, auc, len(sub), int(y.sum()), int((~y).sum())))
             if model_s is not None and has_call:
                 ms = sub["patient_id"].map(model_s)
@@ -435,8 +450,8 @@ def reader_study(
                 m_call = m_score >= float(threshold)  # type: ignore[arg-type]
                 label = reader if cond == "all" else f"{reader} ({cond})"
                 vs_model.append(_paired(label, "reader", model_name or "model", y, call, m_call,
-                                        sub["score"].to_numpy() if has_score else None,
-                                        m_score if has_score else None, alpha))
+                                        sub["score"].to_numpy() if scored else None,
+                                        m_score if scored else None, alpha))
 
     aided: list[PairedComparison] = []
     if {"aided", "unaided"} <= set(conditions):
@@ -450,26 +465,43 @@ def reader_study(
             y = u.loc[common, "y"].to_numpy()
             ca = a.loc[common, "call"].to_numpy() == 1.0 if has_call else None
             cu = u.loc[common, "call"].to_numpy() == 1.0 if has_call else None
-            aided.append(_paired(reader, "aided", "unaided", y, ca, cu,
-                                 a.loc[common, "score"].to_numpy() if has_score else None,
-                                 u.loc[common, "score"].to_numpy() if has_score else None, alpha))
+            sa_, su_ = a.loc[common, "score"].to_numpy(), u.loc[common, "score"].to_numpy()
+            scored = has_score and bool(np.isfinite(sa_).all() and np.isfinite(su_).all())
+            aided.append(_paired(reader, "aided", "unaided", y, ca, cu, sa_ if scored else None,
+                                 su_ if scored else None, alpha))
 
     mrmc = None
     if len(readers) >= 2:
         col = "score" if has_score else ("call" if has_call else "")
         if col:
-            wide = rd.pivot_table(index="patient_id", columns=["condition", "reader"], values=col, aggfunc="first")
-            full = wide.dropna()
-            if len(full) < len(wide):
-                notes.append(f"MRMC: {len(wide) - len(full)} of {len(wide)} patients not read by every reader in "
-                             "every condition were left out of the MRMC analysis")
-            y_m = full.index.map(truth_s).astype(int).to_numpy()
-            if len(full) and y_m.sum() >= 2 and (1 - y_m).sum() >= 2:
-                x = np.stack([np.stack([full[(c, r)].to_numpy(dtype=float) for r in readers])
-                              for c in conditions])
-                mrmc = mrmc_analysis(y_m, x, modalities=conditions, readers=readers, cov=mrmc_cov, alpha=alpha)
+            # a reader who did not read in every condition (or, when rating by score, left scores out) cannot enter
+            # the fully crossed analysis: left out of the MRMC only, kept in the per-reader results
+            complete = rd.groupby("reader")[col].apply(lambda v: bool(v.notna().all()))
+            in_all = rd.groupby("reader")["condition"].agg(lambda v: set(conditions) <= set(v))
+            mrmc_readers = [r for r in readers if complete[r] and in_all[r]]
+            left_out = [r for r in readers if r not in mrmc_readers]
+            if left_out:
+                notes.append(f"MRMC: reader(s) {left_out} left out (not read in every condition"
+                             + (" or with missing scores" if col == "score" else "") + "); their per-reader "
+                             "results are kept")
+            if len(mrmc_readers) < 2:
+                notes.append("MRMC: fewer than two readers read in every condition; no MRMC analysis")
             else:
-                notes.append("MRMC: too few fully crossed patients with both outcomes (need >= 2 of each)")
+                sel = rd[rd["reader"].isin(mrmc_readers)]
+                wide = sel.pivot_table(index="patient_id", columns=["condition", "reader"], values=col,
+                                       aggfunc="first")
+                full = wide.dropna()
+                if len(full) < len(wide):
+                    notes.append(f"MRMC: {len(wide) - len(full)} of {len(wide)} patients not read by every reader "
+                                 "in every condition were left out of the MRMC analysis")
+                y_m = full.index.map(truth_s).astype(int).to_numpy()
+                if len(full) and y_m.sum() >= 2 and (1 - y_m).sum() >= 2:
+                    x = np.stack([np.stack([full[(c, r)].to_numpy(dtype=float) for r in mrmc_readers])
+                                  for c in conditions])
+                    mrmc = mrmc_analysis(y_m, x, modalities=conditions, readers=mrmc_readers, cov=mrmc_cov,
+                                         alpha=alpha)
+                else:
+                    notes.append("MRMC: too few fully crossed patients with both outcomes (need >= 2 of each)")
     else:
         notes.append("MRMC analysis needs at least two readers")
     return ReaderStudy(tuple(points), tuple(vs_model), tuple(aided), mrmc, model_name,
