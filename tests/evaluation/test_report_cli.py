@@ -233,3 +233,31 @@ def test_multiclass_compare_refuses_duplicate_keys(tmp_path):
                               "--compare", "net", "net2"])
     assert res.exit_code == 2, res.output
     assert "several rows for the same ['patient_id']" in res.output and "'test'" in res.output
+
+
+def test_compare_with_several_rows_per_patient_uses_cluster_bootstrap(tmp_path):
+    # each patient has two images: DeLong/McNemar/Wilson would count 2N independent cases. The comparison must be
+    # the paired cluster bootstrap over patients, equal to bootstrap_difference(groups=patient_id) on those rows.
+    from nodescope.evaluation._compare import bootstrap_difference
+
+    frame = _binary_predictions(tmp_path / "p.csv")
+    two = pd.concat([frame.assign(image="a.png"), frame.assign(image="b.png")], ignore_index=True)
+    two.to_csv(tmp_path / "p.csv", index=False)
+    out = tmp_path / "o"
+    res = runner.invoke(app, ["evaluate", str(tmp_path / "p.csv"), "-o", str(out), "--positive", "malignant",
+                              "--compare", "cnn", "radiomics", "--n-boot", "200"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    comp = next(c for c in metrics["comparisons"] if c["split"] == "test")
+    assert comp["clustered_by_patient"] is True and "cluster bootstrap" in comp["note"]
+    assert comp["auc"]["method"] == comp["sensitivity"]["method"] == "cluster-bootstrap"
+    test = two[two["split"] == "test"]
+    ya = (test[test["model"] == "cnn"]["y_true"] == "malignant").astype(int).to_numpy()
+    sa = test[test["model"] == "cnn"]["p_malignant"].astype(float).to_numpy()
+    sb = test[test["model"] == "radiomics"]["p_malignant"].astype(float).to_numpy()
+    pid = test[test["model"] == "cnn"]["patient_id"].to_numpy()
+    ref = bootstrap_difference(ya, sa, sb, metric="auc", n_boot=200, groups=pid, seed=0)
+    assert comp["auc"]["difference"]["ci_low"] == pytest.approx(ref.ci_low, abs=1e-12)
+    assert comp["auc"]["difference"]["ci_high"] == pytest.approx(ref.ci_high, abs=1e-12)
+    thr = metrics["models"]["cnn"]["splits"]["test"]["operating_point"]["metrics"]["sensitivity"]
+    assert "cluster bootstrap" in thr["note"]

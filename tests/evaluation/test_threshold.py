@@ -209,3 +209,25 @@ def test_likelihood_ratios_degenerate_when_all_calls_equal(scores):
     # a corrected table is no longer degenerate (0.5 in every cell)
     corrected = binary_metrics(y, s, threshold=s.max() + 1, n_boot=20, ratio_correction=0.5)
     assert math.isfinite(corrected.lr_negative.ci_low) and "Haldane" in corrected.lr_negative.note
+
+
+def test_clustered_rows_get_cluster_bootstrap_proportion_intervals(rng):
+    # Every patient twice (identical rows): Wilson on the 2N rows is ~1/sqrt(2) too narrow. With groups= the
+    # sens/spec intervals come from the cluster bootstrap over patients and match the Wilson width of the
+    # N single rows (binomial SE of N patients); with one row per patient groups= keeps Wilson.
+    n = 300
+    y = (rng.random(n) < 0.5).astype(int)
+    s = np.clip(rng.normal(0.35 + 0.3 * y, 0.2), 0, 1)
+    ids = np.array([f"p{i}" for i in range(n)])
+    single = binary_metrics(y, s, threshold=0.5, n_boot=20)
+    dup = binary_metrics(np.repeat(y, 2), np.repeat(s, 2), threshold=0.5, n_boot=2000, groups=np.repeat(ids, 2),
+                         seed=4)
+    for name in ("sensitivity", "specificity", "accuracy"):
+        a, b = getattr(single, name), getattr(dup, name)
+        assert b.estimate == pytest.approx(a.estimate)
+        assert b.ci_high - b.ci_low == pytest.approx(a.ci_high - a.ci_low, rel=0.2)
+        assert "cluster bootstrap" in b.note and b.extra["clustered"] is True
+    assert "independent" in dup.lr_positive.note
+    one_row = binary_metrics(y, s, threshold=0.5, n_boot=20, groups=ids)
+    assert one_row.sensitivity.method == "wilson"
+    assert one_row.sensitivity.ci_low == single.sensitivity.ci_low

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from nodescope import __version__
 from nodescope._estimate import Estimate
 from nodescope.evaluation._calibration import calibration_metrics, reliability_curve
-from nodescope.evaluation._compare import compare_auc, mcnemar_test
+from nodescope.evaluation._compare import bootstrap_difference, compare_auc, mcnemar_test
 from nodescope.evaluation._dca import decision_curve, net_benefit_difference
 from nodescope.evaluation._multiclass import multiclass_metrics
 from nodescope.evaluation._plots import (
@@ -273,7 +273,29 @@ def _compare_binary(preds: Predictions, a: str, b: str, thresholds: dict[str, fl
         doc: dict[str, Any] = {"model_a": a, "model_b": b, "split": split, "n_paired": len(m),
                                "n_only_a": len(fa) - len(m), "n_only_b": len(fb) - len(m)}
         y = m["_y_a"].to_numpy()
-        if len(m) and 2 <= y.sum() <= len(y) - 2:
+        pid = m["patient_id"].to_numpy()
+        clustered = len(set(pid)) < len(pid)
+        doc["clustered_by_patient"] = clustered
+        if len(m) and 2 <= y.sum() <= len(y) - 2 and clustered:
+            # several rows per patient: DeLong, McNemar and a row bootstrap would treat correlated rows as
+            # independent; paired cluster bootstrap over patients instead (same replicates for both models)
+            doc["note"] = ("several rows per patient: AUC, sensitivity and specificity differences by paired "
+                           "cluster bootstrap over patients (not DeLong/McNemar); net benefit likewise")
+            for metric in ("auc", "sensitivity", "specificity"):
+                e = bootstrap_difference(y, m["_s_a"], m["_s_b"], metric=metric, threshold_a=thresholds[a],
+                                         threshold_b=thresholds[b], alpha=alpha, n_boot=n_boot,
+                                         groups=pid, seed=seed)
+                method = "cluster-bootstrap"
+                doc[metric] = {"a": e.extra["estimate_a"], "b": e.extra["estimate_b"], "difference": e.to_dict(),
+                               "p_value": e.extra["p_value"], "method": method}
+                rows.append({"model_a": a, "model_b": b, "split": split, "metric": metric,
+                             "estimate_a": e.extra["estimate_a"], "estimate_b": e.extra["estimate_b"],
+                             "difference": e.estimate, "ci_low": e.ci_low, "ci_high": e.ci_high,
+                             "statistic": math.nan, "p_value": e.extra["p_value"], "method": method,
+                             "n": len(m)})
+            nb = net_benefit_difference(y, m["_s_a"], m["_s_b"], alpha=alpha, n_boot=n_boot, groups=pid, seed=seed)
+            doc["net_benefit_difference"] = jsonable(nb.to_frame())
+        elif len(m) and 2 <= y.sum() <= len(y) - 2:
             c = compare_auc(y, m["_s_a"], m["_s_b"], alpha=alpha)
             doc["auc"] = {"auc_a": c.auc_a, "auc_b": c.auc_b, "difference": c.difference.to_dict(),
                           "z": c.statistic, "p_value": c.p_value, "method": c.method}

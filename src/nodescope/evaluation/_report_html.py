@@ -169,7 +169,8 @@ def build_report(run: EvaluationRun, *, title: str = "nodescope evaluation") -> 
     if "comparisons" in t:
         rep.heading("Model comparison")
         rep.table(t["comparisons"], caption="Paired on the same cases: DeLong (AUC), exact McNemar with Wald "
-                  "interval (sensitivity, specificity)")
+                  "interval (sensitivity, specificity); where patients have several rows, paired cluster "
+                  "bootstrap over patients instead (method 'cluster-bootstrap')")
     if run.readers is not None:
         st = run.readers
         rep.heading("Reader study")

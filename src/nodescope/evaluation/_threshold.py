@@ -265,8 +265,10 @@ def binary_metrics(
     n_boot : int, default 2000
         Stratified bootstrap replicates for balanced accuracy, F1 and MCC (percentile intervals).
     groups : array-like, optional
-        Patient ids; the bootstrap then resamples patients. (The proportion intervals treat rows as independent;
-        aggregate to one row per patient first when that matters.)
+        Patient ids; the bootstrap then resamples patients. When a patient has several rows, the sensitivity,
+        specificity, PPV, NPV and accuracy intervals are cluster-bootstrap percentile intervals too (a Wilson or
+        Clopper-Pearson interval would treat correlated rows as independent and be too narrow; noted in each
+        result). With one row per patient they stay Wilson/Clopper-Pearson.
     seed : int, Generator or None, default 0
 
     Returns
@@ -301,16 +303,32 @@ def binary_metrics(
             return Estimate(name, e.estimate, e.ci_low, e.ci_high, e.method, alpha, 0, undefined, e.extra)
         return e
 
-    sens = prop("sensitivity", tp, tp + fn, "undefined: no reference positive")
-    spec = prop("specificity", tn, tn + fp, "undefined: no reference negative")
-    ppv = prop("ppv", tp, tp + fp, "undefined: no positive call at this threshold")
-    npv = prop("npv", tn, tn + fn, "undefined: no negative call at this threshold")
-    acc = prop("accuracy", tp + tn, table.n, "undefined: no case")
+    g = as_groups(groups, y.shape[0])
+    clustered = g is not None and np.unique(g).size < g.size
+    w = bootstrap_weights(y, n_boot=n_boot, rng=make_rng(seed), groups=g, stratified=True).astype(np.float64)
+    btp, bfp, bfn, btn = w @ (pred & y), w @ (pred & ~y), w @ (~pred & y), w @ (~pred & ~y)
+
+    def cluster_prop(e: Estimate, k_rep: NDArray[np.float64], d_rep: NDArray[np.float64]) -> Estimate:
+        # several rows per patient: rows are not independent, so a Wilson interval would be too narrow; the
+        # interval comes from the same stratified cluster bootstrap over patients as the other metrics
+        if not clustered or not e.defined:
+            return e
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lo, hi, used = percentile_interval(k_rep / d_rep, alpha)
+        note = "; ".join(x for x in ("cluster bootstrap over patients (several rows per patient)",
+                                     bootstrap_note(used, n_boot)) if x)
+        return Estimate(e.name, e.estimate, lo, hi, "bootstrap-percentile", alpha, e.n, note,
+                        {**e.extra, "n_boot": n_boot, "n_boot_used": used, "stratified": True, "clustered": True})
+
+    sens = cluster_prop(prop("sensitivity", tp, tp + fn, "undefined: no reference positive"), btp, btp + bfn)
+    spec = cluster_prop(prop("specificity", tn, tn + fp, "undefined: no reference negative"), btn, btn + bfp)
+    ppv = cluster_prop(prop("ppv", tp, tp + fp, "undefined: no positive call at this threshold"), btp, btp + bfp)
+    npv = cluster_prop(prop("npv", tn, tn + fn, "undefined: no negative call at this threshold"), btn, btn + bfn)
+    acc = cluster_prop(prop("accuracy", tp + tn, table.n, "undefined: no case"), btp + btn,
+                       btp + bfp + bfn + btn)
 
     point = {k: float(v) for k, v in table_metrics(tp, fp, fn, tn).items()}
-    g = as_groups(groups, y.shape[0])
-    w = bootstrap_weights(y, n_boot=n_boot, rng=make_rng(seed), groups=g, stratified=True).astype(np.float64)
-    reps = table_metrics(w @ (pred & y), w @ (pred & ~y), w @ (~pred & y), w @ (~pred & ~y))
+    reps = table_metrics(btp, bfp, bfn, btn)
     boot: dict[str, Estimate] = {}
     for name, value in point.items():
         lo, hi, used = percentile_interval(reps[name], alpha)
@@ -324,7 +342,9 @@ def binary_metrics(
             {"n_boot": n_boot, "n_boot_used": used, "stratified": True, "clustered": g is not None},
         )
     lrp, lrn, dor = ratio_estimates(tp, fp, fn, tn, alpha=alpha, correction=ratio_correction)
-    lrp, lrn, dor = (Estimate(e.name, e.estimate, e.ci_low, e.ci_high, e.method, e.alpha, table.n, e.note, e.extra)
+    rows_note = "log-method interval treats the rows as independent (several rows per patient)" if clustered else ""
+    lrp, lrn, dor = (Estimate(e.name, e.estimate, e.ci_low, e.ci_high, e.method, e.alpha, table.n,
+                              "; ".join(x for x in (e.note, rows_note) if x), e.extra)
                      for e in (lrp, lrn, dor))
     return BinaryMetrics(
         threshold=threshold, table=table, sensitivity=sens, specificity=spec, ppv=ppv, npv=npv, accuracy=acc,
