@@ -141,3 +141,10 @@ def test_post_test_probability_fagan() -> None:
     assert r2.positive.ci_low < r2.positive.estimate < r2.positive.ci_high
     with pytest.raises(ValueError, match="pretest"):
         post_test_probability(1.2, 4.0, 0.1)
+
+
+def test_deeks_equal_sized_cohorts_clear_error() -> None:
+    # every cohort has n1 = 20, n0 = 80: ESS and so 1/sqrt(ESS) are constant and the slope is not identified
+    df = pd.DataFrame({"TP": [15, 18, 12, 16], "FN": [5, 2, 8, 4], "FP": [10, 6, 20, 8], "TN": [70, 74, 60, 72]})
+    with pytest.raises(ValueError, match=r"1/sqrt\(ESS\) does not vary"):
+        deeks_test(df)

@@ -87,6 +87,12 @@ def deeks_test(data: pd.DataFrame, *, correction: float = 0.5,
     n1, n0 = counts.n_diseased, counts.n_healthy
     ess = 4 * n1 * n0 / (n1 + n0)
     x = 1 / np.sqrt(ess)
+    if np.ptp(x) <= 1e-12 * np.max(x):
+        raise ValueError(
+            f"Deeks' test regresses ln DOR on 1/sqrt(ESS), but 1/sqrt(ESS) does not vary: all {counts.k} cohorts "
+            f"have the same effective sample size ESS = 4 n1 n0 / (n1 + n0) = {ess[0]:.6g}, so the slope is not "
+            "identified (small-study effects cannot be assessed without cohorts of different sizes)"
+        )
     X = np.column_stack([np.ones_like(x), x])
     w = ess
     xtwx = X.T @ (w[:, None] * X)
