@@ -245,16 +245,20 @@ def subgroup_analysis(data: pd.DataFrame, column: str, *, model: ModelName = "gl
     """Pool each level of ``column`` separately and test the difference by a bivariate meta-regression LRT.
 
     The per-level fits use the default method of the model (GLMM Laplace; Reitsma REML); the test uses ML
-    (Reitsma) or the GLMM likelihood, ``df = 2 (levels - 1)``.
+    (Reitsma) or the GLMM likelihood, ``df = 2 (levels - 1)``. The column is always treated as categorical: a
+    numerically coded subgroup (``1/2/3``) is cast to ``str`` before the meta-regression, so the test compares
+    the same levels as the per-level fits (a numeric column passed to :func:`meta_regression` directly is
+    instead a linear trend with ``df = 2``). The caller's frame is not changed.
     """
     if column not in data.columns:
         raise ValueError(f"subgroup column {column!r} is not a column of the data; columns are {list(data.columns)}")
-    levels = sorted(data[column].astype(str).unique())
+    data = data.assign(**{column: data[column].astype(str)})
+    levels = sorted(data[column].unique())
     if len(levels) < 2:
         raise ValueError(f"subgroup column {column!r} has a single level {levels}; nothing to compare")
     fits = {}
     for lev in levels:
-        sub = data[data[column].astype(str) == lev]
+        sub = data[data[column] == lev]
         fits[lev] = _pooled(sub, model, alpha=alpha, fallback=fallback)
     reg = meta_regression(data, [column], model=model, alpha=alpha, fallback=fallback)
     return SubgroupResult(column=column, fits=fits, regression=reg)
