@@ -154,3 +154,13 @@ def test_summary_frame_and_dict() -> None:
     d = r.to_dict()
     assert d["estimates"]["sensitivity"]["estimate"] == pytest.approx(r.sensitivity.estimate)
     assert 0 <= r.heterogeneity.i2_bivariate <= 1
+
+
+def test_docs_claim_only_the_validation_that_was_done() -> None:
+    # mada is not installed; only metafor::rma.mv agreement is shown, so no docstring may say "as mada::reitsma"
+    import nodescope.meta._reitsma as mod
+    from nodescope.meta import reitsma as fn
+
+    for doc in (mod.__doc__, fn.__doc__):
+        assert "as R ``mada::reitsma``" not in doc and "as mada" not in doc
+        assert "metafor::rma.mv" in doc

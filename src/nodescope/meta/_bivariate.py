@@ -106,7 +106,11 @@ def reitsma(
     n_sim: int = 10000,
     seed: int = 0,
 ) -> BivariateResult:
-    """Bivariate normal-approximation model of Reitsma et al. (2005), as R ``mada::reitsma``.
+    """Bivariate normal-approximation model of Reitsma et al. (2005) (the model of R ``mada::reitsma``).
+
+    Estimates, standard errors, variance components and log-likelihoods are validated against
+    ``metafor::rma.mv(struct = "UN")`` (REML and ML); mada itself was not run, so no agreement with mada's
+    output is claimed. The continuity-correction convention below is mada's, read from its source.
 
     Parameters
     ----------
@@ -115,7 +119,7 @@ def reitsma(
     method : {"REML", "ML"}, default "REML"
     correction : float, default 0.5
     correction_rule : {"all-if-any-zero", "studies-with-zero", "all", "none"}, default "all-if-any-zero"
-        mada's convention (``correction.control = "all"``): when any cohort has a zero cell, ``correction`` is
+        mada's convention (``correction.control = "all"``, from mada's ``R/reitsma.R``): when any cohort has a zero cell, ``correction`` is
         added to all four cells of **every** cohort; otherwise nothing is added. ``"studies-with-zero"`` is
         mada's ``"single"``. The corrected cohorts are recorded in the result.
     alpha : float, default 0.05

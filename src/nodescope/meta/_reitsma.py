@@ -1,4 +1,4 @@
-"""Bivariate normal-approximation model of Reitsma et al. (2005) by REML or ML (as R ``mada::reitsma``).
+"""Bivariate normal-approximation model of Reitsma et al. (2005) by REML or ML (the model of R ``mada::reitsma``).
 
 Model, for cohort ``i`` with ``y_i = (logit sens_i, logit spec_i)`` from continuity-corrected counts::
 
@@ -7,8 +7,10 @@ Model, for cohort ``i`` with ``y_i = (logit sens_i, logit spec_i)`` from continu
 ``B`` (2 x p) holds the coefficients of the covariates ``x_i`` (intercept first) for each logit. For a given
 ``Sigma`` the coefficients are the GLS estimate, so the (restricted) log-likelihood is maximised over the
 Cholesky factor of ``Sigma`` alone; ``cov(B) = (sum D_i' W_i D_i)^-1`` with ``W_i = (Sigma + S_i)^-1``, as in
-mada and metafor. Validated against ``metafor::rma.mv(yi, V, mods = ~ 0 + outcome, random = ~ outcome | study,
-struct = "UN", method = "REML"/"ML")`` (tests/meta/reference/reitsma.R).
+metafor. Validated against ``metafor::rma.mv(yi, V, mods = ~ 0 + outcome, random = ~ outcome | study,
+struct = "UN", method = "REML"/"ML")`` (tests/meta/reference/meta_reference.R, block 2); mada itself was not run
+(not installed), so agreement with ``mada::reitsma`` output is not shown. Only mada's continuity-correction
+convention is taken from it, read from its source (``R/reitsma.R``).
 """
 
 from __future__ import annotations

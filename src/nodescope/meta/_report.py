@@ -42,7 +42,8 @@ RESULTS_SCHEMA_VERSION = "1.0"
 _MODEL_TEXT = {
     "glmm": "exact bivariate binomial GLMM (logit sensitivity and specificity with correlated random effects; "
             "Laplace approximation), the model of Stata metandi/midas and lme4::glmer",
-    "reitsma": "bivariate normal-approximation model of Reitsma et al. (2005) fitted by REML, as R mada::reitsma",
+    "reitsma": "bivariate normal-approximation model of Reitsma et al. (2005) fitted by REML (estimates validated "
+               "against metafor::rma.mv)",
 }
 
 

@@ -163,7 +163,7 @@ def run_meta_analysis(
         From :func:`~nodescope.meta.read_studies`.
     model : {"glmm", "reitsma"}
         Main model: the exact bivariate binomial GLMM (Laplace; default) or the Reitsma normal-approximation model
-        (REML, 0.5 added to every cell of every cohort when any cell is zero, as mada).
+        (REML, 0.5 added to every cell of every cohort when any cell is zero: mada's convention).
     subgroups : sequence of str
         Covariate columns: each gets separate pooled fits per level and a meta-regression likelihood-ratio test.
     covariates : sequence of str
