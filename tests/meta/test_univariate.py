@@ -109,3 +109,33 @@ def test_type_error_for_non_frame() -> None:
 
 def test_all_measures_listed() -> None:
     assert set(UNIVARIATE_MEASURES) == {k[1] for k in R_UNI}
+
+
+# R (tests/meta/reference/meta_review_fixes.R, block 1; metafor 3.8.1):
+#   predict(rma(yi, vi, method = "REML"), pi.type = "riley") = mu +- qt(0.975, k - 2) sqrt(tau2 + se^2)
+R_PI_T = {
+    ("AuditC", "logit_sens"): (-0.4846157621, 4.89528974),
+    ("AuditC", "log_dor"): (1.828930954, 4.937724247),
+    ("skin_tests", "logit_sens"): (-4.340066896, 2.280280355),
+    ("skin_tests", "log_dor"): (-1.449990768, 6.385419167),
+}
+
+
+@pytest.mark.parametrize("key", list(R_PI_T))
+def test_t_prediction_interval_k_minus_2_matches_metafor_riley(key: tuple[str, str]) -> None:
+    name, measure = key
+    r = univariate_pool(frame(name), measure, method="REML", prediction="t")  # type: ignore[arg-type]
+    scale = np.log if measure == "log_dor" else (lambda p: np.log(p / (1 - p)))
+    assert scale(r.prediction.ci_low) == pytest.approx(R_PI_T[key][0], abs=1e-4)
+    assert scale(r.prediction.ci_high) == pytest.approx(R_PI_T[key][1], abs=1e-4)
+    assert r.prediction.method == "prediction-interval-t" and r.prediction.extra["df"] == r.k - 2
+    default = univariate_pool(frame(name), measure, method="REML")
+    assert default.prediction.method == "prediction-interval-z"
+    assert r.prediction.ci_low < default.prediction.ci_low and r.prediction.ci_high > default.prediction.ci_high
+
+
+def test_t_prediction_interval_undefined_for_two_cohorts() -> None:
+    r = univariate_pool(frame("AuditC").iloc[:2], "log_dor", prediction="t")
+    assert np.isnan(r.prediction.ci_low) and "k >= 3" in r.prediction.note
+    with pytest.raises(ValueError, match="prediction='normal' is not valid"):
+        univariate_pool(frame("AuditC"), "log_dor", prediction="normal")  # type: ignore[arg-type]
