@@ -383,6 +383,14 @@ def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict
 
     rep.heading("4. Synthesis of results")
     rep.table(_pooled_table(p), caption=f"Pooled estimates ({p.model}, k = {p.k})")
+    multi = [m for a, m in analysis.warnings if a == "cohorts per study"]
+    if multi:
+        ops = analysis.one_per_study
+        check = (f" One cohort per study (highest Youden index, k = {ops.k}): sensitivity {_fmt(ops.sensitivity)}, "
+                 f"specificity {_fmt(ops.specificity)} (section 7)." if ops is not None else
+                 " The one-cohort-per-study sensitivity analysis was not done"
+                 f" ({skipped.get('one per study', 'switched off')}).")
+        rep.banner("Independence assumption: " + multi[0] + "." + check)
     corr = ("correlation fixed at 0 (see fallback)" if p.rho_fixed else
             f"correlation of logit sens and logit spec rho = {p.rho:.3f} (the (sens, FPR) correlation reported by "
             f"mada/midas is {p.rho_sens_fpr:.3f})")
