@@ -139,3 +139,23 @@ def test_t_prediction_interval_undefined_for_two_cohorts() -> None:
     assert np.isnan(r.prediction.ci_low) and "k >= 3" in r.prediction.note
     with pytest.raises(ValueError, match="prediction='normal' is not valid"):
         univariate_pool(frame("AuditC"), "log_dor", prediction="normal")  # type: ignore[arg-type]
+
+
+def test_one_helper_makes_corrected_measures_for_every_model() -> None:
+    # measure_data is the single place for "continuity-correct, then per-cohort estimate and variance": univariate
+    # pooling, Deeks' test and the Reitsma model all read it (hand formulas: logit sens = log(TP/FN),
+    # v = 1/TP + 1/FN, on counts + 0.5 for cohorts with a zero cell)
+    from nodescope.meta import deeks_test
+    from nodescope.meta._counts import LOGITS, as_counts, measure_data
+
+    df = frame("AuditC")
+    y, v, mask = measure_data(as_counts(df), (*LOGITS, "log_dor"), 0.5, "studies-with-zero")
+    add = np.where((df[["TP", "FN", "FP", "TN"]] == 0).any(axis=1), 0.5, 0.0)
+    tp, fn, fp, tn = (df[c].to_numpy() + add for c in ("TP", "FN", "FP", "TN"))
+    np.testing.assert_allclose(y[:, 0], np.log(tp / fn))
+    np.testing.assert_allclose(v[:, 1], 1 / tn + 1 / fp)
+    np.testing.assert_array_equal(mask, add > 0)
+    np.testing.assert_allclose(deeks_test(df).y, y[:, 2])
+    np.testing.assert_allclose(univariate_pool(df, "logit_sens").vi, v[:, 0])
+    with pytest.raises(ValueError, match=r"infinite for cohort\(s\) \['AuditC_07'"):
+        measure_data(as_counts(df), LOGITS, 0.0, "none")

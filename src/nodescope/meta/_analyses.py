@@ -13,7 +13,7 @@ from scipy import stats
 
 from nodescope._estimate import Estimate
 from nodescope.meta._bivariate import Fallback, ModelName, bivariate_glmm, fit_model, reitsma
-from nodescope.meta._counts import Correction, as_counts, corrected, design_matrix
+from nodescope.meta._counts import LOGITS, Correction, as_counts, design_matrix, measure_data
 from nodescope.meta._fit import BivariateFit
 from nodescope.meta._summary import BivariateResult, MetaAnalysisWarning
 
@@ -79,11 +79,8 @@ def deeks_test(data: pd.DataFrame, *, correction: float = 0.5,
     counts = as_counts(data)
     if counts.k < 3:
         raise ValueError(f"Deeks' test needs at least 3 cohorts; got {counts.k}")
-    cc, mask = corrected(counts, correction, correction_rule)
-    with np.errstate(divide="ignore"):
-        y = np.log(cc.tp * cc.tn / (cc.fp * cc.fn))
-    if not np.all(np.isfinite(y)):
-        raise ValueError("ln DOR is infinite for a cohort with a zero cell; use correction > 0")
+    y2, _, mask = measure_data(counts, ("log_dor",), correction, correction_rule)
+    y = y2[:, 0]
     n1, n0 = counts.n_diseased, counts.n_healthy
     ess = 4 * n1 * n0 / (n1 + n0)
     x = 1 / np.sqrt(ess)
@@ -191,11 +188,11 @@ def meta_regression(
     if fit.rho_fixed != null.rho_fixed:
         # compare like with like: refit whichever has rho free with rho fixed at 0
         from nodescope.meta._glmm import fit_glmm
-        from nodescope.meta._reitsma import fit_reitsma, logit_data
+        from nodescope.meta._reitsma import fit_reitsma
 
         def refit(Xd: np.ndarray, nm: tuple[str, ...]) -> BivariateFit:
             if model == "reitsma":
-                y, s, _ = logit_data(counts, correction, correction_rule)
+                y, s, _ = measure_data(counts, LOGITS, correction, correction_rule)
                 return fit_reitsma(y, s, Xd, nm, method=meth, rho_fixed=True)
             return fit_glmm(counts, Xd, nm, n_nodes=n_nodes, rho_fixed=True)
 

@@ -16,10 +16,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from nodescope.meta._counts import Correction, Counts, as_counts
+from nodescope.meta._counts import LOGITS, Correction, Counts, as_counts, measure_data
 from nodescope.meta._fit import BivariateFit
 from nodescope.meta._glmm import fit_glmm
-from nodescope.meta._reitsma import fit_reitsma, logit_data
+from nodescope.meta._reitsma import fit_reitsma
 from nodescope.meta._summary import BivariateResult, CiMethod, MetaAnalysisWarning, build_result
 
 __all__ = ["MIN_COHORTS_BIVARIATE", "bivariate_glmm", "reitsma"]
@@ -65,10 +65,10 @@ def fit_model(
     def run(rho_fixed: bool) -> BivariateFit:
         nonlocal mask
         if model == "reitsma":
-            y, s, mask = logit_data(counts, correction, correction_rule)
+            y, s, mask = measure_data(counts, LOGITS, correction, correction_rule)  # type: ignore[arg-type]
             return fit_reitsma(y, s, X, names, method=method, rho_fixed=rho_fixed)
         # GLMM: start from the normal-approximation ML fit on 0.5-corrected data (zero cells are fine there)
-        y, s, _ = logit_data(counts, 0.5, "studies-with-zero")
+        y, s, _ = measure_data(counts, LOGITS, 0.5, "studies-with-zero")
         start = fit_reitsma(y, s, X, names, method="ML", rho_fixed=rho_fixed)
         return fit_glmm(counts, X, names, n_nodes=n_nodes, start=start, rho_fixed=rho_fixed)
 

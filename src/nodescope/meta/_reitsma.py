@@ -19,7 +19,6 @@ import logging
 
 import numpy as np
 
-from nodescope.meta._counts import Counts, corrected
 from nodescope.meta._fit import (
     BivariateFit,
     chol_from_sigma,
@@ -89,21 +88,6 @@ def _start_sigma(y: np.ndarray, s: np.ndarray) -> np.ndarray:
     r = float(np.clip(np.nan_to_num(r), -0.8, 0.8))
     off = r * np.sqrt(tau2[0] * tau2[1])
     return np.array([[tau2[0], off], [off, tau2[1]]])
-
-
-def logit_data(counts: Counts, correction: float, rule: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Corrected logits ``y`` (k, 2), within-cohort variances ``s`` (k, 2) and the corrected-cohort mask."""
-    cc, mask = corrected(counts, correction, rule)  # type: ignore[arg-type]
-    with np.errstate(divide="ignore"):
-        y = np.column_stack([np.log(cc.tp / cc.fn), np.log(cc.tn / cc.fp)])
-        s = np.column_stack([1 / cc.tp + 1 / cc.fn, 1 / cc.tn + 1 / cc.fp])
-    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(s))):
-        bad = [counts.labels[i] for i in np.flatnonzero(~np.isfinite(y).all(axis=1) | ~np.isfinite(s).all(axis=1))]
-        raise ValueError(
-            f"logit sensitivity/specificity is infinite for cohort(s) {bad}: a zero cell without continuity "
-            "correction; use correction > 0 or the exact binomial GLMM (bivariate_glmm), which needs none"
-        )
-    return y, s, mask
 
 
 def fit_reitsma(

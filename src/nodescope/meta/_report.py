@@ -24,8 +24,8 @@ from matplotlib.figure import Figure
 from nodescope import __version__
 from nodescope._estimate import Estimate
 from nodescope.meta._plots import (
+    clopper_pearson_bounds,
     deeks_funnel_plot,
-    exact_ci,
     fagan_nomogram,
     forest_plot,
     quadas_summary_plot,
@@ -51,8 +51,8 @@ def _per_study(analysis: MetaAnalysis) -> pd.DataFrame:
     s = analysis.studies
     tp, fp, fn, tn = s.tp, s.fp, s.fn, s.tn
     alpha = analysis.alpha
-    sl, sh = exact_ci(tp, tp + fn, alpha)
-    cl, ch = exact_ci(tn, tn + fp, alpha)
+    sl, sh = clopper_pearson_bounds(tp, tp + fn, alpha)
+    cl, ch = clopper_pearson_bounds(tn, tn + fp, alpha)
     out = s.frame[["study", "cohort", "TP", "FP", "FN", "TN"]].copy()
     out["n"] = tp + fp + fn + tn
     out["prevalence"] = (tp + fn) / out["n"]

@@ -37,7 +37,7 @@ from scipy import integrate, stats
 from scipy.special import expit, logit
 
 from nodescope._estimate import Estimate
-from nodescope.meta._counts import Counts
+from nodescope.meta._counts import LOGITS, Counts, measure_data
 from nodescope.meta._fit import BivariateFit
 
 CiMethod = Literal["delta", "simulation"]
@@ -229,9 +229,7 @@ def _ellipse(centre: np.ndarray, cov: np.ndarray, level: float, n: int) -> tuple
 
 def heterogeneity(sigma: np.ndarray, counts: Counts) -> Heterogeneity:
     """Per-logit and bivariate I2 (see module docstring); within variances from 0.5-corrected zero-cell cohorts."""
-    zero = (np.vstack([counts.tp, counts.fp, counts.fn, counts.tn]) == 0).any(axis=0)
-    add = np.where(zero, 0.5, 0.0)
-    v = np.column_stack([1 / (counts.tp + add) + 1 / (counts.fn + add), 1 / (counts.tn + add) + 1 / (counts.fp + add)])
+    _, v, _ = measure_data(counts, LOGITS, 0.5, "studies-with-zero")
     k = counts.k
     s2 = []
     for j in range(2):

@@ -15,14 +15,20 @@ from scipy import stats
 from scipy.special import expit
 
 from nodescope._estimate import Estimate
-from nodescope.meta._counts import Correction, Counts, as_counts, corrected
+from nodescope.meta._counts import (
+    UNIVARIATE_MEASURES,
+    Correction,
+    Counts,
+    Measure,
+    as_counts,
+    measure_data,
+    study_measures,
+)
 
 __all__ = ["UNIVARIATE_MEASURES", "UnivariateResult", "study_measures", "univariate_pool"]
 
 logger = logging.getLogger(__name__)
 
-Measure = Literal["log_dor", "logit_sens", "logit_spec", "log_lr_pos", "log_lr_neg"]
-UNIVARIATE_MEASURES: tuple[str, ...] = ("log_dor", "logit_sens", "logit_spec", "log_lr_pos", "log_lr_neg")
 TauMethod = Literal["DL", "REML"]
 PredictionMethod = Literal["z", "t"]
 _BACK = {
@@ -32,31 +38,6 @@ _BACK = {
     "log_lr_pos": ("lr_positive", np.exp),
     "log_lr_neg": ("lr_negative", np.exp),
 }
-
-
-def study_measures(c: Counts, measure: Measure) -> tuple[np.ndarray, np.ndarray]:
-    """Per-cohort estimate ``y`` and within-cohort variance ``v`` (shape ``(k,)``) on the model scale.
-
-    ``logit_sens``: ``log(TP/FN)``, ``v = 1/TP + 1/FN``; ``logit_spec``: ``log(TN/FP)``, ``v = 1/TN + 1/FP``;
-    ``log_dor``: ``log(TP*TN/(FP*FN))``, ``v = 1/TP + 1/FP + 1/FN + 1/TN``;
-    ``log_lr_pos``: ``log(sens/(1-spec))``, ``v = 1/TP - 1/(TP+FN) + 1/FP - 1/(FP+TN)``;
-    ``log_lr_neg``: ``log((1-sens)/spec)``, ``v = 1/FN - 1/(TP+FN) + 1/TN - 1/(TN+FP)``.
-    Counts must already be continuity-corrected where a cell is zero.
-    """
-    tp, fp, fn, tn = c.tp, c.fp, c.fn, c.tn
-    with np.errstate(divide="ignore"):
-        if measure == "logit_sens":
-            return np.log(tp / fn), 1 / tp + 1 / fn
-        if measure == "logit_spec":
-            return np.log(tn / fp), 1 / tn + 1 / fp
-        if measure == "log_dor":
-            return np.log(tp * tn / (fp * fn)), 1 / tp + 1 / fp + 1 / fn + 1 / tn
-        n1, n0 = tp + fn, fp + tn
-        if measure == "log_lr_pos":
-            return np.log((tp / n1) / (fp / n0)), 1 / tp - 1 / n1 + 1 / fp - 1 / n0
-        if measure == "log_lr_neg":
-            return np.log((fn / n1) / (tn / n0)), 1 / fn - 1 / n1 + 1 / tn - 1 / n0
-    raise ValueError(f"measure={measure!r} is not valid; choose one of {UNIVARIATE_MEASURES}")
 
 
 @dataclass(frozen=True)
@@ -231,14 +212,8 @@ def univariate_pool(
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie in (0, 1); got {alpha!r}")
     counts = as_counts(data)
-    cc, mask = corrected(counts, correction, correction_rule)
-    y, v = study_measures(cc, measure)
-    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v))):
-        bad = [counts.labels[i] for i in np.flatnonzero(~np.isfinite(y) | ~np.isfinite(v))]
-        raise ValueError(
-            f"{measure} is infinite for cohort(s) {bad} (a zero cell without continuity correction); "
-            "use correction > 0 with correction_rule='studies-with-zero'"
-        )
+    y2, v2, mask = measure_data(counts, (measure,), correction, correction_rule)
+    y, v = y2[:, 0], v2[:, 0]
     k = y.size
     if k < 2:
         raise ValueError(f"random-effects pooling needs at least 2 cohorts; got {k}")
