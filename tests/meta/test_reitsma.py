@@ -150,10 +150,10 @@ def test_bad_arguments() -> None:
 def test_summary_frame_and_dict() -> None:
     r = reitsma(frame("AuditC"))
     sf = r.summary_frame()
-    assert {"sensitivity", "specificity", "lr_positive", "lr_negative", "dor", "auc", "hsroc_beta", "i2_bivariate"} <= set(sf["name"])
+    assert {"sensitivity", "specificity", "lr_positive", "lr_negative", "dor", "auc", "hsroc_beta", "i2_bivariate_percent"} <= set(sf["name"])
     d = r.to_dict()
     assert d["estimates"]["sensitivity"]["estimate"] == pytest.approx(r.sensitivity.estimate)
-    assert 0 <= r.heterogeneity.i2_bivariate <= 1
+    assert 0 <= r.heterogeneity.i2_bivariate <= 100
 
 
 def test_docs_claim_only_the_validation_that_was_done() -> None:
@@ -164,3 +164,22 @@ def test_docs_claim_only_the_validation_that_was_done() -> None:
     for doc in (mod.__doc__, fn.__doc__):
         assert "as R ``mada::reitsma``" not in doc and "as mada" not in doc
         assert "metafor::rma.mv" in doc
+
+
+def test_bivariate_i2_uses_the_models_correction_and_percent() -> None:
+    # AuditC has zero cells; Reitsma's default rule adds 0.5 to every cell of every cohort, so I2 must use those
+    # within-cohort variances (not 0.5 added only to the zero-cell cohorts), and report percent like metafor:
+    # I2 = 100 tau2 / (tau2 + s2), s2 = (k - 1) sum w / ((sum w)^2 - sum w^2), w = 1 / (1/TP + 1/FN) (Higgins &
+    # Thompson 2002)
+    df = frame("AuditC")
+    r = reitsma(df)
+    tp, fn, fp, tn = (df[c].to_numpy() + 0.5 for c in ("TP", "FN", "FP", "TN"))
+    k = len(df)
+    expected = []
+    for j, v in enumerate((1 / tp + 1 / fn, 1 / tn + 1 / fp)):
+        w = 1 / v
+        s2 = (k - 1) * w.sum() / (w.sum() ** 2 - np.sum(w**2))
+        expected.append(100 * r.sigma[j, j] / (r.sigma[j, j] + s2))
+    assert r.heterogeneity.i2_sens == pytest.approx(expected[0], rel=1e-10)
+    assert r.heterogeneity.i2_spec == pytest.approx(expected[1], rel=1e-10)
+    assert 1 < r.heterogeneity.i2_sens <= 100  # percent, not a fraction

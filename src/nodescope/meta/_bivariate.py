@@ -146,9 +146,10 @@ def reitsma(
     X = np.ones((counts.k, 1))
     fit, msgs, fb, mask = fit_model(counts, X, ("(Intercept)",), model="reitsma", method=method, n_nodes=1,
                                     correction=correction, correction_rule=correction_rule, fallback=fallback)
+    _, within, _ = measure_data(counts, LOGITS, correction, correction_rule)
     return build_result(fit, counts, alpha=alpha, correction=correction, correction_rule=correction_rule,
                         corrected=tuple(counts.labels[i] for i in np.flatnonzero(mask)), fallback=fb,
-                        warnings_=msgs, ci_method=ci_method, n_sim=n_sim, seed=seed)
+                        warnings_=msgs, within_var=within, ci_method=ci_method, n_sim=n_sim, seed=seed)
 
 
 def bivariate_glmm(
@@ -199,5 +200,8 @@ def bivariate_glmm(
     nodes = 1 if method == "laplace" else n_nodes
     fit, msgs, fb, _ = fit_model(counts, X, ("(Intercept)",), model="glmm", method=method, n_nodes=nodes,
                                  correction=0.0, correction_rule="none", fallback=fallback)
+    # I2 needs within-cohort variances of the logits; the GLMM has none of its own, so use the univariate
+    # convention (0.5 added to the cells of cohorts with a zero cell)
+    _, within, _ = measure_data(counts, LOGITS, 0.5, "studies-with-zero")
     return build_result(fit, counts, alpha=alpha, correction=0.0, correction_rule="none", corrected=(),
-                        fallback=fb, warnings_=msgs, ci_method=ci_method, n_sim=n_sim, seed=seed)
+                        fallback=fb, warnings_=msgs, within_var=within, ci_method=ci_method, n_sim=n_sim, seed=seed)

@@ -38,7 +38,7 @@ from nodescope.report import HtmlReport, save_figure
 
 __all__ = ["RESULTS_SCHEMA_VERSION", "meta_figures", "meta_results", "meta_tables", "write_meta_report"]
 
-RESULTS_SCHEMA_VERSION = "1.0"
+RESULTS_SCHEMA_VERSION = "2.0"  # 2.0: pooled.heterogeneity I2 in percent (was a fraction)
 _MODEL_TEXT = {
     "glmm": "exact bivariate binomial GLMM (logit sensitivity and specificity with correlated random effects; "
             "Laplace approximation), the model of Stata metandi/midas and lme4::glmer",
@@ -93,11 +93,11 @@ def meta_tables(analysis: MetaAnalysis) -> dict[str, pd.DataFrame]:
     pooled.insert(0, "model", p.model)
     tables["pooled"] = pooled
     het = [{"source": "bivariate", "measure": "logit sensitivity", "tau2": p.tau2_sens,
-            "I2_percent": 100 * p.heterogeneity.i2_sens, "rho_sens_spec": p.rho, "k": p.k, "method": p.model},
+            "I2_percent": p.heterogeneity.i2_sens, "rho_sens_spec": p.rho, "k": p.k, "method": p.model},
            {"source": "bivariate", "measure": "logit specificity", "tau2": p.tau2_spec,
-            "I2_percent": 100 * p.heterogeneity.i2_spec, "rho_sens_spec": p.rho, "k": p.k, "method": p.model},
+            "I2_percent": p.heterogeneity.i2_spec, "rho_sens_spec": p.rho, "k": p.k, "method": p.model},
            {"source": "bivariate", "measure": "bivariate (generalised variance)", "tau2": np.nan,
-            "I2_percent": 100 * p.heterogeneity.i2_bivariate, "rho_sens_spec": p.rho, "k": p.k, "method": p.model}]
+            "I2_percent": p.heterogeneity.i2_bivariate, "rho_sens_spec": p.rho, "k": p.k, "method": p.model}]
     frame = pd.DataFrame(het)
     if analysis.univariate:
         uni = pd.concat([u.summary_frame() for u in analysis.univariate.values()], ignore_index=True)
@@ -411,8 +411,8 @@ def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict
 
     rep.heading("5. Heterogeneity")
     rep.paragraph(f"Bivariate I2 (generalised variance, Zhou & Dendukuri 2014) = "
-                  f"{100 * p.heterogeneity.i2_bivariate:.1f}%; I2 logit sens = {100 * p.heterogeneity.i2_sens:.1f}%, "
-                  f"logit spec = {100 * p.heterogeneity.i2_spec:.1f}%. The prediction region of the SROC plot shows "
+                  f"{p.heterogeneity.i2_bivariate:.1f}%; I2 logit sens = {p.heterogeneity.i2_sens:.1f}%, "
+                  f"logit spec = {p.heterogeneity.i2_spec:.1f}%. The prediction region of the SROC plot shows "
                   "where the true accuracy of a new cohort is expected.")
     if analysis.univariate:
         uni = tables["heterogeneity"]
