@@ -183,3 +183,28 @@ def test_bivariate_i2_uses_the_models_correction_and_percent() -> None:
     assert r.heterogeneity.i2_sens == pytest.approx(expected[0], rel=1e-10)
     assert r.heterogeneity.i2_spec == pytest.approx(expected[1], rel=1e-10)
     assert 1 < r.heterogeneity.i2_sens <= 100  # percent, not a fraction
+
+
+def test_auc_ci_with_rho_fixed_includes_tau_uncertainty() -> None:
+    # k = 3 -> rho fixed at 0; the AUC CI must still carry the uncertainty of (log tau_sens, log tau_spec)
+    # (delta method on logit AUC over (mu_A, mu_B, log tau_A, log tau_B)) and say precisely what it ignores
+    from nodescope.meta._summary import sroc_auc
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetaAnalysisWarning)
+        r = reitsma(frame("Dementia").iloc[:3])
+    assert r.rho_fixed and r.cov_eta is not None
+    assert np.all(np.diag(r.cov_eta)[:2] > 0) and np.all(r.cov_eta[2] == 0)
+    assert "boundary" not in r.auc.note and "rho fixed at 0 and treated as known" in r.auc.note
+    x0 = np.concatenate([r.mu, 0.5 * np.log(np.diag(r.sigma))])
+    g = np.empty(4)
+    for i in range(4):
+        e = np.zeros(4)
+        e[i] = 1e-5
+        f = [logit(sroc_auc(x[:2], np.exp(x[2:]))) for x in (x0 + e, x0 - e)]
+        g[i] = (f[0] - f[1]) / 2e-5
+    se_mu_only = np.sqrt(g[:2] @ r.cov_mu @ g[:2])
+    cov4 = np.zeros((4, 4))
+    cov4[:2, :2], cov4[2:, 2:] = r.cov_mu, r.cov_eta[:2, :2]
+    assert r.auc.extra["se_logit"] == pytest.approx(np.sqrt(g @ cov4 @ g), rel=1e-4)
+    assert r.auc.extra["se_logit"] > se_mu_only

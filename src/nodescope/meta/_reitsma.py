@@ -115,12 +115,18 @@ def fit_reitsma(
     cov_eta = None
     tau = np.sqrt(np.diag(sigma))
     interior = bool(np.all(tau > 1e-4)) and (rho_fixed or abs(sigma[0, 1] / (tau[0] * tau[1])) < 1 - 1e-6)
-    if interior and not rho_fixed:
-        h = num_hessian(lambda e: -prob.loglik(sigma_from_eta(e)), eta_from_sigma(sigma))
+    if interior:
+        # covariance of eta = (log tau_sens, log tau_spec, atanh rho); with rho fixed at 0 only the two log taus
+        # are free (the rho row and column stay 0), as the GLMM does
+        n_eta = 2 if rho_fixed else 3
+        h = num_hessian(lambda e: -prob.loglik(sigma_from_eta(np.append(e, 0.0) if rho_fixed else e)),
+                        eta_from_sigma(sigma)[:n_eta])
         try:
-            cov_eta = np.linalg.inv(h)
-            if np.any(np.diag(cov_eta) <= 0):
-                cov_eta = None
+            inv = np.linalg.inv(h)
+            if np.any(np.diag(inv) <= 0):
+                raise np.linalg.LinAlgError
+            cov_eta = np.zeros((3, 3))
+            cov_eta[:n_eta, :n_eta] = inv
         except np.linalg.LinAlgError:
             cov_eta = None
     n_var = 2 if rho_fixed else 3

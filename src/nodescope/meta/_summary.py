@@ -334,7 +334,14 @@ def _auc_estimate(fit: BivariateFit, mu: np.ndarray, sd: np.ndarray, alpha: floa
             cov4[:2, 2:] = fit.cov_mu_eta[:, :2]
             cov4[2:, :2] = fit.cov_mu_eta[:, :2].T
     else:
-        note = "CI reflects uncertainty in mu only (variance components at a boundary)"
+        tau2 = np.diag(fit.sigma)
+        why = (f"a between-cohort variance is at or near 0 (tau2 = {tau2[0]:.3g}, {tau2[1]:.3g})"
+               if np.any(np.sqrt(tau2) <= 1e-4) else
+               "the correlation is at +-1" if not fit.rho_fixed and abs(fit.sigma[0, 1]) >= (1 - 1e-6) * np.sqrt(tau2.prod())
+               else "the information matrix of the variance parameters is not invertible")
+        note = f"CI ignores the uncertainty in tau_sens and tau_spec ({why}); it reflects the uncertainty in mu only"
+    if fit.rho_fixed:
+        note = (note + "; " if note else "") + "rho fixed at 0 and treated as known"
     x0 = np.concatenate([mu, np.log(sd)])
     g = np.empty(4)
     for i in range(4):
