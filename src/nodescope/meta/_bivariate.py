@@ -6,6 +6,14 @@ degenerate (optimiser not converged, ``|rho| > 0.999``, or a between-cohort vari
 separate univariate random-effects models of logit sensitivity and logit specificity, as recommended by
 Takwoingi et al. (2017, Stat Methods Med Res 26:1896-1911) when the bivariate model cannot be estimated.
 ``fallback="none"`` keeps the full fit (still warning). Fewer than 2 cohorts is an error.
+
+**Separation (GLMM).** When a cell is zero in every cohort (e.g. ``FN = 0`` everywhere: sensitivity 100 % in each
+cohort) the binomial likelihood keeps rising as ``|logit sens| -> inf``; the GLMM then drifts to a huge
+``|mu|`` with a huge SE while the optimiser reports convergence. A pooled GLMM whose ``|mu| > 10`` on the logit
+scale (sens or spec beyond 0.99995) or whose SE of ``mu`` exceeds 100 is declared divergent: a
+:class:`MetaAnalysisWarning` says so and, unless ``fallback="none"``, the Reitsma normal-approximation model is fitted
+instead (REML, 0.5 added to every cell of every cohort when any cell is zero), recorded in ``fallback``,
+``correction`` and ``corrected`` of the result.
 """
 
 from __future__ import annotations
@@ -25,6 +33,20 @@ from nodescope.meta._summary import BivariateResult, CiMethod, MetaAnalysisWarni
 __all__ = ["MIN_COHORTS_BIVARIATE", "bivariate_glmm", "reitsma"]
 
 MIN_COHORTS_BIVARIATE = 4
+SEPARATION_MAX_LOGIT = 10.0
+SEPARATION_MAX_SE = 100.0
+
+
+def _divergent(fit: BivariateFit) -> str:
+    """Why an intercept-only GLMM fit looks separated (empty string when it does not)."""
+    mu = fit.coef[:, 0]
+    se = np.sqrt(np.abs(np.diag(fit.cov_coef)))
+    bad = [f"{name} = {m:.3g} (SE {s:.3g})" for name, m, s in zip(("logit sens", "logit spec"), mu, se, strict=True)
+           if abs(m) > SEPARATION_MAX_LOGIT or not np.isfinite(s) or s > SEPARATION_MAX_SE]
+    if not bad:
+        return ""
+    return ("the GLMM diverged (" + ", ".join(bad) + "): a proportion is 0 or 1 in (nearly) every cohort "
+            "(separation), so the binomial likelihood has no finite maximum")
 Fallback = Literal["rho0", "none"]
 ModelName = Literal["glmm", "reitsma"]
 
@@ -87,6 +109,22 @@ def fit_model(
             fit = run(True)
         elif why:
             msgs.append(f"degenerate bivariate fit: {why}; kept as requested (fallback='none')")
+    if model == "glmm" and X.shape[1] == 1:
+        why = _divergent(fit)
+        if why and fallback == "rho0":
+            msgs.append(f"{why}; fitted the Reitsma normal-approximation model instead (REML, 0.5 added to every "
+                        "cell of every cohort when any cell is zero)")
+            fallback_text = f"Reitsma model with continuity correction 0.5 (all-if-any-zero): {why}"
+            for m in msgs:
+                warnings.warn(m, MetaAnalysisWarning, stacklevel=3)
+            # the Reitsma fit warns about its own fallbacks
+            inner = fit_model(counts, X, names, model="reitsma", method="REML", n_nodes=1, correction=0.5,
+                              correction_rule="all-if-any-zero", fallback="rho0")
+            if inner[2]:
+                fallback_text += f"; then {inner[2]}"
+            return inner[0], (*msgs, *inner[1]), fallback_text, inner[3]
+        if why:
+            msgs.append(f"{why}; kept as requested (fallback='none')")
     if not fit.converged:
         msgs.append(f"the final fit did not converge: {fit.message}")
     for m in msgs:
@@ -175,7 +213,8 @@ def bivariate_glmm(
     n_nodes : int, default 9
         Nodes per dimension for ``"aghq"`` (ignored for ``"laplace"``).
     alpha, fallback, ci_method, n_sim, seed
-        As in :func:`reitsma`.
+        As in :func:`reitsma`. With ``fallback="rho0"`` a divergent (separated) GLMM is replaced by the Reitsma
+        model with continuity correction (module docstring); the result's ``model`` and ``fallback`` say so.
 
     Notes
     -----
@@ -198,8 +237,13 @@ def bivariate_glmm(
     counts = as_counts(data)
     X = np.ones((counts.k, 1))
     nodes = 1 if method == "laplace" else n_nodes
-    fit, msgs, fb, _ = fit_model(counts, X, ("(Intercept)",), model="glmm", method=method, n_nodes=nodes,
+    fit, msgs, fb, mask = fit_model(counts, X, ("(Intercept)",), model="glmm", method=method, n_nodes=nodes,
                                  correction=0.0, correction_rule="none", fallback=fallback)
+    if fit.model.startswith("reitsma"):  # separation fallback: the normal model with its continuity correction
+        _, within, _ = measure_data(counts, LOGITS, 0.5, "all-if-any-zero")
+        return build_result(fit, counts, alpha=alpha, correction=0.5, correction_rule="all-if-any-zero",
+                            corrected=tuple(counts.labels[i] for i in np.flatnonzero(mask)), fallback=fb,
+                            warnings_=msgs, within_var=within, ci_method=ci_method, n_sim=n_sim, seed=seed)
     # I2 needs within-cohort variances of the logits; the GLMM has none of its own, so use the univariate
     # convention (0.5 added to the cells of cohorts with a zero cell)
     _, within, _ = measure_data(counts, LOGITS, 0.5, "studies-with-zero")
