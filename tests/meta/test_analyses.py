@@ -141,3 +141,27 @@ def test_post_test_probability_fagan() -> None:
     assert r2.positive.ci_low < r2.positive.estimate < r2.positive.ci_high
     with pytest.raises(ValueError, match="pretest"):
         post_test_probability(1.2, 4.0, 0.1)
+
+
+def test_deeks_equal_sized_cohorts_clear_error() -> None:
+    # every cohort has n1 = 20, n0 = 80: ESS and so 1/sqrt(ESS) are constant and the slope is not identified
+    df = pd.DataFrame({"TP": [15, 18, 12, 16], "FN": [5, 2, 8, 4], "FP": [10, 6, 20, 8], "TN": [70, 74, 60, 72]})
+    with pytest.raises(ValueError, match=r"1/sqrt\(ESS\) does not vary"):
+        deeks_test(df)
+
+
+def test_subgroup_numeric_codes_are_categorical() -> None:
+    # a subgroup coded 1/2/3 must give the same LRT as the same grouping coded "a"/"b"/"c": df = 2 (3 - 1) = 4,
+    # not the df = 2 of a linear trend in the code
+    df = frame("Dementia")
+    codes = np.arange(len(df)) % 3 + 1
+    num = df.assign(g=codes)
+    txt = df.assign(g=np.array(["a", "b", "c"])[codes - 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetaAnalysisWarning)
+        r_num = subgroup_analysis(num, "g", model="reitsma")
+        r_txt = subgroup_analysis(txt, "g", model="reitsma")
+    assert r_num.regression.lrt_df == r_txt.regression.lrt_df == 4
+    assert r_num.regression.lrt_statistic == pytest.approx(r_txt.regression.lrt_statistic, rel=1e-8)
+    assert list(r_num.fits) == ["1", "2", "3"]
+    assert num["g"].dtype.kind == "i"  # caller's frame unchanged

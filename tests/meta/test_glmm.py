@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 from _dta_data import frame
 
-from nodescope.meta import bivariate_glmm
+from nodescope.meta import MetaAnalysisWarning, bivariate_glmm
 from nodescope.meta._counts import as_counts
 from nodescope.meta._glmm import GlmmProblem, brute_force_loglik
 
@@ -100,3 +102,20 @@ def test_bad_arguments() -> None:
         bivariate_glmm(frame("AuditC"), method="agq")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="n_nodes"):
         bivariate_glmm(frame("AuditC"), method="aghq", n_nodes=0)
+
+
+def test_separation_is_detected_and_falls_back_to_reitsma() -> None:
+    # FN = 0 in every cohort: the binomial likelihood of logit sens has no finite maximum; without the check the
+    # GLMM returned mu_sens ~ 25 with SE ~ 2e4, converged=True and LR- ~ 1e-11
+    df = pd.DataFrame({"study": list("ABCDE"), "TP": [20, 35, 12, 40, 25], "FN": [0, 0, 0, 0, 0],
+                       "FP": [10, 6, 20, 8, 12], "TN": [70, 74, 60, 72, 80]})
+    with pytest.warns(MetaAnalysisWarning, match="GLMM diverged .*separation"):
+        r = bivariate_glmm(df)
+    assert r.model.startswith("reitsma") and r.fallback.startswith("Reitsma model with continuity correction 0.5")
+    assert r.correction == 0.5 and r.correction_rule == "all-if-any-zero" and r.corrected == tuple("ABCDE")
+    assert abs(r.mu[0]) < 10 and np.sqrt(r.cov_mu[0, 0]) < 100
+    assert r.lr_negative.estimate > 1e-3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kept = bivariate_glmm(df, fallback="none")
+    assert kept.model.startswith("glmm") and any("kept as requested" in w for w in kept.warnings)

@@ -172,3 +172,25 @@ def test_run_meta_analysis_validates_arguments():
         run_meta_analysis(studies, model="bayes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="subgroup column 'site' is not a covariate"):
         run_meta_analysis(studies, subgroups=["site"])
+
+
+def test_several_cohorts_per_study_warn_and_are_reported(tmp_path):
+    # the example has 5 studies with 2 cohorts each (internal/external test sets, CNN/radiologists): the models treat
+    # them as independent, which must be said (warning, results.json, report beside the pooled estimates)
+    from nodescope.meta import write_meta_report
+
+    studies = read_studies(example_paths()["studies"])
+    with pytest.warns(MetaAnalysisWarning, match="5 of 9 studies contribute several cohorts"):
+        analysis = run_meta_analysis(studies, model="reitsma", leave_one_out_analysis=False)
+    msgs = [m for a, m in analysis.warnings if a == "cohorts per study"]
+    assert len(msgs) == 1 and "Zhou 2020: 2" in msgs[0] and "independent" in msgs[0]
+    assert analysis.one_per_study is not None and analysis.one_per_study.k == 9
+    write_meta_report(analysis, tmp_path)
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert any(w["analysis"] == "cohorts per study" for w in doc["warnings"])
+    html = (tmp_path / "report.html").read_text()
+    synthesis = html[html.index("4. Synthesis of results"):html.index("5. Heterogeneity")]
+    assert "Independence assumption" in synthesis and "One cohort per study (highest Youden index, k = 9)" in synthesis
+    single = studies.subset(~studies.frame["study"].duplicated().to_numpy())
+    assert not [a for a, _ in run_meta_analysis(single, model="reitsma", leave_one_out_analysis=False).warnings
+                if a == "cohorts per study"]

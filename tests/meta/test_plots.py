@@ -10,10 +10,11 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Polygon
 
+import nodescope.meta
 from nodescope._estimate import Estimate
+from nodescope.evaluation import proportion_ci
 from nodescope.meta import (
     deeks_funnel_plot,
-    exact_ci,
     fagan_nomogram,
     forest_plot,
     quadas_summary_plot,
@@ -23,6 +24,7 @@ from nodescope.meta import (
     sroc_plot,
 )
 from nodescope.meta import example_paths as _paths
+from nodescope.meta._plots import clopper_pearson_bounds
 from nodescope.report import save_figure
 
 
@@ -39,15 +41,19 @@ def _by_gid(fig: Figure, gid: str) -> list:
 def test_exact_ci_matches_clopper_pearson_reference():
     # Zhou 2020 CNN: 35/41 sensitivity, published 95% CI 70%-94%;
     # R 4.x: print(binom.test(35, 41)$conf.int, digits = 7) -> 0.7082695 0.9443426
-    low, high = exact_ci(np.array([35, 29, 0, 41]), np.array([41, 40, 41, 41]))
+    low, high = clopper_pearson_bounds(np.array([35, 29, 0, 41]), np.array([41, 40, 41, 41]))
     assert low[0] == pytest.approx(0.7082695, abs=1e-6) and high[0] == pytest.approx(0.9443426, abs=1e-6)
     # specificity 29/40, published 56%-85%; print(binom.test(29, 40)$conf.int, digits = 7) -> 0.5611171 0.8539910
     assert low[1] == pytest.approx(0.5611171, abs=1e-6) and high[1] == pytest.approx(0.8539910, abs=1e-6)
     # x = 0: lower bound 0, upper 1 - (alpha/2)^(1/n); x = n: upper 1
     assert low[2] == 0.0 and high[2] == pytest.approx(1 - 0.025 ** (1 / 41))
     assert high[3] == 1.0
-    with pytest.raises(ValueError, match="0 <= events <= totals"):
-        exact_ci(np.array([5]), np.array([4]))
+    with pytest.raises(ValueError, match="0 <= successes <= n"):
+        clopper_pearson_bounds(np.array([5]), np.array([4]))
+    # one implementation of the exact interval: the evaluation stage's
+    ref = proportion_ci(35, 41, method="clopper-pearson")
+    assert (low[0], high[0]) == (ref.ci_low, ref.ci_high)
+    assert not hasattr(nodescope.meta, "exact_ci")
 
 
 def test_forest_plot_points_intervals_and_diamonds(studies):

@@ -150,7 +150,61 @@ def test_bad_arguments() -> None:
 def test_summary_frame_and_dict() -> None:
     r = reitsma(frame("AuditC"))
     sf = r.summary_frame()
-    assert {"sensitivity", "specificity", "lr_positive", "lr_negative", "dor", "auc", "hsroc_beta", "i2_bivariate"} <= set(sf["name"])
+    assert {"sensitivity", "specificity", "lr_positive", "lr_negative", "dor", "auc", "hsroc_beta", "i2_bivariate_percent"} <= set(sf["name"])
     d = r.to_dict()
     assert d["estimates"]["sensitivity"]["estimate"] == pytest.approx(r.sensitivity.estimate)
-    assert 0 <= r.heterogeneity.i2_bivariate <= 1
+    assert 0 <= r.heterogeneity.i2_bivariate <= 100
+
+
+def test_docs_claim_only_the_validation_that_was_done() -> None:
+    # mada is not installed; only metafor::rma.mv agreement is shown, so no docstring may say "as mada::reitsma"
+    import nodescope.meta._reitsma as mod
+    from nodescope.meta import reitsma as fn
+
+    for doc in (mod.__doc__, fn.__doc__):
+        assert "as R ``mada::reitsma``" not in doc and "as mada" not in doc
+        assert "metafor::rma.mv" in doc
+
+
+def test_bivariate_i2_uses_the_models_correction_and_percent() -> None:
+    # AuditC has zero cells; Reitsma's default rule adds 0.5 to every cell of every cohort, so I2 must use those
+    # within-cohort variances (not 0.5 added only to the zero-cell cohorts), and report percent like metafor:
+    # I2 = 100 tau2 / (tau2 + s2), s2 = (k - 1) sum w / ((sum w)^2 - sum w^2), w = 1 / (1/TP + 1/FN) (Higgins &
+    # Thompson 2002)
+    df = frame("AuditC")
+    r = reitsma(df)
+    tp, fn, fp, tn = (df[c].to_numpy() + 0.5 for c in ("TP", "FN", "FP", "TN"))
+    k = len(df)
+    expected = []
+    for j, v in enumerate((1 / tp + 1 / fn, 1 / tn + 1 / fp)):
+        w = 1 / v
+        s2 = (k - 1) * w.sum() / (w.sum() ** 2 - np.sum(w**2))
+        expected.append(100 * r.sigma[j, j] / (r.sigma[j, j] + s2))
+    assert r.heterogeneity.i2_sens == pytest.approx(expected[0], rel=1e-10)
+    assert r.heterogeneity.i2_spec == pytest.approx(expected[1], rel=1e-10)
+    assert 1 < r.heterogeneity.i2_sens <= 100  # percent, not a fraction
+
+
+def test_auc_ci_with_rho_fixed_includes_tau_uncertainty() -> None:
+    # k = 3 -> rho fixed at 0; the AUC CI must still carry the uncertainty of (log tau_sens, log tau_spec)
+    # (delta method on logit AUC over (mu_A, mu_B, log tau_A, log tau_B)) and say precisely what it ignores
+    from nodescope.meta._summary import sroc_auc
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetaAnalysisWarning)
+        r = reitsma(frame("Dementia").iloc[:3])
+    assert r.rho_fixed and r.cov_eta is not None
+    assert np.all(np.diag(r.cov_eta)[:2] > 0) and np.all(r.cov_eta[2] == 0)
+    assert "boundary" not in r.auc.note and "rho fixed at 0 and treated as known" in r.auc.note
+    x0 = np.concatenate([r.mu, 0.5 * np.log(np.diag(r.sigma))])
+    g = np.empty(4)
+    for i in range(4):
+        e = np.zeros(4)
+        e[i] = 1e-5
+        f = [logit(sroc_auc(x[:2], np.exp(x[2:]))) for x in (x0 + e, x0 - e)]
+        g[i] = (f[0] - f[1]) / 2e-5
+    se_mu_only = np.sqrt(g[:2] @ r.cov_mu @ g[:2])
+    cov4 = np.zeros((4, 4))
+    cov4[:2, :2], cov4[2:, 2:] = r.cov_mu, r.cov_eta[:2, :2]
+    assert r.auc.extra["se_logit"] == pytest.approx(np.sqrt(g @ cov4 @ g), rel=1e-4)
+    assert r.auc.extra["se_logit"] > se_mu_only

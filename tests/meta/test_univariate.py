@@ -109,3 +109,53 @@ def test_type_error_for_non_frame() -> None:
 
 def test_all_measures_listed() -> None:
     assert set(UNIVARIATE_MEASURES) == {k[1] for k in R_UNI}
+
+
+# R (tests/meta/reference/meta_review_fixes.R, block 1; metafor 3.8.1):
+#   predict(rma(yi, vi, method = "REML"), pi.type = "riley") = mu +- qt(0.975, k - 2) sqrt(tau2 + se^2)
+R_PI_T = {
+    ("AuditC", "logit_sens"): (-0.4846157621, 4.89528974),
+    ("AuditC", "log_dor"): (1.828930954, 4.937724247),
+    ("skin_tests", "logit_sens"): (-4.340066896, 2.280280355),
+    ("skin_tests", "log_dor"): (-1.449990768, 6.385419167),
+}
+
+
+@pytest.mark.parametrize("key", list(R_PI_T))
+def test_t_prediction_interval_k_minus_2_matches_metafor_riley(key: tuple[str, str]) -> None:
+    name, measure = key
+    r = univariate_pool(frame(name), measure, method="REML", prediction="t")  # type: ignore[arg-type]
+    scale = np.log if measure == "log_dor" else (lambda p: np.log(p / (1 - p)))
+    assert scale(r.prediction.ci_low) == pytest.approx(R_PI_T[key][0], abs=1e-4)
+    assert scale(r.prediction.ci_high) == pytest.approx(R_PI_T[key][1], abs=1e-4)
+    assert r.prediction.method == "prediction-interval-t" and r.prediction.extra["df"] == r.k - 2
+    default = univariate_pool(frame(name), measure, method="REML")
+    assert default.prediction.method == "prediction-interval-z"
+    assert r.prediction.ci_low < default.prediction.ci_low and r.prediction.ci_high > default.prediction.ci_high
+
+
+def test_t_prediction_interval_undefined_for_two_cohorts() -> None:
+    r = univariate_pool(frame("AuditC").iloc[:2], "log_dor", prediction="t")
+    assert np.isnan(r.prediction.ci_low) and "k >= 3" in r.prediction.note
+    with pytest.raises(ValueError, match="prediction='normal' is not valid"):
+        univariate_pool(frame("AuditC"), "log_dor", prediction="normal")  # type: ignore[arg-type]
+
+
+def test_one_helper_makes_corrected_measures_for_every_model() -> None:
+    # measure_data is the single place for "continuity-correct, then per-cohort estimate and variance": univariate
+    # pooling, Deeks' test and the Reitsma model all read it (hand formulas: logit sens = log(TP/FN),
+    # v = 1/TP + 1/FN, on counts + 0.5 for cohorts with a zero cell)
+    from nodescope.meta import deeks_test
+    from nodescope.meta._counts import LOGITS, as_counts, measure_data
+
+    df = frame("AuditC")
+    y, v, mask = measure_data(as_counts(df), (*LOGITS, "log_dor"), 0.5, "studies-with-zero")
+    add = np.where((df[["TP", "FN", "FP", "TN"]] == 0).any(axis=1), 0.5, 0.0)
+    tp, fn, fp, tn = (df[c].to_numpy() + add for c in ("TP", "FN", "FP", "TN"))
+    np.testing.assert_allclose(y[:, 0], np.log(tp / fn))
+    np.testing.assert_allclose(v[:, 1], 1 / tn + 1 / fp)
+    np.testing.assert_array_equal(mask, add > 0)
+    np.testing.assert_allclose(deeks_test(df).y, y[:, 2])
+    np.testing.assert_allclose(univariate_pool(df, "logit_sens").vi, v[:, 0])
+    with pytest.raises(ValueError, match=r"infinite for cohort\(s\) \['AuditC_07'"):
+        measure_data(as_counts(df), LOGITS, 0.0, "none")

@@ -21,7 +21,6 @@ from nodescope.meta._bivariate import MIN_COHORTS_BIVARIATE, bivariate_glmm, rei
 from nodescope.meta._example import example_paths, generate_synthetic_cohorts
 from nodescope.meta._plots import (
     deeks_funnel_plot,
-    exact_ci,
     fagan_nomogram,
     forest_plot,
     quadas_summary_plot,
@@ -78,7 +77,6 @@ __all__ = [
     "bivariate_glmm",
     "deeks_funnel_plot",
     "deeks_test",
-    "exact_ci",
     "example_paths",
     "fagan_nomogram",
     "forest_plot",

@@ -13,7 +13,7 @@ from scipy import stats
 
 from nodescope._estimate import Estimate
 from nodescope.meta._bivariate import Fallback, ModelName, bivariate_glmm, fit_model, reitsma
-from nodescope.meta._counts import Correction, as_counts, corrected, design_matrix
+from nodescope.meta._counts import LOGITS, Correction, as_counts, design_matrix, measure_data
 from nodescope.meta._fit import BivariateFit
 from nodescope.meta._summary import BivariateResult, MetaAnalysisWarning
 
@@ -79,14 +79,17 @@ def deeks_test(data: pd.DataFrame, *, correction: float = 0.5,
     counts = as_counts(data)
     if counts.k < 3:
         raise ValueError(f"Deeks' test needs at least 3 cohorts; got {counts.k}")
-    cc, mask = corrected(counts, correction, correction_rule)
-    with np.errstate(divide="ignore"):
-        y = np.log(cc.tp * cc.tn / (cc.fp * cc.fn))
-    if not np.all(np.isfinite(y)):
-        raise ValueError("ln DOR is infinite for a cohort with a zero cell; use correction > 0")
+    y2, _, mask = measure_data(counts, ("log_dor",), correction, correction_rule)
+    y = y2[:, 0]
     n1, n0 = counts.n_diseased, counts.n_healthy
     ess = 4 * n1 * n0 / (n1 + n0)
     x = 1 / np.sqrt(ess)
+    if np.ptp(x) <= 1e-12 * np.max(x):
+        raise ValueError(
+            f"Deeks' test regresses ln DOR on 1/sqrt(ESS), but 1/sqrt(ESS) does not vary: all {counts.k} cohorts "
+            f"have the same effective sample size ESS = 4 n1 n0 / (n1 + n0) = {ess[0]:.6g}, so the slope is not "
+            "identified (small-study effects cannot be assessed without cohorts of different sizes)"
+        )
     X = np.column_stack([np.ones_like(x), x])
     w = ess
     xtwx = X.T @ (w[:, None] * X)
@@ -185,11 +188,11 @@ def meta_regression(
     if fit.rho_fixed != null.rho_fixed:
         # compare like with like: refit whichever has rho free with rho fixed at 0
         from nodescope.meta._glmm import fit_glmm
-        from nodescope.meta._reitsma import fit_reitsma, logit_data
+        from nodescope.meta._reitsma import fit_reitsma
 
         def refit(Xd: np.ndarray, nm: tuple[str, ...]) -> BivariateFit:
             if model == "reitsma":
-                y, s, _ = logit_data(counts, correction, correction_rule)
+                y, s, _ = measure_data(counts, LOGITS, correction, correction_rule)
                 return fit_reitsma(y, s, Xd, nm, method=meth, rho_fixed=True)
             return fit_glmm(counts, Xd, nm, n_nodes=n_nodes, rho_fixed=True)
 
@@ -239,16 +242,20 @@ def subgroup_analysis(data: pd.DataFrame, column: str, *, model: ModelName = "gl
     """Pool each level of ``column`` separately and test the difference by a bivariate meta-regression LRT.
 
     The per-level fits use the default method of the model (GLMM Laplace; Reitsma REML); the test uses ML
-    (Reitsma) or the GLMM likelihood, ``df = 2 (levels - 1)``.
+    (Reitsma) or the GLMM likelihood, ``df = 2 (levels - 1)``. The column is always treated as categorical: a
+    numerically coded subgroup (``1/2/3``) is cast to ``str`` before the meta-regression, so the test compares
+    the same levels as the per-level fits (a numeric column passed to :func:`meta_regression` directly is
+    instead a linear trend with ``df = 2``). The caller's frame is not changed.
     """
     if column not in data.columns:
         raise ValueError(f"subgroup column {column!r} is not a column of the data; columns are {list(data.columns)}")
-    levels = sorted(data[column].astype(str).unique())
+    data = data.assign(**{column: data[column].astype(str)})
+    levels = sorted(data[column].unique())
     if len(levels) < 2:
         raise ValueError(f"subgroup column {column!r} has a single level {levels}; nothing to compare")
     fits = {}
     for lev in levels:
-        sub = data[data[column].astype(str) == lev]
+        sub = data[data[column] == lev]
         fits[lev] = _pooled(sub, model, alpha=alpha, fallback=fallback)
     reg = meta_regression(data, [column], model=model, alpha=alpha, fallback=fallback)
     return SubgroupResult(column=column, fits=fits, regression=reg)

@@ -6,6 +6,14 @@ degenerate (optimiser not converged, ``|rho| > 0.999``, or a between-cohort vari
 separate univariate random-effects models of logit sensitivity and logit specificity, as recommended by
 Takwoingi et al. (2017, Stat Methods Med Res 26:1896-1911) when the bivariate model cannot be estimated.
 ``fallback="none"`` keeps the full fit (still warning). Fewer than 2 cohorts is an error.
+
+**Separation (GLMM).** When a cell is zero in every cohort (e.g. ``FN = 0`` everywhere: sensitivity 100 % in each
+cohort) the binomial likelihood keeps rising as ``|logit sens| -> inf``; the GLMM then drifts to a huge
+``|mu|`` with a huge SE while the optimiser reports convergence. A pooled GLMM whose ``|mu| > 10`` on the logit
+scale (sens or spec beyond 0.99995) or whose SE of ``mu`` exceeds 100 is declared divergent: a
+:class:`MetaAnalysisWarning` says so and, unless ``fallback="none"``, the Reitsma normal-approximation model is fitted
+instead (REML, 0.5 added to every cell of every cohort when any cell is zero), recorded in ``fallback``,
+``correction`` and ``corrected`` of the result.
 """
 
 from __future__ import annotations
@@ -16,15 +24,29 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from nodescope.meta._counts import Correction, Counts, as_counts
+from nodescope.meta._counts import LOGITS, Correction, Counts, as_counts, measure_data
 from nodescope.meta._fit import BivariateFit
 from nodescope.meta._glmm import fit_glmm
-from nodescope.meta._reitsma import fit_reitsma, logit_data
+from nodescope.meta._reitsma import fit_reitsma
 from nodescope.meta._summary import BivariateResult, CiMethod, MetaAnalysisWarning, build_result
 
 __all__ = ["MIN_COHORTS_BIVARIATE", "bivariate_glmm", "reitsma"]
 
 MIN_COHORTS_BIVARIATE = 4
+SEPARATION_MAX_LOGIT = 10.0
+SEPARATION_MAX_SE = 100.0
+
+
+def _divergent(fit: BivariateFit) -> str:
+    """Why an intercept-only GLMM fit looks separated (empty string when it does not)."""
+    mu = fit.coef[:, 0]
+    se = np.sqrt(np.abs(np.diag(fit.cov_coef)))
+    bad = [f"{name} = {m:.3g} (SE {s:.3g})" for name, m, s in zip(("logit sens", "logit spec"), mu, se, strict=True)
+           if abs(m) > SEPARATION_MAX_LOGIT or not np.isfinite(s) or s > SEPARATION_MAX_SE]
+    if not bad:
+        return ""
+    return ("the GLMM diverged (" + ", ".join(bad) + "): a proportion is 0 or 1 in (nearly) every cohort "
+            "(separation), so the binomial likelihood has no finite maximum")
 Fallback = Literal["rho0", "none"]
 ModelName = Literal["glmm", "reitsma"]
 
@@ -65,10 +87,10 @@ def fit_model(
     def run(rho_fixed: bool) -> BivariateFit:
         nonlocal mask
         if model == "reitsma":
-            y, s, mask = logit_data(counts, correction, correction_rule)
+            y, s, mask = measure_data(counts, LOGITS, correction, correction_rule)  # type: ignore[arg-type]
             return fit_reitsma(y, s, X, names, method=method, rho_fixed=rho_fixed)
         # GLMM: start from the normal-approximation ML fit on 0.5-corrected data (zero cells are fine there)
-        y, s, _ = logit_data(counts, 0.5, "studies-with-zero")
+        y, s, _ = measure_data(counts, LOGITS, 0.5, "studies-with-zero")
         start = fit_reitsma(y, s, X, names, method="ML", rho_fixed=rho_fixed)
         return fit_glmm(counts, X, names, n_nodes=n_nodes, start=start, rho_fixed=rho_fixed)
 
@@ -87,6 +109,22 @@ def fit_model(
             fit = run(True)
         elif why:
             msgs.append(f"degenerate bivariate fit: {why}; kept as requested (fallback='none')")
+    if model == "glmm" and X.shape[1] == 1:
+        why = _divergent(fit)
+        if why and fallback == "rho0":
+            msgs.append(f"{why}; fitted the Reitsma normal-approximation model instead (REML, 0.5 added to every "
+                        "cell of every cohort when any cell is zero)")
+            fallback_text = f"Reitsma model with continuity correction 0.5 (all-if-any-zero): {why}"
+            for m in msgs:
+                warnings.warn(m, MetaAnalysisWarning, stacklevel=3)
+            # the Reitsma fit warns about its own fallbacks
+            inner = fit_model(counts, X, names, model="reitsma", method="REML", n_nodes=1, correction=0.5,
+                              correction_rule="all-if-any-zero", fallback="rho0")
+            if inner[2]:
+                fallback_text += f"; then {inner[2]}"
+            return inner[0], (*msgs, *inner[1]), fallback_text, inner[3]
+        if why:
+            msgs.append(f"{why}; kept as requested (fallback='none')")
     if not fit.converged:
         msgs.append(f"the final fit did not converge: {fit.message}")
     for m in msgs:
@@ -106,7 +144,11 @@ def reitsma(
     n_sim: int = 10000,
     seed: int = 0,
 ) -> BivariateResult:
-    """Bivariate normal-approximation model of Reitsma et al. (2005), as R ``mada::reitsma``.
+    """Bivariate normal-approximation model of Reitsma et al. (2005) (the model of R ``mada::reitsma``).
+
+    Estimates, standard errors, variance components and log-likelihoods are validated against
+    ``metafor::rma.mv(struct = "UN")`` (REML and ML); mada itself was not run, so no agreement with mada's
+    output is claimed. The continuity-correction convention below is mada's, read from its source.
 
     Parameters
     ----------
@@ -115,7 +157,7 @@ def reitsma(
     method : {"REML", "ML"}, default "REML"
     correction : float, default 0.5
     correction_rule : {"all-if-any-zero", "studies-with-zero", "all", "none"}, default "all-if-any-zero"
-        mada's convention (``correction.control = "all"``): when any cohort has a zero cell, ``correction`` is
+        mada's convention (``correction.control = "all"``, from mada's ``R/reitsma.R``): when any cohort has a zero cell, ``correction`` is
         added to all four cells of **every** cohort; otherwise nothing is added. ``"studies-with-zero"`` is
         mada's ``"single"``. The corrected cohorts are recorded in the result.
     alpha : float, default 0.05
@@ -142,9 +184,10 @@ def reitsma(
     X = np.ones((counts.k, 1))
     fit, msgs, fb, mask = fit_model(counts, X, ("(Intercept)",), model="reitsma", method=method, n_nodes=1,
                                     correction=correction, correction_rule=correction_rule, fallback=fallback)
+    _, within, _ = measure_data(counts, LOGITS, correction, correction_rule)
     return build_result(fit, counts, alpha=alpha, correction=correction, correction_rule=correction_rule,
                         corrected=tuple(counts.labels[i] for i in np.flatnonzero(mask)), fallback=fb,
-                        warnings_=msgs, ci_method=ci_method, n_sim=n_sim, seed=seed)
+                        warnings_=msgs, within_var=within, ci_method=ci_method, n_sim=n_sim, seed=seed)
 
 
 def bivariate_glmm(
@@ -170,7 +213,8 @@ def bivariate_glmm(
     n_nodes : int, default 9
         Nodes per dimension for ``"aghq"`` (ignored for ``"laplace"``).
     alpha, fallback, ci_method, n_sim, seed
-        As in :func:`reitsma`.
+        As in :func:`reitsma`. With ``fallback="rho0"`` a divergent (separated) GLMM is replaced by the Reitsma
+        model with continuity correction (module docstring); the result's ``model`` and ``fallback`` say so.
 
     Notes
     -----
@@ -193,7 +237,15 @@ def bivariate_glmm(
     counts = as_counts(data)
     X = np.ones((counts.k, 1))
     nodes = 1 if method == "laplace" else n_nodes
-    fit, msgs, fb, _ = fit_model(counts, X, ("(Intercept)",), model="glmm", method=method, n_nodes=nodes,
+    fit, msgs, fb, mask = fit_model(counts, X, ("(Intercept)",), model="glmm", method=method, n_nodes=nodes,
                                  correction=0.0, correction_rule="none", fallback=fallback)
+    if fit.model.startswith("reitsma"):  # separation fallback: the normal model with its continuity correction
+        _, within, _ = measure_data(counts, LOGITS, 0.5, "all-if-any-zero")
+        return build_result(fit, counts, alpha=alpha, correction=0.5, correction_rule="all-if-any-zero",
+                            corrected=tuple(counts.labels[i] for i in np.flatnonzero(mask)), fallback=fb,
+                            warnings_=msgs, within_var=within, ci_method=ci_method, n_sim=n_sim, seed=seed)
+    # I2 needs within-cohort variances of the logits; the GLMM has none of its own, so use the univariate
+    # convention (0.5 added to the cells of cohorts with a zero cell)
+    _, within, _ = measure_data(counts, LOGITS, 0.5, "studies-with-zero")
     return build_result(fit, counts, alpha=alpha, correction=0.0, correction_rule="none", corrected=(),
-                        fallback=fb, warnings_=msgs, ci_method=ci_method, n_sim=n_sim, seed=seed)
+                        fallback=fb, warnings_=msgs, within_var=within, ci_method=ci_method, n_sim=n_sim, seed=seed)

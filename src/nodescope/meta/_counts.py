@@ -17,6 +17,9 @@ CELLS = ("TP", "FP", "FN", "TN")
 
 Correction = Literal["studies-with-zero", "all-if-any-zero", "all", "none"]
 CORRECTIONS: tuple[str, ...] = ("studies-with-zero", "all-if-any-zero", "all", "none")
+Measure = Literal["log_dor", "logit_sens", "logit_spec", "log_lr_pos", "log_lr_neg"]
+UNIVARIATE_MEASURES: tuple[str, ...] = ("log_dor", "logit_sens", "logit_spec", "log_lr_pos", "log_lr_neg")
+LOGITS: tuple[str, str] = ("logit_sens", "logit_spec")  # outcomes of the bivariate models
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,63 @@ def corrected(counts: Counts, correction: float, rule: Correction) -> tuple[Coun
     add = np.where(mask, correction, 0.0)
     out = Counts(counts.tp + add, counts.fp + add, counts.fn + add, counts.tn + add, counts.labels)
     return out, mask
+
+
+def study_measures(c: Counts, measure: Measure) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cohort estimate ``y`` and within-cohort variance ``v`` (shape ``(k,)``) on the model scale.
+
+    ``logit_sens``: ``log(TP/FN)``, ``v = 1/TP + 1/FN``; ``logit_spec``: ``log(TN/FP)``, ``v = 1/TN + 1/FP``;
+    ``log_dor``: ``log(TP*TN/(FP*FN))``, ``v = 1/TP + 1/FP + 1/FN + 1/TN``;
+    ``log_lr_pos``: ``log(sens/(1-spec))``, ``v = 1/TP - 1/(TP+FN) + 1/FP - 1/(FP+TN)``;
+    ``log_lr_neg``: ``log((1-sens)/spec)``, ``v = 1/FN - 1/(TP+FN) + 1/TN - 1/(TN+FP)``.
+    Counts must already be continuity-corrected where a cell is zero.
+    """
+    tp, fp, fn, tn = c.tp, c.fp, c.fn, c.tn
+    with np.errstate(divide="ignore"):
+        if measure == "logit_sens":
+            return np.log(tp / fn), 1 / tp + 1 / fn
+        if measure == "logit_spec":
+            return np.log(tn / fp), 1 / tn + 1 / fp
+        if measure == "log_dor":
+            return np.log(tp * tn / (fp * fn)), 1 / tp + 1 / fp + 1 / fn + 1 / tn
+        n1, n0 = tp + fn, fp + tn
+        if measure == "log_lr_pos":
+            return np.log((tp / n1) / (fp / n0)), 1 / tp - 1 / n1 + 1 / fp - 1 / n0
+        if measure == "log_lr_neg":
+            return np.log((fn / n1) / (tn / n0)), 1 / fn - 1 / n1 + 1 / tn - 1 / n0
+    raise ValueError(f"measure={measure!r} is not valid; choose one of {UNIVARIATE_MEASURES}")
+
+
+def measure_data(counts: Counts, measures: tuple[str, ...], correction: float,
+                 rule: Correction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Continuity-correct by ``rule`` and compute :func:`study_measures` for each of ``measures``.
+
+    The one place where per-cohort model-scale estimates and their within-cohort variances are made (univariate
+    pooling, the Reitsma model, Deeks' test, I2 of the bivariate models).
+
+    Returns
+    -------
+    y, v : ndarray, shape (k, len(measures))
+    corrected_mask : ndarray of bool, shape (k,)
+
+    Raises
+    ------
+    ValueError
+        A value is infinite (a zero cell left uncorrected); the message names the cohorts.
+    """
+    cc, mask = corrected(counts, correction, rule)
+    pairs = [study_measures(cc, m) for m in measures]  # type: ignore[arg-type]
+    y = np.column_stack([p[0] for p in pairs])
+    v = np.column_stack([p[1] for p in pairs])
+    bad_rows = ~(np.isfinite(y).all(axis=1) & np.isfinite(v).all(axis=1))
+    if bad_rows.any():
+        bad = [counts.labels[i] for i in np.flatnonzero(bad_rows)]
+        raise ValueError(
+            f"{' / '.join(measures)} is infinite for cohort(s) {bad}: a zero cell without continuity correction; "
+            "use correction > 0 (e.g. correction_rule='studies-with-zero'), or the exact binomial GLMM "
+            "(bivariate_glmm), which needs none"
+        )
+    return y, v, mask
 
 
 def design_matrix(

@@ -17,9 +17,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Patch, Polygon
 from matplotlib.ticker import FuncFormatter, NullFormatter
-from statsmodels.stats.proportion import proportion_confint
 
 from nodescope._estimate import Estimate
+from nodescope.evaluation import proportion_ci
 from nodescope.meta._quadas import (
     APPLICABILITY_DOMAINS,
     DOMAIN_LABELS,
@@ -31,7 +31,6 @@ from nodescope.meta._studies import Studies
 
 __all__ = [
     "deeks_funnel_plot",
-    "exact_ci",
     "fagan_nomogram",
     "forest_plot",
     "quadas_summary_plot",
@@ -45,32 +44,19 @@ _POINT = "#2b5797"
 _POOLED = "#c8382f"
 
 
-def exact_ci(events: np.ndarray, totals: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Clopper-Pearson (exact binomial) intervals for proportions ``events / totals``.
+def clopper_pearson_bounds(events: np.ndarray, totals: np.ndarray,
+                           alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cohort Clopper-Pearson bounds of ``events / totals``: :func:`nodescope.evaluation.proportion_ci`
+    (``method="clopper-pearson"``, exact 0 at ``x = 0`` and 1 at ``x = n``) applied element-wise.
 
-    Parameters
-    ----------
-    events, totals : array of int, shape (k,)
-        Numerators and denominators (``totals > 0``).
-    alpha : float
-        ``1 - alpha`` coverage.
-
-    Returns
-    -------
-    low, high : ndarray, shape (k,)
-        Bounds from the beta quantiles ``B(alpha/2; x, n - x + 1)`` and ``B(1 - alpha/2; x + 1, n - x)``, 0 at
-        ``x = 0`` and 1 at ``x = n`` (statsmodels ``proportion_confint(method="beta")``).
+    Returns ``low, high``, arrays of shape ``(k,)``.
     """
-    ev = np.asarray(events, dtype=float)
-    tot = np.asarray(totals, dtype=float)
+    ev = np.asarray(events)
+    tot = np.asarray(totals)
     if ev.shape != tot.shape:
         raise ValueError(f"events and totals must have the same shape, got {ev.shape} and {tot.shape}")
-    if np.any(tot <= 0) or np.any(ev < 0) or np.any(ev > tot):
-        raise ValueError("exact_ci needs 0 <= events <= totals and totals > 0")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    low, high = proportion_confint(ev, tot, alpha=alpha, method="beta")
-    return np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    bounds = [proportion_ci(int(x), int(n), method="clopper-pearson", alpha=alpha) for x, n in zip(ev, tot, strict=True)]
+    return np.array([b.ci_low for b in bounds]), np.array([b.ci_high for b in bounds])
 
 
 def _check_studies(studies: Studies) -> Studies:
@@ -149,7 +135,7 @@ def forest_plot(
         ax_txt.set_xlim(0, 1)
         ax_txt.text(0.05, n_rows, f"{name[:4]}. ({pct}% CI)", fontweight="bold", va="center", fontsize=8)
         p = ev / tot
-        low, high = exact_ci(ev, tot, alpha)
+        low, high = clopper_pearson_bounds(ev, tot, alpha)
         ax.hlines(y, low, high, color="#33415c", lw=1.1)
         (pts,) = ax.plot(p, y, ls="none", marker="s", ms=5, color=_POINT)
         pts.set_gid("cohorts")

@@ -1,4 +1,4 @@
-"""Bivariate normal-approximation model of Reitsma et al. (2005) by REML or ML (as R ``mada::reitsma``).
+"""Bivariate normal-approximation model of Reitsma et al. (2005) by REML or ML (the model of R ``mada::reitsma``).
 
 Model, for cohort ``i`` with ``y_i = (logit sens_i, logit spec_i)`` from continuity-corrected counts::
 
@@ -7,8 +7,10 @@ Model, for cohort ``i`` with ``y_i = (logit sens_i, logit spec_i)`` from continu
 ``B`` (2 x p) holds the coefficients of the covariates ``x_i`` (intercept first) for each logit. For a given
 ``Sigma`` the coefficients are the GLS estimate, so the (restricted) log-likelihood is maximised over the
 Cholesky factor of ``Sigma`` alone; ``cov(B) = (sum D_i' W_i D_i)^-1`` with ``W_i = (Sigma + S_i)^-1``, as in
-mada and metafor. Validated against ``metafor::rma.mv(yi, V, mods = ~ 0 + outcome, random = ~ outcome | study,
-struct = "UN", method = "REML"/"ML")`` (tests/meta/reference/reitsma.R).
+metafor. Validated against ``metafor::rma.mv(yi, V, mods = ~ 0 + outcome, random = ~ outcome | study,
+struct = "UN", method = "REML"/"ML")`` (tests/meta/reference/meta_reference.R, block 2); mada itself was not run
+(not installed), so agreement with ``mada::reitsma`` output is not shown. Only mada's continuity-correction
+convention is taken from it, read from its source (``R/reitsma.R``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import logging
 
 import numpy as np
 
-from nodescope.meta._counts import Counts, corrected
 from nodescope.meta._fit import (
     BivariateFit,
     chol_from_sigma,
@@ -89,21 +90,6 @@ def _start_sigma(y: np.ndarray, s: np.ndarray) -> np.ndarray:
     return np.array([[tau2[0], off], [off, tau2[1]]])
 
 
-def logit_data(counts: Counts, correction: float, rule: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Corrected logits ``y`` (k, 2), within-cohort variances ``s`` (k, 2) and the corrected-cohort mask."""
-    cc, mask = corrected(counts, correction, rule)  # type: ignore[arg-type]
-    with np.errstate(divide="ignore"):
-        y = np.column_stack([np.log(cc.tp / cc.fn), np.log(cc.tn / cc.fp)])
-        s = np.column_stack([1 / cc.tp + 1 / cc.fn, 1 / cc.tn + 1 / cc.fp])
-    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(s))):
-        bad = [counts.labels[i] for i in np.flatnonzero(~np.isfinite(y).all(axis=1) | ~np.isfinite(s).all(axis=1))]
-        raise ValueError(
-            f"logit sensitivity/specificity is infinite for cohort(s) {bad}: a zero cell without continuity "
-            "correction; use correction > 0 or the exact binomial GLMM (bivariate_glmm), which needs none"
-        )
-    return y, s, mask
-
-
 def fit_reitsma(
     y: np.ndarray, s: np.ndarray, X: np.ndarray, names: tuple[str, ...], *, method: str, rho_fixed: bool = False
 ) -> BivariateFit:
@@ -129,12 +115,18 @@ def fit_reitsma(
     cov_eta = None
     tau = np.sqrt(np.diag(sigma))
     interior = bool(np.all(tau > 1e-4)) and (rho_fixed or abs(sigma[0, 1] / (tau[0] * tau[1])) < 1 - 1e-6)
-    if interior and not rho_fixed:
-        h = num_hessian(lambda e: -prob.loglik(sigma_from_eta(e)), eta_from_sigma(sigma))
+    if interior:
+        # covariance of eta = (log tau_sens, log tau_spec, atanh rho); with rho fixed at 0 only the two log taus
+        # are free (the rho row and column stay 0), as the GLMM does
+        n_eta = 2 if rho_fixed else 3
+        h = num_hessian(lambda e: -prob.loglik(sigma_from_eta(np.append(e, 0.0) if rho_fixed else e)),
+                        eta_from_sigma(sigma)[:n_eta])
         try:
-            cov_eta = np.linalg.inv(h)
-            if np.any(np.diag(cov_eta) <= 0):
-                cov_eta = None
+            inv = np.linalg.inv(h)
+            if np.any(np.diag(inv) <= 0):
+                raise np.linalg.LinAlgError
+            cov_eta = np.zeros((3, 3))
+            cov_eta[:n_eta, :n_eta] = inv
         except np.linalg.LinAlgError:
             cov_eta = None
     n_var = 2 if rho_fixed else 3

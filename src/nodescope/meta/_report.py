@@ -24,8 +24,8 @@ from matplotlib.figure import Figure
 from nodescope import __version__
 from nodescope._estimate import Estimate
 from nodescope.meta._plots import (
+    clopper_pearson_bounds,
     deeks_funnel_plot,
-    exact_ci,
     fagan_nomogram,
     forest_plot,
     quadas_summary_plot,
@@ -38,11 +38,12 @@ from nodescope.report import HtmlReport, save_figure
 
 __all__ = ["RESULTS_SCHEMA_VERSION", "meta_figures", "meta_results", "meta_tables", "write_meta_report"]
 
-RESULTS_SCHEMA_VERSION = "1.0"
+RESULTS_SCHEMA_VERSION = "2.0"  # 2.0: pooled.heterogeneity I2 in percent (was a fraction)
 _MODEL_TEXT = {
     "glmm": "exact bivariate binomial GLMM (logit sensitivity and specificity with correlated random effects; "
             "Laplace approximation), the model of Stata metandi/midas and lme4::glmer",
-    "reitsma": "bivariate normal-approximation model of Reitsma et al. (2005) fitted by REML, as R mada::reitsma",
+    "reitsma": "bivariate normal-approximation model of Reitsma et al. (2005) fitted by REML (estimates validated "
+               "against metafor::rma.mv)",
 }
 
 
@@ -50,8 +51,8 @@ def _per_study(analysis: MetaAnalysis) -> pd.DataFrame:
     s = analysis.studies
     tp, fp, fn, tn = s.tp, s.fp, s.fn, s.tn
     alpha = analysis.alpha
-    sl, sh = exact_ci(tp, tp + fn, alpha)
-    cl, ch = exact_ci(tn, tn + fp, alpha)
+    sl, sh = clopper_pearson_bounds(tp, tp + fn, alpha)
+    cl, ch = clopper_pearson_bounds(tn, tn + fp, alpha)
     out = s.frame[["study", "cohort", "TP", "FP", "FN", "TN"]].copy()
     out["n"] = tp + fp + fn + tn
     out["prevalence"] = (tp + fn) / out["n"]
@@ -92,11 +93,11 @@ def meta_tables(analysis: MetaAnalysis) -> dict[str, pd.DataFrame]:
     pooled.insert(0, "model", p.model)
     tables["pooled"] = pooled
     het = [{"source": "bivariate", "measure": "logit sensitivity", "tau2": p.tau2_sens,
-            "I2_percent": 100 * p.heterogeneity.i2_sens, "rho_sens_spec": p.rho, "k": p.k, "method": p.model},
+            "I2_percent": p.heterogeneity.i2_sens, "rho_sens_spec": p.rho, "k": p.k, "method": p.model},
            {"source": "bivariate", "measure": "logit specificity", "tau2": p.tau2_spec,
-            "I2_percent": 100 * p.heterogeneity.i2_spec, "rho_sens_spec": p.rho, "k": p.k, "method": p.model},
+            "I2_percent": p.heterogeneity.i2_spec, "rho_sens_spec": p.rho, "k": p.k, "method": p.model},
            {"source": "bivariate", "measure": "bivariate (generalised variance)", "tau2": np.nan,
-            "I2_percent": 100 * p.heterogeneity.i2_bivariate, "rho_sens_spec": p.rho, "k": p.k, "method": p.model}]
+            "I2_percent": p.heterogeneity.i2_bivariate, "rho_sens_spec": p.rho, "k": p.k, "method": p.model}]
     frame = pd.DataFrame(het)
     if analysis.univariate:
         uni = pd.concat([u.summary_frame() for u in analysis.univariate.values()], ignore_index=True)
@@ -382,6 +383,14 @@ def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict
 
     rep.heading("4. Synthesis of results")
     rep.table(_pooled_table(p), caption=f"Pooled estimates ({p.model}, k = {p.k})")
+    multi = [m for a, m in analysis.warnings if a == "cohorts per study"]
+    if multi:
+        ops = analysis.one_per_study
+        check = (f" One cohort per study (highest Youden index, k = {ops.k}): sensitivity {_fmt(ops.sensitivity)}, "
+                 f"specificity {_fmt(ops.specificity)} (section 7)." if ops is not None else
+                 " The one-cohort-per-study sensitivity analysis was not done"
+                 f" ({skipped.get('one per study', 'switched off')}).")
+        rep.banner("Independence assumption: " + multi[0] + "." + check)
     corr = ("correlation fixed at 0 (see fallback)" if p.rho_fixed else
             f"correlation of logit sens and logit spec rho = {p.rho:.3f} (the (sens, FPR) correlation reported by "
             f"mada/midas is {p.rho_sens_fpr:.3f})")
@@ -402,8 +411,8 @@ def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict
 
     rep.heading("5. Heterogeneity")
     rep.paragraph(f"Bivariate I2 (generalised variance, Zhou & Dendukuri 2014) = "
-                  f"{100 * p.heterogeneity.i2_bivariate:.1f}%; I2 logit sens = {100 * p.heterogeneity.i2_sens:.1f}%, "
-                  f"logit spec = {100 * p.heterogeneity.i2_spec:.1f}%. The prediction region of the SROC plot shows "
+                  f"{p.heterogeneity.i2_bivariate:.1f}%; I2 logit sens = {p.heterogeneity.i2_sens:.1f}%, "
+                  f"logit spec = {p.heterogeneity.i2_spec:.1f}%. The prediction region of the SROC plot shows "
                   "where the true accuracy of a new cohort is expected.")
     if analysis.univariate:
         uni = tables["heterogeneity"]

@@ -10,6 +10,15 @@ fewer than 3 cohorts, no study with several cohorts for the one-per-study analys
 :attr:`MetaAnalysis.skipped` with the reason, and shown in the report; they never stop the main analysis. Every warning
 raised by a model (fallback to ``rho = 0``, convergence) is kept in :attr:`MetaAnalysis.warnings` under the name of the
 analysis that raised it.
+
+**Cohorts of one study are treated as independent.** The models have one random effect per cohort (the model frame
+gives each cohort its own label), so several cohorts from one study (e.g. an internal and an external test set, or a
+CNN and radiologists read on the same patients) count as independent studies. That ignores their correlation (shared
+patients, readers, protocol) and can make CIs too narrow and heterogeneity look smaller or larger than it is. When a
+study contributes several cohorts a :class:`~nodescope.meta.MetaAnalysisWarning` says so (kept under
+``"cohorts per study"`` in :attr:`MetaAnalysis.warnings`, shown beside the pooled estimates in the report), and the
+one-cohort-per-study sensitivity analysis (on by default) checks how much the result depends on the assumption.
+A three-level model (cohorts within studies) is not implemented.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from nodescope.meta._analyses import (
 from nodescope.meta._bivariate import bivariate_glmm, reitsma
 from nodescope.meta._quadas import QuadasTable
 from nodescope.meta._studies import COUNT_COLUMNS, Studies
-from nodescope.meta._summary import BivariateResult
+from nodescope.meta._summary import BivariateResult, MetaAnalysisWarning
 from nodescope.meta._univariate import UNIVARIATE_MEASURES, UnivariateResult, univariate_pool
 
 __all__ = ["MetaAnalysis", "run_meta_analysis"]
@@ -163,7 +172,7 @@ def run_meta_analysis(
         From :func:`~nodescope.meta.read_studies`.
     model : {"glmm", "reitsma"}
         Main model: the exact bivariate binomial GLMM (Laplace; default) or the Reitsma normal-approximation model
-        (REML, 0.5 added to every cell of every cohort when any cell is zero, as mada).
+        (REML, 0.5 added to every cell of every cohort when any cell is zero: mada's convention).
     subgroups : sequence of str
         Covariate columns: each gets separate pooled fits per level and a meta-regression likelihood-ratio test.
     covariates : sequence of str
@@ -215,6 +224,16 @@ def run_meta_analysis(
     frame = _model_frame(analysed)
     caught: list[tuple[str, str]] = []
     skipped: dict[str, str] = {}
+    per_study = analysed.frame["study"].value_counts(sort=False)
+    multi = per_study[per_study > 1]
+    if len(multi):
+        msg = (f"{len(multi)} of {len(per_study)} studies contribute several cohorts ("
+               + ", ".join(f"{s}: {n}" for s, n in multi.items())
+               + "); the models treat every cohort as an independent study, which ignores the correlation of cohorts "
+               "from one study (shared patients, readers or protocol) and can make the CIs too narrow; compare the "
+               "one-cohort-per-study sensitivity analysis")
+        warnings.warn(msg, MetaAnalysisWarning, stacklevel=2)
+        caught.append(("cohorts per study", msg))
 
     def attempt(name: str, func: Callable[[], T], *, required: bool = False) -> T | None:
         with warnings.catch_warnings(record=True) as got:

@@ -19,10 +19,11 @@ Formulas (``sd_A = tau_sens``, ``sd_B = tau_spec``, ``s_AB = Sigma[0, 1]``):
 - confidence region: ``{m : (m - mu)' cov(mu)^-1 (m - mu) <= chi2_2(1 - alpha)}``; prediction region: the
   same with ``Sigma + cov(mu)`` (a new cohort's true (sens, spec)); both drawn in logit space and mapped to
   (FPR, sens) = ``(expit(-m_B), expit(m_A))``;
-- heterogeneity: per-logit ``I2_j = tau2_j / (tau2_j + s2_j)`` with the Higgins-Thompson typical within-cohort
-  variance ``s2_j = (k-1) sum w / ((sum w)^2 - sum w^2)``, ``w = 1/v_ij`` (v from 0.5-corrected counts where a
-  cell is zero), and the generalised-variance bivariate
-  ``I2_biv = sqrt(det Sigma) / (sqrt(det Sigma) + sqrt(s2_1 s2_2))`` (Zhou & Dendukuri 2014, Stat Med
+- heterogeneity (percent): per-logit ``I2_j = 100 tau2_j / (tau2_j + s2_j)`` with the Higgins-Thompson typical
+  within-cohort variance ``s2_j = (k-1) sum w / ((sum w)^2 - sum w^2)``, ``w = 1/v_ij`` (``v`` the within-cohort
+  variances of the model: Reitsma's with its own continuity correction; for the GLMM, which uses none, from counts
+  with 0.5 added to cohorts with a zero cell), and the generalised-variance bivariate
+  ``I2_biv = 100 sqrt(det Sigma) / (sqrt(det Sigma) + sqrt(s2_1 s2_2))`` (Zhou & Dendukuri 2014, Stat Med
   33:2701-2717, with a diagonal typical within-cohort covariance).
 """
 
@@ -60,7 +61,10 @@ class HsrocParameters:
 
 @dataclass(frozen=True)
 class Heterogeneity:
-    """``I2`` (fractions in [0, 1]) of each logit and the bivariate generalised-variance ``I2``."""
+    """``I2`` **in percent** (0-100, as metafor and the literature report it, and as
+    :attr:`UnivariateResult.i2 <nodescope.meta.UnivariateResult>`) of each logit and the bivariate
+    generalised-variance ``I2``; ``typical_within_var`` the Higgins-Thompson typical within-cohort variances of
+    (logit sens, logit spec) from the within-cohort variances the model used."""
 
     i2_sens: float
     i2_spec: float
@@ -163,8 +167,8 @@ class BivariateResult:
                                               self.lr_negative, self.dor, self.auc)]
         out = pd.concat(rows, ignore_index=True)
         extra = {"tau2_sens": self.tau2_sens, "tau2_spec": self.tau2_spec, "rho_sens_spec": self.rho,
-                 "i2_sens": self.heterogeneity.i2_sens, "i2_spec": self.heterogeneity.i2_spec,
-                 "i2_bivariate": self.heterogeneity.i2_bivariate, "loglik": self.loglik}
+                 "i2_sens_percent": self.heterogeneity.i2_sens,
+                 "i2_spec_percent": self.heterogeneity.i2_spec, "i2_bivariate_percent": self.heterogeneity.i2_bivariate, "loglik": self.loglik}
         if self.hsroc is not None:
             extra.update({f"hsroc_{k}": v for k, v in asdict(self.hsroc).items()})
         more = pd.DataFrame([{"name": k, "estimate": v, "method": self.model, "alpha": self.alpha, "n": self.k}
@@ -227,12 +231,14 @@ def _ellipse(centre: np.ndarray, cov: np.ndarray, level: float, n: int) -> tuple
     return expit(-pts[1]), expit(pts[0])
 
 
-def heterogeneity(sigma: np.ndarray, counts: Counts) -> Heterogeneity:
-    """Per-logit and bivariate I2 (see module docstring); within variances from 0.5-corrected zero-cell cohorts."""
-    zero = (np.vstack([counts.tp, counts.fp, counts.fn, counts.tn]) == 0).any(axis=0)
-    add = np.where(zero, 0.5, 0.0)
-    v = np.column_stack([1 / (counts.tp + add) + 1 / (counts.fn + add), 1 / (counts.tn + add) + 1 / (counts.fp + add)])
-    k = counts.k
+def heterogeneity(sigma: np.ndarray, within_var: np.ndarray) -> Heterogeneity:
+    """Per-logit and bivariate I2 in percent (see module docstring).
+
+    ``within_var`` (k, 2): the within-cohort variances of (logit sens, logit spec) **the model used** (Reitsma:
+    its own continuity correction; GLMM, which needs none: 0.5 added to cohorts with a zero cell).
+    """
+    v = np.asarray(within_var, dtype=float)
+    k = v.shape[0]
     s2 = []
     for j in range(2):
         w = 1 / v[:, j]
@@ -240,8 +246,8 @@ def heterogeneity(sigma: np.ndarray, counts: Counts) -> Heterogeneity:
     t1, t2 = sigma[0, 0], sigma[1, 1]
     det = max(float(np.linalg.det(sigma)), 0.0)
     return Heterogeneity(
-        i2_sens=float(t1 / (t1 + s2[0])), i2_spec=float(t2 / (t2 + s2[1])),
-        i2_bivariate=float(np.sqrt(det) / (np.sqrt(det) + np.sqrt(s2[0] * s2[1]))),
+        i2_sens=float(100 * t1 / (t1 + s2[0])), i2_spec=float(100 * t2 / (t2 + s2[1])),
+        i2_bivariate=float(100 * np.sqrt(det) / (np.sqrt(det) + np.sqrt(s2[0] * s2[1]))),
         typical_within_var=(s2[0], s2[1]),
     )
 
@@ -256,6 +262,7 @@ def build_result(
     corrected: tuple[str, ...],
     fallback: str,
     warnings_: tuple[str, ...],
+    within_var: np.ndarray,
     ci_method: CiMethod = "delta",
     n_sim: int = 10000,
     seed: int = 0,
@@ -306,7 +313,7 @@ def build_result(
     return BivariateResult(
         model=fit.model, sensitivity=prop("sensitivity", 0), specificity=prop("specificity", 1),
         lr_positive=ratio["lr_positive"], lr_negative=ratio["lr_negative"], dor=ratio["dor"], auc=auc,
-        mu=mu, cov_mu=cov, sigma=fit.sigma, hsroc=hs, heterogeneity=heterogeneity(fit.sigma, counts),
+        mu=mu, cov_mu=cov, sigma=fit.sigma, hsroc=hs, heterogeneity=heterogeneity(fit.sigma, within_var),
         loglik=fit.loglik, n_params=fit.n_params, k=k, converged=fit.converged, rho_fixed=fit.rho_fixed,
         se_method=fit.se_method, correction=correction, correction_rule=correction_rule, corrected=corrected,
         fallback=fallback, warnings=warnings_, alpha=alpha, labels=counts.labels,
@@ -327,7 +334,14 @@ def _auc_estimate(fit: BivariateFit, mu: np.ndarray, sd: np.ndarray, alpha: floa
             cov4[:2, 2:] = fit.cov_mu_eta[:, :2]
             cov4[2:, :2] = fit.cov_mu_eta[:, :2].T
     else:
-        note = "CI reflects uncertainty in mu only (variance components at a boundary)"
+        tau2 = np.diag(fit.sigma)
+        why = (f"a between-cohort variance is at or near 0 (tau2 = {tau2[0]:.3g}, {tau2[1]:.3g})"
+               if np.any(np.sqrt(tau2) <= 1e-4) else
+               "the correlation is at +-1" if not fit.rho_fixed and abs(fit.sigma[0, 1]) >= (1 - 1e-6) * np.sqrt(tau2.prod())
+               else "the information matrix of the variance parameters is not invertible")
+        note = f"CI ignores the uncertainty in tau_sens and tau_spec ({why}); it reflects the uncertainty in mu only"
+    if fit.rho_fixed:
+        note = (note + "; " if note else "") + "rho fixed at 0 and treated as known"
     x0 = np.concatenate([mu, np.log(sd)])
     g = np.empty(4)
     for i in range(4):

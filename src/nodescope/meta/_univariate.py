@@ -1,6 +1,6 @@
 """Univariate random-effects pooling (DerSimonian-Laird, REML) of one accuracy measure at a time.
 
-Validated against ``metafor::rma(yi, vi, method="DL"/"REML")`` (tests/meta/reference/univariate.R).
+Validated against ``metafor::rma(yi, vi, method="DL"/"REML")`` (tests/meta/reference/meta_reference.R, block 1).
 """
 
 from __future__ import annotations
@@ -15,15 +15,22 @@ from scipy import stats
 from scipy.special import expit
 
 from nodescope._estimate import Estimate
-from nodescope.meta._counts import Correction, Counts, as_counts, corrected
+from nodescope.meta._counts import (
+    UNIVARIATE_MEASURES,
+    Correction,
+    Counts,
+    Measure,
+    as_counts,
+    measure_data,
+    study_measures,
+)
 
 __all__ = ["UNIVARIATE_MEASURES", "UnivariateResult", "study_measures", "univariate_pool"]
 
 logger = logging.getLogger(__name__)
 
-Measure = Literal["log_dor", "logit_sens", "logit_spec", "log_lr_pos", "log_lr_neg"]
-UNIVARIATE_MEASURES: tuple[str, ...] = ("log_dor", "logit_sens", "logit_spec", "log_lr_pos", "log_lr_neg")
 TauMethod = Literal["DL", "REML"]
+PredictionMethod = Literal["z", "t"]
 _BACK = {
     "log_dor": ("dor", np.exp),
     "logit_sens": ("sensitivity", expit),
@@ -31,31 +38,6 @@ _BACK = {
     "log_lr_pos": ("lr_positive", np.exp),
     "log_lr_neg": ("lr_negative", np.exp),
 }
-
-
-def study_measures(c: Counts, measure: Measure) -> tuple[np.ndarray, np.ndarray]:
-    """Per-cohort estimate ``y`` and within-cohort variance ``v`` (shape ``(k,)``) on the model scale.
-
-    ``logit_sens``: ``log(TP/FN)``, ``v = 1/TP + 1/FN``; ``logit_spec``: ``log(TN/FP)``, ``v = 1/TN + 1/FP``;
-    ``log_dor``: ``log(TP*TN/(FP*FN))``, ``v = 1/TP + 1/FP + 1/FN + 1/TN``;
-    ``log_lr_pos``: ``log(sens/(1-spec))``, ``v = 1/TP - 1/(TP+FN) + 1/FP - 1/(FP+TN)``;
-    ``log_lr_neg``: ``log((1-sens)/spec)``, ``v = 1/FN - 1/(TP+FN) + 1/TN - 1/(TN+FP)``.
-    Counts must already be continuity-corrected where a cell is zero.
-    """
-    tp, fp, fn, tn = c.tp, c.fp, c.fn, c.tn
-    with np.errstate(divide="ignore"):
-        if measure == "logit_sens":
-            return np.log(tp / fn), 1 / tp + 1 / fn
-        if measure == "logit_spec":
-            return np.log(tn / fp), 1 / tn + 1 / fp
-        if measure == "log_dor":
-            return np.log(tp * tn / (fp * fn)), 1 / tp + 1 / fp + 1 / fn + 1 / tn
-        n1, n0 = tp + fn, fp + tn
-        if measure == "log_lr_pos":
-            return np.log((tp / n1) / (fp / n0)), 1 / tp - 1 / n1 + 1 / fp - 1 / n0
-        if measure == "log_lr_neg":
-            return np.log((fn / n1) / (tn / n0)), 1 / fn - 1 / n1 + 1 / tn - 1 / n0
-    raise ValueError(f"measure={measure!r} is not valid; choose one of {UNIVARIATE_MEASURES}")
 
 
 @dataclass(frozen=True)
@@ -82,7 +64,9 @@ class UnivariateResult:
         ``(tau2 + s2) / s2``.
     prediction : Estimate
         Back-transformed ``1 - alpha`` prediction interval for a new cohort's true value,
-        ``mu +- z sqrt(tau2 + se^2)`` (normal quantile, as ``metafor::predict.rma`` with ``test="z"``).
+        ``mu +- q sqrt(tau2 + se^2)`` with ``q`` the normal quantile (``prediction="z"``, as
+        ``metafor::predict.rma`` with ``test="z"``) or the ``t_(k-2)`` quantile (``prediction="t"``); its
+        ``method`` says which (``"prediction-interval-z"`` / ``"prediction-interval-t"``).
     method : str
         ``"DL"`` or ``"REML"``.
     correction, correction_rule : float, str
@@ -177,6 +161,7 @@ def univariate_pool(
     correction: float = 0.5,
     correction_rule: Correction = "studies-with-zero",
     alpha: float = 0.05,
+    prediction: PredictionMethod = "z",
 ) -> UnivariateResult:
     """Pool one accuracy measure across cohorts with a random-effects model.
 
@@ -197,6 +182,13 @@ def univariate_pool(
         Which cohorts get the correction. The default (only cohorts with a zero cell) is metafor's
         ``escalc(add=1/2, to="only0")``. The cohorts corrected are recorded in the result.
     alpha : float, default 0.05
+    prediction : {"z", "t"}, default "z"
+        Quantile of the prediction interval ``mu +- q sqrt(tau2 + SE^2)``: ``"z"`` the normal quantile
+        (metafor's ``predict.rma`` default, kept as the default so results match metafor); ``"t"`` the
+        ``t`` quantile with ``k - 2`` degrees of freedom (Higgins, Thompson & Spiegelhalter 2009; Riley et al.
+        2011; metafor's ``predict(..., pi.type = "riley")``), which widens the interval for few cohorts to allow
+        for the uncertainty in ``tau2``. With ``"t"`` and ``k < 3`` the interval is undefined (``nan``, with a
+        note).
 
     Returns
     -------
@@ -207,22 +199,21 @@ def univariate_pool(
     DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin Trials 1986;7:177-188.
     Viechtbauer W. Conducting meta-analyses in R with the metafor package. J Stat Softw 2010;36(3).
     Higgins JPT, Thompson SG. Quantifying heterogeneity in a meta-analysis. Stat Med 2002;21:1539-1558.
+    Higgins JPT, Thompson SG, Spiegelhalter DJ. A re-evaluation of random-effects meta-analysis. J R Stat Soc A
+    2009;172:137-159.
+    Riley RD, Higgins JPT, Deeks JJ. Interpretation of random effects meta-analyses. BMJ 2011;342:d549.
     """
     if measure not in UNIVARIATE_MEASURES:
         raise ValueError(f"measure={measure!r} is not valid; choose one of {UNIVARIATE_MEASURES}")
     if method not in ("DL", "REML"):
         raise ValueError(f"method={method!r} is not valid; choose 'DL' or 'REML'")
+    if prediction not in ("z", "t"):
+        raise ValueError(f"prediction={prediction!r} is not valid; choose 'z' (normal) or 't' (t with k-2 df)")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie in (0, 1); got {alpha!r}")
     counts = as_counts(data)
-    cc, mask = corrected(counts, correction, correction_rule)
-    y, v = study_measures(cc, measure)
-    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v))):
-        bad = [counts.labels[i] for i in np.flatnonzero(~np.isfinite(y) | ~np.isfinite(v))]
-        raise ValueError(
-            f"{measure} is infinite for cohort(s) {bad} (a zero cell without continuity correction); "
-            "use correction > 0 with correction_rule='studies-with-zero'"
-        )
+    y2, v2, mask = measure_data(counts, (measure,), correction, correction_rule)
+    y, v = y2[:, 0], v2[:, 0]
     k = y.size
     if k < 2:
         raise ValueError(f"random-effects pooling needs at least 2 cohorts; got {k}")
@@ -248,8 +239,18 @@ def univariate_pool(
     pooled = Estimate(name, float(back(mu)), float(back(mu - z * se)), float(back(mu + z * se)),
                       f"random-effects-{method}-wald", alpha, k, note, extra)
     sp = np.sqrt(tau2 + se**2)
-    pred = Estimate(f"{name}_prediction", float(back(mu)), float(back(mu - z * sp)), float(back(mu + z * sp)),
-                    "prediction-interval-z", alpha, k, "interval for a new cohort's true value", {"sd": float(sp)})
+    pred_note = "interval for a new cohort's true value"
+    pred_extra: dict[str, float | int] = {"sd": float(sp)}
+    if prediction == "z":
+        q_pi = z
+    elif k >= 3:
+        q_pi = stats.t.ppf(1 - alpha / 2, k - 2)
+        pred_extra["df"] = k - 2
+    else:
+        q_pi = float("nan")
+        pred_note = "undefined: the t-based prediction interval needs k >= 3 cohorts (k - 2 degrees of freedom)"
+    pred = Estimate(f"{name}_prediction", float(back(mu)), float(back(mu - q_pi * sp)), float(back(mu + q_pi * sp)),
+                    f"prediction-interval-{prediction}", alpha, k, pred_note, pred_extra)
     return UnivariateResult(
         measure=measure, pooled=pooled, mu=mu, se=se, tau2=float(tau2), q=q, q_df=k - 1,
         q_pvalue=float(stats.chi2.sf(q, k - 1)), i2=i2, h2=h2, prediction=pred, method=method, k=k,
