@@ -3,7 +3,7 @@
 from nodescope.models._bundle import BUNDLE_FORMAT_VERSION, ModelBundle, build_model, load_bundle, save_bundle
 from nodescope.models._fusion import IntermediateFusionNet, LateFusionMethod, late_fusion
 from nodescope.models._predict import Engine, InferenceModel, OnnxPredictor, export_onnx, predict_proba
-from nodescope.models._predict_io import IMAGE_SUFFIXES, predict_files
+from nodescope.models._predict_io import predict_files
 from nodescope.models._preprocess import RoiMode, mask_box, prepare_image
 from nodescope.models._registry import (
     BACKBONES,
@@ -28,7 +28,6 @@ from nodescope.models._weights import (
 __all__ = [
     "BACKBONES",
     "BUNDLE_FORMAT_VERSION",
-    "IMAGE_SUFFIXES",
     "BackboneSpec",
     "ClassifierNet",
     "Engine",

@@ -10,15 +10,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nodescope.data import IMAGE_SUFFIXES
 from nodescope.models._bundle import ModelBundle
 from nodescope.models._predict import Engine, predict_proba
 from nodescope.models._preprocess import prepare_image
 
-__all__ = ["IMAGE_SUFFIXES", "predict_files"]
+__all__ = ["predict_files"]
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm")
 
 
 def _collect(inputs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Path], list[Path | None]]:
