@@ -10,21 +10,22 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nodescope.evaluation import POSITIVE_NAMES
 from nodescope.training._config import TrainConfig
 from nodescope.training._data import preload_images
 
-__all__ = ["POSITIVE_NAMES", "Samples", "build_samples", "resolve_positive"]
+__all__ = ["Samples", "build_samples", "resolve_positive"]
 
 log = logging.getLogger(__name__)
 
-POSITIVE_NAMES = ("malignant", "metastatic", "metastasis", "positive", "1", "yes")
 _KEEP = ("image", "lesion_id", "site", "modality", "view")
 
 
 def resolve_positive(classes: tuple[str, ...] | list[str], positive: str | None) -> str | None:
     """The positive class of a binary task (None for multi-class), per the predictions contract.
 
-    When ``positive`` is not given it is inferred only if exactly one class is in :data:`POSITIVE_NAMES`.
+    When ``positive`` is not given it is inferred only if exactly one class is in
+    :data:`nodescope.evaluation.POSITIVE_NAMES` (the rule of :func:`nodescope.evaluation.read_predictions`).
     """
     classes = tuple(classes)
     if len(classes) != 2:
