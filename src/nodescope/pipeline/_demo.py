@@ -162,7 +162,9 @@ def run_demo(
     for i, mod in enumerate(MODALITIES):
         t0 = time.perf_counter()
         say(f"2/4 training the {mod} model: {folds}-fold patient-level CV + hold-out test ({i + 1}/{len(MODALITIES)})")
-        cfg = TrainConfig(out=out / "runs" / mod, name=mod, modality=mod, splits_file=splits_file, **common)
+        # the first run draws the hold-out test part; the others reuse its splits.csv, which fixes it
+        cfg = TrainConfig(out=out / "runs" / mod, name=mod, modality=mod, splits_file=splits_file,
+                          **(common if splits_file is None else dict(common, test_size=0.0)))
         res = run_cv(cfg)
         if splits_file is None:  # every modality reuses the first run's patient split
             splits_file = res.run_dir / "splits.csv"
@@ -178,7 +180,7 @@ def run_demo(
         t0 = time.perf_counter()
         say("3/4 intermediate fusion: one encoder per modality, concatenated features, one head (same split)")
         cfg = TrainConfig(out=out / "runs" / "fusion_intermediate", name="fusion_intermediate", fusion="intermediate",
-                          modalities=list(MODALITIES), splits_file=splits_file, **common)
+                          modalities=list(MODALITIES), splits_file=splits_file, **dict(common, test_size=0.0))
         res = run_cv(cfg)
         frames.append(pd.read_csv(res.run_dir / "predictions.csv", dtype={"patient_id": str, "y_true": str}))
         seconds["train_fusion_intermediate"] = time.perf_counter() - t0

@@ -101,11 +101,18 @@ def _read(path: Path, cfg: TrainConfig, classes: tuple[str, ...] | None, dropped
     return df
 
 
-def _apply_splits_file(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+def _apply_splits_file(frame: pd.DataFrame, path: Path, fixed: pd.Series) -> pd.DataFrame:
+    """Parts and folds from a run's splits.csv, after checking the file itself and its fit to this manifest."""
+    from nodescope.data import LeakageError, check_leakage
+
     sp = pd.read_csv(path, dtype=str, keep_default_na=False)
     for col in ("group", "part", "fold"):
         if col not in sp.columns:
             raise ValueError(f"splits_file {path}: column {col!r} missing (have {list(sp.columns)})")
+    try:
+        check_leakage(sp)
+    except LeakageError as exc:  # a group in two parts/folds: refuse rather than keep one of them silently
+        raise LeakageError(f"splits_file {path}: {exc}") from exc
     g = sp.drop_duplicates("group").set_index("group")
     missing = sorted(set(frame["group"]) - set(g.index))
     if missing:
@@ -114,6 +121,13 @@ def _apply_splits_file(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     frame = frame.copy()
     frame["part"] = frame["group"].map(g["part"])
     frame["fold"] = frame["group"].map(g["fold"]).astype(int)
+    if fixed.any():
+        clash = fixed & (frame["part"] != frame["split"])
+        if clash.any():
+            eg = frame.loc[clash].iloc[0]
+            raise ValueError(f"splits_file {path} contradicts the manifest's 'split' column on {int(clash.sum())} "
+                             f"row(s): e.g. group {eg['group']!r} is {eg['split']!r} in the manifest but "
+                             f"{eg['part']!r} in the splits file")
     return frame
 
 
@@ -134,7 +148,7 @@ def build_samples(cfg: TrainConfig) -> Samples:
     if fixed.any():
         dev.loc[fixed, "part"] = dev.loc[fixed, "split"]
     if cfg.splits_file is not None:
-        dev = _apply_splits_file(dev, cfg.splits_file)
+        dev = _apply_splits_file(dev, cfg.splits_file, fixed)
     else:
         pool = dev[~fixed]
         sp = make_splits(pool, method="kfold", group_col=cfg.group_col, n_splits=cfg.folds,
