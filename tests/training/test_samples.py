@@ -52,3 +52,20 @@ def test_splits_file_contradicting_the_manifest_split_column(tmp_path: Path) -> 
 def test_test_size_with_splits_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"test_size=0\.2 would be ignored"):
         TrainConfig(manifest=tmp_path / "m.csv", out=tmp_path / "r", splits_file=tmp_path / "s.csv", test_size=0.2)
+
+
+def test_class_absent_from_development_data_fails_up_front(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    m = write_tiny_dataset(tmp_path / "d", n_patients=9, per_patient=1)
+    with pytest.raises(ValueError, match=r"\['other'\] have no rows in the development \(cv\) part"):
+        build_samples(_cfg(tmp_path, m, classes=["benign", "malignant", "other"]))
+
+
+def test_class_only_in_one_fold_fails_up_front(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    m = write_tiny_dataset(tmp_path / "d", n_patients=9, per_patient=1)
+    man = pd.read_csv(m, dtype=str)
+    man.loc[man["patient_id"] == "P00", "label"] = "rare"  # one patient: its fold's training data lack the class
+    man.to_csv(m, index=False)
+    with pytest.raises(ValueError, match=r"training folds have no rows of class\(es\) \['rare'\]"):
+        build_samples(_cfg(tmp_path, m))

@@ -131,6 +131,23 @@ def _apply_splits_file(frame: pd.DataFrame, path: Path, fixed: pd.Series) -> pd.
     return frame
 
 
+def _check_classes_present(dev: pd.DataFrame, classes: tuple[str, ...]) -> None:
+    """Every class must be in the cv part and in the training rows of every fold (checked before any training)."""
+    cv = dev[dev["part"] == "cv"]
+    counts = cv["label"].value_counts()
+    absent = [c for c in classes if c not in counts.index]
+    if absent:
+        raise ValueError(f"classes: {absent} have no rows in the development (cv) part; its class counts are "
+                         f"{ {str(k): int(v) for k, v in counts.items()} }. Remove them from classes or add data")
+    folds = cv["fold"].astype(int)
+    for k in sorted(set(folds)):
+        have = set(cv.loc[folds != k, "label"])
+        lack = [c for c in classes if c not in have]
+        if lack:
+            raise ValueError(f"fold {k}: its training folds have no rows of class(es) {lack} (all of them are in "
+                             f"fold {k}); use fewer folds or add data")
+
+
 def build_samples(cfg: TrainConfig) -> Samples:
     """Read, filter, split and preload everything a run needs (see :class:`Samples`)."""
     from nodescope.data import check_leakage, make_splits
@@ -155,6 +172,7 @@ def build_samples(cfg: TrainConfig) -> Samples:
                          test_size=cfg.test_size, seed=cfg.seed)
         dev.loc[pool.index, "part"] = sp["part"]
         dev.loc[pool.index, "fold"] = sp["fold"]
+    _check_classes_present(dev, classes)
     frames = [dev]
     for i, ext in enumerate(cfg.external):
         e = _read(ext, cfg, classes, dropped, f"external[{i}]")
