@@ -4,7 +4,7 @@ from nodescope.models._bundle import BUNDLE_FORMAT_VERSION, ModelBundle, build_m
 from nodescope.models._fusion import IntermediateFusionNet, LateFusionMethod, late_fusion
 from nodescope.models._predict import Engine, InferenceModel, OnnxPredictor, export_onnx, predict_proba
 from nodescope.models._predict_io import predict_files
-from nodescope.models._preprocess import RoiMode, mask_box, prepare_image
+from nodescope.models._preprocess import UINT16_RULE, RoiMode, mask_box, prepare_image, stored_bits
 from nodescope.models._registry import (
     BACKBONES,
     BackboneSpec,
@@ -28,6 +28,7 @@ from nodescope.models._weights import (
 __all__ = [
     "BACKBONES",
     "BUNDLE_FORMAT_VERSION",
+    "UINT16_RULE",
     "BackboneSpec",
     "ClassifierNet",
     "Engine",
@@ -58,4 +59,5 @@ __all__ = [
     "prepare_image",
     "read_state_dict",
     "save_bundle",
+    "stored_bits",
 ]

@@ -13,7 +13,7 @@ import torch
 from nodescope.data import IMAGE_SUFFIXES
 from nodescope.models._bundle import ModelBundle
 from nodescope.models._predict import Engine, predict_proba
-from nodescope.models._preprocess import prepare_image
+from nodescope.models._preprocess import prepare_image, stored_bits
 
 __all__ = ["predict_files"]
 
@@ -66,6 +66,7 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
     frame, paths, masks = _collect(inputs)
     inp = bundle.meta["input"]
     roi = inp.get("roi", "none") == "mask"
+    uint16 = str(inp.get("uint16", "full_range"))  # bundles without the key were trained with the full 16-bit range
     imgs = torch.empty((len(paths), bundle.channels, bundle.image_size, bundle.image_size), dtype=torch.uint8)
     for i, (p, mp) in enumerate(zip(paths, masks, strict=True)):
         mask = None
@@ -74,8 +75,9 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
                 raise ValueError(f"bundle expects ROI crops (roi='mask') but image {p} has no mask; give a manifest "
                                  "with a 'mask' column")
             mask = read_image(mp).pixels
-        imgs[i] = prepare_image(read_image(p).pixels, size=bundle.image_size, channels=bundle.channels, mask=mask,
-                                roi_margin=float(inp.get("roi_margin", 0.1)))
+        img = read_image(p)
+        imgs[i] = prepare_image(img.pixels, size=bundle.image_size, channels=bundle.channels, mask=mask,
+                                roi_margin=float(inp.get("roi_margin", 0.1)), bits_stored=stored_bits(img.meta, uint16))
     probs = predict_proba(bundle, imgs, tta=tta, engine=engine, batch_size=batch_size)
     out = pd.DataFrame({"patient_id": frame["patient_id"].to_numpy(), "y_true": frame["y_true"].to_numpy()})
     for j, c in enumerate(bundle.classes):

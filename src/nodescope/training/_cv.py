@@ -230,7 +230,7 @@ def _pred_frame(samples: Samples, idx: np.ndarray, probs: np.ndarray, split: str
 def _save_model(path: Path, module: Any, parts: dict[str, Any], cfg: TrainConfig, samples: Samples,
                 train_idx: np.ndarray, name: str, threshold: dict[str, Any] | None, metrics: dict[str, Any],
                 extra: dict[str, Any]) -> None:
-    from nodescope.models import save_bundle
+    from nodescope.models import UINT16_RULE, save_bundle
 
     mean, std = _normalisation(cfg)
     fr = samples.frame.iloc[train_idx]
@@ -242,7 +242,8 @@ def _save_model(path: Path, module: Any, parts: dict[str, Any], cfg: TrainConfig
         "classes": list(samples.classes),
         "positive_class": samples.positive,
         "input": {"image_size": cfg.image_size, "channels": cfg.channels, "resize": "pad", "mean": list(mean),
-                  "std": list(std), "roi": cfg.roi, "roi_margin": cfg.roi_margin, "scale": "x / 255"},
+                  "std": list(std), "roi": cfg.roi, "roi_margin": cfg.roi_margin, "scale": "x / 255",
+                  "uint16": UINT16_RULE},
         "modalities": list(cfg.modalities) if cfg.fusion == "intermediate" else (
             [cfg.modality] if cfg.modality else None),
         "threshold": threshold,
