@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pytest
 import torch
 from PIL import Image
 from tiny_data import write_dicom_grey16
+from typer.testing import CliRunner
 
+from nodescope.cli import app
 from nodescope.data import IMAGE_SUFFIXES
 from nodescope.models import (
     UINT16_RULE,
@@ -64,3 +68,50 @@ def test_12_bit_dicom_uses_its_stored_range(tmp_path: Path) -> None:
     out = predict_files(b, [f])
     expected = predict_proba(b, pre.images)
     np.testing.assert_allclose(out["p_malignant"].to_numpy(), expected[:, 1], atol=1e-6)
+
+
+def _images(root: Path, names: list[str]) -> None:
+    rng = np.random.default_rng(0)
+    for n in names:
+        (root / n).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (32, 32), dtype=np.uint8)).save(root / n)
+
+
+def test_manifest_grouped_by_another_column(tmp_path: Path) -> None:
+    # BUSI-like: empty patient_id, the runs group by dup_group
+    torch.set_num_threads(1)
+    _images(tmp_path / "d", ["a.png", "b.png"])
+    pd.DataFrame({"patient_id": ["", ""], "dup_group": ["g1", "g2"], "image": ["a.png", "b.png"],
+                  "label": ["benign", "malignant"]}).to_csv(tmp_path / "d" / "labels.csv", index=False)
+    b = load_bundle(_tiny_bundle(tmp_path / "b", group_col="dup_group"))
+    out = predict_files(b, [tmp_path / "d" / "labels.csv"])
+    assert out["patient_id"].tolist() == ["g1", "g2"]  # empty patient_id -> the group, as in training
+    # a bundle without group_col (older) + the CLI option
+    old = _tiny_bundle(tmp_path / "old")
+    r = CliRunner().invoke(app, ["predict", str(old), str(tmp_path / "d" / "labels.csv"), "-o",
+                                 str(tmp_path / "p.csv"), "--group-col", "dup_group"])
+    assert r.exit_code == 0, r.output
+    assert pd.read_csv(tmp_path / "p.csv", dtype=str)["patient_id"].tolist() == ["g1", "g2"]
+
+
+def test_bundle_scores_only_its_modality(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    torch.set_num_threads(1)
+    _images(tmp_path / "d", ["a_b.png", "a_c.png", "b_b.png", "b_c.png"])
+    pd.DataFrame({"patient_id": ["A", "A", "B", "B"], "image": ["a_b.png", "a_c.png", "b_b.png", "b_c.png"],
+                  "label": ["benign"] * 2 + ["malignant"] * 2, "modality": ["bmode", "cdfi"] * 2}).to_csv(
+        tmp_path / "d" / "manifest.csv", index=False)
+    b = load_bundle(_tiny_bundle(tmp_path / "b", modalities=["bmode"]))
+    with caplog.at_level("WARNING"):
+        out = predict_files(b, [tmp_path / "d" / "manifest.csv"])
+    assert out["modality"].tolist() == ["bmode", "bmode"] and out["patient_id"].tolist() == ["A", "B"]
+    assert "2 row(s) of other modalities (['cdfi']) left out" in caplog.text
+    c = load_bundle(_tiny_bundle(tmp_path / "c", modalities=["elastography"]))
+    with pytest.raises(ValueError, match=r"no rows of the bundle's modalities \['elastography'\]"):
+        predict_files(c, [tmp_path / "d" / "manifest.csv"])
+
+
+def test_folder_ids_are_relative_paths(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    _images(tmp_path / "f", ["benign/1.png", "malignant/1.png"])
+    out = predict_files(load_bundle(_tiny_bundle(tmp_path / "b")), [tmp_path / "f"])
+    assert sorted(out["patient_id"]) == ["benign/1.png", "malignant/1.png"]

@@ -247,6 +247,7 @@ def _save_model(path: Path, module: Any, parts: dict[str, Any], cfg: TrainConfig
         "modalities": list(cfg.modalities) if cfg.fusion == "intermediate" else (
             [cfg.modality] if cfg.modality else None),
         "threshold": threshold,
+        "group_col": cfg.group_col,
         "weights_init": parts["weights_init"],
         "training": {"manifest": str(cfg.manifest), "n_samples": len(train_idx),
                      "n_groups": int(fr["group"].nunique()),
