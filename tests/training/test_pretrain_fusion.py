@@ -74,3 +74,19 @@ def test_late_fusion(method: str, rng: np.random.Generator) -> None:
         assert not out.loc[~out["patient_id"].isin(["P0", "P35"]), "fusion_fallback"].any()
     with pytest.raises(ValueError, match="method"):
         late_fusion({"a": good, "b": bad}, positive="malignant", method="max")  # type: ignore[arg-type]
+
+
+def test_late_fusion_input_edge_cases(rng: np.random.Generator) -> None:
+    a, b = _pred(0.2, rng), _pred(1.0, rng)
+    # no fold column at all (e.g. a validation-only export): accepted, fold -1
+    out = late_fusion({"bmode": a[a["split"] == "test"].drop(columns="fold"),
+                       "cdfi": b[b["split"] == "test"].drop(columns="fold")}, positive="malignant", method="mean")
+    assert out["fold"].tolist() == [-1] * 10
+    # a unit missing in the first modality keeps an integer fold
+    out = late_fusion({"bmode": a.drop(index=[1]), "cdfi": b}, positive="malignant", method="mean")
+    assert out["fold"].dtype.kind == "i" and out.set_index("patient_id").loc["P1", "fold"] == 1
+    # the modalities disagree on a unit's truth: refused, naming the unit
+    b2 = b.copy()
+    b2.loc[b2["patient_id"] == "P3", "y_true"] = "benign"
+    with pytest.raises(ValueError, match=r"'patient_id': 'P3'.*'malignant'.*'benign' in 'cdfi'"):
+        late_fusion({"bmode": a, "cdfi": b2}, positive="malignant", method="mean")
