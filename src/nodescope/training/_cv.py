@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nodescope.evaluation import choose_threshold
+from nodescope.evaluation import choose_threshold, read_predictions
 from nodescope.training._config import TrainConfig
 from nodescope.training._samples import Samples, build_samples
 
@@ -286,7 +286,8 @@ def run_cv(cfg: TrainConfig) -> CVResult:
         done = fdir / "DONE"
         if cfg.resume and done.is_file() and (fdir / "predictions.csv").is_file():
             log.info("fold %d already complete: reusing its predictions", k)
-            fold_preds.append(pd.read_csv(fdir / "predictions.csv", dtype={"patient_id": str, "y_true": str}))
+            # verbatim ids ("NA", "007", lesion "1"), numeric p_* and fold: the contract's reader
+            fold_preds.append(read_predictions(fdir / "predictions.csv", positive=samples.positive).frame)
             fold_info[k] = json.loads(done.read_text())
             if cfg.final_model == "none":
                 from nodescope.models import load_bundle
