@@ -152,18 +152,19 @@ def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
 
 
 def test_resume_reads_ids_verbatim(tmp_path: Path) -> None:
-    """Reused folds keep ids that pandas would mangle: "NA" (missing), "007" (7), lesion "1" (1.0)."""
+    """Reused folds keep ids that pandas would mangle: "NA" (missing), "007" (7), lesion "1" (1.0 beside a blank)."""
     torch.set_num_threads(1)
     m = write_tiny_dataset(tmp_path / "d", n_patients=6, per_patient=1)
     man = pd.read_csv(m, dtype=str)
     man["patient_id"] = ["NA", "007", "P2", "P3", "010", "P5"]
-    man["lesion_id"] = "1"
+    man["lesion_id"] = ["1", "1", "1", "", "2", "1"]
     man.to_csv(m, index=False)
     cfg = dict(FAST, manifest=m, out=tmp_path / "run", final_model="none", folds=2, val_fraction=0.0)
-    run_cv(TrainConfig(**cfg))
-    (tmp_path / "run" / "folds" / "fold_1" / "DONE").unlink()
-    res = run_cv(TrainConfig(**dict(cfg, resume=True)))  # fold 0 read back from its predictions.csv
+    first = pd.read_csv(run_cv(TrainConfig(**cfg)).run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    res = run_cv(TrainConfig(**dict(cfg, resume=True)))  # every fold read back from its predictions.csv
     pred = pd.read_csv(tmp_path / "run" / "predictions.csv", dtype=str, keep_default_na=False)
     assert sorted(pred["patient_id"]) == sorted(man["patient_id"])
-    assert set(pred["lesion_id"]) == {"1"} and set(pred["fold"]) == {"0", "1"}
+    assert sorted(pred["group"]) == sorted(man["patient_id"])
+    assert sorted(pred["lesion_id"]) == sorted(man["lesion_id"])
+    pd.testing.assert_frame_equal(pred, first)
     assert sorted(res.predictions["patient_id"]) == sorted(man["patient_id"])
