@@ -51,9 +51,13 @@ def test_cv_outputs(tmp_path: Path) -> None:
     y = (cv["y_true"] == "malignant").to_numpy()
     p = cv["p_malignant"].to_numpy()
     j = [((p >= t) & y).sum() / y.sum() + ((p < t) & ~y).sum() / (~y).sum() - 1 for t in p]  # brute-force Youden
-    assert thr in p and ((p >= thr) & y).sum() / y.sum() + ((p < thr) & ~y).sum() / (~y).sum() - 1 == max(j)
+    # the threshold is a float32 score; the CSV holds its shortest decimal form, so match it within float32 precision
+    t_csv = p[np.isclose(p, thr, rtol=0, atol=1e-6)]
+    assert len(t_csv) and ((p >= t_csv[0]) & y).sum() / y.sum() + ((p < t_csv[0]) & ~y).sum() / (~y).sum() - 1 == max(j)
     for k in range(3):
         assert (tmp_path / "run" / "folds" / f"fold_{k}" / "bundle" / "weights.safetensors").is_file()
+        # fold bundles carry the pooled out-of-fold threshold too (predict with them must not fall back to argmax)
+        assert load_bundle(tmp_path / "run" / "folds" / f"fold_{k}" / "bundle").threshold == pytest.approx(thr)
         assert list((tmp_path / "run" / "folds" / f"fold_{k}" / "logs").rglob("metrics.csv"))
     # the final bundle reproduces the run's external predictions from files
     again = predict_files(final, [ext], split="external")
@@ -62,6 +66,8 @@ def test_cv_outputs(tmp_path: Path) -> None:
                                ext_rows["p_malignant"].to_numpy(), atol=1e-6)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["splits"]["cv"]["n"] == 24
+    assert summary["splits"]["cv"]["threshold_applied"].startswith("in-sample")
+    assert summary["splits"]["external"]["threshold_applied"] == "chosen on cv rows, applied unchanged"
     assert (tmp_path / "run" / "config.yaml").read_text().count("backbone: resnet18") == 1
 
 

@@ -74,6 +74,9 @@ def auc_summary(pred: pd.DataFrame, classes: tuple[str, ...], positive: str | No
         if split == "cv":
             rec["auc_per_fold"] = {int(k): auc(g) for k, g in d.groupby("fold")}
         if positive is not None and threshold is not None:
+            # the threshold was tuned on the pooled cv rows: their sensitivity/specificity are in-sample (optimistic)
+            rec["threshold_applied"] = ("in-sample: tuned on these same rows" if split == "cv"
+                                        else "chosen on cv rows, applied unchanged")
             y = d["y_true"].astype(str).to_numpy() == positive
             yhat = d[f"p_{positive}"].to_numpy(float) >= threshold
             rec["sensitivity"] = float((yhat & y).sum() / y.sum()) if y.sum() else None
@@ -319,6 +322,7 @@ def run_cv(cfg: TrainConfig) -> CVResult:
         t = choose_threshold(y.astype(int), oof[f"p_{samples.positive}"].to_numpy(float), method="youden").threshold
         threshold = {"value": t, "method": "youden", "chosen_on": "cv (pooled out-of-fold)",
                      "rule": f"p_{samples.positive} >= value"}
+        _set_fold_thresholds(run_dir, folds, threshold)
     test_idx = np.flatnonzero(fr["part"].isin(["test", "external"]).to_numpy())
     preds = [oof]
     final_info: dict[str, Any] = {}
@@ -349,6 +353,18 @@ def run_cv(cfg: TrainConfig) -> CVResult:
                     "synthetic_data": cfg.synthetic_data})
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return CVResult(run_dir, pred, summary)
+
+
+def _set_fold_thresholds(run_dir: Path, folds: list[int], threshold: dict[str, Any]) -> None:
+    """Store the pooled out-of-fold threshold in every fold bundle (saved before it was known), weights unchanged."""
+    from nodescope.models import load_bundle, save_bundle
+
+    for k in folds:
+        path = run_dir / "folds" / f"fold_{k}" / "bundle"
+        b = load_bundle(path)
+        meta = {key: v for key, v in b.meta.items() if key not in ("format", "format_version", "created", "versions")}
+        meta["threshold"] = threshold
+        save_bundle(path, b.model, meta, metrics=b.metrics)
 
 
 def _predict_any(m: Any, samples: Samples, idx: np.ndarray, tta: bool) -> np.ndarray:
