@@ -174,3 +174,19 @@ def test_resume_reads_ids_verbatim(tmp_path: Path) -> None:
     assert sorted(pred["lesion_id"]) == sorted(man["lesion_id"])
     pd.testing.assert_frame_equal(pred, first)
     assert sorted(res.predictions["patient_id"]) == sorted(man["patient_id"])
+
+
+def test_resume_refuses_another_split_or_config(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    m = write_tiny_dataset(tmp_path / "d", n_patients=6, per_patient=1)
+    cfg = dict(FAST, manifest=m, out=tmp_path / "run", final_model="none", folds=2, val_fraction=0.0)
+    run_cv(TrainConfig(**cfg))
+    saved = (tmp_path / "run" / "config.yaml").read_text()
+    with pytest.raises(ValueError, match=r"resume: .*config\.yaml differs .* in seed: 0 -> 1"):
+        run_cv(TrainConfig(**dict(cfg, seed=1, resume=True)))
+    assert (tmp_path / "run" / "config.yaml").read_text() == saved  # not overwritten
+    man = pd.read_csv(m, dtype=str)
+    man.loc[0, "label"] = "malignant" if man.loc[0, "label"] == "benign" else "benign"  # the data changed
+    man.to_csv(m, index=False)
+    with pytest.raises(ValueError, match=r"split differs from .*splits\.csv.*column 'label'"):
+        run_cv(TrainConfig(**dict(cfg, resume=True)))

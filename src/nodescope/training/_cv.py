@@ -261,6 +261,41 @@ def _save_model(path: Path, module: Any, parts: dict[str, Any], cfg: TrainConfig
     save_bundle(path, module.net, meta, metrics=metrics)
 
 
+#: Config fields a resumed run must share with the run it continues (data, split, network); others (epochs, lr,
+#: patience, ...) may change.
+RESUME_KEYS = ("manifest", "external", "classes", "positive", "group_col", "modality", "modalities", "fusion",
+               "unit_cols", "folds", "test_size", "splits_file", "val_fraction", "seed", "backbone", "weights", "head",
+               "hidden", "channels", "image_size", "roi", "roi_margin")
+
+
+def _check_resume(run_dir: Path, cfg: TrainConfig, splits: pd.DataFrame) -> None:
+    """Refuse to resume into a run whose saved config (key fields) or splits.csv differ from this one's."""
+    import yaml
+
+    saved_cfg = run_dir / "config.yaml"
+    if saved_cfg.is_file():
+        old = yaml.safe_load(saved_cfg.read_text()) or {}
+        new = cfg.model_dump(mode="json")
+        diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in RESUME_KEYS if old.get(k) != new.get(k)]
+        if diff:
+            raise ValueError(f"resume: {saved_cfg} differs from this configuration in {'; '.join(diff)}; the finished "
+                             "folds would not belong to this run. Use a new output folder or the saved settings")
+    saved = run_dir / "splits.csv"
+    if not saved.is_file():
+        return
+    old_sp = pd.read_csv(saved, dtype=str, keep_default_na=False)
+    new_sp = splits.astype(str).reset_index(drop=True)
+    if list(old_sp.columns) != list(new_sp.columns) or len(old_sp) != len(new_sp):
+        raise ValueError(f"resume: {saved} has {len(old_sp)} rows with columns {list(old_sp.columns)}, this run "
+                         f"{len(new_sp)} rows with {list(new_sp.columns)}; the data or the split changed")
+    neq = old_sp.to_numpy() != new_sp.to_numpy()
+    if neq.any():
+        r, c = map(int, np.argwhere(neq)[0])
+        raise ValueError(f"resume: the split differs from {saved} on {int(neq.any(axis=1).sum())} row(s), e.g. row "
+                         f"{r + 2} column {old_sp.columns[c]!r}: saved {old_sp.iat[r, c]!r}, now {new_sp.iat[r, c]!r}; "
+                         "use a new output folder")
+
+
 def run_cv(cfg: TrainConfig) -> CVResult:
     """Run the whole cross-validation experiment described by ``cfg`` (see the module docstring)."""
     from nodescope.training._module import predict_tensor
@@ -273,10 +308,12 @@ def run_cv(cfg: TrainConfig) -> CVResult:
     overlap_note = _check_pretrain_overlap(cfg, samples)
     fr = samples.frame
     is_rank0 = int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+    split_cols = [c for c in ("patient_id", "group", "image", "label", "part", "fold") if c in fr.columns]
+    if cfg.resume:
+        _check_resume(run_dir, cfg, fr[split_cols])
     if is_rank0:
         (run_dir / "config.yaml").write_text(cfg.to_yaml())
-        fr[[c for c in ("patient_id", "group", "image", "label", "part", "fold") if c in fr.columns]].to_csv(
-            run_dir / "splits.csv", index=False)
+        fr[split_cols].to_csv(run_dir / "splits.csv", index=False)
     cv_idx = np.flatnonzero(fr["part"].to_numpy() == "cv")
     folds = sorted(set(fr["fold"].iloc[cv_idx].astype(int)))
     if len(folds) < 2:
