@@ -140,14 +140,15 @@ def test_cli_train_predict_onnx(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
-    """``--devices 2 --strategy ddp`` on CPU (gloo): both ranks train, rank 0 writes the outputs."""
+@pytest.mark.parametrize("final_model", ["none", "refit"])
+def test_ddp_two_cpu_processes(tmp_path: Path, final_model: str) -> None:
+    """``--devices 2 --strategy ddp`` on CPU (gloo): both ranks train (the refit too), rank 0 writes the outputs."""
     m = write_tiny_dataset(tmp_path / "d", n_patients=8)
     src = Path(__file__).resolve().parents[2] / "src"
     env = dict(os.environ, PYTHONPATH=str(src), PL_DISABLE_FORK="1")
     cmd = [sys.executable, "-m", "nodescope", "train", str(m), "-o", str(tmp_path / "run"), "--backbone", "resnet18",
            "--image-size", "32", "--epochs", "1", "--folds", "2", "--batch-size", "4", "--accelerator", "cpu",
-           "--devices", "2", "--strategy", "ddp", "--final-model", "none", "--num-threads", "1"]
+           "--devices", "2", "--strategy", "ddp", "--final-model", final_model, "--num-threads", "1"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     pred = pd.read_csv(tmp_path / "run" / "predictions.csv")
@@ -155,6 +156,8 @@ def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
     done = json.loads((tmp_path / "run" / "folds" / "fold_0" / "DONE").read_text())
     assert done["global_rank"] == 0
     assert "distributed_backend=gloo" in r.stdout + r.stderr or "gloo" in (r.stdout + r.stderr)
+    if final_model == "refit":
+        assert load_bundle(tmp_path / "run" / "final" / "bundle").threshold is not None
 
 
 def test_resume_reads_ids_verbatim(tmp_path: Path) -> None:

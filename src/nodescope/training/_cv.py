@@ -349,6 +349,9 @@ def run_cv(cfg: TrainConfig) -> CVResult:
         fold_info[k] = info
         done.write_text(json.dumps(info))
     if not is_rank0:
+        if cfg.final_model == "refit":  # DDP: every rank must enter the refit's trainer.fit, or rank 0 waits forever
+            tr, va = _inner_val(cfg, samples, cv_idx, cfg.seed + 99_999)
+            _fit(cfg, samples, tr, va, run_dir / "final", cfg.seed + 9_999)
         return CVResult(run_dir, pd.DataFrame(), {})
     oof = pd.concat(fold_preds, ignore_index=True)
     oof["fold"] = oof["fold"].astype(int)
