@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# No test may ever download (weights, hub files): both switches nodescope.models honours, set for the whole session.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["NODESCOPE_OFFLINE"] = "1"
 os.environ["COLUMNS"] = "200"  # rich wraps CLI output at the terminal width; keep messages on one line in tests
 
 REPO = Path(__file__).resolve().parents[1]

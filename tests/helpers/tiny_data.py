@@ -37,3 +37,25 @@ def write_tiny_dataset(root: Path, *, n_patients: int = 12, per_patient: int = 2
                 rows.append(row)
     pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
     return root / "manifest.csv"
+
+
+def write_dicom_grey16(path: Path, pixels: np.ndarray, *, bits_stored: int) -> Path:
+    """Write an uncompressed MONOCHROME2 DICOM of uint16 ``pixels`` (H, W) with the given BitsStored."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, UltrasoundImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UltrasoundImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality = "US"
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits_stored, bits_stored - 1, 0
+    ds.PixelData = np.ascontiguousarray(pixels, dtype="<u2").tobytes()
+    ds["PixelData"].VR = "OW"
+    ds.save_as(path, enforce_file_format=True)
+    return path

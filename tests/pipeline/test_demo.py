@@ -49,3 +49,15 @@ def test_demo_refuses_to_delete_a_foreign_folder(tmp_path):
     with pytest.raises(FileExistsError, match="does not look like a nodescope demo"):
         run_demo(tmp_path, overwrite=True)
     assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_demo_reads_predictions_verbatim(tmp_path):
+    from nodescope.pipeline._demo import _load_predictions
+
+    f = tmp_path / "p.csv"
+    f.write_text("patient_id,lesion_id,group,y_true,p_metastatic,split,fold,model,run_id\n"
+                 "NA,1,007,metastatic,0.9,cv,0,m,r\n007,2,008,not_metastatic,0.2,cv,1,m,r\n")
+    d = _load_predictions(f)
+    assert d["patient_id"].tolist() == ["NA", "007"] and d["lesion_id"].tolist() == ["1", "2"]
+    assert d["group"].tolist() == ["007", "008"]
+    assert d["p_metastatic"].dtype.kind == "f" and d["fold"].tolist() == [0, 1]

@@ -51,9 +51,13 @@ def test_cv_outputs(tmp_path: Path) -> None:
     y = (cv["y_true"] == "malignant").to_numpy()
     p = cv["p_malignant"].to_numpy()
     j = [((p >= t) & y).sum() / y.sum() + ((p < t) & ~y).sum() / (~y).sum() - 1 for t in p]  # brute-force Youden
-    assert thr in p and ((p >= thr) & y).sum() / y.sum() + ((p < thr) & ~y).sum() / (~y).sum() - 1 == max(j)
+    # the threshold is a float32 score; the CSV holds its shortest decimal form, so match it within float32 precision
+    t_csv = p[np.isclose(p, thr, rtol=0, atol=1e-6)]
+    assert len(t_csv) and ((p >= t_csv[0]) & y).sum() / y.sum() + ((p < t_csv[0]) & ~y).sum() / (~y).sum() - 1 == max(j)
     for k in range(3):
         assert (tmp_path / "run" / "folds" / f"fold_{k}" / "bundle" / "weights.safetensors").is_file()
+        # fold bundles carry the pooled out-of-fold threshold too (predict with them must not fall back to argmax)
+        assert load_bundle(tmp_path / "run" / "folds" / f"fold_{k}" / "bundle").threshold == pytest.approx(thr)
         assert list((tmp_path / "run" / "folds" / f"fold_{k}" / "logs").rglob("metrics.csv"))
     # the final bundle reproduces the run's external predictions from files
     again = predict_files(final, [ext], split="external")
@@ -62,6 +66,8 @@ def test_cv_outputs(tmp_path: Path) -> None:
                                ext_rows["p_malignant"].to_numpy(), atol=1e-6)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["splits"]["cv"]["n"] == 24
+    assert summary["splits"]["cv"]["threshold_applied"].startswith("in-sample")
+    assert summary["splits"]["external"]["threshold_applied"] == "chosen on cv rows, applied unchanged"
     assert (tmp_path / "run" / "config.yaml").read_text().count("backbone: resnet18") == 1
 
 
@@ -134,14 +140,15 @@ def test_cli_train_predict_onnx(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
-    """``--devices 2 --strategy ddp`` on CPU (gloo): both ranks train, rank 0 writes the outputs."""
+@pytest.mark.parametrize("final_model", ["none", "refit"])
+def test_ddp_two_cpu_processes(tmp_path: Path, final_model: str) -> None:
+    """``--devices 2 --strategy ddp`` on CPU (gloo): both ranks train (the refit too), rank 0 writes the outputs."""
     m = write_tiny_dataset(tmp_path / "d", n_patients=8)
     src = Path(__file__).resolve().parents[2] / "src"
     env = dict(os.environ, PYTHONPATH=str(src), PL_DISABLE_FORK="1")
     cmd = [sys.executable, "-m", "nodescope", "train", str(m), "-o", str(tmp_path / "run"), "--backbone", "resnet18",
            "--image-size", "32", "--epochs", "1", "--folds", "2", "--batch-size", "4", "--accelerator", "cpu",
-           "--devices", "2", "--strategy", "ddp", "--final-model", "none", "--num-threads", "1"]
+           "--devices", "2", "--strategy", "ddp", "--final-model", final_model, "--num-threads", "1"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     pred = pd.read_csv(tmp_path / "run" / "predictions.csv")
@@ -149,3 +156,40 @@ def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
     done = json.loads((tmp_path / "run" / "folds" / "fold_0" / "DONE").read_text())
     assert done["global_rank"] == 0
     assert "distributed_backend=gloo" in r.stdout + r.stderr or "gloo" in (r.stdout + r.stderr)
+    if final_model == "refit":
+        assert load_bundle(tmp_path / "run" / "final" / "bundle").threshold is not None
+
+
+def test_resume_reads_ids_verbatim(tmp_path: Path) -> None:
+    """Reused folds keep ids that pandas would mangle: "NA" (missing), "007" (7), lesion "1" (1.0 beside a blank)."""
+    torch.set_num_threads(1)
+    m = write_tiny_dataset(tmp_path / "d", n_patients=6, per_patient=1)
+    man = pd.read_csv(m, dtype=str)
+    man["patient_id"] = ["NA", "007", "P2", "P3", "010", "P5"]
+    man["lesion_id"] = ["1", "1", "1", "", "2", "1"]
+    man.to_csv(m, index=False)
+    cfg = dict(FAST, manifest=m, out=tmp_path / "run", final_model="none", folds=2, val_fraction=0.0)
+    first = pd.read_csv(run_cv(TrainConfig(**cfg)).run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    res = run_cv(TrainConfig(**dict(cfg, resume=True)))  # every fold read back from its predictions.csv
+    pred = pd.read_csv(tmp_path / "run" / "predictions.csv", dtype=str, keep_default_na=False)
+    assert sorted(pred["patient_id"]) == sorted(man["patient_id"])
+    assert sorted(pred["group"]) == sorted(man["patient_id"])
+    assert sorted(pred["lesion_id"]) == sorted(man["lesion_id"])
+    pd.testing.assert_frame_equal(pred, first)
+    assert sorted(res.predictions["patient_id"]) == sorted(man["patient_id"])
+
+
+def test_resume_refuses_another_split_or_config(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    m = write_tiny_dataset(tmp_path / "d", n_patients=6, per_patient=1)
+    cfg = dict(FAST, manifest=m, out=tmp_path / "run", final_model="none", folds=2, val_fraction=0.0)
+    run_cv(TrainConfig(**cfg))
+    saved = (tmp_path / "run" / "config.yaml").read_text()
+    with pytest.raises(ValueError, match=r"resume: .*config\.yaml differs .* in seed: 0 -> 1"):
+        run_cv(TrainConfig(**dict(cfg, seed=1, resume=True)))
+    assert (tmp_path / "run" / "config.yaml").read_text() == saved  # not overwritten
+    man = pd.read_csv(m, dtype=str)
+    man.loc[0, "label"] = "malignant" if man.loc[0, "label"] == "benign" else "benign"  # the data changed
+    man.to_csv(m, index=False)
+    with pytest.raises(ValueError, match=r"split differs from .*splits\.csv.*column 'label'"):
+        run_cv(TrainConfig(**dict(cfg, resume=True)))

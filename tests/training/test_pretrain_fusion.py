@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from safetensors.torch import load_file
 from tiny_data import write_tiny_dataset
 
 from nodescope.evaluation import read_predictions
@@ -28,8 +29,14 @@ def test_pretrain_bundle_and_overlap_guard(tmp_path: Path) -> None:
     assert len(res.history) >= 1 and np.isfinite(res.best_val_loss)
     assert (tmp_path / "pre" / "pretrain_images.json").is_file()
     bb = build_backbone("resnet18", image_size=32)
-    info = load_weights(bb, "resnet18", tmp_path / "pre")
-    assert "pre" in info.source
+    load_weights(bb, "resnet18", tmp_path / "pre")
+    saved = load_file(str(tmp_path / "pre" / "weights.safetensors"))
+    loaded = bb.state_dict()
+    assert {f"backbone.{k}" for k in loaded} == set(saved)  # every tensor of the pretrained backbone arrives ...
+    for k, v in loaded.items():
+        torch.testing.assert_close(v, saved[f"backbone.{k}"], rtol=0, atol=0)  # ... unchanged
+    fresh = build_backbone("resnet18", image_size=32).state_dict()
+    assert any(not torch.equal(fresh[k], v) for k, v in loaded.items() if v.is_floating_point())
     common = {"backbone": "resnet18", "image_size": 32, "epochs": 1, "folds": 2, "batch_size": 4, "num_threads": 1,
               "accelerator": "cpu", "final_model": "none"}
     # experiment data disjoint from pretraining data: accepted
@@ -74,3 +81,42 @@ def test_late_fusion(method: str, rng: np.random.Generator) -> None:
         assert not out.loc[~out["patient_id"].isin(["P0", "P35"]), "fusion_fallback"].any()
     with pytest.raises(ValueError, match="method"):
         late_fusion({"a": good, "b": bad}, positive="malignant", method="max")  # type: ignore[arg-type]
+
+
+def test_late_fusion_input_edge_cases(rng: np.random.Generator) -> None:
+    a, b = _pred(0.2, rng), _pred(1.0, rng)
+    # no fold column at all (e.g. a validation-only export): accepted, fold -1
+    out = late_fusion({"bmode": a[a["split"] == "test"].drop(columns="fold"),
+                       "cdfi": b[b["split"] == "test"].drop(columns="fold")}, positive="malignant", method="mean")
+    assert out["fold"].tolist() == [-1] * 10
+    # a unit missing in the first modality keeps an integer fold
+    out = late_fusion({"bmode": a.drop(index=[1]), "cdfi": b}, positive="malignant", method="mean")
+    assert out["fold"].dtype.kind == "i" and out.set_index("patient_id").loc["P1", "fold"] == 1
+    # the modalities disagree on a unit's truth: refused, naming the unit
+    b2 = b.copy()
+    b2.loc[b2["patient_id"] == "P3", "y_true"] = "benign"
+    with pytest.raises(ValueError, match=r"'patient_id': 'P3'.*'malignant'.*'benign' in 'cdfi'"):
+        late_fusion({"bmode": a, "cdfi": b2}, positive="malignant", method="mean")
+
+
+def test_cross_fitted_fusion_leaves_the_fold_out(rng: np.random.Generator) -> None:
+    """The stacker/weights applied to fold-k rows are fitted on the other folds' cv rows only."""
+    from sklearn.linear_model import LogisticRegression
+
+    from nodescope.models._fusion import _apply_weights, _fit_weights, _logit
+
+    a, b = _pred(0.5, rng), _pred(1.0, rng)
+    cols = ["bmode:p_malignant", "cdfi:p_malignant"]
+    for method in ("stacking", "weighted"):
+        out = late_fusion({"bmode": a, "cdfi": b}, positive="malignant", method=method)
+        cv = out[out["split"] == "cv"]
+        train, held = cv[cv["fold"] != 1], cv[cv["fold"] == 1]
+        P, y = train[cols].to_numpy(float), (train["y_true"] == "malignant").to_numpy(float)
+        if method == "stacking":
+            ref = LogisticRegression(C=1.0).fit(_logit(P), y).predict_proba(_logit(held[cols].to_numpy(float)))[:, 1]
+            leaky = LogisticRegression(C=1.0).fit(_logit(cv[cols].to_numpy(float)),
+                                                  (cv["y_true"] == "malignant").to_numpy(float))
+            assert not np.allclose(leaky.predict_proba(_logit(held[cols].to_numpy(float)))[:, 1], ref)
+        else:
+            ref = _apply_weights(held[cols].to_numpy(float), _fit_weights(P, y))
+        np.testing.assert_allclose(held["p_malignant"].to_numpy(), ref, rtol=1e-6, atol=1e-8)

@@ -117,6 +117,8 @@ def register(app: typer.Typer) -> None:
         engine: Annotated[str, typer.Option(help="torch | onnx")] = "torch",
         split: Annotated[str, typer.Option(help="split column value (test | external | ...)")] = "test",
         batch_size: Annotated[int, typer.Option()] = 32,
+        group_col: Annotated[str | None, typer.Option(
+            help="manifest grouping column (default: the bundle's training group_col, else patient_id)")] = None,
     ) -> None:
         """Predict images with a bundle; writes a predictions CSV (contract columns + y_pred at the bundle threshold)."""
         from nodescope.data import ImageReadError, ManifestError
@@ -127,7 +129,7 @@ def register(app: typer.Typer) -> None:
         try:
             b = load_bundle(bundle)
             df = predict_files(b, inputs, tta=tta, engine=engine, split=split,  # type: ignore[arg-type]
-                               batch_size=batch_size)
+                               batch_size=batch_size, group_col=group_col)
         except (ManifestError, ImageReadError, FileNotFoundError, ValueError) as exc:
             fail(str(exc))
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,14 @@
 """Data: manifest, image I/O, preprocessing, patient-level splits, importers and synthetic demo data."""
 
 from nodescope.data._importers import ImportResult, import_busi, import_image_folder
-from nodescope.data._io import ImageInfo, ImageReadError, UltrasoundImage, image_info, read_image
+from nodescope.data._io import (
+    IMAGE_SUFFIXES,
+    ImageInfo,
+    ImageReadError,
+    UltrasoundImage,
+    image_info,
+    read_image,
+)
 from nodescope.data._manifest import (
     KNOWN_MODALITIES,
     OPTIONAL_COLUMNS,
@@ -36,6 +43,7 @@ from nodescope.data._synth import (
 __all__ = [
     "COLOUR_MODALITIES",
     "GREY_MODALITIES",
+    "IMAGE_SUFFIXES",
     "KNOWN_MODALITIES",
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",

@@ -21,13 +21,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from nodescope.data._io import RASTER_SUFFIXES, read_image
+from nodescope.data._io import IMAGE_SUFFIXES, read_image
 
 __all__ = ["ImportResult", "import_busi", "import_image_folder"]
 
 logger = logging.getLogger(__name__)
 
-_IMAGE_SUFFIXES = (*RASTER_SUFFIXES, ".dcm")
 _MASK_RE = re.compile(r"^(?P<stem>.+?)_mask(?:_(?P<k>\d+))?$")
 
 
@@ -68,7 +67,7 @@ def _scan_class_folder(folder: Path) -> tuple[list[Path], dict[str, list[tuple[i
     images: list[Path] = []
     masks: dict[str, list[tuple[int, Path]]] = {}
     for p in sorted(folder.iterdir(), key=lambda q: _natural_key(q.name)):
-        if not p.is_file() or p.suffix.lower() not in _IMAGE_SUFFIXES:
+        if not p.is_file() or p.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         m = _MASK_RE.match(p.stem)
         if m:

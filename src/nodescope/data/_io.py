@@ -27,6 +27,8 @@ LOGGER = logging.getLogger(__name__)
 
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 DICOM_SUFFIXES = (".dcm", ".dicom", ".dic")
+#: Every file suffix :func:`read_image` decodes (lower case); the one list importers and predict scan folders with.
+IMAGE_SUFFIXES = RASTER_SUFFIXES + DICOM_SUFFIXES
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 # Pillow modes that decode to one grey channel without any change of value.
 _PIL_GREY = ("L", "I;16", "I;16B", "I;16L", "I;16N", "I")

@@ -3,8 +3,8 @@
 from nodescope.models._bundle import BUNDLE_FORMAT_VERSION, ModelBundle, build_model, load_bundle, save_bundle
 from nodescope.models._fusion import IntermediateFusionNet, LateFusionMethod, late_fusion
 from nodescope.models._predict import Engine, InferenceModel, OnnxPredictor, export_onnx, predict_proba
-from nodescope.models._predict_io import IMAGE_SUFFIXES, predict_files
-from nodescope.models._preprocess import RoiMode, mask_box, prepare_image
+from nodescope.models._predict_io import predict_files
+from nodescope.models._preprocess import UINT16_RULE, RoiMode, mask_box, prepare_image, stored_bits
 from nodescope.models._registry import (
     BACKBONES,
     BackboneSpec,
@@ -28,7 +28,7 @@ from nodescope.models._weights import (
 __all__ = [
     "BACKBONES",
     "BUNDLE_FORMAT_VERSION",
-    "IMAGE_SUFFIXES",
+    "UINT16_RULE",
     "BackboneSpec",
     "ClassifierNet",
     "Engine",
@@ -59,4 +59,5 @@ __all__ = [
     "prepare_image",
     "read_state_dict",
     "save_bundle",
+    "stored_bits",
 ]

@@ -169,19 +169,29 @@ def late_fusion(predictions: dict[str, pd.DataFrame], *, positive: str, method: 
         classes |= set(df["y_true"].dropna().astype(str))
         keys = [c for c in unit_cols if c in df.columns]
         d = df.copy()
-        d["fold"] = pd.to_numeric(d.get("fold", -1), errors="coerce").fillna(-1).astype(int)
+        d["fold"] = (pd.to_numeric(d["fold"], errors="coerce").fillna(-1).astype(int) if "fold" in d.columns
+                     else -1)
         g = d.groupby([*keys, "split"], dropna=False, sort=False).agg(
             y_true=("y_true", "first"), fold=("fold", "first"), p=(pcol, "mean")).reset_index()
         g = g.rename(columns={"p": _input_col(mod, pcol)})
         parts.append(g.set_index([*keys, "split"]))
     wide = parts[0]
-    for g in parts[1:]:
+    first = next(iter(predictions))
+    for mod, g in zip(list(predictions)[1:], parts[1:], strict=True):
         g2 = g.drop(columns=["y_true", "fold"])
         wide = wide.join(g2, how="outer")
         fill = g.reindex(wide.index)
+        both = wide["y_true"].notna() & fill["y_true"].notna()
+        clash = both & (wide["y_true"].astype(str) != fill["y_true"].astype(str))
+        if clash.any():
+            unit = wide.index[clash.to_numpy()][0]
+            raise ValueError(f"late_fusion: unit {dict(zip(wide.index.names, unit, strict=True))} has y_true "
+                             f"{wide.loc[unit, 'y_true']!r} in the {first!r} predictions (or an earlier one) but "
+                             f"{fill.loc[unit, 'y_true']!r} in {mod!r}; {int(clash.sum())} unit(s) disagree")
         wide["y_true"] = wide["y_true"].fillna(fill["y_true"])
         wide["fold"] = wide["fold"].fillna(fill["fold"])
     wide = wide.reset_index()
+    wide["fold"] = wide["fold"].astype(int)  # NaN during the outer join made it float (0.0)
     mods = list(predictions)
     P = wide[[_input_col(m, pcol) for m in mods]].to_numpy(float)
     y = (wide["y_true"].astype(str) == positive).to_numpy(float)

@@ -10,35 +10,62 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nodescope.data import IMAGE_SUFFIXES
 from nodescope.models._bundle import ModelBundle
 from nodescope.models._predict import Engine, predict_proba
-from nodescope.models._preprocess import prepare_image
+from nodescope.models._preprocess import prepare_image, stored_bits
 
-__all__ = ["IMAGE_SUFFIXES", "predict_files"]
+__all__ = ["predict_files"]
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm")
 
-
-def _collect(inputs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Path], list[Path | None]]:
+def _read_manifest_rows(p: Path, group_col: str, modalities: list[str] | None) -> tuple[pd.DataFrame, list[Path],
+                                                                                         list[Path | None]]:
     from nodescope.data import read_manifest
 
+    m = read_manifest(p, group_col=group_col)
+    f = m.frame.copy()
+    paths, masks = list(m.image_paths()), list(m.mask_paths())
+    if "patient_id" not in f.columns:
+        f["patient_id"] = f[group_col]
+    # as training does: a row without a patient id is identified by its group (BUSI: dup_group)
+    f["patient_id"] = f["patient_id"].where(f["patient_id"].astype(str) != "", f[group_col].astype(str))
+    f["y_true"] = f["label"]
+    if modalities:
+        if "modality" not in f.columns:
+            log.warning("%s has no 'modality' column; the bundle was trained on %s only and every row is scored", p,
+                        modalities)
+        else:
+            keep = f["modality"].isin(modalities).to_numpy()
+            if not keep.any():
+                raise ValueError(f"input: {p} has no rows of the bundle's modalities {modalities}; its modalities are "
+                                 f"{sorted(set(f['modality']))}")
+            if (~keep).any():
+                log.warning("%s: %d row(s) of other modalities (%s) left out; the bundle was trained on %s", p,
+                            int((~keep).sum()), sorted(set(f.loc[~keep, "modality"])), modalities)
+            f = f[keep]
+            paths = [q for q, k in zip(paths, keep, strict=True) if k]
+            masks = [q for q, k in zip(masks, keep, strict=True) if k]
+    return f.reset_index(drop=True), paths, masks
+
+
+def _collect(inputs: Sequence[str | Path], *, group_col: str = "patient_id", modalities: list[str] | None = None
+             ) -> tuple[pd.DataFrame, list[Path], list[Path | None]]:
     frames, paths, masks = [], [], []
     for item in inputs:
         p = Path(item)
         if p.is_file() and p.suffix.lower() == ".csv":
-            m = read_manifest(p)
-            f = m.frame.copy()
-            f["y_true"] = f["label"]
+            f, ps, ms = _read_manifest_rows(p, group_col, modalities)
             frames.append(f)
-            paths += m.image_paths()
-            masks += m.mask_paths()
+            paths += ps
+            masks += ms
         elif p.is_dir():
             files = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
                 raise ValueError(f"input: folder {p} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
-            frames.append(pd.DataFrame({"patient_id": [q.stem for q in files], "y_true": "",
+            # the path below the folder identifies an image (benign/1.png and malignant/1.png are two patients)
+            frames.append(pd.DataFrame({"patient_id": [q.relative_to(p).as_posix() for q in files], "y_true": "",
                                         "image": [str(q) for q in files]}))
             paths += files
             masks += [None] * len(files)
@@ -52,8 +79,13 @@ def _collect(inputs: Sequence[str | Path]) -> tuple[pd.DataFrame, list[Path], li
 
 
 def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: bool = False, engine: Engine = "torch",
-                  split: str = "test", batch_size: int = 32) -> pd.DataFrame:
+                  split: str = "test", batch_size: int = 32, group_col: str | None = None) -> pd.DataFrame:
     """Predict every image of ``inputs`` (manifest CSVs, folders, image files) with a classifier bundle.
+
+    Manifests are read with ``group_col`` (default: the bundle's training ``group_col``, else ``patient_id``); an
+    empty ``patient_id`` becomes the row's group, as in training. When the bundle names its modalities, manifest
+    rows of other modalities are left out (counted in the log; none left is an error). Images found in a folder get
+    their path below the folder (``class/file.png``) as ``patient_id``; single files their stem.
 
     Returns a predictions frame (contract columns ``patient_id``, ``y_true`` -- the manifest label, empty for bare
     images --, ``p_<class>``, ``split``, ``fold`` = -1, ``model``, ``run_id``, ``image``, manifest extras) plus
@@ -64,9 +96,12 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
 
     if bundle.meta.get("kind") != "classifier":
         raise ValueError(f"bundle {bundle.path}: kind {bundle.meta.get('kind')!r}; predict_files needs a classifier")
-    frame, paths, masks = _collect(inputs)
+    gcol = group_col or str(bundle.meta.get("group_col") or "patient_id")
+    mods = bundle.meta.get("modalities")
+    frame, paths, masks = _collect(inputs, group_col=gcol, modalities=list(mods) if mods else None)
     inp = bundle.meta["input"]
     roi = inp.get("roi", "none") == "mask"
+    uint16 = str(inp.get("uint16", "full_range"))  # bundles without the key were trained with the full 16-bit range
     imgs = torch.empty((len(paths), bundle.channels, bundle.image_size, bundle.image_size), dtype=torch.uint8)
     for i, (p, mp) in enumerate(zip(paths, masks, strict=True)):
         mask = None
@@ -75,8 +110,9 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
                 raise ValueError(f"bundle expects ROI crops (roi='mask') but image {p} has no mask; give a manifest "
                                  "with a 'mask' column")
             mask = read_image(mp).pixels
-        imgs[i] = prepare_image(read_image(p).pixels, size=bundle.image_size, channels=bundle.channels, mask=mask,
-                                roi_margin=float(inp.get("roi_margin", 0.1)))
+        img = read_image(p)
+        imgs[i] = prepare_image(img.pixels, size=bundle.image_size, channels=bundle.channels, mask=mask,
+                                roi_margin=float(inp.get("roi_margin", 0.1)), bits_stored=stored_bits(img.meta, uint16))
     probs = predict_proba(bundle, imgs, tta=tta, engine=engine, batch_size=batch_size)
     out = pd.DataFrame({"patient_id": frame["patient_id"].to_numpy(), "y_true": frame["y_true"].to_numpy()})
     for j, c in enumerate(bundle.classes):

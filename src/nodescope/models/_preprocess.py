@@ -2,7 +2,8 @@
 
 Steps, in order: optional crop to the mask's bounding box plus a margin (``roi="mask"``); channel conversion (grey
 repeated to 3 channels, colour to grey by ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B); 16-bit pixels mapped to
-8 bits by ``v / 257`` (full range, no per-image stretching); zero-padding to a centred square (the aspect ratio, hence
+8 bits by ``round(min(v, top) * 255 / top)`` over the file's declared range, no per-image stretching (see
+:data:`UINT16_RULE`); zero-padding to a centred square (the aspect ratio, hence
 the anatomy, is kept); bilinear resize with antialiasing to ``size x size``.
 """
 
@@ -15,11 +16,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["RoiMode", "mask_box", "prepare_image"]
+__all__ = ["UINT16_RULE", "RoiMode", "mask_box", "prepare_image", "stored_bits"]
 
 log = logging.getLogger(__name__)
 
 RoiMode = Literal["none", "mask"]
+
+#: How uint16 pixels become 8 bits; recorded as ``input.uint16`` in model.json so prediction does the same.
+#: ``bits_stored``: ``top = 2**BitsStored - 1`` for DICOM (a 12-bit image spans 0..4095), ``top = 65535`` for 16-bit
+#: PNG/TIFF, which carry no such information (their full 16-bit range is assumed). Bundles without the key were
+#: trained with ``full_range`` (``top = 65535`` for every file, i.e. the former ``v / 257``).
+UINT16_RULE = "bits_stored"
+
+
+def stored_bits(meta: dict, rule: str = UINT16_RULE) -> int | None:
+    """The ``bits_stored`` argument of :func:`prepare_image` for an image whose ``read_image`` meta is ``meta``.
+
+    ``rule`` is a bundle's ``input.uint16`` (``bits_stored`` or the legacy ``full_range``, which ignores it).
+    """
+    if rule == "full_range":
+        return None
+    if rule != "bits_stored":
+        raise ValueError(f"input.uint16: unknown rule {rule!r}; expected 'bits_stored' or 'full_range'")
+    b = meta.get("bits_stored")
+    return int(b) if b is not None else None
 
 
 def mask_box(mask: np.ndarray, margin: float = 0.1) -> tuple[int, int, int, int] | None:
@@ -41,7 +61,7 @@ def mask_box(mask: np.ndarray, margin: float = 0.1) -> tuple[int, int, int, int]
 
 
 def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.ndarray | None = None,
-                  roi_margin: float = 0.1) -> torch.Tensor:
+                  roi_margin: float = 0.1, bits_stored: int | None = None) -> torch.Tensor:
     """Decoded pixels -> ``(channels, size, size)`` uint8 tensor.
 
     Parameters
@@ -56,6 +76,10 @@ def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.
         mask leaves the image whole (logged).
     roi_margin : float, default 0.1
         Margin around the mask box as a fraction of the box's height/width.
+    bits_stored : int, optional
+        Significant bits of uint16 pixels (DICOM BitsStored, see :func:`stored_bits`): values are mapped by
+        ``round(min(v, 2**bits_stored - 1) * 255 / (2**bits_stored - 1))``. None (16-bit PNG/TIFF): the full range,
+        ``v * 255 / 65535``. Ignored for uint8 pixels.
     """
     arr = np.asarray(pixels)
     if arr.ndim == 2:
@@ -75,7 +99,11 @@ def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.
         else:
             arr = arr[box[0]:box[2], box[1]:box[3]]
     if arr.dtype == np.uint16:
-        arr = (arr.astype(np.float32) / 257.0).round().astype(np.uint8)
+        bits = 16 if bits_stored is None else int(bits_stored)
+        if not 1 <= bits <= 16:
+            raise ValueError(f"bits_stored: expected 1..16 for uint16 pixels, got {bits_stored!r}")
+        top = float((1 << bits) - 1)
+        arr = (np.minimum(arr.astype(np.float32), top) * (255.0 / top)).round().astype(np.uint8)
     elif arr.dtype != np.uint8:
         raise TypeError(f"pixels: expected uint8 or uint16, got {arr.dtype}")
     x = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).float()  # (C, H, W); copy: arr may be read-only

@@ -79,6 +79,13 @@ def _binary_manifest(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _load_predictions(path: Path) -> pd.DataFrame:
+    """A run's predictions.csv as the contract reads it: ids verbatim ("NA", "007", "1"), numeric p_* and fold."""
+    from nodescope.evaluation import read_predictions
+
+    return read_predictions(path, positive=POSITIVE).frame
+
+
 def run_demo(
     out_dir: str | Path = "nodescope_demo",
     *,
@@ -162,11 +169,13 @@ def run_demo(
     for i, mod in enumerate(MODALITIES):
         t0 = time.perf_counter()
         say(f"2/4 training the {mod} model: {folds}-fold patient-level CV + hold-out test ({i + 1}/{len(MODALITIES)})")
-        cfg = TrainConfig(out=out / "runs" / mod, name=mod, modality=mod, splits_file=splits_file, **common)
+        # the first run draws the hold-out test part; the others reuse its splits.csv, which fixes it
+        cfg = TrainConfig(out=out / "runs" / mod, name=mod, modality=mod, splits_file=splits_file,
+                          **(common if splits_file is None else dict(common, test_size=0.0)))
         res = run_cv(cfg)
         if splits_file is None:  # every modality reuses the first run's patient split
             splits_file = res.run_dir / "splits.csv"
-        preds[mod] = pd.read_csv(res.run_dir / "predictions.csv", dtype={"patient_id": str, "y_true": str})
+        preds[mod] = _load_predictions(res.run_dir / "predictions.csv")
         seconds[f"train_{mod}"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -178,9 +187,9 @@ def run_demo(
         t0 = time.perf_counter()
         say("3/4 intermediate fusion: one encoder per modality, concatenated features, one head (same split)")
         cfg = TrainConfig(out=out / "runs" / "fusion_intermediate", name="fusion_intermediate", fusion="intermediate",
-                          modalities=list(MODALITIES), splits_file=splits_file, **common)
+                          modalities=list(MODALITIES), splits_file=splits_file, **dict(common, test_size=0.0))
         res = run_cv(cfg)
-        frames.append(pd.read_csv(res.run_dir / "predictions.csv", dtype={"patient_id": str, "y_true": str}))
+        frames.append(_load_predictions(res.run_dir / "predictions.csv"))
         seconds["train_fusion_intermediate"] = time.perf_counter() - t0
     allp = pd.concat(frames, ignore_index=True, sort=False)
     allp["synthetic"] = "yes"

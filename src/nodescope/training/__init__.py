@@ -13,10 +13,9 @@ from nodescope.training._data import (
 )
 from nodescope.training._module import ClassifierModule, predict_tensor
 from nodescope.training._pretrain import PretrainResult, PretrainTask, run_pretrain
-from nodescope.training._samples import POSITIVE_NAMES, Samples, build_samples, resolve_positive
+from nodescope.training._samples import Samples, build_samples, resolve_positive
 
 __all__ = [
-    "POSITIVE_NAMES",
     "AugmentLevel",
     "CVResult",
     "ClassifierModule",

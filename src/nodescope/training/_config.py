@@ -114,6 +114,9 @@ class TrainConfig(BaseModel):
             raise ValueError("fusion='intermediate' needs modalities with at least 2 names")
         if self.fusion == "intermediate" and self.modality:
             raise ValueError("modality (one modality) and fusion='intermediate' exclude each other")
+        if self.splits_file is not None and self.test_size > 0:
+            raise ValueError(f"test_size={self.test_size} would be ignored: splits_file {self.splits_file} fixes the "
+                             "part of every group (its 'test' part is the hold-out); pass test_size=0 with splits_file")
         return self
 
     def to_yaml(self) -> str:

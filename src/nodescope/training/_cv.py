@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nodescope.evaluation import choose_threshold
+from nodescope.evaluation import choose_threshold, read_predictions
 from nodescope.training._config import TrainConfig
 from nodescope.training._samples import Samples, build_samples
 
@@ -74,6 +74,9 @@ def auc_summary(pred: pd.DataFrame, classes: tuple[str, ...], positive: str | No
         if split == "cv":
             rec["auc_per_fold"] = {int(k): auc(g) for k, g in d.groupby("fold")}
         if positive is not None and threshold is not None:
+            # the threshold was tuned on the pooled cv rows: their sensitivity/specificity are in-sample (optimistic)
+            rec["threshold_applied"] = ("in-sample: tuned on these same rows" if split == "cv"
+                                        else "chosen on cv rows, applied unchanged")
             y = d["y_true"].astype(str).to_numpy() == positive
             yhat = d[f"p_{positive}"].to_numpy(float) >= threshold
             rec["sensitivity"] = float((yhat & y).sum() / y.sum()) if y.sum() else None
@@ -230,7 +233,7 @@ def _pred_frame(samples: Samples, idx: np.ndarray, probs: np.ndarray, split: str
 def _save_model(path: Path, module: Any, parts: dict[str, Any], cfg: TrainConfig, samples: Samples,
                 train_idx: np.ndarray, name: str, threshold: dict[str, Any] | None, metrics: dict[str, Any],
                 extra: dict[str, Any]) -> None:
-    from nodescope.models import save_bundle
+    from nodescope.models import UINT16_RULE, save_bundle
 
     mean, std = _normalisation(cfg)
     fr = samples.frame.iloc[train_idx]
@@ -242,10 +245,12 @@ def _save_model(path: Path, module: Any, parts: dict[str, Any], cfg: TrainConfig
         "classes": list(samples.classes),
         "positive_class": samples.positive,
         "input": {"image_size": cfg.image_size, "channels": cfg.channels, "resize": "pad", "mean": list(mean),
-                  "std": list(std), "roi": cfg.roi, "roi_margin": cfg.roi_margin, "scale": "x / 255"},
+                  "std": list(std), "roi": cfg.roi, "roi_margin": cfg.roi_margin, "scale": "x / 255",
+                  "uint16": UINT16_RULE},
         "modalities": list(cfg.modalities) if cfg.fusion == "intermediate" else (
             [cfg.modality] if cfg.modality else None),
         "threshold": threshold,
+        "group_col": cfg.group_col,
         "weights_init": parts["weights_init"],
         "training": {"manifest": str(cfg.manifest), "n_samples": len(train_idx),
                      "n_groups": int(fr["group"].nunique()),
@@ -254,6 +259,41 @@ def _save_model(path: Path, module: Any, parts: dict[str, Any], cfg: TrainConfig
         "synthetic_data": cfg.synthetic_data,
     }
     save_bundle(path, module.net, meta, metrics=metrics)
+
+
+#: Config fields a resumed run must share with the run it continues (data, split, network); others (epochs, lr,
+#: patience, ...) may change.
+RESUME_KEYS = ("manifest", "external", "classes", "positive", "group_col", "modality", "modalities", "fusion",
+               "unit_cols", "folds", "test_size", "splits_file", "val_fraction", "seed", "backbone", "weights", "head",
+               "hidden", "channels", "image_size", "roi", "roi_margin")
+
+
+def _check_resume(run_dir: Path, cfg: TrainConfig, splits: pd.DataFrame) -> None:
+    """Refuse to resume into a run whose saved config (key fields) or splits.csv differ from this one's."""
+    import yaml
+
+    saved_cfg = run_dir / "config.yaml"
+    if saved_cfg.is_file():
+        old = yaml.safe_load(saved_cfg.read_text()) or {}
+        new = cfg.model_dump(mode="json")
+        diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in RESUME_KEYS if old.get(k) != new.get(k)]
+        if diff:
+            raise ValueError(f"resume: {saved_cfg} differs from this configuration in {'; '.join(diff)}; the finished "
+                             "folds would not belong to this run. Use a new output folder or the saved settings")
+    saved = run_dir / "splits.csv"
+    if not saved.is_file():
+        return
+    old_sp = pd.read_csv(saved, dtype=str, keep_default_na=False)
+    new_sp = splits.astype(str).reset_index(drop=True)
+    if list(old_sp.columns) != list(new_sp.columns) or len(old_sp) != len(new_sp):
+        raise ValueError(f"resume: {saved} has {len(old_sp)} rows with columns {list(old_sp.columns)}, this run "
+                         f"{len(new_sp)} rows with {list(new_sp.columns)}; the data or the split changed")
+    neq = old_sp.to_numpy() != new_sp.to_numpy()
+    if neq.any():
+        r, c = map(int, np.argwhere(neq)[0])
+        raise ValueError(f"resume: the split differs from {saved} on {int(neq.any(axis=1).sum())} row(s), e.g. row "
+                         f"{r + 2} column {old_sp.columns[c]!r}: saved {old_sp.iat[r, c]!r}, now {new_sp.iat[r, c]!r}; "
+                         "use a new output folder")
 
 
 def run_cv(cfg: TrainConfig) -> CVResult:
@@ -268,10 +308,12 @@ def run_cv(cfg: TrainConfig) -> CVResult:
     overlap_note = _check_pretrain_overlap(cfg, samples)
     fr = samples.frame
     is_rank0 = int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+    split_cols = [c for c in ("patient_id", "group", "image", "label", "part", "fold") if c in fr.columns]
+    if cfg.resume:
+        _check_resume(run_dir, cfg, fr[split_cols])
     if is_rank0:
         (run_dir / "config.yaml").write_text(cfg.to_yaml())
-        fr[[c for c in ("patient_id", "group", "image", "label", "part", "fold") if c in fr.columns]].to_csv(
-            run_dir / "splits.csv", index=False)
+        fr[split_cols].to_csv(run_dir / "splits.csv", index=False)
     cv_idx = np.flatnonzero(fr["part"].to_numpy() == "cv")
     folds = sorted(set(fr["fold"].iloc[cv_idx].astype(int)))
     if len(folds) < 2:
@@ -284,7 +326,8 @@ def run_cv(cfg: TrainConfig) -> CVResult:
         done = fdir / "DONE"
         if cfg.resume and done.is_file() and (fdir / "predictions.csv").is_file():
             log.info("fold %d already complete: reusing its predictions", k)
-            fold_preds.append(pd.read_csv(fdir / "predictions.csv", dtype={"patient_id": str, "y_true": str}))
+            # verbatim ids ("NA", "007", lesion "1"), numeric p_* and fold: the contract's reader
+            fold_preds.append(read_predictions(fdir / "predictions.csv", positive=samples.positive).frame)
             fold_info[k] = json.loads(done.read_text())
             if cfg.final_model == "none":
                 from nodescope.models import load_bundle
@@ -306,6 +349,9 @@ def run_cv(cfg: TrainConfig) -> CVResult:
         fold_info[k] = info
         done.write_text(json.dumps(info))
     if not is_rank0:
+        if cfg.final_model == "refit":  # DDP: every rank must enter the refit's trainer.fit, or rank 0 waits forever
+            tr, va = _inner_val(cfg, samples, cv_idx, cfg.seed + 99_999)
+            _fit(cfg, samples, tr, va, run_dir / "final", cfg.seed + 9_999)
         return CVResult(run_dir, pd.DataFrame(), {})
     oof = pd.concat(fold_preds, ignore_index=True)
     oof["fold"] = oof["fold"].astype(int)
@@ -316,6 +362,7 @@ def run_cv(cfg: TrainConfig) -> CVResult:
         t = choose_threshold(y.astype(int), oof[f"p_{samples.positive}"].to_numpy(float), method="youden").threshold
         threshold = {"value": t, "method": "youden", "chosen_on": "cv (pooled out-of-fold)",
                      "rule": f"p_{samples.positive} >= value"}
+        _set_fold_thresholds(run_dir, folds, threshold)
     test_idx = np.flatnonzero(fr["part"].isin(["test", "external"]).to_numpy())
     preds = [oof]
     final_info: dict[str, Any] = {}
@@ -346,6 +393,18 @@ def run_cv(cfg: TrainConfig) -> CVResult:
                     "synthetic_data": cfg.synthetic_data})
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return CVResult(run_dir, pred, summary)
+
+
+def _set_fold_thresholds(run_dir: Path, folds: list[int], threshold: dict[str, Any]) -> None:
+    """Store the pooled out-of-fold threshold in every fold bundle (saved before it was known), weights unchanged."""
+    from nodescope.models import load_bundle, save_bundle
+
+    for k in folds:
+        path = run_dir / "folds" / f"fold_{k}" / "bundle"
+        b = load_bundle(path)
+        meta = {key: v for key, v in b.meta.items() if key not in ("format", "format_version", "created", "versions")}
+        meta["threshold"] = threshold
+        save_bundle(path, b.model, meta, metrics=b.metrics)
 
 
 def _predict_any(m: Any, samples: Samples, idx: np.ndarray, tta: bool) -> np.ndarray:

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from nodescope.models._preprocess import prepare_image
+from nodescope.models._preprocess import prepare_image, stored_bits
 
 __all__ = [
     "ImageDataModule",
@@ -60,7 +60,8 @@ def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_
     """Decode and prepare every image (see :func:`nodescope.models.prepare_image`).
 
     ``mask_paths`` (same length, entries may be None) switches on cropping to the mask box; a row without a mask is
-    an error then, naming the image.
+    an error then, naming the image. uint16 pixels are scaled over the file's stored bits (DICOM BitsStored; full
+    16-bit range otherwise), the rule :data:`nodescope.models.UINT16_RULE` that bundles record.
     """
     from nodescope.data import read_image
 
@@ -68,7 +69,8 @@ def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_
     out = torch.empty((n, channels, size, size), dtype=torch.uint8)
     hashes = []
     for i, p in enumerate(image_paths):
-        px = read_image(p).pixels
+        img = read_image(p)
+        px = img.pixels
         hashes.append(pixel_hash(px))
         mask = None
         if mask_paths is not None:
@@ -76,7 +78,8 @@ def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_
             if mp is None:
                 raise ValueError(f"roi='mask' but the manifest row of image {p} has no mask")
             mask = read_image(mp).pixels
-        out[i] = prepare_image(px, size=size, channels=channels, mask=mask, roi_margin=roi_margin)
+        out[i] = prepare_image(px, size=size, channels=channels, mask=mask, roi_margin=roi_margin,
+                               bits_stored=stored_bits(img.meta))
     return PreloadedImages(out, hashes)
 
 

@@ -10,21 +10,22 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nodescope.evaluation import POSITIVE_NAMES
 from nodescope.training._config import TrainConfig
 from nodescope.training._data import preload_images
 
-__all__ = ["POSITIVE_NAMES", "Samples", "build_samples", "resolve_positive"]
+__all__ = ["Samples", "build_samples", "resolve_positive"]
 
 log = logging.getLogger(__name__)
 
-POSITIVE_NAMES = ("malignant", "metastatic", "metastasis", "positive", "1", "yes")
 _KEEP = ("image", "lesion_id", "site", "modality", "view")
 
 
 def resolve_positive(classes: tuple[str, ...] | list[str], positive: str | None) -> str | None:
     """The positive class of a binary task (None for multi-class), per the predictions contract.
 
-    When ``positive`` is not given it is inferred only if exactly one class is in :data:`POSITIVE_NAMES`.
+    When ``positive`` is not given it is inferred only if exactly one class is in
+    :data:`nodescope.evaluation.POSITIVE_NAMES` (the rule of :func:`nodescope.evaluation.read_predictions`).
     """
     classes = tuple(classes)
     if len(classes) != 2:
@@ -100,11 +101,18 @@ def _read(path: Path, cfg: TrainConfig, classes: tuple[str, ...] | None, dropped
     return df
 
 
-def _apply_splits_file(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+def _apply_splits_file(frame: pd.DataFrame, path: Path, fixed: pd.Series) -> pd.DataFrame:
+    """Parts and folds from a run's splits.csv, after checking the file itself and its fit to this manifest."""
+    from nodescope.data import LeakageError, check_leakage
+
     sp = pd.read_csv(path, dtype=str, keep_default_na=False)
     for col in ("group", "part", "fold"):
         if col not in sp.columns:
             raise ValueError(f"splits_file {path}: column {col!r} missing (have {list(sp.columns)})")
+    try:
+        check_leakage(sp)
+    except LeakageError as exc:  # a group in two parts/folds: refuse rather than keep one of them silently
+        raise LeakageError(f"splits_file {path}: {exc}") from exc
     g = sp.drop_duplicates("group").set_index("group")
     missing = sorted(set(frame["group"]) - set(g.index))
     if missing:
@@ -113,7 +121,31 @@ def _apply_splits_file(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     frame = frame.copy()
     frame["part"] = frame["group"].map(g["part"])
     frame["fold"] = frame["group"].map(g["fold"]).astype(int)
+    if fixed.any():
+        clash = fixed & (frame["part"] != frame["split"])
+        if clash.any():
+            eg = frame.loc[clash].iloc[0]
+            raise ValueError(f"splits_file {path} contradicts the manifest's 'split' column on {int(clash.sum())} "
+                             f"row(s): e.g. group {eg['group']!r} is {eg['split']!r} in the manifest but "
+                             f"{eg['part']!r} in the splits file")
     return frame
+
+
+def _check_classes_present(dev: pd.DataFrame, classes: tuple[str, ...]) -> None:
+    """Every class must be in the cv part and in the training rows of every fold (checked before any training)."""
+    cv = dev[dev["part"] == "cv"]
+    counts = cv["label"].value_counts()
+    absent = [c for c in classes if c not in counts.index]
+    if absent:
+        raise ValueError(f"classes: {absent} have no rows in the development (cv) part; its class counts are "
+                         f"{ {str(k): int(v) for k, v in counts.items()} }. Remove them from classes or add data")
+    folds = cv["fold"].astype(int)
+    for k in sorted(set(folds)):
+        have = set(cv.loc[folds != k, "label"])
+        lack = [c for c in classes if c not in have]
+        if lack:
+            raise ValueError(f"fold {k}: its training folds have no rows of class(es) {lack} (all of them are in "
+                             f"fold {k}); use fewer folds or add data")
 
 
 def build_samples(cfg: TrainConfig) -> Samples:
@@ -133,13 +165,14 @@ def build_samples(cfg: TrainConfig) -> Samples:
     if fixed.any():
         dev.loc[fixed, "part"] = dev.loc[fixed, "split"]
     if cfg.splits_file is not None:
-        dev = _apply_splits_file(dev, cfg.splits_file)
+        dev = _apply_splits_file(dev, cfg.splits_file, fixed)
     else:
         pool = dev[~fixed]
         sp = make_splits(pool, method="kfold", group_col=cfg.group_col, n_splits=cfg.folds,
                          test_size=cfg.test_size, seed=cfg.seed)
         dev.loc[pool.index, "part"] = sp["part"]
         dev.loc[pool.index, "fold"] = sp["fold"]
+    _check_classes_present(dev, classes)
     frames = [dev]
     for i, ext in enumerate(cfg.external):
         e = _read(ext, cfg, classes, dropped, f"external[{i}]")
