@@ -66,7 +66,7 @@ def _load_task(task: PretrainTask, size: int, channels: int, exclude: set[str], 
     classes = tuple(sorted(set(frame["label"])))
     if len(classes) < 2:
         raise ValueError(f"pretrain task {task.manifest}: needs >= 2 classes, found {list(classes)}")
-    y = torch.as_tensor(frame["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64))
+    y = torch.tensor(frame["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64))
     sp = make_splits(frame, method="holdout", group_col=task.group_col, test_size=val_fraction, seed=seed)
     val = (sp["part"] == "test").to_numpy()
     return {"name": task.name or Path(task.manifest).parent.name, "classes": classes, "images": images, "y": y,
