@@ -32,11 +32,16 @@ def register(app: typer.Typer) -> None:
         """Run the main job end to end on SYNTHETIC data: data -> patient-level 5-fold CV training of one CNN per
         modality -> late fusion -> evaluation with CIs -> HTML report."""
         import logging
+        import warnings
+
+        import lightning.pytorch  # noqa: F401  (sets its loggers to INFO on import; quieten them afterwards)
 
         from nodescope.pipeline import run_demo
 
-        logging.getLogger("lightning").setLevel(logging.WARNING)
-        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        # a deprecation inside Lightning itself, repeated once per fold; nothing the user can act on
+        warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
         console.print("[bold yellow]nodescope demo: these data are SYNTHETIC; they exercise the software, not "
                       "medicine.[/]")
         t0 = time.perf_counter()
