@@ -56,6 +56,8 @@ def test_cv_outputs(tmp_path: Path) -> None:
     assert len(t_csv) and ((p >= t_csv[0]) & y).sum() / y.sum() + ((p < t_csv[0]) & ~y).sum() / (~y).sum() - 1 == max(j)
     for k in range(3):
         assert (tmp_path / "run" / "folds" / f"fold_{k}" / "bundle" / "weights.safetensors").is_file()
+        # finished folds keep their bundle, not the ~3x larger Lightning checkpoints
+        assert not (tmp_path / "run" / "folds" / f"fold_{k}" / "checkpoints").exists()
         # fold bundles carry the pooled out-of-fold threshold too (predict with them must not fall back to argmax)
         assert load_bundle(tmp_path / "run" / "folds" / f"fold_{k}" / "bundle").threshold == pytest.approx(thr)
         assert list((tmp_path / "run" / "folds" / f"fold_{k}" / "logs").rglob("metrics.csv"))
@@ -73,7 +75,8 @@ def test_cv_outputs(tmp_path: Path) -> None:
 
 def test_resume_continues_from_checkpoint(tmp_path: Path) -> None:
     m = write_tiny_dataset(tmp_path / "d", n_patients=9)
-    cfg = dict(FAST, manifest=m, out=tmp_path / "run", final_model="none", patience=0)
+    # a crashed fold still has its checkpoints; finished ones drop them unless asked to keep them
+    cfg = dict(FAST, manifest=m, out=tmp_path / "run", final_model="none", patience=0, keep_checkpoints=True)
     run_cv(TrainConfig(**cfg))
     fold1 = tmp_path / "run" / "folds" / "fold_1"
     before0 = pd.read_csv(tmp_path / "run" / "folds" / "fold_0" / "predictions.csv")

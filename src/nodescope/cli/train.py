@@ -64,6 +64,7 @@ def register(app: typer.Typer) -> None:
         final_model: Annotated[str | None, typer.Option(help="refit | none")] = None,
         tta: Annotated[bool | None, typer.Option("--tta/--no-tta")] = None,
         resume: Annotated[bool, typer.Option(help="continue an interrupted run in --out")] = False,
+        keep_checkpoints: Annotated[bool, typer.Option(help="keep Lightning checkpoints of finished folds")] = False,
         allow_pretrain_overlap: Annotated[bool, typer.Option(help="warn instead of refusing")] = False,
     ) -> None:
         """Train a classifier with patient-level k-fold cross-validation; writes bundles and predictions.csv."""
@@ -83,7 +84,8 @@ def register(app: typer.Typer) -> None:
                 weight_decay=weight_decay, scheduler=scheduler, patience=patience, imbalance=imbalance,
                 augment=augment, seed=seed, deterministic=deterministic, devices=devices, accelerator=accelerator,
                 strategy=strategy, precision=precision, num_threads=num_threads, final_model=final_model, tta=tta,
-                resume=resume or None, allow_pretrain_overlap=allow_pretrain_overlap or None,
+                resume=resume or None, keep_checkpoints=keep_checkpoints or None,
+                allow_pretrain_overlap=allow_pretrain_overlap or None,
             )
         except ValidationError as exc:
             fail(f"invalid configuration: {exc}")

@@ -29,7 +29,8 @@ class TrainConfig(BaseModel):
     ``modality_dropout`` (fusion).
     Runtime: ``seed``, ``deterministic``, ``devices``, ``accelerator``, ``strategy``, ``precision`` (auto = 16-mixed
     on GPU, 32 on CPU), ``num_threads``, ``final_model`` (refit on all development data | none = fold-model mean for
-    test rows), ``tta``, ``resume``, ``allow_pretrain_overlap``.
+    test rows), ``tta``, ``resume``, ``keep_checkpoints`` (keep Lightning checkpoints of finished folds; off: only bundles stay),
+    ``allow_pretrain_overlap``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -84,6 +85,7 @@ class TrainConfig(BaseModel):
     final_model: Literal["refit", "none"] = "refit"
     tta: bool = False
     resume: bool = False
+    keep_checkpoints: bool = False
     allow_pretrain_overlap: bool = False
     synthetic_data: bool = False
 

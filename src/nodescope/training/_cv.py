@@ -4,7 +4,7 @@ Run directory (``config.out``)::
 
     config.yaml         the resolved configuration
     splits.csv          one row per sample: group, label, part, fold (+ image)
-    folds/fold_<k>/     logs/ (CSV), checkpoints/ (last.ckpt, best), bundle/, predictions.csv, DONE
+    folds/fold_<k>/     logs/ (CSV), checkpoints/ (last.ckpt, best; removed once the fold is done unless keep_checkpoints), bundle/, predictions.csv, DONE
     final/              the model refitted on all development data (bundle/ with the operating threshold)
     predictions.csv     out-of-fold rows (split "cv") + test/external rows scored by the final model
     summary.json        AUCs (pooled out-of-fold, per fold, test), threshold, counts, dropped rows
@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,16 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
     return module, parts, info
 
 
+def _drop_checkpoints(cfg: TrainConfig, workdir: Path) -> None:
+    """Remove a finished model's Lightning checkpoints (weights + optimiser state, ~3x the bundle) unless kept.
+
+    A finished fold is resumed from its predictions and bundle, never from its checkpoints; an interrupted fold keeps
+    ``last.ckpt`` because it never reaches this point.
+    """
+    if not cfg.keep_checkpoints:
+        shutil.rmtree(workdir / "checkpoints", ignore_errors=True)
+
+
 def _pred_frame(samples: Samples, idx: np.ndarray, probs: np.ndarray, split: str, cfg: TrainConfig,
                 run_id: str, fold: np.ndarray | int) -> pd.DataFrame:
     f = samples.frame.iloc[idx]
@@ -348,6 +359,7 @@ def run_cv(cfg: TrainConfig) -> CVResult:
         fold_preds.append(pf)
         fold_info[k] = info
         done.write_text(json.dumps(info))
+        _drop_checkpoints(cfg, fdir)
     if not is_rank0:
         if cfg.final_model == "refit":  # DDP: every rank must enter the refit's trainer.fit, or rank 0 waits forever
             tr, va = _inner_val(cfg, samples, cv_idx, cfg.seed + 99_999)
@@ -378,6 +390,7 @@ def run_cv(cfg: TrainConfig) -> CVResult:
                 preds.append(_pred_frame(samples, idx, probs, part, cfg, run_id, -1))
         _save_model(fdir / "bundle", module, parts, cfg, samples, cv_idx, cfg.name, threshold,
                     {"cross_validation": summary_pre}, {"refit_on": "all development (cv) data", **final_info})
+        _drop_checkpoints(cfg, fdir)
     elif len(test_idx):
         for part in ("test", "external"):
             idx = test_idx[fr["part"].iloc[test_idx].to_numpy() == part]
