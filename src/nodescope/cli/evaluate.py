@@ -36,8 +36,7 @@ def register(app: typer.Typer) -> None:
         """Evaluate saved predictions: metrics.json, tidy CSV tables, PNG/SVG figures and report.html."""
         import pandas as pd
 
-        from nodescope.evaluation._predictions import read_predictions
-        from nodescope.evaluation._report import evaluate_predictions, write_evaluation
+        from nodescope.evaluation import evaluate_predictions, read_predictions, write_evaluation
 
         if not predictions.is_file():
             fail(f"predictions file not found: {predictions}")
