@@ -16,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nodescope.data import roi_box_from_mask
+
 __all__ = ["UINT16_RULE", "RoiMode", "mask_box", "prepare_image", "stored_bits"]
 
 log = logging.getLogger(__name__)
@@ -45,19 +47,15 @@ def stored_bits(meta: dict, rule: str = UINT16_RULE) -> int | None:
 def mask_box(mask: np.ndarray, margin: float = 0.1) -> tuple[int, int, int, int] | None:
     """Bounding box ``(top, left, bottom, right)`` (exclusive ends) of ``mask > 0`` grown by ``margin`` x its side.
 
-    Returns None for an empty mask.
+    The box rule is :func:`nodescope.data.roi_box_from_mask`'s; this wrapper also takes multi-channel masks and
+    returns None for an empty mask (the caller decides what an empty mask means).
     """
     m = np.asarray(mask)
     if m.ndim == 3:
         m = m.max(axis=-1)
-    rows = np.flatnonzero(m.any(axis=1))
-    cols = np.flatnonzero(m.any(axis=0))
-    if rows.size == 0:
+    if not m.any():
         return None
-    t, b, left, r = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    dh, dw = round((b - t) * margin), round((r - left) * margin)
-    h, w = m.shape
-    return max(0, t - dh), max(0, left - dw), min(h, b + dh), min(w, r + dw)
+    return roi_box_from_mask(m, margin=margin)
 
 
 def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.ndarray | None = None,
