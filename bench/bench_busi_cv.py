@@ -67,11 +67,13 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=192)
     ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--subset", type=int, default=None, help="use about this many images (smoke test)")
     ap.add_argument("--pretrain-epochs", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tta", action="store_true", help="average predictions over the image and its mirror")
+    ap.add_argument("--patience", type=int, default=5)
     args = ap.parse_args()
 
     from nodescope.training import PretrainTask, TrainConfig, run_cv, run_pretrain
@@ -102,7 +104,7 @@ def main() -> None:
                           classes=["benign", "malignant"], positive="malignant", backbone=args.backbone,
                           weights=weights, image_size=args.image_size, epochs=args.epochs,
                           batch_size=args.batch_size, lr=args.lr, folds=args.folds, seed=args.seed,
-                          final_model="none", accelerator="cpu")
+                          final_model="none", accelerator="cpu", tta=args.tta, patience=args.patience)
         res = run_cv(cfg)
         wall = time.perf_counter() - t0
         cv = res.predictions[res.predictions["split"] == "cv"]

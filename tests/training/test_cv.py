@@ -123,9 +123,14 @@ def test_cli_train_predict_onnx(tmp_path: Path) -> None:
     cfg.write_text("backbone: resnet18\nimage_size: 32\nepochs: 1\nfolds: 3\nbatch_size: 8\nnum_threads: 1\n"
                    "accelerator: cpu\nhidden: 16\n")
     r = CliRunner().invoke(app, ["train", str(m), "-o", str(tmp_path / "run"), "--config", str(cfg),
-                                 "--final-model", "none", "--roi", "none", "--positive", "malignant"])
+                                 "--final-model", "none", "--roi", "none", "--positive", "malignant",
+                                 "--tensorboard", "--hidden", "8", "--dropout", "0.1"])
     assert r.exit_code == 0, r.output
     assert "cv: AUC" in r.output
+    resolved = (tmp_path / "run" / "config.yaml").read_text()
+    assert "hidden: 8" in resolved and "dropout: 0.1" in resolved and "tensorboard: true" in resolved
+    # TensorBoard event files beside the CSV logs of each fold
+    assert list((tmp_path / "run" / "folds" / "fold_0" / "logs" / "tensorboard").rglob("events.out.tfevents.*"))
     bundle = tmp_path / "run" / "folds" / "fold_0" / "bundle"
     out_t, out_o = tmp_path / "pt.csv", tmp_path / "po.csv"
     r = CliRunner().invoke(app, ["predict", str(bundle), str(tmp_path / "d"), "-o", str(out_t), "--tta"])

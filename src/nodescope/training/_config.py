@@ -29,7 +29,8 @@ class TrainConfig(BaseModel):
     ``modality_dropout`` (fusion).
     Runtime: ``seed``, ``deterministic``, ``devices``, ``accelerator``, ``strategy``, ``precision`` (auto = 16-mixed
     on GPU, 32 on CPU), ``num_threads``, ``final_model`` (refit on all development data | none = fold-model mean for
-    test rows), ``tta``, ``resume``, ``keep_checkpoints`` (keep Lightning checkpoints of finished folds; off: only bundles stay),
+    test rows), ``tta``, ``resume``, ``keep_checkpoints`` (keep Lightning checkpoints of finished folds; off: only
+    bundles stay), ``tensorboard`` (TensorBoard event files beside the CSV logs, ``<fold>/logs/tensorboard``),
     ``allow_pretrain_overlap``.
     """
 
@@ -86,6 +87,7 @@ class TrainConfig(BaseModel):
     tta: bool = False
     resume: bool = False
     keep_checkpoints: bool = False
+    tensorboard: bool = False
     allow_pretrain_overlap: bool = False
     synthetic_data: bool = False
 

@@ -164,7 +164,7 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
     """Train one model; returns (module with best weights, bundle meta parts, fit info)."""
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from nodescope.training._augment import UltrasoundAugment
     from nodescope.training._data import ImageDataModule
@@ -192,9 +192,12 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
     callbacks: list[Any] = [ckpt]
     if has_val and cfg.patience > 0:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min"))
+    loggers: list[Any] = [CSVLogger(workdir, name="logs")]
+    if cfg.tensorboard:
+        loggers.append(TensorBoardLogger(workdir / "logs", name="tensorboard", default_hp_metric=False))
     trainer = L.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
-        precision=_precision(cfg), deterministic=cfg.deterministic, logger=CSVLogger(workdir, name="logs"),
+        precision=_precision(cfg), deterministic=cfg.deterministic, logger=loggers,
         callbacks=callbacks, enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=1, default_root_dir=workdir,
     )
