@@ -74,6 +74,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tta", action="store_true", help="average predictions over the image and its mirror")
     ap.add_argument("--patience", type=int, default=5)
+    ap.add_argument("--val-fraction", type=float, default=0.15,
+                    help="inner validation groups for early stopping; 0 = train every epoch, keep the last")
     args = ap.parse_args()
 
     from nodescope.training import PretrainTask, TrainConfig, run_cv, run_pretrain
@@ -104,7 +106,8 @@ def main() -> None:
                           classes=["benign", "malignant"], positive="malignant", backbone=args.backbone,
                           weights=weights, image_size=args.image_size, epochs=args.epochs,
                           batch_size=args.batch_size, lr=args.lr, folds=args.folds, seed=args.seed,
-                          final_model="none", accelerator="cpu", tta=args.tta, patience=args.patience)
+                          final_model="none", accelerator="cpu", tta=args.tta, patience=args.patience,
+                          val_fraction=args.val_fraction)
         res = run_cv(cfg)
         wall = time.perf_counter() - t0
         cv = res.predictions[res.predictions["split"] == "cv"]

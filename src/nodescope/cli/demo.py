@@ -23,9 +23,11 @@ def register(app: typer.Typer) -> None:
             "nodescope_demo"),
         n_patients: Annotated[int, typer.Option(help="Synthetic patients (one node, three images each).")] = 150,
         image_size: Annotated[int, typer.Option(help="Image and network input size (px).")] = 64,
-        epochs: Annotated[int, typer.Option(help="Maximum epochs per fold.")] = 8,
+        epochs: Annotated[int, typer.Option(help="Epochs per fold (fixed cosine schedule).")] = 10,
         folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
-        backbone: Annotated[str, typer.Option(help="Backbone, trained from scratch (no downloads).")] = "resnet18",
+        backbone: Annotated[str, typer.Option(help="Registered backbone name.")] = "tf_efficientnet_lite0",
+        weights: Annotated[str, typer.Option(
+            help="imagenet (EfficientNet-Lite0 weights installed with nodescope; no network) | none | PATH")] = "imagenet",
         seed: Annotated[int, typer.Option(help="Seed for data, split and training.")] = 0,
         overwrite: Annotated[bool, typer.Option(help="Replace an earlier demo in OUT.")] = False,
     ) -> None:
@@ -36,6 +38,7 @@ def register(app: typer.Typer) -> None:
 
         import lightning.pytorch  # noqa: F401  (sets its loggers to INFO on import; quieten them afterwards)
 
+        from nodescope.models import WeightsNotFoundError
         from nodescope.pipeline import run_demo
 
         for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
@@ -47,9 +50,9 @@ def register(app: typer.Typer) -> None:
         t0 = time.perf_counter()
         try:
             res = run_demo(out, n_patients=n_patients, image_size=image_size, epochs=epochs, folds=folds,
-                           backbone=backbone, seed=seed, overwrite=overwrite,
+                           backbone=backbone, weights=weights, seed=seed, overwrite=overwrite,
                            step=lambda msg: console.print(f"[cyan]>[/] {msg}"))
-        except (FileExistsError, ValueError) as exc:
+        except (FileExistsError, ValueError, WeightsNotFoundError) as exc:
             fail(str(exc))
         table = Table(title="AUC (95% CI, DeLong) from predictions.csv", title_justify="left")
         for col in ("model", "split", "AUC", "n"):

@@ -199,6 +199,7 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
         precision=_precision(cfg), deterministic=cfg.deterministic, logger=loggers,
         callbacks=callbacks, enable_model_summary=False, num_sanity_val_steps=0,
+        limit_val_batches=1.0 if has_val else 0,
         log_every_n_steps=1, default_root_dir=workdir,
     )
     last = workdir / "checkpoints" / "last.ckpt"
