@@ -9,7 +9,10 @@ Configurations (same backbone, tf_efficientnet_lite0, and recipe; only the start
 Prints out-of-fold AUC with its 95% DeLong CI and a 95% bootstrap CI that resamples whole dup_group clusters
 (nodescope.evaluation.roc_auc, computed from the saved predictions.csv of each run), and wall time per configuration. The 'normal' class is left out (benign vs malignant only).
 
-Usage (full run, 2 CPU cores: expect tens of minutes per configuration):
+Defaults are the recipe of docs/benchmarks.md: 160 px, 10 epochs, AdamW lr 3e-4, no inner validation split (every
+fold trains the whole cosine schedule and keeps the last epoch), mirrored-image TTA.
+
+Usage (full run, 2 CPU cores: about 25-35 minutes per configuration):
     PYTHONPATH=src python bench/bench_busi_cv.py --out /tmp/busi_bench
 Tiny smoke run:
     PYTHONPATH=src python bench/bench_busi_cv.py --out /tmp/busi_smoke --subset 60 --epochs 1 --image-size 64 \
@@ -64,17 +67,18 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--configs", default="scratch,imagenet,pretrain")
     ap.add_argument("--backbone", default="tf_efficientnet_lite0")
-    ap.add_argument("--image-size", type=int, default=192)
-    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--image-size", type=int, default=160)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--subset", type=int, default=None, help="use about this many images (smoke test)")
     ap.add_argument("--pretrain-epochs", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--tta", action="store_true", help="average predictions over the image and its mirror")
+    ap.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
+                    help="average predictions over the image and its mirror")
     ap.add_argument("--patience", type=int, default=5)
-    ap.add_argument("--val-fraction", type=float, default=0.15,
+    ap.add_argument("--val-fraction", type=float, default=0.0,
                     help="inner validation groups for early stopping; 0 = train every epoch, keep the last")
     args = ap.parse_args()
 
