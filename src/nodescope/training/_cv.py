@@ -4,7 +4,8 @@ Run directory (``config.out``)::
 
     config.yaml         the resolved configuration
     splits.csv          one row per sample: group, label, part, fold (+ image)
-    folds/fold_<k>/     logs/ (CSV), checkpoints/ (last.ckpt, best; removed once the fold is done unless keep_checkpoints), bundle/, predictions.csv, DONE
+    folds/fold_<k>/     logs/ (CSV; tensorboard/ with ``tensorboard``), checkpoints/ (last.ckpt, best; removed
+                        once the fold is done unless ``keep_checkpoints``), bundle/, predictions.csv, DONE
     final/              the model refitted on all development data (bundle/ with the operating threshold)
     predictions.csv     out-of-fold rows (split "cv") + test/external rows scored by the final model
     summary.json        AUCs (pooled out-of-fold, per fold, test), threshold, counts, dropped rows
