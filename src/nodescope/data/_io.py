@@ -21,6 +21,8 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
+from nodescope.errors import DataError
+
 __all__ = ["ImageInfo", "ImageReadError", "UltrasoundImage", "image_info", "read_image"]
 
 LOGGER = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ _US_UNITS_CM = 3  # PhysicalUnitsX/YDirection code for centimetres (DICOM PS3.3 
 _US_SPATIAL_2D = 1  # RegionSpatialFormat code for a 2D (tissue or flow) region
 
 
-class ImageReadError(ValueError):
+class ImageReadError(DataError):
     """An image file is missing, unreadable or of an unsupported kind; the message names the file."""
 
 

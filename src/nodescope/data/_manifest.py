@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from nodescope.data._io import ImageReadError, read_image
+from nodescope.errors import DataError
 
 __all__ = [
     "KNOWN_MODALITIES",
@@ -74,7 +75,7 @@ class ManifestProblem:
         return f"{prefix}{val}: {self.message}" if prefix else f"{self.message}{val}"
 
 
-class ManifestError(ValueError):
+class ManifestError(DataError):
     """A manifest failed validation; ``problems`` lists every problem found."""
 
     def __init__(self, source: str, problems: Sequence[ManifestProblem]) -> None:

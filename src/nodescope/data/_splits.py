@@ -15,13 +15,15 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from nodescope.errors import DataError
+
 __all__ = ["LeakageError", "SplitMethod", "check_leakage", "make_splits", "split_summary"]
 
 SplitMethod = Literal["kfold", "holdout", "site", "temporal"]
 _METHODS = ("kfold", "holdout", "site", "temporal")
 
 
-class LeakageError(ValueError):
+class LeakageError(DataError):
     """A group (patient) appears in more than one part or fold."""
 
 

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from nodescope.errors import StatisticsInputError
+
 __all__ = ["POSITIVE_NAMES", "Predictions", "PredictionsError", "read_predictions"]
 
 POSITIVE_NAMES: frozenset[str] = frozenset({"malignant", "metastatic", "metastasis", "positive", "1", "yes"})
@@ -29,7 +31,7 @@ REQUIRED: tuple[str, ...] = ("patient_id", "y_true", "split", "model")
 SUM_TOLERANCE = 0.01
 
 
-class PredictionsError(ValueError):
+class PredictionsError(StatisticsInputError):
     """Invalid predictions table; ``problems`` lists every problem found."""
 
     def __init__(self, source: str, problems: list[str]) -> None:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from nodescope.errors import StatisticsInputError
+
 __all__ = [
     "APPLICABILITY_DOMAINS",
     "QUADAS_COLUMNS",
@@ -55,7 +57,7 @@ DOMAIN_LABELS: dict[str, str] = {
 }
 
 
-class QuadasError(ValueError):
+class QuadasError(StatisticsInputError):
     """A QUADAS-2 table has problems; :attr:`problems` lists each with its row, column and value."""
 
     def __init__(self, source: str, problems: list[str]) -> None:

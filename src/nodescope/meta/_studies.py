@@ -28,6 +28,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from nodescope.errors import StatisticsInputError
+
 __all__ = ["COUNT_COLUMNS", "ReconstructionWarning", "Studies", "StudiesError", "read_studies", "reconstruct_2x2"]
 
 COUNT_COLUMNS: tuple[str, str, str, str] = ("TP", "FP", "FN", "TN")
@@ -39,7 +41,7 @@ class ReconstructionWarning(UserWarning):
     """Reported accuracy figures that no integer 2x2 table reproduces within the rounding of their decimals."""
 
 
-class StudiesError(ValueError):
+class StudiesError(StatisticsInputError):
     """A studies table has one or more problems; :attr:`problems` lists each with its row, column and value."""
 
     def __init__(self, source: str, problems: Sequence[str]) -> None:

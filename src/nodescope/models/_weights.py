@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nodescope.errors import MissingFileError
 from nodescope.models._registry import build_backbone, get_backbone_spec
 
 __all__ = ["WeightsInfo", "WeightsNotFoundError", "load_weights", "offline_lite_checkpoint", "read_state_dict"]
@@ -37,7 +38,7 @@ __all__ = ["WeightsInfo", "WeightsNotFoundError", "load_weights", "offline_lite_
 log = logging.getLogger(__name__)
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(MissingFileError):
     """Requested pretrained weights are not available locally; the message says what is missing and how to get it."""
 
 
