@@ -515,3 +515,54 @@ def test_signed_dicom(tmp_path: Path) -> None:
     ds.save_as(f)
     with pytest.raises(ImageReadError, match=r"signed\.dcm: signed pixel data with negative values"):
         read_image(f)
+
+
+# --------------------------------------------------------------------------------------------------- in memory
+
+
+def _files_of_each_format(tmp_path: Path, rng: np.random.Generator) -> list[Path]:
+    grey = rng.integers(0, 256, (12, 9), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (12, 9, 3), dtype=np.uint8)
+    files = []
+    for name, arr in (("g.png", grey), ("c.png", rgb), ("c.jpg", rgb), ("g.bmp", grey)):
+        Image.fromarray(arr).save(tmp_path / name)
+        files.append(tmp_path / name)
+    tifffile.imwrite(tmp_path / "g16.tif", rng.integers(0, 65536, (3, 12, 9), dtype=np.uint16))
+    files.append(tmp_path / "g16.tif")
+    write_dicom(tmp_path / "x.dcm", _le(rng.integers(0, 65535, (12, 9), dtype=np.uint16)), rows=12, cols=9, bits=16,
+                PixelSpacing=[0.1, 0.2])
+    files.append(tmp_path / "x.dcm")
+    return files
+
+
+def test_bytes_and_file_objects_equal_paths(tmp_path: Path, rng: np.random.Generator) -> None:
+    for f in _files_of_each_format(tmp_path, rng):
+        ref = read_image(f)
+        data = f.read_bytes()
+        for src in (data, bytearray(data), memoryview(data)):
+            got = read_image(src, name=f.name)
+            np.testing.assert_array_equal(got.pixels, ref.pixels)
+            assert got.meta == ref.meta and got.spacing == ref.spacing and got.path.name == f.name
+        with f.open("rb") as fh:  # an upload's file object: named after the file it holds
+            got = read_image(fh)
+        np.testing.assert_array_equal(got.pixels, ref.pixels)
+        assert str(got.path) == str(f)
+        assert image_info(data, name=f.name) == image_info(f)
+    # frames of a multi-page file from memory
+    tif = tmp_path / "g16.tif"
+    np.testing.assert_array_equal(read_image(tif.read_bytes(), frame="all").pixels, read_image(tif, frame="all").pixels)
+
+
+@pytest.mark.parametrize("content,expect", [(b"", "empty"), (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "upload.png"),
+                                            (b"hello world" * 20, "unsupported image format")])
+def test_bad_bytes_named_like_files(content: bytes, expect: str) -> None:
+    with pytest.raises(ImageReadError, match=expect) as info:
+        read_image(content, name="upload.png" if expect != "unsupported image format" else "upload.bin")
+    assert "upload" in str(info.value)
+
+
+def test_text_mode_file_object_refused(tmp_path: Path) -> None:
+    f = tmp_path / "a.txt"
+    f.write_text("abc")
+    with f.open("r") as fh, pytest.raises(TypeError, match="binary mode"):
+        read_image(fh)  # type: ignore[arg-type]
