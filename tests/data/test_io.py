@@ -527,7 +527,7 @@ def _files_of_each_format(tmp_path: Path, rng: np.random.Generator) -> list[Path
     for name, arr in (("g.png", grey), ("c.png", rgb), ("c.jpg", rgb), ("g.bmp", grey)):
         Image.fromarray(arr).save(tmp_path / name)
         files.append(tmp_path / name)
-    tifffile.imwrite(tmp_path / "g16.tif", rng.integers(0, 65536, (3, 12, 9), dtype=np.uint16))
+    tifffile.imwrite(tmp_path / "g16.tif", rng.integers(0, 65536, (3, 12, 9), dtype=np.uint16), photometric="minisblack")
     files.append(tmp_path / "g16.tif")
     write_dicom(tmp_path / "x.dcm", _le(rng.integers(0, 65535, (12, 9), dtype=np.uint16)), rows=12, cols=9, bits=16,
                 PixelSpacing=[0.1, 0.2])

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from nodescope.data import (
-    ResizeTransform,
+    ImageTransform,
     crop_roi,
     crop_scan_region,
     read_image,
@@ -130,14 +130,15 @@ def test_resize_pad_square_shapes_padding_and_mapping() -> None:
     out, tr = resize_pad(img, 64, pad_value=255)
     # scale = min(64/100, 64/200) = 0.32 -> 32 x 64 image, 16 rows of padding above and below
     assert out.shape == (64, 64, 3) and out.dtype == np.uint8
-    assert tr == ResizeTransform(
-        in_shape=(100, 200), out_shape=(64, 64), scale=(0.32, 0.32), pad=(16, 0), resized_shape=(32, 64)
+    assert tr == ImageTransform(
+        in_shape=(100, 200), crop=(0, 0, 100, 200), scale=(0.32, 0.32), offset=(16.0, 0.0), out_shape=(64, 64)
     )
+    assert tr.content_box() == (16, 0, 48, 64)
     assert (out[:16] == 255).all() and (out[48:] == 255).all() and (out[16:48] == 7).all()
     np.testing.assert_allclose(tr.to_output([[0, 0], [100, 200], [50, 100]]), [[16, 0], [48, 64], [32, 32]])
     pts = np.array([[3.5, 17.25], [99.0, 1.0]])
     np.testing.assert_allclose(tr.to_input(tr.to_output(pts)), pts)
-    restored = tr.restore(out)
+    restored = tr.inverse(out)
     assert restored.shape == img.shape
     np.testing.assert_array_equal(restored, img)
 
@@ -147,7 +148,7 @@ def test_resize_pad_rectangular_uint16_grey_and_mask() -> None:
     out, tr = resize_pad(img, (50, 120))
     # scale = min(50/100, 120/200) = 0.5 -> 50 x 100, 10 columns of padding left and right
     assert out.shape == (50, 120) and out.dtype == np.uint16
-    assert tr.pad == (0, 10) and tr.resized_shape == (50, 100)
+    assert tr.offset == (0.0, 10.0) and tr.content_box() == (0, 10, 50, 110)
     assert (out[:, :10] == 0).all() and (out[:, 110:] == 0).all() and (out[:, 10:110] == 40000).all()
     mask = np.zeros((90, 60), dtype=np.uint8)
     mask[30:60, 15:45] = 1
@@ -156,7 +157,7 @@ def test_resize_pad_rectangular_uint16_grey_and_mask() -> None:
     # the mask box maps through the transform: rows 30..60 -> 10..20, cols 15..45 -> 5+5..5+15
     assert roi_box_from_mask(m_out, margin=0) == (10, 10, 20, 20)
     np.testing.assert_allclose(m_tr.to_output([[30, 15], [60, 45]]), [[10, 10], [20, 20]])
-    back = m_tr.restore(m_out, resample="nearest")
+    back = m_tr.inverse(m_out, resample="nearest")
     assert back.shape == mask.shape and (back == mask).mean() > 0.97
 
 
@@ -168,7 +169,7 @@ def test_resize_pad_bad_args() -> None:
         resize_pad(img, 5, resample="cubic")  # type: ignore[arg-type]
     _, tr = resize_pad(img, 20)
     with pytest.raises(ValueError, match="output shape"):
-        tr.restore(np.zeros((5, 5)))
+        tr.inverse(np.zeros((5, 5)))
 
 
 # ------------------------------------------------------------------------------------------ channels

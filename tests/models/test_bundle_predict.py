@@ -9,7 +9,10 @@ import pytest
 import torch
 
 from nodescope.models import (
+    BundleMeta,
     ClassifierNet,
+    InputSpec,
+    Threshold,
     load_bundle,
     mask_box,
     predict_proba,
@@ -18,16 +21,15 @@ from nodescope.models import (
 )
 
 
-def _meta(size: int = 32) -> dict:
-    return {
-        "kind": "classifier", "name": "t",
-        "architecture": {"backbone": "resnet18", "num_classes": 2, "in_chans": 3, "image_size": size,
-                         "head": "mlp", "hidden": 16, "dropout": 0.1},
-        "classes": ["benign", "malignant"], "positive_class": "malignant",
-        "input": {"image_size": size, "channels": 3, "resize": "pad", "mean": [0.5, 0.5, 0.5],
-                  "std": [0.25, 0.25, 0.25], "roi": "none"},
-        "threshold": {"value": 0.37, "method": "youden", "chosen_on": "cv"},
-    }
+def _meta(size: int = 32) -> BundleMeta:
+    return BundleMeta(
+        kind="classifier", name="t",
+        architecture={"backbone": "resnet18", "num_classes": 2, "in_chans": 3, "image_size": size,
+                      "head": "mlp", "hidden": 16, "dropout": 0.1},
+        classes=("benign", "malignant"), positive_class="malignant",
+        input=InputSpec(image_size=size, channels=3, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)),
+        threshold=Threshold(0.37, "youden", "cv", "p_malignant >= value"),
+    )
 
 
 @pytest.fixture
@@ -76,7 +78,7 @@ def test_bundle_errors(tmp_path, bundle_dir) -> None:
         load_bundle(tmp_path / "none")
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "model.json").write_text("{}")
-    with pytest.raises(FileNotFoundError, match=r"weights\.safetensors is missing"):
+    with pytest.raises(ValueError, match="not a nodescope bundle"):
         load_bundle(tmp_path / "half")
     path, _ = bundle_dir
     meta = json.loads((path / "model.json").read_text())
@@ -96,18 +98,20 @@ def _dummy_bundle(tmp_path):
 def test_prepare_image_pad_and_roi() -> None:
     img = np.zeros((20, 40, 1), np.uint8)
     img[:, :20] = 200
-    x = prepare_image(img, size=40, channels=3)
+    x, tr = prepare_image(img, size=40, channels=3)
+    assert tr.crop == (0, 0, 20, 40) and tr.scale == (1.0, 1.0) and tr.offset == (10.0, 0.0)
     assert x.shape == (3, 40, 40) and x.dtype == torch.uint8
     assert x[0, :10].max() == 0 and x[0, 10:30, :20].min() == 200 and x[0, 10:30, 20:].max() == 0  # padded, kept
     mask = np.zeros((20, 40), np.uint8)
     mask[5:15, 22:32] = 255
     assert mask_box(mask, 0.0) == (5, 22, 15, 32)
     assert mask_box(mask, 0.2) == (3, 20, 17, 34)
-    roi = prepare_image(img, size=10, channels=1, mask=mask, roi_margin=0.0)
+    roi, tr = prepare_image(img, size=10, channels=1, mask=mask, roi_margin=0.0)
+    assert tr.crop == (5, 22, 15, 32)
     assert roi.shape == (1, 10, 10) and roi.max() == 0  # the box lies in the dark half
     with pytest.raises(ValueError, match="mask: size"):
         prepare_image(img, size=10, mask=np.zeros((5, 5)))
     rgb = np.zeros((4, 4, 3), np.uint8)
     rgb[..., 0] = 100
-    assert prepare_image(rgb, size=4, channels=1)[0, 0, 0] == round(0.299 * 100)
-    assert prepare_image(np.full((4, 4), 65535, np.uint16), size=4, channels=1).max() == 255
+    assert prepare_image(rgb, size=4, channels=1)[0][0, 0, 0] == round(0.299 * 100)
+    assert prepare_image(np.full((4, 4), 65535, np.uint16), size=4, channels=1)[0].max() == 255

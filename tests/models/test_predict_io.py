@@ -16,7 +16,10 @@ from nodescope.cli import app
 from nodescope.data import IMAGE_SUFFIXES
 from nodescope.models import (
     UINT16_RULE,
+    BundleMeta,
     ClassifierNet,
+    InputSpec,
+    Threshold,
     load_bundle,
     predict_files,
     predict_proba,
@@ -39,13 +42,14 @@ def test_folder_scan_uses_the_data_suffix_list(tmp_path: Path) -> None:
 def _tiny_bundle(path: Path, *, channels: int = 1, size: int = 32, **meta_extra) -> Path:
     torch.manual_seed(0)
     net = ClassifierNet("resnet18", 2, in_chans=channels, image_size=size, hidden=8, dropout=0.0)
-    meta = {"kind": "classifier", "name": "t", "run_id": "r",
-            "architecture": {"backbone": "resnet18", "num_classes": 2, "in_chans": channels, "image_size": size,
-                             "head": "mlp", "hidden": 8, "dropout": 0.0},
-            "classes": ["benign", "malignant"], "positive_class": "malignant",
-            "input": {"image_size": size, "channels": channels, "resize": "pad", "mean": [0.5] * channels,
-                      "std": [0.25] * channels, "roi": "none", "uint16": UINT16_RULE},
-            "threshold": {"value": 0.5, "method": "youden", "chosen_on": "cv"}, **meta_extra}
+    meta = BundleMeta(kind="classifier", name="t", run_id="r",
+                      architecture={"backbone": "resnet18", "num_classes": 2, "in_chans": channels,
+                                    "image_size": size, "head": "mlp", "hidden": 8, "dropout": 0.0},
+                      classes=("benign", "malignant"), positive_class="malignant",
+                      input=InputSpec(image_size=size, channels=channels, mean=(0.5,) * channels,
+                                      std=(0.25,) * channels, uint16=UINT16_RULE,
+                                      modalities=meta_extra.pop("modalities", None)),
+                      threshold=Threshold(0.5, "youden", "cv", "p_malignant >= value"), **meta_extra)
     return save_bundle(path, net, meta)
 
 
@@ -64,7 +68,7 @@ def test_12_bit_dicom_uses_its_stored_range(tmp_path: Path) -> None:
     np.testing.assert_array_equal(png[0], np.round(ramp[0].astype(float) * 255 / 65535).astype(np.uint8))
     # predict applies the rule the bundle records, giving what training saw
     b = load_bundle(_tiny_bundle(tmp_path / "b"))
-    assert b.meta["input"]["uint16"] == "bits_stored"
+    assert b.meta.input.uint16 == "bits_stored"
     out = predict_files(b, [f])
     expected = predict_proba(b, pre.images)
     np.testing.assert_allclose(out["p_malignant"].to_numpy(), expected[:, 1], atol=1e-6)

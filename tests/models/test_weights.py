@@ -7,7 +7,9 @@ import torch
 from safetensors.torch import save_file
 
 from nodescope.models import (
+    BundleMeta,
     ClassifierNet,
+    InputSpec,
     WeightsNotFoundError,
     build_backbone,
     load_weights,
@@ -73,6 +75,11 @@ def test_offline_without_cache_names_what_is_missing(monkeypatch: pytest.MonkeyP
         load_weights(bb, "resnet18", "imagenet")
 
 
+def _meta(backbone: str, classes: tuple[str, ...] = ()) -> BundleMeta:
+    return BundleMeta(kind="classifier", architecture={"backbone": backbone, "num_classes": 2, "image_size": 32},
+                      input=InputSpec(image_size=32, channels=3, mean=(0.5,) * 3, std=(0.25,) * 3), classes=classes)
+
+
 def test_path_sources(tmp_path) -> None:
     torch.manual_seed(0)
     src = ClassifierNet("resnet18", 2, image_size=32)
@@ -81,8 +88,7 @@ def test_path_sources(tmp_path) -> None:
     # torch.save of the whole net (keys prefixed 'backbone.')
     torch.save(src.state_dict(), tmp_path / "net.pt")
     # a bundle
-    save_bundle(tmp_path / "bundle", src, {"kind": "classifier", "architecture": {
-        "backbone": "resnet18", "num_classes": 2, "image_size": 32}, "classes": ["a", "b"]})
+    save_bundle(tmp_path / "bundle", src, _meta("resnet18", classes=("a", "b")))
     for w in (tmp_path / "bb.safetensors", tmp_path / "net.pt", tmp_path / "bundle"):
         dst = build_backbone("resnet18", image_size=32)
         load_weights(dst, "resnet18", w)
@@ -98,7 +104,6 @@ def test_path_errors(tmp_path) -> None:
     with pytest.raises(ValueError, match="does not fit backbone 'resnet18'"):
         load_weights(dst, "resnet18", tmp_path / "bad.safetensors")
     other = ClassifierNet("resnet34", 2, image_size=32)
-    save_bundle(tmp_path / "b34", other, {"kind": "classifier", "architecture": {
-        "backbone": "resnet34", "num_classes": 2, "image_size": 32}})
+    save_bundle(tmp_path / "b34", other, _meta("resnet34"))
     with pytest.raises(ValueError, match="holds backbone 'resnet34'"):
         load_weights(dst, "resnet18", tmp_path / "b34")

@@ -102,7 +102,7 @@ def test_fusion_and_class_weights(tmp_path: Path) -> None:
     assert len(cv) == 9 and cv["patient_id"].is_unique
     assert cv.set_index("patient_id").loc["P01", "modality"] == "bmode"
     b = load_bundle(tmp_path / "run" / "folds" / "fold_0" / "bundle")
-    assert b.meta["kind"] == "fusion" and b.meta["architecture"]["modalities"] == ["bmode", "cdfi"]
+    assert b.meta.kind == "fusion" and b.meta.architecture["modalities"] == ["bmode", "cdfi"]
 
 
 def test_helpers() -> None:

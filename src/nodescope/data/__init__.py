@@ -5,6 +5,7 @@ from nodescope.data._io import (
     IMAGE_SUFFIXES,
     ImageInfo,
     ImageReadError,
+    ImageSource,
     UltrasoundImage,
     image_info,
     read_image,
@@ -25,7 +26,6 @@ from nodescope.data._preprocess import (
     COLOUR_MODALITIES,
     GREY_MODALITIES,
     Box,
-    ResizeTransform,
     crop_roi,
     crop_scan_region,
     resize_pad,
@@ -39,6 +39,7 @@ from nodescope.data._synth import (
     SyntheticDataset,
     make_synthetic_dataset,
 )
+from nodescope.data._transform import ImageTransform
 
 __all__ = [
     "COLOUR_MODALITIES",
@@ -52,12 +53,13 @@ __all__ = [
     "Box",
     "ImageInfo",
     "ImageReadError",
+    "ImageSource",
+    "ImageTransform",
     "ImportResult",
     "LeakageError",
     "Manifest",
     "ManifestError",
     "ManifestProblem",
-    "ResizeTransform",
     "SplitMethod",
     "SyntheticDataset",
     "UltrasoundImage",

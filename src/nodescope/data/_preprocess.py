@@ -6,25 +6,25 @@ Conventions
   it received and keeps the dtype.
 - A box is ``(top, left, bottom, right)`` in pixels, ``bottom``/``right`` exclusive, so ``img[top:bottom, left:right]``
   is the crop; boxes returned here are always clipped to the image.
-- Coordinates mapped by :class:`ResizeTransform` are continuous ``(row, col)``: pixel ``(i, j)`` covers
+- Coordinates mapped by :class:`~nodescope.data.ImageTransform` are continuous ``(row, col)``: pixel ``(i, j)`` covers
   ``[i, i + 1) x [j, j + 1)``, so box corners map with the same formula as points.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from nodescope.data._transform import ImageTransform
+
 __all__ = [
     "COLOUR_MODALITIES",
     "GREY_MODALITIES",
     "Box",
-    "ResizeTransform",
     "crop_roi",
     "crop_scan_region",
     "resize_pad",
@@ -309,55 +309,6 @@ def crop_roi(
 # --------------------------------------------------------------------------------------------------- resize
 
 
-@dataclass(frozen=True)
-class ResizeTransform:
-    """How :func:`resize_pad` placed an image, to map coordinates both ways.
-
-    ``out = in * scale + pad`` per axis, with continuous ``(row, col)`` coordinates (pixel ``i`` covers
-    ``[i, i + 1)``).
-
-    Attributes
-    ----------
-    in_shape, out_shape : tuple of int
-        ``(H, W)`` before and after.
-    scale : tuple of float
-        ``(row_scale, col_scale)`` = resized size / input size (nearly equal; they differ only by rounding).
-    pad : tuple of int
-        ``(top, left)`` padding added before the resized image.
-    resized_shape : tuple of int
-        ``(h, w)`` of the resized image inside the padding.
-    """
-
-    in_shape: tuple[int, int]
-    out_shape: tuple[int, int]
-    scale: tuple[float, float]
-    pad: tuple[int, int]
-    resized_shape: tuple[int, int]
-
-    def to_output(self, coords: np.ndarray) -> np.ndarray:
-        """Map ``(..., 2)`` input ``(row, col)`` coordinates to output coordinates."""
-        c = np.asarray(coords, dtype=float)
-        return c * np.asarray(self.scale) + np.asarray(self.pad)
-
-    def to_input(self, coords: np.ndarray) -> np.ndarray:
-        """Map ``(..., 2)`` output ``(row, col)`` coordinates back to input coordinates."""
-        c = np.asarray(coords, dtype=float)
-        return (c - np.asarray(self.pad)) / np.asarray(self.scale)
-
-    def restore(self, out: np.ndarray, *, resample: str = "bilinear") -> np.ndarray:
-        """Remove the padding of an output-sized array (e.g. a predicted mask or CAM) and resize it to ``in_shape``.
-
-        ``out`` is ``(H_out, W_out)`` or ``(H_out, W_out, C)``; use ``resample="nearest"`` for label masks.
-        """
-        if tuple(out.shape[:2]) != self.out_shape:
-            raise ValueError(
-                f"array shape {out.shape[:2]} differs from the transform's output shape {self.out_shape}"
-            )
-        t, lft = self.pad
-        h, w = self.resized_shape
-        return _resize(out[t : t + h, lft : lft + w], self.in_shape, resample)
-
-
 def _resize(img: np.ndarray, shape: tuple[int, int], resample: str) -> np.ndarray:
     """Resize each channel as 32-bit float with Pillow, then round back to the input dtype."""
     if resample not in _RESAMPLE:
@@ -386,7 +337,7 @@ def resize_pad(
     *,
     pad_value: float = 0,
     resample: Literal["nearest", "bilinear", "bicubic", "lanczos", "box"] = "bilinear",
-) -> tuple[np.ndarray, ResizeTransform]:
+) -> tuple[np.ndarray, ImageTransform]:
     """Resize keeping the aspect ratio, then pad (centred) to ``size``.
 
     Parameters
@@ -404,9 +355,10 @@ def resize_pad(
     -------
     out : numpy.ndarray
         ``(h, w[, C])``.
-    transform : ResizeTransform
-        ``scale = round(H * s) / H`` with ``s = min(h / H, w / W)``; padding ``((h - h') // 2, (w - w') // 2)``
-        before the resized ``(h', w')`` image. ``transform.to_input`` / ``restore`` map results back.
+    transform : ImageTransform
+        ``scale = round(H * s) / H`` with ``s = min(h / H, w / W)``; ``offset`` = the padding
+        ``((h - h') // 2, (w - w') // 2)`` before the resized ``(h', w')`` image. ``transform.to_input`` /
+        ``inverse`` map results back.
     """
     _check_image(img)
     if isinstance(size, int | np.integer):
@@ -424,13 +376,8 @@ def resize_pad(
     top, left = (out_h - new_h) // 2, (out_w - new_w) // 2
     out = np.full((out_h, out_w, *img.shape[2:]), pad_value, dtype=img.dtype)
     out[top : top + new_h, left : left + new_w] = resized
-    transform = ResizeTransform(
-        in_shape=(h, w),
-        out_shape=(out_h, out_w),
-        scale=(new_h / h, new_w / w),
-        pad=(top, left),
-        resized_shape=(new_h, new_w),
-    )
+    transform = ImageTransform(in_shape=(h, w), crop=(0, 0, h, w), scale=(new_h / h, new_w / w),
+                               offset=(float(top), float(left)), out_shape=(out_h, out_w))
     return out, transform
 
 

@@ -1,10 +1,39 @@
-"""Models: backbone registry (timm), heads, multimodal fusion, pretrained-weight sources, bundles, inference."""
+"""Models: backbone registry (timm), heads, multimodal fusion, pretrained-weight sources, typed bundles, inference."""
 
-from nodescope.models._bundle import BUNDLE_FORMAT_VERSION, ModelBundle, build_model, load_bundle, save_bundle
+from nodescope.models._bundle import (
+    BUNDLE_FORMAT_VERSION,
+    BundleKind,
+    ModelBundle,
+    build_model,
+    bundle_kinds,
+    load_bundle,
+    read_bundle_meta,
+    register_bundle_kind,
+    save_bundle,
+    write_bundle_meta,
+)
 from nodescope.models._fusion import IntermediateFusionNet, LateFusionMethod, late_fusion
-from nodescope.models._predict import Engine, InferenceModel, OnnxPredictor, export_onnx, predict_proba
+from nodescope.models._meta import BundleMeta, InputSpec, Threshold
+from nodescope.models._predict import (
+    Engine,
+    InferenceModel,
+    OnnxPredictor,
+    Prediction,
+    Predictor,
+    export_onnx,
+    owned_cores,
+    predict_proba,
+)
 from nodescope.models._predict_io import predict_files
-from nodescope.models._preprocess import UINT16_RULE, RoiMode, mask_box, prepare_image, stored_bits
+from nodescope.models._preprocess import (
+    UINT16_RULE,
+    RoiMode,
+    Uint16Rule,
+    mask_box,
+    prepare_image,
+    prepare_mask,
+    stored_bits,
+)
 from nodescope.models._registry import (
     BACKBONES,
     BackboneSpec,
@@ -30,20 +59,28 @@ __all__ = [
     "BUNDLE_FORMAT_VERSION",
     "UINT16_RULE",
     "BackboneSpec",
+    "BundleKind",
+    "BundleMeta",
     "ClassifierNet",
     "Engine",
     "HeadKind",
     "InferenceModel",
+    "InputSpec",
     "IntermediateFusionNet",
     "LateFusionMethod",
     "ModelBundle",
     "OnnxPredictor",
+    "Prediction",
+    "Predictor",
     "RoiMode",
+    "Threshold",
+    "Uint16Rule",
     "WeightsInfo",
     "WeightsNotFoundError",
     "build_backbone",
     "build_classifier",
     "build_model",
+    "bundle_kinds",
     "default_normalisation",
     "export_onnx",
     "get_backbone_spec",
@@ -54,10 +91,15 @@ __all__ = [
     "make_head",
     "mask_box",
     "offline_lite_checkpoint",
+    "owned_cores",
     "predict_files",
     "predict_proba",
     "prepare_image",
+    "prepare_mask",
+    "read_bundle_meta",
     "read_state_dict",
+    "register_bundle_kind",
     "save_bundle",
     "stored_bits",
+    "write_bundle_meta",
 ]

@@ -2,15 +2,17 @@
 
 Layout::
 
-    model.json           architecture, classes, positive class, input (size, channels, resize, normalisation, ROI),
-                         modalities, operating threshold (value, method, data it was chosen on), weight source,
-                         training-data summary, versions
+    model.json           the typed description (:class:`~nodescope.models.BundleMeta`): kind, architecture, classes,
+                         positive class, input (:class:`~nodescope.models.InputSpec`), modalities, operating
+                         threshold (value, method, data it was chosen on), weight source, training-data summary,
+                         versions
     weights.safetensors  the network's state dict
     metrics.json         metrics computed from saved predictions (may be {})
     MODEL_CARD.md        human-readable summary
 
-``kind`` in model.json is ``classifier`` (:class:`ClassifierNet`), ``fusion`` (:class:`IntermediateFusionNet`) or
-``backbone`` (a pretraining result whose backbone ``train --weights`` can start from).
+``kind`` selects the builder of the network from a registry (:func:`register_bundle_kind`): ``classifier``
+(:class:`ClassifierNet`), ``fusion`` (:class:`IntermediateFusionNet`), ``backbone`` (a pretraining result whose
+backbone ``train --weights`` can start from); later stages register theirs (``segmenter``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from __future__ import annotations
 import datetime as _dt
 import importlib.metadata as md
 import json
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +30,12 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["BUNDLE_FORMAT_VERSION", "ModelBundle", "build_model", "load_bundle", "save_bundle"]
+from nodescope.errors import BundleError, MissingFileError
+from nodescope.models._meta import BUNDLE_FORMAT_VERSION, BundleMeta, InputSpec
 
-BUNDLE_FORMAT_VERSION = 1
+__all__ = ["BUNDLE_FORMAT_VERSION", "BundleKind", "ModelBundle", "build_model", "bundle_kinds", "load_bundle",
+           "read_bundle_meta", "register_bundle_kind", "save_bundle", "write_bundle_meta"]
+
 _FILES = ("model.json", "weights.safetensors", "metrics.json", "MODEL_CARD.md")
 
 
@@ -41,6 +49,95 @@ def _versions() -> dict[str, str]:
     return out
 
 
+# ------------------------------------------------------------------------------------------------ kinds
+
+
+@dataclass(frozen=True)
+class BundleKind:
+    """How a bundle kind's network is built and checked.
+
+    Attributes
+    ----------
+    name : str
+    build : callable
+        ``build(meta) -> nn.Module``: a randomly initialised network from ``meta.architecture``.
+    n_outputs : callable or None
+        ``n_outputs(meta) -> int``: the number of outputs the built network gives, checked against
+        ``len(meta.classes)`` when the bundle has classes.
+    """
+
+    name: str
+    build: Callable[[BundleMeta], nn.Module]
+    n_outputs: Callable[[BundleMeta], int] | None = None
+
+
+_KINDS: dict[str, BundleKind] = {}
+
+
+def register_bundle_kind(kind: BundleKind) -> BundleKind:
+    """Add (or replace) a bundle kind; later stages register theirs (e.g. ``segmenter``)."""
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def bundle_kinds() -> tuple[str, ...]:
+    """Registered bundle kinds."""
+    return tuple(sorted(_KINDS))
+
+
+def _build_classifier(meta: BundleMeta) -> nn.Module:
+    from nodescope.models._registry import build_classifier
+
+    return build_classifier(dict(meta.architecture))
+
+
+def _build_fusion(meta: BundleMeta) -> nn.Module:
+    from nodescope.models._fusion import IntermediateFusionNet
+
+    return IntermediateFusionNet.from_config(dict(meta.architecture))
+
+
+def _build_backbone(meta: BundleMeta) -> nn.Module:
+    from nodescope.models._registry import build_backbone
+
+    arch = meta.architecture
+    holder = nn.Module()
+    holder.backbone = build_backbone(str(arch["backbone"]), in_chans=int(arch.get("in_chans", 3)),
+                                     image_size=int(arch.get("image_size", 224)))
+    return holder
+
+
+def _num_classes(meta: BundleMeta) -> int:
+    return int(meta.architecture.get("num_classes", -1))
+
+
+register_bundle_kind(BundleKind("classifier", _build_classifier, _num_classes))
+register_bundle_kind(BundleKind("fusion", _build_fusion, _num_classes))
+register_bundle_kind(BundleKind("backbone", _build_backbone))
+
+
+def build_model(meta: BundleMeta, *, source: str = "model.json") -> nn.Module:
+    """Instantiate (randomly initialised) the network ``meta`` describes, through its kind's registered builder."""
+    kind = _KINDS.get(meta.kind)
+    if kind is None:
+        raise BundleError(f"{source}: key 'kind' is {meta.kind!r}; known kinds: {list(bundle_kinds())}")
+    if kind.n_outputs is not None and meta.classes and kind.n_outputs(meta) != len(meta.classes):
+        raise BundleError(f"{source}: key 'classes' lists {len(meta.classes)} classes {list(meta.classes)} but "
+                          f"architecture.num_classes is {kind.n_outputs(meta)}; the probabilities would be "
+                          "assigned to the wrong classes")
+    in_chans = meta.architecture.get("in_chans")
+    if in_chans is not None and int(in_chans) != meta.input.channels:
+        raise BundleError(f"{source}: architecture.in_chans is {in_chans} but input.channels is "
+                          f"{meta.input.channels}")
+    try:
+        return kind.build(meta)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{source}: key 'architecture' cannot build a {meta.kind} network ({exc})") from exc
+
+
+# ------------------------------------------------------------------------------------------------ the bundle
+
+
 @dataclass
 class ModelBundle:
     """A loaded bundle.
@@ -48,84 +145,69 @@ class ModelBundle:
     Attributes
     ----------
     path : Path
-    meta : dict
-        Contents of model.json.
+    meta : BundleMeta
+        The typed content of model.json.
     model : torch.nn.Module
         The network in eval mode (logits out).
     metrics : dict
     """
 
     path: Path
-    meta: dict[str, Any]
+    meta: BundleMeta
     model: nn.Module
     metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def kind(self) -> str:
+        return self.meta.kind
+
+    @property
+    def spec(self) -> InputSpec:
+        return self.meta.input
+
+    @property
     def classes(self) -> tuple[str, ...]:
-        return tuple(self.meta.get("classes", ()))
+        return self.meta.classes
 
     @property
     def positive_class(self) -> str | None:
-        return self.meta.get("positive_class")
+        return self.meta.positive_class
 
     @property
     def threshold(self) -> float | None:
-        t = self.meta.get("threshold")
-        return None if t is None else float(t["value"])
+        return None if self.meta.threshold is None else float(self.meta.threshold.value)
 
     @property
     def image_size(self) -> int:
-        return int(self.meta["input"]["image_size"])
+        return self.meta.input.image_size
 
     @property
     def channels(self) -> int:
-        return int(self.meta["input"]["channels"])
+        return self.meta.input.channels
 
     @property
     def name(self) -> str:
-        return str(self.meta.get("name", self.path.name))
+        return self.meta.name
 
 
-def build_model(meta: dict[str, Any]) -> nn.Module:
-    """Instantiate (randomly initialised) the network a model.json describes."""
-    from nodescope.models._fusion import IntermediateFusionNet
-    from nodescope.models._registry import build_backbone, build_classifier
-
-    kind = meta.get("kind")
-    arch = dict(meta["architecture"])
-    if kind == "classifier":
-        return build_classifier(arch)
-    if kind == "fusion":
-        return IntermediateFusionNet.from_config(arch)
-    if kind == "backbone":
-        holder = nn.Module()
-        holder.backbone = build_backbone(str(arch["backbone"]), in_chans=int(arch.get("in_chans", 3)),
-                                         image_size=int(arch.get("image_size", 224)))
-        return holder
-    raise ValueError(f"model.json: unknown kind {kind!r}; expected 'classifier', 'fusion' or 'backbone'")
-
-
-def _model_card(meta: dict[str, Any], metrics: dict[str, Any]) -> str:
-    arch = meta.get("architecture", {})
-    inp = meta.get("input", {})
-    thr = meta.get("threshold")
-    tr = meta.get("training", {})
+def _model_card(meta: BundleMeta, metrics: dict[str, Any]) -> str:
+    arch, inp, thr = meta.architecture, meta.input, meta.threshold
     lines = [
-        f"# Model card: {meta.get('name', 'model')}",
+        f"# Model card: {meta.name}",
         "",
-        f"- kind: {meta.get('kind')}; backbone: {arch.get('backbone')}; head: {arch.get('head', '-')}",
-        f"- classes: {', '.join(meta.get('classes', []))}; positive class: {meta.get('positive_class') or '-'}",
-        f"- input: {inp.get('image_size')} px, {inp.get('channels')} channel(s), resize {inp.get('resize')}, "
-        f"ROI {inp.get('roi', 'none')}, mean {inp.get('mean')}, std {inp.get('std')}",
-        f"- modalities: {', '.join(meta.get('modalities') or ['any'])}",
-        f"- initial weights: {meta.get('weights_init', {}).get('source', '-')}",
+        f"- kind: {meta.kind}; backbone: {arch.get('backbone')}; head: {arch.get('head', '-')}",
+        f"- classes: {', '.join(meta.classes)}; positive class: {meta.positive_class or '-'}",
+        f"- input: {inp.image_size} px, {inp.channels} channel(s), resize {inp.resize}, ROI {inp.roi}, "
+        f"mean {list(inp.mean)}, std {list(inp.std)}, test-time mirror {'on' if inp.tta else 'off'}",
+        f"- modalities: {', '.join(meta.modalities or ['any'])}",
+        f"- initial weights: {meta.weights_init.get('source', '-')}",
     ]
     if thr:
-        lines.append(f"- operating threshold: {thr['value']:.4f} ({thr.get('method')}, chosen on "
-                     f"{thr.get('chosen_on')} predictions; apply unchanged to test data)")
-    if tr:
-        lines.append(f"- training data: {json.dumps(tr, sort_keys=True)}")
-    if meta.get("synthetic_data"):
+        lines.append(f"- operating threshold: {thr.value:.4f} ({thr.method}, chosen on {thr.chosen_on} "
+                     "predictions; apply unchanged to test data)")
+    if meta.training:
+        lines.append(f"- training data: {json.dumps(meta.training, sort_keys=True)}")
+    if meta.synthetic_data:
         lines += ["", "**Trained on SYNTHETIC demo data: it exercises the software and has no clinical meaning.**"]
     if metrics:
         lines += ["", "## Metrics (computed from saved predictions)", "", "```json", json.dumps(metrics, indent=2),
@@ -136,7 +218,42 @@ def _model_card(meta: dict[str, Any], metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def save_bundle(path: str | Path, model: nn.Module, meta: dict[str, Any], *,
+def _write_text(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder and rename, so a crash never leaves half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_bundle_meta(path: str | Path, meta: BundleMeta, *, metrics: dict[str, Any] | None = None) -> BundleMeta:
+    """Rewrite a bundle's model.json and MODEL_CARD.md (and metrics.json when given); the weights are not touched.
+
+    Use it to change only the description, e.g. the operating threshold::
+
+        b = load_bundle(path)
+        write_bundle_meta(path, b.meta.replace(threshold=Threshold(0.42, "youden", "cv", "p_malignant >= value")))
+
+    Returns the metadata as written (with ``created`` and ``versions`` of this writing).
+    """
+    out = Path(path)
+    if not (out / "weights.safetensors").is_file():
+        raise MissingFileError(f"bundle: {out / 'weights.safetensors'} is missing; write the bundle with save_bundle")
+    if metrics is None:
+        mf = out / "metrics.json"
+        metrics = json.loads(mf.read_text()) if mf.is_file() else {}
+    full = meta.replace(created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), versions=_versions())
+    _write_text(out / "model.json", json.dumps(full.to_dict(), indent=2, sort_keys=False))
+    _write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    _write_text(out / "MODEL_CARD.md", _model_card(full, metrics))
+    return full
+
+
+def save_bundle(path: str | Path, model: nn.Module, meta: BundleMeta, *,
                 metrics: dict[str, Any] | None = None, extra_files: dict[str, str] | None = None) -> Path:
     """Write ``model`` and its description as a bundle directory (created; existing bundle files replaced).
 
@@ -146,8 +263,8 @@ def save_bundle(path: str | Path, model: nn.Module, meta: dict[str, Any], *,
         Bundle directory.
     model : torch.nn.Module
         Its ``state_dict()`` is saved to weights.safetensors (tensors made contiguous, shared storage cloned).
-    meta : dict
-        Must hold ``kind`` and ``architecture``; ``format``, ``format_version``, ``created`` and ``versions`` are added.
+    meta : BundleMeta
+        ``created`` and ``versions`` are set at writing.
     metrics : dict, optional
         Written to metrics.json.
     extra_files : dict, optional
@@ -155,20 +272,38 @@ def save_bundle(path: str | Path, model: nn.Module, meta: dict[str, Any], *,
     """
     from safetensors.torch import save_file
 
-    if "kind" not in meta or "architecture" not in meta:
-        raise ValueError("meta: 'kind' and 'architecture' are required")
+    if not isinstance(meta, BundleMeta):
+        raise TypeError(f"meta: expected a BundleMeta, got {type(meta).__name__}")
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
-    full = {"format": "nodescope-bundle", "format_version": BUNDLE_FORMAT_VERSION, **meta,
-            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "versions": _versions()}
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    save_file(state, str(out / "weights.safetensors"))
-    (out / "model.json").write_text(json.dumps(full, indent=2, sort_keys=False))
-    (out / "metrics.json").write_text(json.dumps(metrics or {}, indent=2))
-    (out / "MODEL_CARD.md").write_text(_model_card(full, metrics or {}))
+    fd, tmp = tempfile.mkstemp(prefix=".weights.", suffix=".safetensors", dir=out)
+    os.close(fd)
+    try:
+        save_file(state, tmp)
+        os.replace(tmp, out / "weights.safetensors")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    write_bundle_meta(out, meta, metrics=metrics or {})
     for name, text in (extra_files or {}).items():
-        (out / name).write_text(text)
+        _write_text(out / name, text)
     return out
+
+
+def read_bundle_meta(path: str | Path) -> BundleMeta:
+    """The typed model.json of a bundle folder, without building the network."""
+    p = Path(path)
+    if not p.is_dir():
+        raise MissingFileError(f"bundle: {p} is not a directory")
+    f = p / "model.json"
+    if not f.is_file():
+        raise MissingFileError(f"bundle: {f} is missing")
+    try:
+        raw = json.loads(f.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{f}: not valid JSON ({exc})") from exc
+    return BundleMeta.from_dict(raw, source=str(f))
 
 
 def load_bundle(path: str | Path, *, map_location: str | torch.device = "cpu") -> ModelBundle:
@@ -176,35 +311,39 @@ def load_bundle(path: str | Path, *, map_location: str | torch.device = "cpu") -
 
     Raises
     ------
-    FileNotFoundError
+    MissingFileError
         When the folder or one of model.json / weights.safetensors is missing (names it).
-    ValueError
-        When model.json is not a nodescope bundle of a known version or the weights do not fit the architecture.
+    BundleError
+        When model.json is not a nodescope bundle of a known version, has unknown, missing or inconsistent keys
+        (e.g. classes that do not match the network's outputs), or the weights do not fit the architecture or
+        cannot be read.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     p = Path(path)
-    if not p.is_dir():
-        raise FileNotFoundError(f"bundle: {p} is not a directory")
-    for name in ("model.json", "weights.safetensors"):
-        if not (p / name).is_file():
-            raise FileNotFoundError(f"bundle: {p / name} is missing")
-    meta = json.loads((p / "model.json").read_text())
-    if meta.get("format") != "nodescope-bundle":
-        raise ValueError(f"bundle: {p / 'model.json'} is not a nodescope bundle (format={meta.get('format')!r})")
-    if int(meta.get("format_version", 0)) > BUNDLE_FORMAT_VERSION:
-        raise ValueError(f"bundle: {p} has format_version {meta['format_version']}, this nodescope reads "
-                         f"<= {BUNDLE_FORMAT_VERSION}; upgrade nodescope")
-    model = build_model(meta)
-    state = load_file(str(p / "weights.safetensors"), device=str(map_location))
+    meta = read_bundle_meta(p)
+    wf = p / "weights.safetensors"
+    if not wf.is_file():
+        raise MissingFileError(f"bundle: {wf} is missing")
+    model = build_model(meta, source=str(p / "model.json"))
+    try:
+        state = load_file(str(wf), device=str(map_location))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise BundleError(f"{wf}: not a readable safetensors file ({exc})") from exc
     target = model.state_dict()
     missing = [k for k in target if k not in state]
     unexpected = [k for k in state if k not in target]
     bad = [k for k in state if k in target and state[k].shape != target[k].shape]
     if missing or unexpected or bad:
-        raise ValueError(f"bundle: weights in {p} do not fit the architecture in model.json: missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]}, other shape {bad[:5]}")
+        raise BundleError(f"bundle: weights in {p} do not fit the architecture in model.json: missing "
+                          f"{missing[:5]}, unexpected {unexpected[:5]}, other shape {bad[:5]}")
     model.load_state_dict(state)
     model.eval()
-    metrics = json.loads((p / "metrics.json").read_text()) if (p / "metrics.json").is_file() else {}
+    mf = p / "metrics.json"
+    try:
+        metrics = json.loads(mf.read_text()) if mf.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{mf}: not valid JSON ({exc})") from exc
     return ModelBundle(path=p, meta=meta, model=model, metrics=metrics)
+

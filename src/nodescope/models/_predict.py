@@ -1,121 +1,128 @@
-"""Inference with a bundle: PyTorch eager or ONNX Runtime, optional test-time augmentation.
+"""Inference with a bundle: a long-lived :class:`Predictor` (PyTorch eager or ONNX Runtime), optional TTA.
 
-Inputs are the uint8 tensors of :func:`nodescope.models.prepare_image`, ``(N, C, S, S)``. The network sees
-``(x / 255 - mean) / std``; outputs are softmax probabilities ``(N, K)`` in the bundle's class order.
-TTA (``tta=True``) averages the probabilities of the image and its horizontal mirror (the only augmentation that is
-harmless for every ultrasound view).
+Inputs are the uint8 tensors of :meth:`nodescope.models.InputSpec.prepare`, ``(N, C, S, S)``. The network sees
+``(x / 255 - mean) / std``; outputs are softmax probabilities ``(N, K)`` in the bundle's class order, and on request
+the logits ``(N, K)`` and the pooled penultimate features ``(N, F)``. TTA averages the outputs of the image and its
+horizontal mirror (the only augmentation that is harmless for every ultrasound view).
+
+A :class:`Predictor` loads the network (or builds the ONNX Runtime session) once; ``predict``, the demo, and later the
+web service and Grad-CAM share it, so nothing is rebuilt per call.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from nodescope.models._bundle import ModelBundle
+from nodescope.data import ImageSource, ImageTransform, UltrasoundImage, read_image
+from nodescope.errors import BundleError, ConfigError
+from nodescope.models._bundle import ModelBundle, load_bundle
 
-__all__ = ["Engine", "InferenceModel", "OnnxPredictor", "export_onnx", "predict_proba"]
+__all__ = ["Engine", "InferenceModel", "OnnxPredictor", "Prediction", "Predictor", "export_onnx", "owned_cores",
+           "predict_proba"]
 
 log = logging.getLogger(__name__)
 
 Engine = Literal["torch", "onnx"]
+_OUTPUTS = ("probabilities", "logits", "features")
+
+
+def owned_cores() -> int:
+    """CPU cores this process may run on (its affinity mask; the machine's count where that is unknown)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class InferenceModel(nn.Module):
-    """Bundle network + normalisation + softmax: ``(N, C, S, S)`` float in [0, 1] -> probabilities ``(N, K)``."""
+    """Bundle network + normalisation + softmax: ``(N, C, S, S)`` float in [0, 1] -> probabilities ``(N, K)``.
+
+    :meth:`outputs` also gives the logits and the pooled features (``net.features``; the head maps them to logits).
+    """
 
     def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         self.net = net
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.net((x - self.mean) / self.std), dim=1)
 
+    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(probabilities, logits, features)`` of ``x`` (float in [0, 1])."""
+        feats = self.net.features((x - self.mean) / self.std)
+        logits = self.net.head(feats)
+        return torch.softmax(logits, dim=1), logits, feats
+
     @classmethod
     def from_bundle(cls, bundle: ModelBundle) -> InferenceModel:
-        if bundle.meta.get("kind") != "classifier":
-            raise ValueError(f"bundle {bundle.path}: kind {bundle.meta.get('kind')!r} cannot predict single images; "
-                             "expected 'classifier'")
-        inp = bundle.meta["input"]
-        return cls(bundle.model, inp["mean"], inp["std"]).eval()
+        if bundle.kind != "classifier":
+            raise BundleError(f"bundle {bundle.path}: kind {bundle.kind!r} cannot predict single images; expected "
+                              "'classifier'")
+        return cls(bundle.model, bundle.spec.mean, bundle.spec.std).eval()
 
 
-def _as_float(images: torch.Tensor | np.ndarray) -> torch.Tensor:
-    x = torch.as_tensor(images)
-    if x.ndim != 4:
-        raise ValueError(f"images: expected (N, C, S, S), got shape {tuple(x.shape)}")
-    if x.dtype != torch.uint8:
-        raise TypeError(f"images: expected uint8 (from prepare_image), got {x.dtype}")
-    return x.float().div_(255.0)
+class _AllOutputs(nn.Module):
+    """What is exported to ONNX: the three outputs of :meth:`InferenceModel.outputs`."""
+
+    def __init__(self, model: InferenceModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.model.outputs(x)
 
 
-@torch.inference_mode()
-def predict_proba(bundle: ModelBundle, images: torch.Tensor | np.ndarray, *, tta: bool = False,
-                  batch_size: int = 32, engine: Engine = "torch", onnx_path: str | Path | None = None) -> np.ndarray:
-    """Class probabilities ``(N, K)`` for prepared uint8 images ``(N, C, S, S)``.
-
-    Parameters
-    ----------
-    bundle : ModelBundle
-    images : tensor or array, uint8, (N, C, S, S)
-    tta : bool, default False
-        Average with the horizontally mirrored image.
-    batch_size : int, default 32
-    engine : {"torch", "onnx"}
-        ``onnx`` exports the bundle (to ``onnx_path`` or ``<bundle>/model.onnx``, reused when present) and runs ONNX
-        Runtime on CPU.
-    """
-    x = _as_float(images)
-    if engine == "onnx":
-        runner: OnnxPredictor | InferenceModel = OnnxPredictor(export_onnx(bundle, onnx_path))
-    elif engine == "torch":
-        runner = InferenceModel.from_bundle(bundle)
-    else:
-        raise ValueError(f"engine: expected 'torch' or 'onnx', got {engine!r}")
-    outs = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
-        p = _run(runner, xb)
-        if tta:
-            p = (p + _run(runner, torch.flip(xb, dims=[3]))) / 2
-        outs.append(p)
-    k = len(bundle.classes)
-    return np.concatenate(outs) if outs else np.zeros((0, k), np.float32)
-
-
-def _run(runner: OnnxPredictor | InferenceModel, xb: torch.Tensor) -> np.ndarray:
-    if isinstance(runner, OnnxPredictor):
-        return runner(xb.numpy())
-    return runner(xb).numpy()
+def _weights_digest(bundle: ModelBundle) -> str:
+    h = hashlib.sha256()
+    with (bundle.path / "weights.safetensors").open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    h.update(json.dumps(bundle.spec.to_dict(), sort_keys=True).encode())
+    return h.hexdigest()
 
 
 def export_onnx(bundle: ModelBundle, path: str | Path | None = None, *, opset: int = 17) -> Path:
-    """Export the bundle's :class:`InferenceModel` to ONNX (dynamic batch); returns the file path.
+    """Export the bundle's network (normalisation and softmax included) to ONNX, dynamic batch; returns the path.
 
-    The file is reused when it exists and is newer than weights.safetensors.
+    The graph's outputs are ``probabilities``, ``logits`` and ``features``. The file (default
+    ``<bundle>/model.onnx``) is keyed on the SHA-256 of the weights and the input spec, recorded in
+    ``<file>.json``: it is reused only when they match, and exported again otherwise (replaced weights, however
+    old their modification time, never reuse a stale export).
     """
     out = Path(path) if path is not None else bundle.path / "model.onnx"
-    weights = bundle.path / "weights.safetensors"
-    if out.is_file() and (not weights.is_file() or out.stat().st_mtime >= weights.stat().st_mtime):
-        return out
-    model = InferenceModel.from_bundle(bundle)
+    sidecar = out.with_name(out.name + ".json")
+    digest = _weights_digest(bundle)
+    if out.is_file() and sidecar.is_file():
+        try:
+            rec = json.loads(sidecar.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            rec = {}
+        if rec.get("weights_sha256") == digest and rec.get("outputs") == list(_OUTPUTS):
+            return out
+    model = _AllOutputs(InferenceModel.from_bundle(bundle))
     s, c = bundle.image_size, bundle.channels
-    dummy = torch.rand(1, c, s, s)
-    import warnings
-
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (dummy,), str(out), dynamo=False, input_names=["image"],
-                          output_names=["probabilities"], dynamic_axes={"image": {0: "batch"},
-                                                                        "probabilities": {0: "batch"}},
+        torch.onnx.export(model, (torch.rand(1, c, s, s),), str(tmp), dynamo=False, input_names=["image"],
+                          output_names=list(_OUTPUTS), dynamic_axes={k: {0: "batch"} for k in ("image", *_OUTPUTS)},
                           opset_version=opset)
+    os.replace(tmp, out)
+    sidecar.write_text(json.dumps({"weights_sha256": digest, "outputs": list(_OUTPUTS), "opset": opset}))
     log.info("exported %s", out)
     return out
 
@@ -129,8 +136,155 @@ class OnnxPredictor:
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        return self.session.run(self.output_names[:1], {self.input_name: np.ascontiguousarray(x, np.float32)})[0]
+
+    def outputs(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Every output of the graph (probabilities, logits, features for nodescope's exports)."""
+        return tuple(self.session.run(None, {self.input_name: np.ascontiguousarray(x, np.float32)}))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Outputs for a batch of images, rows in input order.
+
+    Attributes
+    ----------
+    probabilities : numpy.ndarray
+        ``(N, K)`` softmax probabilities in the bundle's class order.
+    logits : numpy.ndarray or None
+        ``(N, K)`` when asked for.
+    features : numpy.ndarray or None
+        ``(N, F)`` pooled penultimate-layer features when asked for.
+    transforms : tuple of ImageTransform
+        The geometry of each prepared image (empty when tensors were given).
+    """
+
+    probabilities: np.ndarray
+    logits: np.ndarray | None = None
+    features: np.ndarray | None = None
+    transforms: tuple[ImageTransform, ...] = ()
+
+
+class Predictor:
+    """A classifier bundle loaded once, ready to score batches of images.
+
+    Parameters
+    ----------
+    bundle : ModelBundle, str or Path
+        A loaded bundle or its folder.
+    engine : {"torch", "onnx"}, default "torch"
+        ``onnx`` exports the network once (see :func:`export_onnx`) and runs ONNX Runtime on the CPU.
+    threads : int, optional
+        Intra-op threads; default: the cores this process owns (:func:`owned_cores`). With the torch engine this
+        sets ``torch.set_num_threads`` (process-wide).
+    batch_size : int, default 32
+    onnx_path : str or Path, optional
+        Where the ONNX export lives (default ``<bundle>/model.onnx``).
+    """
+
+    def __init__(self, bundle: ModelBundle | str | Path, *, engine: Engine = "torch", threads: int | None = None,
+                 batch_size: int = 32, onnx_path: str | Path | None = None) -> None:
+        if engine not in ("torch", "onnx"):
+            raise ConfigError(f"engine: expected 'torch' or 'onnx', got {engine!r}")
+        if threads is not None and int(threads) < 1:
+            raise ConfigError(f"threads: expected a positive number, got {threads!r}")
+        if int(batch_size) < 1:
+            raise ConfigError(f"batch_size: expected a positive number, got {batch_size!r}")
+        self.bundle = bundle if isinstance(bundle, ModelBundle) else load_bundle(bundle)
+        self.engine: Engine = engine
+        self.threads = int(threads) if threads is not None else owned_cores()
+        self.batch_size = int(batch_size)
+        self._torch = InferenceModel.from_bundle(self.bundle)
+        self._onnx: OnnxPredictor | None = None
+        if engine == "onnx":
+            self._onnx = OnnxPredictor(export_onnx(self.bundle, onnx_path), threads=self.threads)
+        elif torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+
+    @property
+    def spec(self) -> Any:
+        """The bundle's :class:`~nodescope.models.InputSpec`."""
+        return self.bundle.spec
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.bundle.classes
+
+    def prepare(self, image: UltrasoundImage | np.ndarray | ImageSource, *, mask: np.ndarray | None = None
+                ) -> tuple[torch.Tensor, ImageTransform]:
+        """Decode (paths, bytes) and prepare one image as the bundle's input spec says."""
+        if not isinstance(image, UltrasoundImage | np.ndarray):
+            image = read_image(image)
+        return self.spec.prepare(image, mask=mask)
+
+    def _run(self, xb: torch.Tensor, want_all: bool) -> tuple[np.ndarray, ...]:
+        if self._onnx is not None:
+            arr = xb.numpy()
+            return self._onnx.outputs(arr) if want_all else (self._onnx(arr),)
+        with torch.inference_mode():
+            if want_all:
+                return tuple(t.numpy() for t in self._torch.outputs(xb))
+            return (self._torch(xb).numpy(),)
+
+    def predict(self, images: torch.Tensor | np.ndarray, *, tta: bool | None = None, logits: bool = False,
+                features: bool = False) -> Prediction:
+        """Outputs for prepared uint8 images ``(N, C, S, S)``.
+
+        ``tta=None`` follows the bundle (``input.tta``); with TTA each output is the mean over the image and its
+        mirror.
+        """
+        x = torch.as_tensor(images)
+        if x.ndim != 4:
+            raise ValueError(f"images: expected (N, C, S, S), got shape {tuple(x.shape)}")
+        if x.dtype != torch.uint8:
+            raise TypeError(f"images: expected uint8 (from InputSpec.prepare), got {x.dtype}")
+        x = x.float().div_(255.0)
+        use_tta = self.spec.tta if tta is None else bool(tta)
+        want_all = logits or features
+        outs: list[tuple[np.ndarray, ...]] = []
+        for i in range(0, len(x), self.batch_size):
+            xb = x[i:i + self.batch_size]
+            r = self._run(xb, want_all)
+            if use_tta:
+                m = self._run(torch.flip(xb, dims=[3]), want_all)
+                r = tuple((a + b) / 2 for a, b in zip(r, m, strict=True))
+            outs.append(r)
+        k = len(self.classes)
+        if not outs:
+            return Prediction(np.zeros((0, k), np.float32), np.zeros((0, k), np.float32) if logits else None, None)
+        cols = [np.concatenate([o[j] for o in outs]) for j in range(len(outs[0]))]
+        return Prediction(cols[0], cols[1] if logits else None, cols[2] if features else None)
+
+    def predict_images(self, images: Sequence[UltrasoundImage | np.ndarray | ImageSource], *,
+                       masks: Sequence[np.ndarray | None] | None = None, tta: bool | None = None,
+                       logits: bool = False, features: bool = False) -> Prediction:
+        """Decode and prepare each image (paths, bytes, decoded images), then :meth:`predict`; the result carries
+        each image's :class:`ImageTransform`."""
+        ms = list(masks) if masks is not None else [None] * len(images)
+        if len(ms) != len(images):
+            raise ValueError(f"masks: expected one per image ({len(images)}), got {len(ms)}")
+        s, c = self.spec.image_size, self.spec.channels
+        x = torch.empty((len(images), c, s, s), dtype=torch.uint8)
+        transforms = []
+        for i, (img, m) in enumerate(zip(images, ms, strict=True)):
+            x[i], tr = self.prepare(img, mask=m)
+            transforms.append(tr)
+        p = self.predict(x, tta=tta, logits=logits, features=features)
+        return Prediction(p.probabilities, p.logits, p.features, tuple(transforms))
+
+
+def predict_proba(bundle: ModelBundle, images: torch.Tensor | np.ndarray, *, tta: bool = False,
+                  batch_size: int = 32, engine: Engine = "torch", onnx_path: str | Path | None = None) -> np.ndarray:
+    """Class probabilities ``(N, K)`` for prepared uint8 images ``(N, C, S, S)``: a one-off :class:`Predictor`.
+
+    For repeated calls build one :class:`Predictor` and keep it.
+    """
+    pred = Predictor(bundle, engine=engine, batch_size=batch_size, onnx_path=onnx_path,
+                     threads=torch.get_num_threads() if engine == "torch" else None)
+    return pred.predict(images, tta=tta).probabilities

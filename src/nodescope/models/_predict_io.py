@@ -11,9 +11,9 @@ import pandas as pd
 import torch
 
 from nodescope.data import IMAGE_SUFFIXES
+from nodescope.errors import BundleError, DataError, MissingFileError
 from nodescope.models._bundle import ModelBundle
-from nodescope.models._predict import Engine, predict_proba
-from nodescope.models._preprocess import prepare_image, stored_bits
+from nodescope.models._predict import Engine, Predictor
 
 __all__ = ["predict_files"]
 
@@ -39,7 +39,7 @@ def _read_manifest_rows(p: Path, group_col: str, modalities: list[str] | None) -
         else:
             keep = f["modality"].isin(modalities).to_numpy()
             if not keep.any():
-                raise ValueError(f"input: {p} has no rows of the bundle's modalities {modalities}; its modalities are "
+                raise DataError(f"input: {p} has no rows of the bundle's modalities {modalities}; its modalities are "
                                  f"{sorted(set(f['modality']))}")
             if (~keep).any():
                 log.warning("%s: %d row(s) of other modalities (%s) left out; the bundle was trained on %s", p,
@@ -63,7 +63,7 @@ def _collect(inputs: Sequence[str | Path], *, group_col: str = "patient_id", mod
         elif p.is_dir():
             files = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
-                raise ValueError(f"input: folder {p} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+                raise DataError(f"input: folder {p} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
             # the path below the folder identifies an image (benign/1.png and malignant/1.png are two patients)
             frames.append(pd.DataFrame({"patient_id": [q.relative_to(p).as_posix() for q in files], "y_true": "",
                                         "image": [str(q) for q in files]}))
@@ -74,12 +74,12 @@ def _collect(inputs: Sequence[str | Path], *, group_col: str = "patient_id", mod
             paths.append(p)
             masks.append(None)
         else:
-            raise FileNotFoundError(f"input: {p} does not exist")
+            raise MissingFileError(f"input: {p} does not exist")
     return pd.concat(frames, ignore_index=True), paths, masks
 
 
-def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: bool = False, engine: Engine = "torch",
-                  split: str = "test", batch_size: int = 32, group_col: str | None = None) -> pd.DataFrame:
+def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: bool | None = None,
+                  engine: Engine = "torch",                  split: str = "test", batch_size: int = 32, group_col: str | None = None) -> pd.DataFrame:
     """Predict every image of ``inputs`` (manifest CSVs, folders, image files) with a classifier bundle.
 
     Manifests are read with ``group_col`` (default: the bundle's training ``group_col``, else ``patient_id``); an
@@ -94,31 +94,29 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
     """
     from nodescope.data import read_image
 
-    if bundle.meta.get("kind") != "classifier":
-        raise ValueError(f"bundle {bundle.path}: kind {bundle.meta.get('kind')!r}; predict_files needs a classifier")
-    gcol = group_col or str(bundle.meta.get("group_col") or "patient_id")
-    mods = bundle.meta.get("modalities")
+    if bundle.kind != "classifier":
+        raise BundleError(f"bundle {bundle.path}: kind {bundle.kind!r}; predicting files needs a classifier")
+    gcol = group_col or str(bundle.meta.group_col or "patient_id")
+    mods = bundle.meta.modalities
     frame, paths, masks = _collect(inputs, group_col=gcol, modalities=list(mods) if mods else None)
-    inp = bundle.meta["input"]
-    roi = inp.get("roi", "none") == "mask"
-    uint16 = str(inp.get("uint16", "full_range"))  # bundles without the key were trained with the full 16-bit range
-    imgs = torch.empty((len(paths), bundle.channels, bundle.image_size, bundle.image_size), dtype=torch.uint8)
+    spec = bundle.spec
+    predictor = Predictor(bundle, engine=engine, batch_size=batch_size,
+                          threads=torch.get_num_threads() if engine == "torch" else None)
+    imgs = torch.empty((len(paths), spec.channels, spec.image_size, spec.image_size), dtype=torch.uint8)
     for i, (p, mp) in enumerate(zip(paths, masks, strict=True)):
         mask = None
-        if roi:
+        if spec.roi == "mask":
             if mp is None:
-                raise ValueError(f"bundle expects ROI crops (roi='mask') but image {p} has no mask; give a manifest "
-                                 "with a 'mask' column")
+                raise DataError(f"{p}: the bundle crops to the lesion (input.roi 'mask') but this image has no mask; "
+                                "give a manifest with a 'mask' column")
             mask = read_image(mp).pixels
-        img = read_image(p)
-        imgs[i] = prepare_image(img.pixels, size=bundle.image_size, channels=bundle.channels, mask=mask,
-                                roi_margin=float(inp.get("roi_margin", 0.1)), bits_stored=stored_bits(img.meta, uint16))
-    probs = predict_proba(bundle, imgs, tta=tta, engine=engine, batch_size=batch_size)
+        imgs[i] = spec.prepare(read_image(p), mask=mask)[0]
+    probs = predictor.predict(imgs, tta=tta).probabilities
     out = pd.DataFrame({"patient_id": frame["patient_id"].to_numpy(), "y_true": frame["y_true"].to_numpy()})
     for j, c in enumerate(bundle.classes):
         out[f"p_{c}"] = probs[:, j]
     out["split"], out["fold"], out["model"] = split, -1, bundle.name
-    out["run_id"] = str(bundle.meta.get("run_id", bundle.path.resolve().parent.parent.name))
+    out["run_id"] = str(bundle.meta.run_id or bundle.path.resolve().parent.parent.name)
     out["image"] = frame["image"].to_numpy()
     for col in frame.columns:
         if col not in out.columns and col not in ("label",):

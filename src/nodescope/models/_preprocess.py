@@ -1,10 +1,13 @@
-"""Turning decoded images into the fixed-size uint8 tensors models see (shared by training and prediction).
+"""The one path from decoded pixels to what a model sees, with its geometry.
 
 Steps, in order: optional crop to the mask's bounding box plus a margin (``roi="mask"``); channel conversion (grey
 repeated to 3 channels, colour to grey by ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B); 16-bit pixels mapped to
 8 bits by ``round(min(v, top) * 255 / top)`` over the file's declared range, no per-image stretching (see
-:data:`UINT16_RULE`); zero-padding to a centred square (the aspect ratio, hence
-the anatomy, is kept); bilinear resize with antialiasing to ``size x size``.
+:data:`UINT16_RULE`); zero-padding to a centred square (the aspect ratio, hence the anatomy, is kept); bilinear
+resize with antialiasing to ``size x size``. Each call also returns the :class:`~nodescope.data.ImageTransform` of
+those steps, so a mask or heat map on the model's grid maps back onto the original pixels
+(``transform.inverse(...)``). Training, prediction, pretraining and every later stage use this path, through
+:meth:`nodescope.models.InputSpec.prepare`.
 """
 
 from __future__ import annotations
@@ -16,19 +19,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nodescope.data import roi_box_from_mask
+from nodescope.data import ImageTransform, roi_box_from_mask
 
-__all__ = ["UINT16_RULE", "RoiMode", "mask_box", "prepare_image", "stored_bits"]
+__all__ = ["UINT16_RULE", "RoiMode", "Uint16Rule", "mask_box", "prepare_image", "prepare_mask", "stored_bits"]
 
 log = logging.getLogger(__name__)
 
 RoiMode = Literal["none", "mask"]
+Uint16Rule = Literal["bits_stored", "full_range"]
 
 #: How uint16 pixels become 8 bits; recorded as ``input.uint16`` in model.json so prediction does the same.
 #: ``bits_stored``: ``top = 2**BitsStored - 1`` for DICOM (a 12-bit image spans 0..4095), ``top = 65535`` for 16-bit
 #: PNG/TIFF, which carry no such information (their full 16-bit range is assumed). Bundles without the key were
 #: trained with ``full_range`` (``top = 65535`` for every file, i.e. the former ``v / 257``).
-UINT16_RULE = "bits_stored"
+UINT16_RULE: Uint16Rule = "bits_stored"
 
 
 def stored_bits(meta: dict, rule: str = UINT16_RULE) -> int | None:
@@ -58,9 +62,39 @@ def mask_box(mask: np.ndarray, margin: float = 0.1) -> tuple[int, int, int, int]
     return roi_box_from_mask(m, margin=margin)
 
 
+def _to_uint8(arr: np.ndarray, bits_stored: int | None) -> np.ndarray:
+    if arr.dtype == np.uint16:
+        bits = 16 if bits_stored is None else int(bits_stored)
+        if not 1 <= bits <= 16:
+            raise ValueError(f"bits_stored: expected 1..16 for uint16 pixels, got {bits_stored!r}")
+        top = float((1 << bits) - 1)
+        return (np.minimum(arr.astype(np.float32), top) * (255.0 / top)).round().astype(np.uint8)
+    if arr.dtype != np.uint8:
+        raise TypeError(f"pixels: expected uint8 or uint16, got {arr.dtype}")
+    return arr
+
+
+def _square_resize(x: torch.Tensor, size: int) -> tuple[torch.Tensor, tuple[int, int], float]:
+    """``(C, h, w)`` float -> zero-padded centred square -> ``(C, size, size)``; returns the padding and scale."""
+    _c, h, w = x.shape
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    if h != w:
+        x = F.pad(x, (left, side - w - left, top, side - h - top))
+    if side != size:
+        x = F.interpolate(x[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
+    return x, (top, left), size / side
+
+
+def _geometry(in_shape: tuple[int, int], box: tuple[int, int, int, int], pad: tuple[int, int], scale: float,
+              size: int) -> ImageTransform:
+    return ImageTransform(in_shape=in_shape, crop=box, scale=(scale, scale),
+                          offset=(pad[0] * scale, pad[1] * scale), out_shape=(size, size))
+
+
 def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.ndarray | None = None,
-                  roi_margin: float = 0.1, bits_stored: int | None = None) -> torch.Tensor:
-    """Decoded pixels -> ``(channels, size, size)`` uint8 tensor.
+                  roi_margin: float = 0.1, bits_stored: int | None = None) -> tuple[torch.Tensor, ImageTransform]:
+    """Decoded pixels -> ``(channels, size, size)`` uint8 tensor and the transform from the original pixels.
 
     Parameters
     ----------
@@ -78,6 +112,13 @@ def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.
         Significant bits of uint16 pixels (DICOM BitsStored, see :func:`stored_bits`): values are mapped by
         ``round(min(v, 2**bits_stored - 1) * 255 / (2**bits_stored - 1))``. None (16-bit PNG/TIFF): the full range,
         ``v * 255 / 65535``. Ignored for uint8 pixels.
+
+    Returns
+    -------
+    tensor : torch.Tensor
+        ``(channels, size, size)`` uint8.
+    transform : ImageTransform
+        Crop box, padding and scale: ``transform.inverse(array_on_model_grid)`` draws it back onto ``pixels``.
     """
     arr = np.asarray(pixels)
     if arr.ndim == 2:
@@ -88,32 +129,40 @@ def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.
         raise ValueError(f"channels: expected 1 or 3, got {channels!r}")
     if arr.shape[-1] == 4:
         arr = arr[..., :3]
+    in_shape = (int(arr.shape[0]), int(arr.shape[1]))
+    box = (0, 0, *in_shape)
     if mask is not None:
         if mask.shape[:2] != arr.shape[:2]:
             raise ValueError(f"mask: size {mask.shape[:2]} differs from image size {arr.shape[:2]}")
-        box = mask_box(mask, roi_margin)
-        if box is None:
+        found = mask_box(mask, roi_margin)
+        if found is None:
             log.warning("empty mask: the whole image is used")
         else:
+            box = found
             arr = arr[box[0]:box[2], box[1]:box[3]]
-    if arr.dtype == np.uint16:
-        bits = 16 if bits_stored is None else int(bits_stored)
-        if not 1 <= bits <= 16:
-            raise ValueError(f"bits_stored: expected 1..16 for uint16 pixels, got {bits_stored!r}")
-        top = float((1 << bits) - 1)
-        arr = (np.minimum(arr.astype(np.float32), top) * (255.0 / top)).round().astype(np.uint8)
-    elif arr.dtype != np.uint8:
-        raise TypeError(f"pixels: expected uint8 or uint16, got {arr.dtype}")
+    arr = _to_uint8(arr, bits_stored)
     x = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).float()  # (C, H, W); copy: arr may be read-only
     if x.shape[0] == 1 and channels == 3:
         x = x.expand(3, -1, -1)
     elif x.shape[0] == 3 and channels == 1:
         x = (0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2])[None]
-    _c, h, w = x.shape
-    side = max(h, w)
-    if h != w:
-        top, left = (side - h) // 2, (side - w) // 2
-        x = F.pad(x, (left, side - w - left, top, side - h - top))
-    if side != size:
-        x = F.interpolate(x[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
-    return x.round().clamp_(0, 255).to(torch.uint8)
+    x, pad, scale = _square_resize(x, size)
+    return x.round().clamp_(0, 255).to(torch.uint8), _geometry(in_shape, box, pad, scale, size)
+
+
+def prepare_mask(mask: np.ndarray, transform: ImageTransform) -> torch.Tensor:
+    """A label mask of the original image on the model's grid: the same crop, padding and resize as its image.
+
+    ``mask`` is ``(H, W)`` or ``(H, W, 1)`` with ``(H, W) == transform.in_shape``; nonzero is foreground. The mask
+    is resized as 0/1 floats (bilinear, antialiased, exactly as the image) and thresholded at 0.5, so image and
+    mask stay aligned pixel for pixel. Returns ``(1, size, size)`` uint8 in {0, 1}.
+    """
+    m = np.asarray(mask)
+    if m.ndim == 3:
+        m = m.max(axis=-1)
+    if tuple(m.shape) != tuple(transform.in_shape):
+        raise ValueError(f"mask: size {m.shape} differs from the image size {transform.in_shape}")
+    t, lft, b, r = transform.crop
+    x = torch.from_numpy((m[t:b, lft:r] > 0).astype(np.float32))[None]
+    x, _pad, _scale = _square_resize(x, transform.out_shape[0])
+    return (x >= 0.5).to(torch.uint8)

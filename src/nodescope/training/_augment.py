@@ -5,6 +5,11 @@ scale, translation; zero fill, bilinear), brightness ``+ b``, contrast ``(x - me
 speckle-like multiplicative noise ``x * (1 + s * n)`` where ``n`` is unit Gaussian noise smoothed by a 3x3 box filter
 (a grain a few pixels wide, like speckle) and ``s`` is drawn per image. Vertical flips are off: they would put the
 transducer at the bottom of the image. Values are clipped to [0, 1].
+
+Given a mask batch too (segmentation), the geometric steps (flip, affine warp) are applied to the mask with the very
+same draws -- the mask is warped with nearest-neighbour sampling so it stays a label map -- and the intensity steps
+to the image only, as MONAI's dictionary transforms do for ``{"image", "label"}``. The random draws and their order
+do not depend on whether a mask is given, so an image gets the same augmentation either way.
 """
 
 from __future__ import annotations
@@ -63,8 +68,12 @@ class UltrasoundAugment:
             return cls()
         raise ValueError(f"augment: expected 'none', 'light' or 'standard', got {level!r}")
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None
+                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Augment ``x`` ``(N, C, S, S)``; with ``mask`` ``(N, K, S, S)`` return ``(x, mask)`` warped alike."""
         n, c, h, w = x.shape
+        if mask is not None and (mask.shape[0] != n or mask.shape[-2:] != x.shape[-2:]):
+            raise ValueError(f"mask: expected shape ({n}, K, {h}, {w}) to match the images, got {tuple(mask.shape)}")
         dev, dt = x.device, x.dtype
 
         def u(lo: float, hi: float) -> torch.Tensor:
@@ -72,6 +81,8 @@ class UltrasoundAugment:
 
         flip = torch.rand(n, device=dev) < self.hflip
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        if mask is not None:
+            mask = torch.where(flip[:, None, None, None], mask.flip(3), mask)
         ang = u(-self.rotate, self.rotate) * (math.pi / 180)
         sc = u(*self.scale)
         tx, ty = u(-self.translate, self.translate) * 2, u(-self.translate, self.translate) * 2
@@ -79,6 +90,9 @@ class UltrasoundAugment:
         theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
         grid = F.affine_grid(theta, [n, c, h, w], align_corners=False)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        if mask is not None:
+            mask = F.grid_sample(mask.to(dt), grid, mode="nearest", padding_mode="zeros",
+                                 align_corners=False).to(mask.dtype)
         x = x + u(-self.brightness, self.brightness)[:, None, None, None]
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         x = (x - mean) * u(1 - self.contrast, 1 + self.contrast)[:, None, None, None] + mean
@@ -86,4 +100,5 @@ class UltrasoundAugment:
         if self.speckle > 0:
             noise = F.avg_pool2d(torch.randn(n, 1, h, w, device=dev, dtype=dt), 3, stride=1, padding=1) * 3.0
             x = x * (1 + u(0, self.speckle)[:, None, None, None] * noise)
-        return x.clamp(0, 1)
+        x = x.clamp(0, 1)
+        return x if mask is None else (x, mask)

@@ -249,31 +249,25 @@ def _pred_frame(samples: Samples, idx: np.ndarray, probs: np.ndarray, split: str
 def _save_model(path: Path, module: Any, parts: dict[str, Any], cfg: TrainConfig, samples: Samples,
                 train_idx: np.ndarray, name: str, threshold: dict[str, Any] | None, metrics: dict[str, Any],
                 extra: dict[str, Any]) -> None:
-    from nodescope.models import UINT16_RULE, save_bundle
+    from nodescope.models import UINT16_RULE, BundleMeta, InputSpec, Threshold, save_bundle
 
     mean, std = _normalisation(cfg)
     fr = samples.frame.iloc[train_idx]
-    meta = {
-        "kind": "fusion" if cfg.fusion == "intermediate" else "classifier",
-        "name": name,
-        "run_id": Path(cfg.out).resolve().name,
-        "architecture": {k: v for k, v in parts["architecture"].items() if k != "kind"},
-        "classes": list(samples.classes),
-        "positive_class": samples.positive,
-        "input": {"image_size": cfg.image_size, "channels": cfg.channels, "resize": "pad", "mean": list(mean),
-                  "std": list(std), "roi": cfg.roi, "roi_margin": cfg.roi_margin, "scale": "x / 255",
-                  "uint16": UINT16_RULE},
-        "modalities": list(cfg.modalities) if cfg.fusion == "intermediate" else (
-            [cfg.modality] if cfg.modality else None),
-        "threshold": threshold,
-        "group_col": cfg.group_col,
-        "weights_init": parts["weights_init"],
-        "training": {"manifest": str(cfg.manifest), "n_samples": len(train_idx),
-                     "n_groups": int(fr["group"].nunique()),
-                     "class_counts": {str(k): int(v) for k, v in fr["label"].value_counts().sort_index().items()},
-                     **extra},
-        "synthetic_data": cfg.synthetic_data,
-    }
+    fusion = cfg.fusion == "intermediate"
+    modalities = list(cfg.modalities) if fusion else ([cfg.modality] if cfg.modality else None)
+    spec = InputSpec(image_size=cfg.image_size, channels=cfg.channels, mean=tuple(mean), std=tuple(std), roi=cfg.roi,
+                     roi_margin=cfg.roi_margin, uint16=UINT16_RULE, tta=cfg.tta,
+                     modalities=tuple(modalities) if modalities else None)
+    meta = BundleMeta(
+        kind="fusion" if fusion else "classifier", name=name, run_id=Path(cfg.out).resolve().name,
+        architecture={k: v for k, v in parts["architecture"].items() if k != "kind"}, input=spec,
+        classes=tuple(samples.classes), positive_class=samples.positive,
+        threshold=Threshold(**threshold) if threshold else None, group_col=cfg.group_col,
+        weights_init=parts["weights_init"],
+        training={"manifest": str(cfg.manifest), "n_samples": len(train_idx), "n_groups": int(fr["group"].nunique()),
+                  "class_counts": {str(k): int(v) for k, v in fr["label"].value_counts().sort_index().items()},
+                  **extra},
+        synthetic_data=cfg.synthetic_data)
     save_bundle(path, module.net, meta, metrics=metrics)
 
 
@@ -414,15 +408,13 @@ def run_cv(cfg: TrainConfig) -> CVResult:
 
 
 def _set_fold_thresholds(run_dir: Path, folds: list[int], threshold: dict[str, Any]) -> None:
-    """Store the pooled out-of-fold threshold in every fold bundle (saved before it was known), weights unchanged."""
-    from nodescope.models import load_bundle, save_bundle
+    """Store the pooled out-of-fold threshold in every fold bundle (saved before it was known); only model.json and
+    the model card are rewritten, the weights stay as they are."""
+    from nodescope.models import Threshold, read_bundle_meta, write_bundle_meta
 
     for k in folds:
         path = run_dir / "folds" / f"fold_{k}" / "bundle"
-        b = load_bundle(path)
-        meta = {key: v for key, v in b.meta.items() if key not in ("format", "format_version", "created", "versions")}
-        meta["threshold"] = threshold
-        save_bundle(path, b.model, meta, metrics=b.metrics)
+        write_bundle_meta(path, read_bundle_meta(path).replace(threshold=Threshold(**threshold)))
 
 
 def _predict_any(m: Any, samples: Samples, idx: np.ndarray, tta: bool) -> np.ndarray:

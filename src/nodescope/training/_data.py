@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightning as L
 import numpy as np
@@ -18,6 +18,8 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from nodescope.data import ImageTransform
+from nodescope.errors import DataError
 from nodescope.models._preprocess import prepare_image, stored_bits
 
 __all__ = [
@@ -42,10 +44,13 @@ class PreloadedImages:
         ``(N, C, S, S)`` uint8.
     hashes : list of str
         SHA-256 of each decoded image's pixels (shape + bytes), for pretraining-overlap checks.
+    transforms : list of ImageTransform
+        Where each prepared image came from in its original (crop box, padding, scale).
     """
 
     images: torch.Tensor
     hashes: list[str]
+    transforms: list[ImageTransform] = field(default_factory=list)
 
 
 def pixel_hash(pixels: np.ndarray) -> str:
@@ -57,7 +62,7 @@ def pixel_hash(pixels: np.ndarray) -> str:
 
 def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_paths: Sequence | None = None,
                    roi_margin: float = 0.1) -> PreloadedImages:
-    """Decode and prepare every image (see :func:`nodescope.models.prepare_image`).
+    """Decode and prepare every image (see :meth:`nodescope.models.InputSpec.prepare`).
 
     ``mask_paths`` (same length, entries may be None) switches on cropping to the mask box; a row without a mask is
     an error then, naming the image. uint16 pixels are scaled over the file's stored bits (DICOM BitsStored; full
@@ -67,7 +72,7 @@ def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_
 
     n = len(image_paths)
     out = torch.empty((n, channels, size, size), dtype=torch.uint8)
-    hashes = []
+    hashes, transforms = [], []
     for i, p in enumerate(image_paths):
         img = read_image(p)
         px = img.pixels
@@ -76,11 +81,13 @@ def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_
         if mask_paths is not None:
             mp = mask_paths[i]
             if mp is None:
-                raise ValueError(f"roi='mask' but the manifest row of image {p} has no mask")
+                raise DataError(f"{p}: the images are cropped to their lesion (roi 'mask') but this image's manifest "
+                                "row has no mask")
             mask = read_image(mp).pixels
-        out[i] = prepare_image(px, size=size, channels=channels, mask=mask, roi_margin=roi_margin,
-                               bits_stored=stored_bits(img.meta))
-    return PreloadedImages(out, hashes)
+        out[i], tr = prepare_image(px, size=size, channels=channels, mask=mask, roi_margin=roi_margin,
+                                   bits_stored=stored_bits(img.meta))
+        transforms.append(tr)
+    return PreloadedImages(out, hashes, transforms)
 
 
 class TensorImageDataset(Dataset):

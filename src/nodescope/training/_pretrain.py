@@ -94,7 +94,16 @@ def run_pretrain(tasks: list[PretrainTask], out: str | Path, *, backbone: str = 
         Manifests whose images (identical pixels) must not be used for pretraining.
     """
     from nodescope.data import read_manifest
-    from nodescope.models import build_backbone, default_normalisation, load_weights, make_head, save_bundle
+    from nodescope.models import (
+        UINT16_RULE,
+        BundleMeta,
+        InputSpec,
+        build_backbone,
+        default_normalisation,
+        load_weights,
+        make_head,
+        save_bundle,
+    )
     from nodescope.models._registry import feature_dim
     from nodescope.training._data import pixel_hash
 
@@ -176,19 +185,18 @@ def run_pretrain(tasks: list[PretrainTask], out: str | Path, *, backbone: str = 
     holder = nn.Module()
     holder.backbone = bb
     all_hashes = sorted({h for d in data for h in d["hashes"]})
-    meta = {
-        "kind": "backbone", "name": f"{backbone}_us_pretrained",
-        "architecture": {"backbone": backbone, "in_chans": channels, "image_size": image_size},
-        "input": {"image_size": image_size, "channels": channels, "resize": "pad", "mean": list(mean),
-                  "std": list(std)},
-        "weights_init": info.to_dict(),
-        "pretraining": {"tasks": [{"name": d["name"], "classes": list(d["classes"]), "n_train": len(d["train"]),
-                                   "n_val": len(d["val"]), "excluded_images": d["excluded"],
-                                   "manifest": str(t.manifest)} for d, t in zip(data, tasks, strict=True)],
-                        "optimizer": "adam", "lr": lr, "batch_size": batch_size, "patience": patience,
-                        "val_fraction": val_fraction, "best_epoch": best_epoch, "best_mean_val_loss": best,
-                        "epochs_run": len(history)},
-    }
+    meta = BundleMeta(
+        kind="backbone", name=f"{backbone}_us_pretrained",
+        architecture={"backbone": backbone, "in_chans": channels, "image_size": image_size},
+        input=InputSpec(image_size=image_size, channels=channels, mean=tuple(mean), std=tuple(std), uint16=UINT16_RULE),
+        weights_init=info.to_dict(),
+        pretraining={"tasks": [{"name": d["name"], "classes": list(d["classes"]), "n_train": len(d["train"]),
+                                "n_val": len(d["val"]), "excluded_images": d["excluded"],
+                                "manifest": str(t.manifest)} for d, t in zip(data, tasks, strict=True)],
+                     "optimizer": "adam", "lr": lr, "batch_size": batch_size, "patience": patience,
+                     "val_fraction": val_fraction, "best_epoch": best_epoch, "best_mean_val_loss": best,
+                     "epochs_run": len(history)},
+    )
     path = save_bundle(out, holder, meta, metrics={"history": history},
                        extra_files={"pretrain_images.json": json.dumps(all_hashes)})
     return PretrainResult(path, best, best_epoch, history, sum(d["excluded"] for d in data))
