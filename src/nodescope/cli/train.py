@@ -151,7 +151,6 @@ def register(app: typer.Typer) -> None:
             console.print(f"  operating threshold (Youden, out-of-fold): {res.summary['threshold']['value']:.4f}")
         console.print(f"  predictions: {res.run_dir / 'predictions.csv'}")
 
-
     app.command(name="train")(_with_signature(train, train_options()))
 
     @app.command()
