@@ -14,12 +14,13 @@ from nodescope.cli import demo as _demo
 from nodescope.cli import evaluate as _evaluate
 from nodescope.cli import meta as _meta
 from nodescope.cli import train as _train
-from nodescope.cli._common import console
+from nodescope.cli._common import NodescopeGroup, console
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="nodescope",
+    cls=NodescopeGroup,
     help=(
         "nodescope: lymph-node metastasis prediction from ultrasound, end to end.\n\n"
         "Stages: data (check, split, synth, import) -> train / predict -> evaluate -> report; meta for "

@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from nodescope.cli._common import console, fail
+from nodescope.cli._common import console, fail, unconverted_library
 
 __all__ = ["register"]
 
@@ -48,13 +48,12 @@ def check(
 ) -> None:
     """Validate a manifest: report every problem (row, column, value) and summarise it. Exit 1 on errors."""
     from nodescope.data import ManifestError, join_clinical, read_clinical, read_manifest
+    from nodescope.errors import DataError
 
     cls = [c.strip() for c in classes.split(",")] if classes else None
     try:
         m = read_manifest(manifest, classes=cls, check_images=not no_images, group_col=group_col)
-    except FileNotFoundError as exc:
-        fail(str(exc))
-    except ManifestError as exc:
+    except ManifestError as exc:  # the report this command exists for, not an error of the command: exit 1
         console.print(f"[bold red]{exc.source}: {len(exc.problems)} problem(s)[/]")
         for p in exc.problems:
             console.print(f"  - {p}", highlight=False, soft_wrap=True)
@@ -69,7 +68,7 @@ def check(
     if clinical is not None:
         try:
             joined = join_clinical(m, read_clinical(clinical))
-        except (FileNotFoundError, ValueError) as exc:
+        except DataError as exc:  # a failed check, like the manifest's problems: exit 1 (a missing file: exit 2)
             fail(str(exc), code=1)
         console.print(f"clinical table joined: {joined.shape[1] - m.frame.shape[1]} columns added")
 
@@ -90,24 +89,14 @@ def split(
     manifest_out: Annotated[Path | None, typer.Option(help="Also write a copy of the manifest with split/fold columns.")] = None,
 ) -> None:
     """Split a manifest by patient (or group) and write the assignment; fails if any group leaks across parts."""
-    from nodescope.data import (
-        LeakageError,
-        ManifestError,
-        check_leakage,
-        make_splits,
-        read_manifest,
-        split_summary,
-    )
+    from nodescope.data import check_leakage, make_splits, read_manifest, split_summary
 
-    try:
-        m = read_manifest(manifest, check_images=False, group_col=group_col)
-        splits = make_splits(
-            m.frame, method=method, group_col=group_col, label_col=label_col, n_splits=n_splits,  # type: ignore[arg-type]
-            test_size=test_size, val_size=val_size, seed=seed, external_sites=external_site, cutoff=cutoff,
-        )
-        check_leakage(splits)
-    except (FileNotFoundError, ManifestError, LeakageError, ValueError) as exc:
-        fail(str(exc))
+    m = read_manifest(manifest, check_images=False, group_col=group_col)
+    splits = make_splits(
+        m.frame, method=method, group_col=group_col, label_col=label_col, n_splits=n_splits,  # type: ignore[arg-type]
+        test_size=test_size, val_size=val_size, seed=seed, external_sites=external_site, cutoff=cutoff,
+    )
+    check_leakage(splits)
     table = pd.DataFrame({"row": splits.index + 2, "image": m.frame["image"], **{c: splits[c] for c in splits}})
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
@@ -140,11 +129,9 @@ def synth(
     """Write the SYNTHETIC lymph-node demo data set (3 classes x 3 modalities, 2 sites, clinical table)."""
     from nodescope.data import make_synthetic_dataset
 
-    try:
+    with unconverted_library():  # data._synth: plain ValueError / FileExistsError for now
         ds = make_synthetic_dataset(out, n_patients=n_patients, difficulty=difficulty, image_size=image_size,
                                     seed=seed, progress=True, overwrite=overwrite)
-    except (ValueError, FileExistsError) as exc:
-        fail(str(exc))
     console.print(f"[green]wrote[/] {ds.n_images} images of {ds.n_patients} patients to {ds.root}")
     console.print(f"manifest: {ds.manifest_path}\nclinical: {ds.clinical_path}")
     console.print("[yellow]These data are SYNTHETIC: they exercise the software, not medicine.[/]")
@@ -160,15 +147,12 @@ def import_(
     """Build a manifest from a class-per-folder layout or the BUSI release layout."""
     from nodescope.data import import_busi, import_image_folder
 
-    try:
-        if kind == "busi":
-            res = import_busi(src, out)
-        elif kind == "folder":
-            res = import_image_folder(src, out, patient_regex=patient_regex)
-        else:
-            fail(f"unknown layout {kind!r}; expected 'folder' or 'busi'")
-    except (FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+    if kind == "busi":
+        res = import_busi(src, out)
+    elif kind == "folder":
+        res = import_image_folder(src, out, patient_regex=patient_regex)
+    else:
+        fail(f"unknown layout {kind!r}; expected 'folder' or 'busi'")
     console.print(f"[green]wrote[/] {res.manifest_path}: {res.n_images} images, classes {list(res.classes)}, "
                   f"{res.n_merged_masks} merged masks")
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from nodescope.cli._common import console, fail
+from nodescope.cli._common import console, unconverted_library
 
 __all__ = ["register"]
 
@@ -38,7 +38,6 @@ def register(app: typer.Typer) -> None:
 
         import lightning.pytorch  # noqa: F401  (sets its loggers to INFO on import; quieten them afterwards)
 
-        from nodescope.models import WeightsNotFoundError
         from nodescope.pipeline import run_demo
 
         for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
@@ -48,12 +47,10 @@ def register(app: typer.Typer) -> None:
         console.print("[bold yellow]nodescope demo: these data are SYNTHETIC; they exercise the software, not "
                       "medicine.[/]")
         t0 = time.perf_counter()
-        try:
+        with unconverted_library():  # the demo runs data._synth, models, training and evaluation
             res = run_demo(out, n_patients=n_patients, image_size=image_size, epochs=epochs, folds=folds,
                            backbone=backbone, weights=weights, seed=seed, overwrite=overwrite,
                            step=lambda msg: console.print(f"[cyan]>[/] {msg}"))
-        except (FileExistsError, ValueError, WeightsNotFoundError) as exc:
-            fail(str(exc))
         table = Table(title="AUC (95% CI, DeLong) from predictions.csv", title_justify="left")
         for col in ("model", "split", "AUC", "n"):
             table.add_column(col)

@@ -12,13 +12,6 @@ from nodescope.cli._common import console, fail
 
 __all__ = ["register"]
 
-EXAMPLE_BANNER = (
-    "Built-in example: 12 of the cohorts are SYNTHETIC (drawn by nodescope.meta.generate_synthetic_cohorts) and the "
-    "QUADAS-2 judgements are synthetic illustrations; only the Zhou et al. (Radiology 2020) 2x2 tables are published "
-    "data. The radiologists' table of Zhou 2020 is a comparator, not a deep-learning model, and is excluded from the "
-    "pooling by --select index_test=deep learning."
-)
-
 
 def _parse_select(items: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
@@ -63,10 +56,8 @@ def register(app: typer.Typer) -> None:
 
         from nodescope.meta import (
             MetaAnalysisWarning,
-            QuadasError,
             ReconstructionWarning,
-            StudiesError,
-            example_paths,
+            example_settings,
             read_quadas,
             read_studies,
             reconstruct_2x2,
@@ -91,42 +82,37 @@ def register(app: typer.Typer) -> None:
         if example:
             if studies is not None:
                 fail("give either a studies CSV or --example, not both")
-            paths = example_paths()
-            studies = paths["studies"]
-            quadas = quadas or paths["quadas"]
-            subgroups = subgroups or ["modality", "validation"]
-            selection = selection or {"index_test": ["deep learning"]}
-            pretest = 0.4 if pretest is None else pretest
-            banner = EXAMPLE_BANNER
+            ex = example_settings()  # the example's files and settings; options given explicitly still win
+            studies = ex.studies
+            quadas = quadas or ex.quadas
+            subgroups = subgroups or list(ex.subgroups)
+            selection = selection or {col: list(values) for col, values in ex.select.items()}
+            pretest = ex.pretest if pretest is None else pretest
+            banner = ex.banner
         if studies is None:
             fail("missing the studies CSV (or use --example)")
         if not studies.is_file():
             fail(f"studies file not found: {studies}")
-        try:
-            source: Path | pd.DataFrame = studies
-            if reconstruct:
-                raw = pd.read_csv(studies, dtype=str, keep_default_na=False)
-                with warnings.catch_warnings(record=True) as got:
-                    warnings.simplefilter("always", ReconstructionWarning)
-                    source = reconstruct_2x2(raw, scale="percent" if percent else "proportion")
-                for w in got:
-                    console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
-                out.mkdir(parents=True, exist_ok=True)
-                source.to_csv(out / "reconstructed_2x2.csv", index=False)
-            table = read_studies(source, study_col=study_col, cohort_col=cohort_col,
-                                 covariates=[*subgroups, *covariates, *selection], levels=allowed)
-            rob = read_quadas(quadas) if quadas is not None else None
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", MetaAnalysisWarning)  # recorded in the analysis and the report
-                analysis = run_meta_analysis(
-                    table, model=model, subgroups=subgroups, covariates=covariates, quadas=rob,  # type: ignore[arg-type]
-                    one_per_study_by=None if one_per_study == "none" else "youden", pretest=pretest,
-                    select=selection, leave_one_out_analysis=not no_leave_one_out, alpha=alpha)
-            written = write_meta_report(analysis, out, inputs={"studies": studies, "quadas": quadas}, banner=banner)
-        except (StudiesError, QuadasError) as err:
-            fail(str(err))
-        except (ValueError, FileNotFoundError) as err:
-            fail(str(err))
+        source: Path | pd.DataFrame = studies
+        if reconstruct:
+            raw = pd.read_csv(studies, dtype=str, keep_default_na=False)
+            with warnings.catch_warnings(record=True) as got:
+                warnings.simplefilter("always", ReconstructionWarning)
+                source = reconstruct_2x2(raw, scale="percent" if percent else "proportion")
+            for w in got:
+                console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+            out.mkdir(parents=True, exist_ok=True)
+            source.to_csv(out / "reconstructed_2x2.csv", index=False)
+        table = read_studies(source, study_col=study_col, cohort_col=cohort_col,
+                             covariates=[*subgroups, *covariates, *selection], levels=allowed)
+        rob = read_quadas(quadas) if quadas is not None else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MetaAnalysisWarning)  # recorded in the analysis and the report
+            analysis = run_meta_analysis(
+                table, model=model, subgroups=subgroups, covariates=covariates, quadas=rob,  # type: ignore[arg-type]
+                one_per_study_by=None if one_per_study == "none" else "youden", pretest=pretest,
+                select=selection, leave_one_out_analysis=not no_leave_one_out, alpha=alpha)
+        written = write_meta_report(analysis, out, inputs={"studies": studies, "quadas": quadas}, banner=banner)
         p = analysis.pooled
         console.print(f"[bold]{len(analysis.studies)} cohorts[/] from {analysis.studies.frame['study'].nunique()} "
                       f"studies; model {p.model}")

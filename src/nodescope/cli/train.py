@@ -1,110 +1,142 @@
-"""``nodescope train``, ``nodescope predict`` and ``nodescope pretrain``."""
+"""``nodescope train``, ``nodescope predict`` and ``nodescope pretrain``.
+
+The options of ``train`` are generated from the fields of :class:`nodescope.training.TrainConfig`: name (``-`` for
+``_``), help (the field's ``description``), shown default, choices (``Literal`` fields) and ``--x/--no-x`` for
+booleans come from the model, so a new field is a new option. Lists of names are comma-separated (``--classes
+a,b``), lists of paths repeatable (``--external a.csv --external b.csv``). Every option defaults to "not given":
+the YAML ``--config`` supplies the value then, else the model's default. Each value given is validated on its own
+as soon as the command line is parsed (``--lr: must be a finite number > 0, got inf``).
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
+import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import typer
+from pydantic_core import PydanticUndefined
 
-from nodescope.cli._common import console, fail
+from nodescope.cli._common import console, fail, unconverted_library
+from nodescope.errors import ConfigError
 
-__all__ = ["register"]
+__all__ = ["register", "train_options"]
 
 log = logging.getLogger(__name__)
+
+#: CLI-only parameters of ``train`` and options whose names differ from ``--<field>``.
+_ARGUMENT = "manifest"
+_SHORT = {"out": ("--out", "-o")}
 
 
 def _csv(v: str | None) -> list[str] | None:
     return None if v is None else [s.strip() for s in v.split(",") if s.strip()]
 
 
+def _strip_optional(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _shown(value: Any) -> str | bool:
+    if value is None or value is PydanticUndefined:
+        return False
+    if isinstance(value, list):
+        return ",".join(map(str, value)) if value else False
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def train_options() -> list[inspect.Parameter]:
+    """The parameters of ``nodescope train`` derived from :class:`~nodescope.training.TrainConfig`.
+
+    Returns
+    -------
+    list of inspect.Parameter
+        One keyword parameter per field (``manifest`` an argument), annotated for typer, defaulting to ``None``
+        (not given), then ``--config``.
+    """
+    from nodescope.training._config import TrainConfig, allowed_values
+
+    params = []
+    for name, field in TrainConfig.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if extra.get("cli") is False:
+            continue
+        base = _strip_optional(field.annotation)
+        default = field.get_default(call_default_factory=True)
+        flag = "--" + name.replace("_", "-")
+        decls: tuple[str, ...] = _SHORT.get(name, (flag,))
+        help_ = field.description or ""
+        metavar = None
+        if get_origin(base) is list:
+            if get_args(base)[0] is Path:
+                typ: Any = list[Path] | None  # repeatable
+            else:
+                typ, metavar = str | None, "A,B,..."  # comma-separated
+        elif get_origin(base) is Literal:
+            choices = get_args(base)
+            typ, metavar = type(choices[0]) | None, "[" + "|".join(map(str, choices)) + "]"
+        elif base is bool:
+            typ, decls = bool | None, (f"{flag}/--no-{flag[2:]}",)
+        else:
+            typ = base | None
+            allowed = allowed_values(name)
+            if allowed:
+                help_ = f"{help_} ({allowed})"
+        if name == _ARGUMENT:
+            info: Any = typer.Argument(help=f"{help_} (or give it in --config)", show_default=False,
+                                       metavar="MANIFEST")
+        else:
+            info = typer.Option(*decls, help=help_, show_default=_shown(default), metavar=metavar)
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                        annotation=Annotated[typ, info]))
+    params.insert(2, inspect.Parameter(
+        "config", inspect.Parameter.KEYWORD_ONLY, default=None,
+        annotation=Annotated[Path | None, typer.Option(help="YAML config; flags override it")]))
+    return params
+
+
+def _with_signature(func: Callable[..., None], params: list[inspect.Parameter]) -> Callable[..., None]:
+    func.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    func.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+    return func
+
+
+def _overrides(given: dict[str, Any]) -> dict[str, Any]:
+    """The options given on the command line, validated one by one; errors name the option typed."""
+    from nodescope.training._config import TrainConfig, check_value
+
+    out: dict[str, Any] = {}
+    for name, value in given.items():
+        if value is None or (isinstance(value, list) and not value):
+            continue
+        if isinstance(value, str) and get_origin(_strip_optional(TrainConfig.model_fields[name].annotation)) is list:
+            value = _csv(value)
+        try:
+            out[name] = check_value(name, value)
+        except ConfigError as exc:
+            where = "MANIFEST" if name == _ARGUMENT else _SHORT.get(name, ("--" + name.replace("_", "-"),))[0]
+            raise ConfigError(where + str(exc)[len(name):]) from None
+    return out
+
+
 def register(app: typer.Typer) -> None:
     """Attach ``train``, ``predict`` and ``pretrain`` to the main app."""
 
-    @app.command()
-    def train(
-        manifest: Annotated[Path | None, typer.Argument(help="manifest.csv (or give it in --config)")] = None,
-        out: Annotated[Path | None, typer.Option("--out", "-o", help="run directory")] = None,
-        config: Annotated[Path | None, typer.Option(help="YAML config; flags override it")] = None,
-        name: Annotated[str | None, typer.Option(help="model name (predictions' model column)")] = None,
-        classes: Annotated[str | None, typer.Option(help="comma list: classes to use, in order")] = None,
-        positive: Annotated[str | None, typer.Option(help="positive class of a binary task")] = None,
-        group_col: Annotated[str | None, typer.Option(help="grouping column for splits (patient_id)")] = None,
-        modality: Annotated[str | None, typer.Option(help="keep rows of this modality only")] = None,
-        modalities: Annotated[str | None, typer.Option(help="comma list, for --fusion intermediate")] = None,
-        fusion: Annotated[str | None, typer.Option(help="none | intermediate")] = None,
-        external: Annotated[list[Path] | None, typer.Option(help="external test manifest (repeatable)")] = None,
-        folds: Annotated[int | None, typer.Option(help="cross-validation folds")] = None,
-        test_size: Annotated[float | None, typer.Option(help="hold-out test fraction of the groups")] = None,
-        splits_file: Annotated[Path | None, typer.Option(help="reuse a run's splits.csv")] = None,
-        val_fraction: Annotated[float | None, typer.Option(help="inner validation fraction (early stopping)")] = None,
-        backbone: Annotated[str | None, typer.Option(help="registered backbone name")] = None,
-        weights: Annotated[str | None, typer.Option(help="none | imagenet | PATH (file or bundle)")] = None,
-        head: Annotated[str | None, typer.Option(help="mlp | linear")] = None,
-        hidden: Annotated[int | None, typer.Option(help="MLP head hidden units")] = None,
-        dropout: Annotated[float | None, typer.Option(help="head dropout")] = None,
-        channels: Annotated[int | None, typer.Option(help="1 or 3 input channels")] = None,
-        image_size: Annotated[int | None, typer.Option(help="input side in pixels")] = None,
-        roi: Annotated[str | None, typer.Option(help="none | mask (crop to the mask box)")] = None,
-        roi_margin: Annotated[float | None, typer.Option(help="margin around the mask box, x box side")] = None,
-        epochs: Annotated[int | None, typer.Option()] = None,
-        batch_size: Annotated[int | None, typer.Option()] = None,
-        optimizer: Annotated[str | None, typer.Option(help="adamw | adam")] = None,
-        lr: Annotated[float | None, typer.Option()] = None,
-        weight_decay: Annotated[float | None, typer.Option()] = None,
-        scheduler: Annotated[str | None, typer.Option(help="cosine | step | none")] = None,
-        step_size: Annotated[int | None, typer.Option(help="step schedule: epochs per step")] = None,
-        gamma: Annotated[float | None, typer.Option(help="step schedule: lr factor per step")] = None,
-        patience: Annotated[int | None, typer.Option(help="early-stopping patience (0 = off)")] = None,
-        imbalance: Annotated[str | None, typer.Option(help="none | oversample | class_weights")] = None,
-        augment: Annotated[str | None, typer.Option(help="none | light | standard")] = None,
-        modality_dropout: Annotated[float | None, typer.Option(help="fusion: chance to drop a modality")] = None,
-        seed: Annotated[int | None, typer.Option()] = None,
-        deterministic: Annotated[bool | None, typer.Option("--deterministic/--no-deterministic")] = None,
-        devices: Annotated[int | None, typer.Option()] = None,
-        accelerator: Annotated[str | None, typer.Option(help="auto | cpu | gpu")] = None,
-        strategy: Annotated[str | None, typer.Option(help="auto | ddp | ...")] = None,
-        precision: Annotated[str | None, typer.Option(help="auto | 32-true | 16-mixed | bf16-mixed")] = None,
-        num_threads: Annotated[int | None, typer.Option(help="CPU threads (default: the cores available)")] = None,
-        final_model: Annotated[str | None, typer.Option(help="refit | none")] = None,
-        tta: Annotated[bool | None, typer.Option("--tta/--no-tta")] = None,
-        resume: Annotated[bool, typer.Option(help="continue an interrupted run in --out")] = False,
-        keep_checkpoints: Annotated[bool, typer.Option(help="keep Lightning checkpoints of finished folds")] = False,
-        tensorboard: Annotated[bool, typer.Option(help="also write TensorBoard logs")] = False,
-        allow_pretrain_overlap: Annotated[bool, typer.Option(help="warn instead of refusing")] = False,
-    ) -> None:
+    def train(**given: Any) -> None:
         """Train a classifier with patient-level k-fold cross-validation; writes bundles and predictions.csv."""
-        from pydantic import ValidationError
-
-        from nodescope.data import ManifestError
-        from nodescope.models import WeightsNotFoundError
         from nodescope.training import load_config, run_cv
 
-        try:
-            cfg = load_config(
-                config, manifest=manifest, out=out, name=name, classes=_csv(classes), positive=positive,
-                group_col=group_col, modality=modality, modalities=_csv(modalities), fusion=fusion,
-                external=external or None, folds=folds, test_size=test_size, splits_file=splits_file,
-                val_fraction=val_fraction, backbone=backbone, weights=weights, head=head, hidden=hidden,
-                dropout=dropout, channels=channels, image_size=image_size, roi=roi, roi_margin=roi_margin,
-                epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
-                scheduler=scheduler, step_size=step_size, gamma=gamma, patience=patience, imbalance=imbalance,
-                augment=augment, modality_dropout=modality_dropout, seed=seed, deterministic=deterministic,
-                devices=devices, accelerator=accelerator,
-                strategy=strategy, precision=precision, num_threads=num_threads, final_model=final_model, tta=tta,
-                resume=resume or None, keep_checkpoints=keep_checkpoints or None,
-                tensorboard=tensorboard or None,
-                allow_pretrain_overlap=allow_pretrain_overlap or None,
-            )
-        except ValidationError as exc:
-            fail(f"invalid configuration: {exc}")
-        except (FileNotFoundError, ValueError) as exc:
-            fail(str(exc))
-        try:
+        config = given.pop("config")
+        cfg = load_config(config, **_overrides(given))
+        with unconverted_library():  # training._cv, models: plain ValueError / FileNotFoundError for now
             res = run_cv(cfg)
-        except (ManifestError, WeightsNotFoundError, FileNotFoundError, ValueError) as exc:
-            fail(str(exc))
         if not res.summary:
             return  # a non-zero DDP rank
         console.print(f"[bold]run[/] {res.run_dir}")
@@ -118,6 +150,8 @@ def register(app: typer.Typer) -> None:
         if res.summary.get("threshold"):
             console.print(f"  operating threshold (Youden, out-of-fold): {res.summary['threshold']['value']:.4f}")
         console.print(f"  predictions: {res.run_dir / 'predictions.csv'}")
+
+    app.command(name="train")(_with_signature(train, train_options()))
 
     @app.command()
     def predict(
@@ -133,17 +167,14 @@ def register(app: typer.Typer) -> None:
             help="manifest grouping column (default: the bundle's training group_col, else patient_id)")] = None,
     ) -> None:
         """Predict images with a bundle; writes a predictions CSV (contract columns + y_pred at the bundle threshold)."""
-        from nodescope.data import ImageReadError, ManifestError
         from nodescope.models import load_bundle, predict_files
 
         if engine not in ("torch", "onnx"):
             fail(f"--engine: expected 'torch' or 'onnx', got {engine!r}")
-        try:
+        with unconverted_library():  # models: plain ValueError / FileNotFoundError for now
             b = load_bundle(bundle)
             df = predict_files(b, inputs, tta=tta, engine=engine, split=split,  # type: ignore[arg-type]
                                batch_size=batch_size, group_col=group_col)
-        except (ManifestError, ImageReadError, FileNotFoundError, ValueError) as exc:
-            fail(str(exc))
         output.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(output, index=False)
         console.print(f"{len(df)} image(s) predicted with {b.name} ({engine}) -> {output}")
@@ -169,8 +200,6 @@ def register(app: typer.Typer) -> None:
         num_threads: Annotated[int | None, typer.Option()] = None,
     ) -> None:
         """Multitask pretraining on public ultrasound data sets: shared backbone, one head per task."""
-        from nodescope.data import ManifestError
-        from nodescope.models import WeightsNotFoundError
         from nodescope.training import PretrainTask, run_pretrain
 
         groups = list(group_col or [])
@@ -178,12 +207,10 @@ def register(app: typer.Typer) -> None:
             fail(f"--group-col: give one value or one per manifest ({len(manifests)}), got {len(groups)}")
         tasks = [PretrainTask(m, group_col=(groups[i] if len(groups) > 1 else groups[0]) if groups else "patient_id")
                  for i, m in enumerate(manifests)]
-        try:
+        with unconverted_library():  # training._pretrain, models: plain ValueError / FileNotFoundError for now
             res = run_pretrain(tasks, out, backbone=backbone, weights=weights, image_size=image_size,
                                channels=channels, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
                                val_fraction=val_fraction, seed=seed, augment=augment,  # type: ignore[arg-type]
                                exclude=exclude or [], num_threads=num_threads)
-        except (ManifestError, WeightsNotFoundError, FileNotFoundError, ValueError) as exc:
-            fail(str(exc))
         console.print(f"backbone bundle -> {res.bundle} (best mean val loss {res.best_val_loss:.4f} at epoch "
                       f"{res.best_epoch}); use it with: nodescope train ... --weights {res.bundle}")

@@ -22,6 +22,7 @@ import pandas as pd
 from PIL import Image
 
 from nodescope.data._io import IMAGE_SUFFIXES, read_image
+from nodescope.errors import ConfigError, DataError, MissingFileError
 
 __all__ = ["ImportResult", "import_busi", "import_image_folder"]
 
@@ -85,7 +86,7 @@ def _merge_masks(paths: list[Path], out_path: Path) -> None:
         if union is None:
             union = fg
         elif fg.shape != union.shape:
-            raise ValueError(f"{p}: mask size {fg.shape[1]}x{fg.shape[0]} differs from {paths[0]} "
+            raise DataError(f"{p}: mask size {fg.shape[1]}x{fg.shape[0]} differs from {paths[0]} "
                              f"({union.shape[1]}x{union.shape[0]})")
         else:
             union |= fg
@@ -96,14 +97,14 @@ def _merge_masks(paths: list[Path], out_path: Path) -> None:
 
 def _build(src: Path, out_dir: Path, *, patient_regex: str | None, masks_dir: str, id_from: str) -> ImportResult:
     if not src.is_dir():
-        raise FileNotFoundError(f"source folder not found: {src}")
+        raise MissingFileError(f"source folder not found: {src}")
     out_dir = Path(out_dir)
     if out_dir.resolve() == src.resolve():
-        raise ValueError(f"output folder {out_dir} must differ from the source folder (sources are never modified)")
+        raise ConfigError(f"output folder {out_dir} must differ from the source folder (sources are never modified)")
     out_dir.mkdir(parents=True, exist_ok=True)
     classes = sorted(p.name for p in src.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise ValueError(f"{src}: no class folders found (expected one sub-folder per class)")
+        raise DataError(f"{src}: no class folders found (expected one sub-folder per class)")
     pattern = re.compile(patient_regex) if patient_regex else None
     rows = []
     merged = 0
@@ -111,12 +112,12 @@ def _build(src: Path, out_dir: Path, *, patient_regex: str | None, masks_dir: st
         images, masks = _scan_class_folder(src / cls)
         orphan = sorted(set(masks) - {p.stem for p in images})
         if orphan:
-            raise ValueError(f"{src / cls}: mask file(s) without an image: {orphan[:5]}")
+            raise DataError(f"{src / cls}: mask file(s) without an image: {orphan[:5]}")
         for img in images:
             if pattern is not None:
                 m = pattern.search(img.name)
                 if not m:
-                    raise ValueError(f"{img}: file name does not match patient_regex {patient_regex!r}")
+                    raise DataError(f"{img}: file name does not match patient_regex {patient_regex!r}")
                 pid = m.group("patient") if "patient" in pattern.groupindex else m.group(1 if pattern.groups else 0)
             else:
                 pid = f"{cls}/{img.stem}" if id_from == "path" else img.stem
@@ -140,7 +141,7 @@ def _build(src: Path, out_dir: Path, *, patient_regex: str | None, masks_dir: st
                 }
             )
     if not rows:
-        raise ValueError(f"{src}: no images found in the class folders {classes}")
+        raise DataError(f"{src}: no images found in the class folders {classes}")
     manifest = out_dir / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     if pattern is None:

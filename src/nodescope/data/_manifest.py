@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from nodescope.data._io import ImageReadError, read_image
-from nodescope.errors import DataError
+from nodescope.errors import DataError, MissingFileError
 
 __all__ = [
     "KNOWN_MODALITIES",
@@ -333,7 +333,7 @@ def read_manifest(
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"manifest not found: {path}")
+        raise MissingFileError(f"manifest not found: {path}")
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -366,17 +366,17 @@ def read_clinical(path: str | Path, *, id_col: str = "patient_id") -> pd.DataFra
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"clinical table not found: {path}")
+        raise MissingFileError(f"clinical table not found: {path}")
     df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig")
     if id_col not in df.columns:
-        raise ValueError(f"{path}: missing column '{id_col}'; columns found: {list(df.columns)}")
+        raise DataError(f"{path}: missing column '{id_col}'; columns found: {list(df.columns)}")
     empty = [int(i) + 2 for i in df.index[df[id_col].str.strip() == ""]]
     if empty:
-        raise ValueError(f"{path}: empty '{id_col}' on rows {empty}")
+        raise DataError(f"{path}: empty '{id_col}' on rows {empty}")
     dup = df[id_col][df[id_col].duplicated(keep=False)]
     if len(dup):
         rows = {v: [int(i) + 2 for i in dup.index[dup == v]] for v in dup.unique()}
-        raise ValueError(f"{path}: '{id_col}' must be unique (one row per patient); repeated: {rows}")
+        raise DataError(f"{path}: '{id_col}' must be unique (one row per patient); repeated: {rows}")
     return df
 
 
@@ -401,11 +401,11 @@ def join_clinical(manifest: Manifest, clinical: pd.DataFrame, *, id_col: str = "
         manifest columns get the suffix ``_clinical``.
     """
     if id_col not in clinical.columns:
-        raise ValueError(f"clinical table: missing column '{id_col}'; columns found: {list(clinical.columns)}")
+        raise DataError(f"clinical table: missing column '{id_col}'; columns found: {list(clinical.columns)}")
     missing = sorted(set(manifest.frame[id_col]) - set(clinical[id_col]))
     if missing and require_all:
         shown = missing[:10]
-        raise ValueError(
+        raise DataError(
             f"clinical table: {len(missing)} patient(s) of the manifest have no clinical row, e.g. {shown}"
         )
     merged = manifest.frame.merge(clinical, on=id_col, how="left", suffixes=("", "_clinical"), validate="m:1")

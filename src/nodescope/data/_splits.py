@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from nodescope.errors import DataError
+from nodescope.errors import ConfigError, DataError
 
 __all__ = ["LeakageError", "SplitMethod", "check_leakage", "make_splits", "split_summary"]
 
@@ -37,7 +37,7 @@ def _group_labels(frame: pd.DataFrame, group_col: str, label_col: str) -> pd.Ser
 def _stratified_group_holdout(groups: pd.Series, size: float, seed: int, what: str) -> set:
     """Pick about ``size`` of the groups, stratified by the groups' labels."""
     if not 0.0 < size < 1.0:
-        raise ValueError(f"{what} must be between 0 and 1 (exclusive); got {size}")
+        raise ConfigError(f"{what} must be between 0 and 1 (exclusive); got {size}")
     idx = groups.index.to_numpy()
     labels = groups.to_numpy()
     counts = pd.Series(labels).value_counts()
@@ -102,13 +102,13 @@ def make_splits(
         For an unknown method, missing columns, impossible sizes, or a group spanning sites.
     """
     if method not in _METHODS:
-        raise ValueError(f"unknown split method {method!r}; expected one of {list(_METHODS)}")
+        raise ConfigError(f"unknown split method {method!r}; expected one of {list(_METHODS)}")
     for col in (group_col, label_col):
         if col not in frame.columns:
-            raise ValueError(f"column '{col}' not found; columns: {list(frame.columns)}")
+            raise DataError(f"column '{col}' not found; columns: {list(frame.columns)}")
     empty = frame.index[frame[group_col].astype(str).str.strip() == ""]
     if len(empty):
-        raise ValueError(f"column '{group_col}' is empty on {len(empty)} row(s) (e.g. index {list(empty[:5])})")
+        raise DataError(f"column '{group_col}' is empty on {len(empty)} row(s) (e.g. index {list(empty[:5])})")
 
     out = pd.DataFrame(
         {"group": frame[group_col].astype(str), "label": frame[label_col].astype(str), "part": "", "fold": -1},
@@ -119,34 +119,34 @@ def make_splits(
 
     if method == "site":
         if site_col not in frame.columns:
-            raise ValueError(f"method 'site' needs column '{site_col}'; columns: {list(frame.columns)}")
+            raise DataError(f"method 'site' needs column '{site_col}'; columns: {list(frame.columns)}")
         if not external_sites:
-            raise ValueError("method 'site' needs external_sites (the sites kept for external validation)")
+            raise ConfigError("method 'site' needs external_sites (the sites kept for external validation)")
         sites = frame[site_col].astype(str)
         unknown = sorted(set(external_sites) - set(sites))
         if unknown:
-            raise ValueError(f"external site(s) {unknown} not found in column '{site_col}'; sites: {sorted(set(sites))}")
+            raise DataError(f"external site(s) {unknown} not found in column '{site_col}'; sites: {sorted(set(sites))}")
         span = pd.DataFrame({"g": out["group"], "s": sites}).groupby("g")["s"].nunique()
         multi = span[span > 1]
         if len(multi):
-            raise ValueError(f"{len(multi)} group(s) have images from several sites, e.g. {list(multi.index[:5])}")
+            raise DataError(f"{len(multi)} group(s) have images from several sites, e.g. {list(multi.index[:5])}")
         ext_groups = set(out.loc[sites.isin(list(external_sites)), "group"])
         out.loc[out["group"].isin(ext_groups), "part"] = "external"
         pool = glabels[~glabels.index.isin(list(ext_groups))]
     elif method == "temporal":
         if date_col not in frame.columns:
-            raise ValueError(f"method 'temporal' needs column '{date_col}'; columns: {list(frame.columns)}")
+            raise DataError(f"method 'temporal' needs column '{date_col}'; columns: {list(frame.columns)}")
         dates = pd.to_datetime(frame[date_col].astype(str), format="ISO8601", errors="coerce")
         bad = frame.index[dates.isna()]
         if len(bad):
-            raise ValueError(
+            raise DataError(
                 f"column '{date_col}' has missing or non-ISO dates on {len(bad)} row(s), e.g. index {list(bad[:5])} "
                 f"values {list(frame.loc[bad[:5], date_col])}"
             )
         first = pd.Series(dates.to_numpy(), index=out["group"].to_numpy()).groupby(level=0).min()
         if cutoff is None:
             if not 0.0 < test_size < 1.0:
-                raise ValueError("method 'temporal' needs a cutoff date or a test_size between 0 and 1")
+                raise ConfigError("method 'temporal' needs a cutoff date or a test_size between 0 and 1")
             ordered = first.sort_values(kind="mergesort")
             k = max(1, round(test_size * len(ordered)))
             cut = ordered.iloc[len(ordered) - k]
@@ -154,7 +154,7 @@ def make_splits(
             cut = pd.Timestamp(cutoff)
         late = set(first.index[first >= cut])
         if not late or len(late) == len(first):
-            raise ValueError(f"cutoff {cut.date()} leaves no groups on one side of the temporal split")
+            raise DataError(f"cutoff {cut.date()} leaves no groups on one side of the temporal split")
         out.loc[out["group"].isin(late), "part"] = "test"
         pool = glabels[~glabels.index.isin(list(late))]
     elif test_size > 0:
@@ -163,15 +163,15 @@ def make_splits(
         pool = glabels[~glabels.index.isin(list(held))]
 
     if method in ("site", "temporal") and n_splits >= 2 and val_size > 0:
-        raise ValueError(f"val_size is not used when method={method!r} makes {n_splits} folds; set n_splits=1 for a "
+        raise ConfigError(f"val_size is not used when method={method!r} makes {n_splits} folds; set n_splits=1 for a "
                          "train/val split of the development part")
     if method == "site" and test_size > 0:
-        raise ValueError("test_size is not used with method='site' (the external site is the test part); "
+        raise ConfigError("test_size is not used with method='site' (the external site is the test part); "
                          "set test_size=0")
     rest = out["group"].isin(pool.index)
     if method == "holdout" or (method in ("site", "temporal") and n_splits < 2):
         if method == "holdout" and test_size <= 0:
-            raise ValueError("method 'holdout' needs test_size > 0")
+            raise ConfigError("method 'holdout' needs test_size > 0")
         out.loc[rest, "part"] = "train"
         if val_size > 0:
             frac = val_size / max(1e-12, 1.0 - (test_size if method == "holdout" else 0.0))
@@ -180,9 +180,9 @@ def make_splits(
         return out
 
     if n_splits < 2:
-        raise ValueError(f"n_splits must be >= 2 for k-fold; got {n_splits}")
+        raise ConfigError(f"n_splits must be >= 2 for k-fold; got {n_splits}")
     if len(pool) < n_splits:
-        raise ValueError(f"{len(pool)} groups cannot be split into {n_splits} folds")
+        raise DataError(f"{len(pool)} groups cannot be split into {n_splits} folds")
     sub = out[rest]
     sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     folds = np.full(len(sub), -1, dtype=int)
@@ -208,7 +208,7 @@ def check_leakage(splits: pd.DataFrame) -> None:
     """
     missing = [c for c in ("group", "part", "fold") if c not in splits.columns]
     if missing:
-        raise ValueError(f"splits table lacks column(s) {missing}")
+        raise DataError(f"splits table lacks column(s) {missing}")
     key = splits["part"].astype(str) + np.where(splits["part"] == "cv", ":" + splits["fold"].astype(str), "")
     spans = pd.DataFrame({"g": splits["group"], "k": key}).groupby("g")["k"].agg(lambda s: sorted(set(s)))
     bad = spans[spans.map(len) > 1]

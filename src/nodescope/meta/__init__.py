@@ -18,7 +18,13 @@ from nodescope.meta._analyses import (
     subgroup_analysis,
 )
 from nodescope.meta._bivariate import MIN_COHORTS_BIVARIATE, bivariate_glmm, reitsma
-from nodescope.meta._example import example_paths, generate_synthetic_cohorts
+from nodescope.meta._example import (
+    EXAMPLE_BANNER,
+    ExampleSettings,
+    example_paths,
+    example_settings,
+    generate_synthetic_cohorts,
+)
 from nodescope.meta._plots import (
     deeks_funnel_plot,
     fagan_nomogram,
@@ -54,6 +60,7 @@ from nodescope.meta._summary import (
 from nodescope.meta._univariate import UNIVARIATE_MEASURES, UnivariateResult, study_measures, univariate_pool
 
 __all__ = [
+    "EXAMPLE_BANNER",
     "MIN_COHORTS_BIVARIATE",
     "QUADAS_COLUMNS",
     "QUADAS_LEVELS",
@@ -61,6 +68,7 @@ __all__ = [
     "UNIVARIATE_MEASURES",
     "BivariateResult",
     "DeeksResult",
+    "ExampleSettings",
     "Heterogeneity",
     "HsrocParameters",
     "MetaAnalysis",
@@ -78,6 +86,7 @@ __all__ = [
     "deeks_funnel_plot",
     "deeks_test",
     "example_paths",
+    "example_settings",
     "fagan_nomogram",
     "forest_plot",
     "generate_synthetic_cohorts",

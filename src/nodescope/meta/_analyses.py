@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from nodescope._estimate import Estimate
+from nodescope.errors import ConfigError, StatisticsInputError
 from nodescope.meta._bivariate import Fallback, ModelName, bivariate_glmm, fit_model, reitsma
 from nodescope.meta._counts import LOGITS, Correction, as_counts, design_matrix, measure_data
 from nodescope.meta._fit import BivariateFit
@@ -78,14 +79,14 @@ def deeks_test(data: pd.DataFrame, *, correction: float = 0.5,
     """
     counts = as_counts(data)
     if counts.k < 3:
-        raise ValueError(f"Deeks' test needs at least 3 cohorts; got {counts.k}")
+        raise StatisticsInputError(f"Deeks' test needs at least 3 cohorts; got {counts.k}")
     y2, _, mask = measure_data(counts, ("log_dor",), correction, correction_rule)
     y = y2[:, 0]
     n1, n0 = counts.n_diseased, counts.n_healthy
     ess = 4 * n1 * n0 / (n1 + n0)
     x = 1 / np.sqrt(ess)
     if np.ptp(x) <= 1e-12 * np.max(x):
-        raise ValueError(
+        raise StatisticsInputError(
             f"Deeks' test regresses ln DOR on 1/sqrt(ESS), but 1/sqrt(ESS) does not vary: all {counts.k} cohorts "
             f"have the same effective sample size ESS = 4 n1 n0 / (n1 + n0) = {ess[0]:.6g}, so the slope is not "
             "identified (small-study effects cannot be assessed without cohorts of different sizes)"
@@ -167,16 +168,16 @@ def meta_regression(
     values.
     """
     if model not in ("glmm", "reitsma"):
-        raise ValueError(f"model={model!r} is not valid; choose 'glmm' or 'reitsma'")
+        raise ConfigError(f"model={model!r} is not valid; choose 'glmm' or 'reitsma'")
     covariates = list(covariates)
     if not covariates:
-        raise ValueError("covariates is empty; give at least one column name")
+        raise ConfigError("covariates is empty; give at least one column name")
     counts = as_counts(data)
     X, names = design_matrix(data, covariates)
     if model == "reitsma":
         meth = method or "ML"
         if meth not in ("ML", "REML"):
-            raise ValueError(f"method={meth!r} is not valid for reitsma; choose 'ML' or 'REML'")
+            raise ConfigError(f"method={meth!r} is not valid for reitsma; choose 'ML' or 'REML'")
     else:
         meth = "laplace"
     kw = dict(model=model, method=meth, n_nodes=n_nodes, correction=correction, correction_rule=correction_rule,
@@ -234,7 +235,7 @@ def _pooled(data: pd.DataFrame, model: ModelName, **kw: object) -> BivariateResu
         return bivariate_glmm(data, **kw)  # type: ignore[arg-type]
     if model == "reitsma":
         return reitsma(data, **kw)  # type: ignore[arg-type]
-    raise ValueError(f"model={model!r} is not valid; choose 'glmm' or 'reitsma'")
+    raise ConfigError(f"model={model!r} is not valid; choose 'glmm' or 'reitsma'")
 
 
 def subgroup_analysis(data: pd.DataFrame, column: str, *, model: ModelName = "glmm",
@@ -248,11 +249,11 @@ def subgroup_analysis(data: pd.DataFrame, column: str, *, model: ModelName = "gl
     instead a linear trend with ``df = 2``). The caller's frame is not changed.
     """
     if column not in data.columns:
-        raise ValueError(f"subgroup column {column!r} is not a column of the data; columns are {list(data.columns)}")
+        raise StatisticsInputError(f"subgroup column {column!r} is not a column of the data; columns are {list(data.columns)}")
     data = data.assign(**{column: data[column].astype(str)})
     levels = sorted(data[column].unique())
     if len(levels) < 2:
-        raise ValueError(f"subgroup column {column!r} has a single level {levels}; nothing to compare")
+        raise StatisticsInputError(f"subgroup column {column!r} has a single level {levels}; nothing to compare")
     fits = {}
     for lev in levels:
         sub = data[data[column] == lev]
@@ -286,9 +287,9 @@ def one_per_study(data: pd.DataFrame, *, study_col: str = "study", by: Literal["
     the input is not changed.
     """
     if by != "youden":
-        raise ValueError(f"by={by!r} is not valid; only 'youden' is implemented")
+        raise ConfigError(f"by={by!r} is not valid; only 'youden' is implemented")
     if study_col not in data.columns:
-        raise ValueError(f"study column {study_col!r} is not in the data; columns are {list(data.columns)}")
+        raise StatisticsInputError(f"study column {study_col!r} is not in the data; columns are {list(data.columns)}")
     counts = as_counts(data)
     youden = counts.tp / counts.n_diseased + counts.tn / counts.n_healthy - 1
     tmp = pd.DataFrame({"study": data[study_col].to_numpy(), "youden": youden, "pos": np.arange(len(data))})
@@ -316,7 +317,7 @@ def post_test_probability(pretest: float, lr_positive: Estimate | float,
     formula, holding the pre-test probability fixed.
     """
     if not (isinstance(pretest, int | float) and 0 < pretest < 1):
-        raise ValueError(f"pretest must be a probability strictly between 0 and 1; got {pretest!r}")
+        raise ConfigError(f"pretest must be a probability strictly between 0 and 1; got {pretest!r}")
     odds = pretest / (1 - pretest)
 
     def post(lr: Estimate | float, name: str) -> Estimate:
@@ -325,7 +326,7 @@ def post_test_probability(pretest: float, lr_positive: Estimate | float,
             alpha = lr.alpha
         else:
             if not lr > 0:
-                raise ValueError(f"{name} likelihood ratio must be > 0; got {lr!r}")
+                raise ConfigError(f"{name} likelihood ratio must be > 0; got {lr!r}")
             vals = (float(lr), float("nan"), float("nan"))
             alpha = 0.05
         p = [odds * v / (1 + odds * v) for v in vals]

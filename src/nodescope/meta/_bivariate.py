@@ -24,6 +24,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from nodescope.errors import ConfigError, StatisticsInputError
 from nodescope.meta._counts import LOGITS, Correction, Counts, as_counts, measure_data
 from nodescope.meta._fit import BivariateFit
 from nodescope.meta._glmm import fit_glmm
@@ -77,10 +78,10 @@ def fit_model(
 ) -> tuple[BivariateFit, tuple[str, ...], str, np.ndarray]:
     """Fit with the fallback policy. Returns the fit, warnings, fallback description, corrected-cohort mask."""
     if fallback not in ("rho0", "none"):
-        raise ValueError(f"fallback={fallback!r} is not valid; choose 'rho0' or 'none'")
+        raise ConfigError(f"fallback={fallback!r} is not valid; choose 'rho0' or 'none'")
     k = counts.k
     if k < 2:
-        raise ValueError(f"a bivariate meta-analysis needs at least 2 cohorts; got {k}")
+        raise StatisticsInputError(f"a bivariate meta-analysis needs at least 2 cohorts; got {k}")
     msgs: list[str] = []
     mask = np.zeros(k, dtype=bool)
 
@@ -177,9 +178,9 @@ def reitsma(
     Doebler P. mada: Meta-Analysis of Diagnostic Accuracy (R package), reitsma().
     """
     if method not in ("REML", "ML"):
-        raise ValueError(f"method={method!r} is not valid; choose 'REML' or 'ML'")
+        raise ConfigError(f"method={method!r} is not valid; choose 'REML' or 'ML'")
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie in (0, 1); got {alpha!r}")
+        raise ConfigError(f"alpha must lie in (0, 1); got {alpha!r}")
     counts = as_counts(data)
     X = np.ones((counts.k, 1))
     fit, msgs, fb, mask = fit_model(counts, X, ("(Intercept)",), model="reitsma", method=method, n_nodes=1,
@@ -229,11 +230,11 @@ def bivariate_glmm(
     Biostatistics 2007;8:239-251.
     """
     if method not in ("laplace", "aghq"):
-        raise ValueError(f"method={method!r} is not valid; choose 'laplace' or 'aghq'")
+        raise ConfigError(f"method={method!r} is not valid; choose 'laplace' or 'aghq'")
     if method == "aghq" and (not isinstance(n_nodes, int) or n_nodes < 1 or n_nodes > 50):
-        raise ValueError(f"n_nodes must be an integer in 1..50; got {n_nodes!r}")
+        raise ConfigError(f"n_nodes must be an integer in 1..50; got {n_nodes!r}")
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie in (0, 1); got {alpha!r}")
+        raise ConfigError(f"alpha must lie in (0, 1); got {alpha!r}")
     counts = as_counts(data)
     X = np.ones((counts.k, 1))
     nodes = 1 if method == "laplace" else n_nodes

@@ -13,6 +13,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from nodescope.errors import ConfigError, StatisticsInputError
+
 CELLS = ("TP", "FP", "FN", "TN")
 
 Correction = Literal["studies-with-zero", "all-if-any-zero", "all", "none"]
@@ -66,11 +68,11 @@ def as_counts(data: pd.DataFrame | Counts, *, study_col: str = "study", argname:
         raise TypeError(f"{argname} must be a pandas DataFrame with columns TP, FP, FN, TN; got {type(data).__name__}")
     missing = [c for c in CELLS if c not in data.columns]
     if missing:
-        raise ValueError(
+        raise StatisticsInputError(
             f"{argname} lacks column(s) {missing}; expected TP, FP, FN, TN (got columns {list(data.columns)})"
         )
     if len(data) == 0:
-        raise ValueError(f"{argname} has no rows; expected one row per cohort")
+        raise StatisticsInputError(f"{argname} has no rows; expected one row per cohort")
     arrays = {}
     for col in CELLS:
         raw = data[col]
@@ -78,7 +80,7 @@ def as_counts(data: pd.DataFrame | Counts, *, study_col: str = "study", argname:
         bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(
+            raise StatisticsInputError(
                 f"{argname}: column {col!r}, row {data.index[i]!r}: got {raw.iloc[i]!r}; "
                 "expected a non-negative integer count"
             )
@@ -90,7 +92,7 @@ def as_counts(data: pd.DataFrame | Counts, *, study_col: str = "study", argname:
         empty = np.flatnonzero(n == 0)
         if empty.size:
             i = int(empty[0])
-            raise ValueError(f"{argname}: row {data.index[i]!r} ({labels[i]}) has no {name} subjects; an empty arm cannot be pooled")
+            raise StatisticsInputError(f"{argname}: row {data.index[i]!r} ({labels[i]}) has no {name} subjects; an empty arm cannot be pooled")
     return Counts(arrays["TP"], arrays["FP"], arrays["FN"], arrays["TN"], labels)
 
 
@@ -109,9 +111,9 @@ def corrected(counts: Counts, correction: float, rule: Correction) -> tuple[Coun
         Which cohorts received the correction.
     """
     if rule not in CORRECTIONS:
-        raise ValueError(f"correction_rule={rule!r} is not valid; choose one of {CORRECTIONS}")
+        raise ConfigError(f"correction_rule={rule!r} is not valid; choose one of {CORRECTIONS}")
     if not np.isfinite(correction) or correction < 0:
-        raise ValueError(f"correction must be a non-negative number; got {correction!r}")
+        raise ConfigError(f"correction must be a non-negative number; got {correction!r}")
     zero = (np.vstack([counts.tp, counts.fp, counts.fn, counts.tn]) == 0).any(axis=0)
     if rule == "studies-with-zero":
         mask = zero
@@ -148,7 +150,7 @@ def study_measures(c: Counts, measure: Measure) -> tuple[np.ndarray, np.ndarray]
             return np.log((tp / n1) / (fp / n0)), 1 / tp - 1 / n1 + 1 / fp - 1 / n0
         if measure == "log_lr_neg":
             return np.log((fn / n1) / (tn / n0)), 1 / fn - 1 / n1 + 1 / tn - 1 / n0
-    raise ValueError(f"measure={measure!r} is not valid; choose one of {UNIVARIATE_MEASURES}")
+    raise ConfigError(f"measure={measure!r} is not valid; choose one of {UNIVARIATE_MEASURES}")
 
 
 def measure_data(counts: Counts, measures: tuple[str, ...], correction: float,
@@ -175,7 +177,7 @@ def measure_data(counts: Counts, measures: tuple[str, ...], correction: float,
     bad_rows = ~(np.isfinite(y).all(axis=1) & np.isfinite(v).all(axis=1))
     if bad_rows.any():
         bad = [counts.labels[i] for i in np.flatnonzero(bad_rows)]
-        raise ValueError(
+        raise StatisticsInputError(
             f"{' / '.join(measures)} is infinite for cohort(s) {bad}: a zero cell without continuity correction; "
             "use correction > 0 (e.g. correction_rule='studies-with-zero'), or the exact binomial GLMM "
             "(bivariate_glmm), which needs none"
@@ -195,23 +197,23 @@ def design_matrix(
     names: list[str] = ["(Intercept)"]
     for cov in covariates:
         if cov not in data.columns:
-            raise ValueError(f"covariate {cov!r} is not a column of the data; columns are {list(data.columns)}")
+            raise StatisticsInputError(f"covariate {cov!r} is not a column of the data; columns are {list(data.columns)}")
         s = data[cov]
         if s.isna().any():
             i = int(np.flatnonzero(s.isna().to_numpy())[0])
-            raise ValueError(f"covariate {cov!r} is missing at row {data.index[i]!r}; fill or drop that cohort")
+            raise StatisticsInputError(f"covariate {cov!r} is missing at row {data.index[i]!r}; fill or drop that cohort")
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             cols.append(s.to_numpy(dtype=float))
             names.append(cov)
             continue
         levels = sorted(s.astype(str).unique())
         if len(levels) < 2:
-            raise ValueError(f"covariate {cov!r} has a single level {levels}; a meta-regression needs at least two")
+            raise StatisticsInputError(f"covariate {cov!r} has a single level {levels}; a meta-regression needs at least two")
         values = s.astype(str).to_numpy()
         for lev in levels[1:]:
             cols.append((values == lev).astype(float))
             names.append(f"{cov}[T.{lev}]")
     X = np.column_stack(cols)
     if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise ValueError(f"the design for covariates {list(covariates)} is rank-deficient (collinear columns {names})")
+        raise StatisticsInputError(f"the design for covariates {list(covariates)} is rank-deficient (collinear columns {names})")
     return X, tuple(names)

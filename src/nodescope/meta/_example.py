@@ -11,13 +11,14 @@ judgements for all nine studies (including Zhou 2020: these are not a real appra
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["example_paths", "generate_synthetic_cohorts"]
+__all__ = ["EXAMPLE_BANNER", "ExampleSettings", "example_paths", "example_settings", "generate_synthetic_cohorts"]
 
 # Seed 4: with the packaged seed the example shows the full bivariate fit (rho about -0.5, near the generating
 # -0.4); some other seeds put rho on the boundary, which the tests exercise through the fallback instead.
@@ -98,3 +99,60 @@ def example_paths() -> dict[str, Path]:
     """
     base = resources.files("nodescope.meta") / "data"
     return {"studies": Path(str(base / "example_studies.csv")), "quadas": Path(str(base / "example_quadas.csv"))}
+
+
+#: The banner of the example's report: which rows are synthetic, which published, and what the selection excludes.
+EXAMPLE_BANNER = (
+    "Built-in example: 12 of the cohorts are SYNTHETIC (drawn by nodescope.meta.generate_synthetic_cohorts) and the "
+    "QUADAS-2 judgements are synthetic illustrations; only the Zhou et al. (Radiology 2020) 2x2 tables are published "
+    "data. The radiologists' table of Zhou 2020 is a comparator, not a deep-learning model, and is excluded from the "
+    "pooling by the selection index_test = deep learning."
+)
+
+
+@dataclass(frozen=True)
+class ExampleSettings:
+    """The settings of the built-in example analysis (what ``nodescope meta --example`` runs).
+
+    Attributes
+    ----------
+    studies : Path
+        The packaged studies CSV (12 synthetic cohorts and the two published tables of Zhou 2020).
+    quadas : Path
+        The packaged QUADAS-2 CSV (synthetic, illustrative judgements).
+    subgroups : tuple of str
+        Subgroup columns: ``modality`` and ``validation``.
+    select : dict
+        Cohorts kept: ``{"index_test": ["deep learning"]}`` (the radiologists' comparator table is excluded).
+    pretest : float
+        Pre-test probability of the Fagan nomogram: 0.4, the value used by the seed review.
+    banner : str
+        The report's banner, :data:`EXAMPLE_BANNER`.
+    """
+
+    studies: Path
+    quadas: Path
+    subgroups: tuple[str, ...] = ("modality", "validation")
+    select: dict[str, list[str]] = field(default_factory=lambda: {"index_test": ["deep learning"]})
+    pretest: float = 0.4
+    banner: str = EXAMPLE_BANNER
+
+
+def example_settings() -> ExampleSettings:
+    """The files and settings of the built-in example meta-analysis.
+
+    One place for what the example runs, so that the command line and a Python session analyse it alike::
+
+        ex = example_settings()
+        studies = read_studies(ex.studies, covariates=[*ex.subgroups, *ex.select])
+        analysis = run_meta_analysis(studies, subgroups=list(ex.subgroups), quadas=read_quadas(ex.quadas),
+                                     select=ex.select, pretest=ex.pretest)
+        write_meta_report(analysis, "meta-example", banner=ex.banner)
+
+    Returns
+    -------
+    ExampleSettings
+        The packaged files (:func:`example_paths`), subgroups, selection, pre-test probability and banner.
+    """
+    paths = example_paths()
+    return ExampleSettings(studies=paths["studies"], quadas=paths["quadas"])

@@ -19,6 +19,7 @@ from matplotlib.patches import Circle, Patch, Polygon
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from nodescope._estimate import Estimate
+from nodescope.errors import ConfigError, StatisticsInputError
 from nodescope.evaluation import proportion_ci
 from nodescope.meta._quadas import (
     APPLICABILITY_DOMAINS,
@@ -54,7 +55,7 @@ def clopper_pearson_bounds(events: np.ndarray, totals: np.ndarray,
     ev = np.asarray(events)
     tot = np.asarray(totals)
     if ev.shape != tot.shape:
-        raise ValueError(f"events and totals must have the same shape, got {ev.shape} and {tot.shape}")
+        raise StatisticsInputError(f"events and totals must have the same shape, got {ev.shape} and {tot.shape}")
     bounds = [proportion_ci(int(x), int(n), method="clopper-pearson", alpha=alpha) for x, n in zip(ev, tot, strict=True)]
     return np.array([b.ci_low for b in bounds]), np.array([b.ci_high for b in bounds])
 
@@ -177,10 +178,10 @@ def _xy(arrays: tuple[np.ndarray, np.ndarray] | np.ndarray | None, name: str) ->
     x = np.atleast_1d(np.asarray(x, dtype=float))
     y = np.atleast_1d(np.asarray(y, dtype=float))
     if x.shape != y.shape:
-        raise ValueError(f"{name}: fpr and sens have different shapes {x.shape} and {y.shape}")
+        raise StatisticsInputError(f"{name}: fpr and sens have different shapes {x.shape} and {y.shape}")
     ok = np.isfinite(x) & np.isfinite(y)
     if np.any((x[ok] < -1e-12) | (x[ok] > 1 + 1e-12) | (y[ok] < -1e-12) | (y[ok] > 1 + 1e-12)):
-        raise ValueError(f"{name}: values must be proportions in [0, 1] (fpr = 1 - specificity, sensitivity)")
+        raise StatisticsInputError(f"{name}: values must be proportions in [0, 1] (fpr = 1 - specificity, sensitivity)")
     return x, y
 
 
@@ -250,7 +251,7 @@ def sroc_plot(
     if summary is not None:
         sx, sy = (float(v) for v in summary)
         if not (0 <= sx <= 1 and 0 <= sy <= 1):
-            raise ValueError(f"summary must be (fpr, sens) in [0, 1], got {summary!r}")
+            raise StatisticsInputError(f"summary must be (fpr, sens) in [0, 1], got {summary!r}")
         (point,) = ax.plot([sx], [sy], marker="D", ms=8, color=_POOLED, ls="none", label="Summary point")
         point.set_gid("summary")
     ax.plot([0, 1], [0, 1], color="#b0b8c8", lw=0.8, ls="-", zorder=0)
@@ -300,15 +301,15 @@ def deeks_funnel_plot(
     x = np.asarray(log_dor, dtype=float)
     y = np.asarray(inv_sqrt_ess, dtype=float)
     if x.ndim != 1 or x.shape != y.shape:
-        raise ValueError(f"log_dor and inv_sqrt_ess must be 1-D of the same length, got {x.shape} and {y.shape}")
+        raise StatisticsInputError(f"log_dor and inv_sqrt_ess must be 1-D of the same length, got {x.shape} and {y.shape}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(y > 0)):
-        raise ValueError("log_dor must be finite and inv_sqrt_ess finite and > 0 (use a continuity correction for "
+        raise StatisticsInputError("log_dor must be finite and inv_sqrt_ess finite and > 0 (use a continuity correction for "
                          "cohorts with zero cells)")
     if labels is not None and len(labels) != len(x):
-        raise ValueError(f"labels has {len(labels)} entries; expected {len(x)}, one per cohort")
+        raise StatisticsInputError(f"labels has {len(labels)} entries; expected {len(x)}, one per cohort")
     for name, v in (("intercept", intercept), ("slope", slope), ("p_value", p_value)):
         if not math.isfinite(float(v)):
-            raise ValueError(f"{name} must be finite, got {v!r}")
+            raise StatisticsInputError(f"{name} must be finite, got {v!r}")
     fig = Figure(figsize=(6.4, 5.0))
     ax = fig.add_subplot(1, 1, 1)
     (pts,) = ax.plot(np.exp(x), y, ls="none", marker="o", ms=6, mfc="none", mec=_POINT, label="Cohorts")
@@ -360,10 +361,10 @@ def fagan_nomogram(pretest: float, lr_positive: float, lr_negative: float, *, ti
         probabilities.
     """
     if not (isinstance(pretest, int | float) and 0.0 < float(pretest) < 1.0):
-        raise ValueError(f"pretest must be a probability in (0, 1), got {pretest!r}")
+        raise ConfigError(f"pretest must be a probability in (0, 1), got {pretest!r}")
     for name, v in (("lr_positive", lr_positive), ("lr_negative", lr_negative)):
         if not (isinstance(v, int | float) and math.isfinite(float(v)) and float(v) > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+            raise StatisticsInputError(f"{name} must be a finite number > 0, got {v!r}")
     probs = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99,
              0.995, 0.998, 0.999]
     lrs = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nodescope.errors import StatisticsInputError
+from nodescope.errors import MissingFileError, StatisticsInputError
 
 __all__ = [
     "APPLICABILITY_DOMAINS",
@@ -175,7 +175,7 @@ def read_quadas(source: str | Path | pd.DataFrame) -> QuadasTable:
     elif isinstance(source, str | Path):
         path = Path(source)
         if not path.is_file():
-            raise FileNotFoundError(f"QUADAS-2 file not found: {path}")
+            raise MissingFileError(f"QUADAS-2 file not found: {path}")
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
         name = str(path)
     else:

@@ -33,6 +33,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import pandas as pd
 
+from nodescope.errors import ConfigError, StatisticsInputError
 from nodescope.meta._analyses import (
     DeeksResult,
     MetaRegressionResult,
@@ -136,17 +137,17 @@ def _select(studies: Studies, select: Mapping[str, str | Sequence[str]]) -> tupl
     keep = np.ones(len(studies), dtype=bool)
     for col, wanted in select.items():
         if col not in studies.frame.columns:
-            raise ValueError(f"select: column {col!r} is not in the studies table; columns are "
+            raise StatisticsInputError(f"select: column {col!r} is not in the studies table; columns are "
                              f"{list(studies.frame.columns)}")
         values = [wanted] if isinstance(wanted, str) else list(wanted)
         present = set(studies.frame[col].astype(str))
         unknown = [v for v in values if v not in present]
         if unknown:
-            raise ValueError(f"select: value(s) {unknown} do not occur in column {col!r}; its values are "
+            raise StatisticsInputError(f"select: value(s) {unknown} do not occur in column {col!r}; its values are "
                              f"{sorted(present)}")
         keep &= studies.frame[col].astype(str).isin(values).to_numpy()
     if not keep.any():
-        raise ValueError(f"select {dict(select)} leaves no cohort to analyse")
+        raise StatisticsInputError(f"select {dict(select)} leaves no cohort to analyse")
     excluded = studies.subset(~keep) if (~keep).any() else None
     return studies.subset(keep), excluded
 
@@ -208,17 +209,17 @@ def run_meta_analysis(
     if quadas is not None and not isinstance(quadas, QuadasTable):
         raise TypeError(f"quadas must be a QuadasTable (from read_quadas) or None, got {type(quadas).__name__}")
     if model not in ("glmm", "reitsma"):
-        raise ValueError(f"model={model!r} is not valid; choose 'glmm' or 'reitsma'")
+        raise ConfigError(f"model={model!r} is not valid; choose 'glmm' or 'reitsma'")
     if one_per_study_by not in (None, "youden"):
-        raise ValueError(f"one_per_study_by={one_per_study_by!r} is not valid; choose 'youden' or None")
+        raise ConfigError(f"one_per_study_by={one_per_study_by!r} is not valid; choose 'youden' or None")
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+        raise ConfigError(f"alpha must lie in (0, 1), got {alpha!r}")
     if pretest is not None and not (isinstance(pretest, int | float) and 0 < pretest < 1):
-        raise ValueError(f"pretest must be a probability strictly between 0 and 1, got {pretest!r}")
+        raise ConfigError(f"pretest must be a probability strictly between 0 and 1, got {pretest!r}")
     for name, cols in (("subgroup", subgroups), ("covariate", covariates)):
         for col in cols:
             if col not in studies.covariates:
-                raise ValueError(f"{name} column {col!r} is not a covariate of the studies table; the covariates are "
+                raise StatisticsInputError(f"{name} column {col!r} is not a covariate of the studies table; the covariates are "
                                  f"{list(studies.covariates)}")
     analysed, excluded = _select(studies, select or {})
     frame = _model_frame(analysed)
@@ -317,11 +318,11 @@ def _subgroup(frame: pd.DataFrame, column: str, model: Model, alpha: float) -> S
     values = frame[column]
     if values.isna().any():
         rows = ", ".join(str(i + 1) for i in np.flatnonzero(values.isna().to_numpy()))
-        raise ValueError(f"subgroup column {column!r} is empty in row(s) {rows}")
+        raise StatisticsInputError(f"subgroup column {column!r} is empty in row(s) {rows}")
     counts = values.astype(str).value_counts()
     small = counts[counts < 2]
     if len(small):
-        raise ValueError(f"level(s) {sorted(small.index)} of {column!r} have a single cohort; a pooled estimate "
+        raise StatisticsInputError(f"level(s) {sorted(small.index)} of {column!r} have a single cohort; a pooled estimate "
                          "needs at least 2 (merge or drop those levels)")
     return subgroup_analysis(frame, column, model=model, alpha=alpha)
 

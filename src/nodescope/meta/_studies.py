@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from nodescope.errors import StatisticsInputError
+from nodescope.errors import ConfigError, MissingFileError, StatisticsInputError
 
 __all__ = ["COUNT_COLUMNS", "ReconstructionWarning", "Studies", "StudiesError", "read_studies", "reconstruct_2x2"]
 
@@ -118,7 +118,7 @@ class Studies:
         """The rows where ``mask`` is true, as a new :class:`Studies` (index reset)."""
         keep = np.asarray(mask, dtype=bool)
         if keep.shape != (len(self),):
-            raise ValueError(f"mask has shape {keep.shape}; expected ({len(self)},), one value per cohort")
+            raise StatisticsInputError(f"mask has shape {keep.shape}; expected ({len(self)},), one value per cohort")
         return Studies(self.frame.loc[keep].reset_index(drop=True), self.covariates, self.source, dict(self.renamed))
 
     def to_frame(self) -> pd.DataFrame:
@@ -237,7 +237,7 @@ def read_studies(
     elif isinstance(source, str | Path):
         path = Path(source)
         if not path.is_file():
-            raise FileNotFoundError(f"studies file not found: {path}")
+            raise MissingFileError(f"studies file not found: {path}")
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
         name = str(path)
         from_csv = True
@@ -443,9 +443,9 @@ def reconstruct_2x2(
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"table must be a pandas DataFrame, got {type(table).__name__}")
     if scale not in ("proportion", "percent"):
-        raise ValueError(f"scale must be 'proportion' or 'percent', got {scale!r}")
+        raise ConfigError(f"scale must be 'proportion' or 'percent', got {scale!r}")
     if decimals is not None and (not isinstance(decimals, int) or decimals < 0):
-        raise ValueError(f"decimals must be an integer >= 0 or None, got {decimals!r}")
+        raise ConfigError(f"decimals must be an integer >= 0 or None, got {decimals!r}")
     cols = list(table.columns)
     missing = [c for c in (sensitivity, specificity) if c not in cols]
     has_arms = n_diseased in cols and n_nondiseased in cols
@@ -453,7 +453,7 @@ def reconstruct_2x2(
     if not (has_arms or has_prev):
         missing.append(f"({n_diseased!r} and {n_nondiseased!r}) or ({n!r} and {prevalence!r})")
     if missing:
-        raise ValueError(f"reconstruct_2x2: missing column(s) {', '.join(map(str, missing))}; the columns are {cols}")
+        raise StatisticsInputError(f"reconstruct_2x2: missing column(s) {', '.join(map(str, missing))}; the columns are {cols}")
     unit = 100.0 if scale == "percent" else 1.0
 
     def prop(i: int, col: str) -> tuple[float, int]:
@@ -461,12 +461,12 @@ def reconstruct_2x2(
         try:
             value = _number(raw)
         except ValueError:
-            raise ValueError(f"row {i + 1}, column {col!r}: {str(raw).strip()!r} is not a number") from None
+            raise StatisticsInputError(f"row {i + 1}, column {col!r}: {str(raw).strip()!r} is not a number") from None
         if value is None:
-            raise ValueError(f"row {i + 1}, column {col!r}: empty; expected a {scale}")
+            raise StatisticsInputError(f"row {i + 1}, column {col!r}: empty; expected a {scale}")
         if not 0.0 <= value <= unit:
             hint = " (percentages? pass scale='percent')" if scale == "proportion" and value <= 100 else ""
-            raise ValueError(f"row {i + 1}, column {col!r}: {str(raw).strip()} is outside [0, {unit:g}]{hint}")
+            raise StatisticsInputError(f"row {i + 1}, column {col!r}: {str(raw).strip()} is outside [0, {unit:g}]{hint}")
         return value / unit, (decimals if decimals is not None else _decimals_of(raw))
 
     def count(i: int, col: str) -> int | None:
@@ -475,7 +475,7 @@ def reconstruct_2x2(
             return None
         value, why = _parse_count(raw)
         if why is not None:
-            raise ValueError(f"row {i + 1}, column {col!r}: {why}")
+            raise StatisticsInputError(f"row {i + 1}, column {col!r}: {why}")
         return value
 
     def _number_or_none(raw: object) -> float | None:
@@ -493,11 +493,11 @@ def reconstruct_2x2(
         non = count(i, n_nondiseased) if has_arms else None
         if dis is None or non is None:
             if not has_prev:
-                raise ValueError(f"row {i + 1}: {n_diseased!r} / {n_nondiseased!r} empty and no {n!r} / "
+                raise StatisticsInputError(f"row {i + 1}: {n_diseased!r} / {n_nondiseased!r} empty and no {n!r} / "
                                  f"{prevalence!r} columns to fall back on")
             total = count(i, n)
             if total is None:
-                raise ValueError(f"row {i + 1}, column {n!r}: empty; expected the number of participants")
+                raise StatisticsInputError(f"row {i + 1}, column {n!r}: empty; expected the number of participants")
             prev, prev_dec = prop(i, prevalence)
             dis = _half_up(prev * total)
             non = total - dis
@@ -512,7 +512,7 @@ def reconstruct_2x2(
         for name, col, denom in (("sens", sensitivity, dis), ("spec", specificity, non)):
             value, dec = prop(i, col)
             if denom == 0:
-                raise ValueError(f"row {i + 1}: {'diseased' if name == 'sens' else 'non-diseased'} arm is empty; "
+                raise StatisticsInputError(f"row {i + 1}: {'diseased' if name == 'sens' else 'non-diseased'} arm is empty; "
                                  f"{col!r} cannot be turned into a count")
             k = _half_up(value * denom)
             lo, hi = _feasible(value, 0.5 * 10.0**-dec / unit, denom)
@@ -537,7 +537,7 @@ def reconstruct_2x2(
                                   "consistent", "reconstruction_note"])
     clash = [c for c in added.columns if c in cols]
     if clash:
-        raise ValueError(f"reconstruct_2x2: the table already has column(s) {clash}; drop them first")
+        raise StatisticsInputError(f"reconstruct_2x2: the table already has column(s) {clash}; drop them first")
     if bad:
         warnings.warn("reported figures inconsistent beyond rounding in " + f"{len(bad)} row(s): " + " | ".join(bad),
                       ReconstructionWarning, stacklevel=2)

@@ -38,6 +38,7 @@ from scipy import integrate, stats
 from scipy.special import expit, logit
 
 from nodescope._estimate import Estimate
+from nodescope.errors import ConfigError
 from nodescope.meta._counts import Counts
 from nodescope.meta._fit import BivariateFit
 
@@ -223,7 +224,7 @@ def hsroc_parameters(mu: np.ndarray, sigma: np.ndarray) -> HsrocParameters:
 
 def _ellipse(centre: np.ndarray, cov: np.ndarray, level: float, n: int) -> tuple[np.ndarray, np.ndarray]:
     if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1); got {level!r}")
+        raise ConfigError(f"level must lie in (0, 1); got {level!r}")
     t = np.linspace(0, 2 * np.pi, n)
     r = np.sqrt(stats.chi2.ppf(level, 2))
     chol = np.linalg.cholesky(cov + np.eye(2) * 1e-14)
@@ -269,9 +270,9 @@ def build_result(
 ) -> BivariateResult:
     """Turn an intercept-only :class:`BivariateFit` into a :class:`BivariateResult`."""
     if fit.coef.shape[1] != 1:
-        raise ValueError("summaries need an intercept-only fit; use meta_regression for covariates")
+        raise ConfigError("summaries need an intercept-only fit; use meta_regression for covariates")
     if ci_method not in ("delta", "simulation"):
-        raise ValueError(f"ci_method={ci_method!r} is not valid; choose 'delta' or 'simulation'")
+        raise ConfigError(f"ci_method={ci_method!r} is not valid; choose 'delta' or 'simulation'")
     mu = fit.coef[:, 0].copy()
     cov = fit.cov_coef
     se = np.sqrt(np.diag(cov))

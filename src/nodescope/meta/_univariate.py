@@ -15,6 +15,7 @@ from scipy import stats
 from scipy.special import expit
 
 from nodescope._estimate import Estimate
+from nodescope.errors import ConfigError, StatisticsInputError
 from nodescope.meta._counts import (
     UNIVARIATE_MEASURES,
     Correction,
@@ -204,19 +205,19 @@ def univariate_pool(
     Riley RD, Higgins JPT, Deeks JJ. Interpretation of random effects meta-analyses. BMJ 2011;342:d549.
     """
     if measure not in UNIVARIATE_MEASURES:
-        raise ValueError(f"measure={measure!r} is not valid; choose one of {UNIVARIATE_MEASURES}")
+        raise ConfigError(f"measure={measure!r} is not valid; choose one of {UNIVARIATE_MEASURES}")
     if method not in ("DL", "REML"):
-        raise ValueError(f"method={method!r} is not valid; choose 'DL' or 'REML'")
+        raise ConfigError(f"method={method!r} is not valid; choose 'DL' or 'REML'")
     if prediction not in ("z", "t"):
-        raise ValueError(f"prediction={prediction!r} is not valid; choose 'z' (normal) or 't' (t with k-2 df)")
+        raise ConfigError(f"prediction={prediction!r} is not valid; choose 'z' (normal) or 't' (t with k-2 df)")
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie in (0, 1); got {alpha!r}")
+        raise ConfigError(f"alpha must lie in (0, 1); got {alpha!r}")
     counts = as_counts(data)
     y2, v2, mask = measure_data(counts, (measure,), correction, correction_rule)
     y, v = y2[:, 0], v2[:, 0]
     k = y.size
     if k < 2:
-        raise ValueError(f"random-effects pooling needs at least 2 cohorts; got {k}")
+        raise StatisticsInputError(f"random-effects pooling needs at least 2 cohorts; got {k}")
     converged = True
     tau2 = _tau2_dl(y, v) if method == "DL" else None
     if tau2 is None:

@@ -29,6 +29,8 @@ from typing import Any
 
 import pandas as pd
 
+from nodescope.errors import OutputExistsError
+
 __all__ = ["DemoResult", "run_demo"]
 
 logger = logging.getLogger(__name__)
@@ -142,15 +144,15 @@ def run_demo(
     from nodescope.data import make_synthetic_dataset
     from nodescope.evaluation import evaluate_predictions, read_predictions, write_evaluation
     from nodescope.models import late_fusion
-    from nodescope.training import TrainConfig, run_cv
+    from nodescope.training import load_config, run_cv
 
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{out} is not empty; choose another folder or pass overwrite=True")
+            raise OutputExistsError(f"{out} is not empty; choose another folder or pass overwrite=True")
         if not (out / "DEMO.txt").is_file():
-            raise FileExistsError(f"{out} does not look like a nodescope demo folder (no DEMO.txt); refusing to "
-                                  "delete it")
+            raise OutputExistsError(f"{out} does not look like a nodescope demo folder (no DEMO.txt); refusing to "
+                                    "delete it")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "DEMO.txt").write_text(SYNTHETIC_NOTE + "\nWritten by `nodescope demo`.\n", encoding="utf-8")
@@ -175,7 +177,7 @@ def run_demo(
         t0 = time.perf_counter()
         say(f"2/4 training the {mod} model: {folds}-fold patient-level CV + hold-out test ({i + 1}/{len(MODALITIES)})")
         # the first run draws the hold-out test part; the others reuse its splits.csv, which fixes it
-        cfg = TrainConfig(out=out / "runs" / mod, name=mod, modality=mod, splits_file=splits_file,
+        cfg = load_config(None, out=out / "runs" / mod, name=mod, modality=mod, splits_file=splits_file,
                           **(common if splits_file is None else dict(common, test_size=0.0)))
         res = run_cv(cfg)
         if splits_file is None:  # every modality reuses the first run's patient split
@@ -191,8 +193,9 @@ def run_demo(
     if intermediate_fusion:
         t0 = time.perf_counter()
         say("3/4 intermediate fusion: one encoder per modality, concatenated features, one head (same split)")
-        cfg = TrainConfig(out=out / "runs" / "fusion_intermediate", name="fusion_intermediate", fusion="intermediate",
-                          modalities=list(MODALITIES), splits_file=splits_file, **dict(common, test_size=0.0))
+        cfg = load_config(None, out=out / "runs" / "fusion_intermediate", name="fusion_intermediate",
+                          fusion="intermediate", modalities=list(MODALITIES), splits_file=splits_file,
+                          **dict(common, test_size=0.0))
         res = run_cv(cfg)
         frames.append(_load_predictions(res.run_dir / "predictions.csv"))
         seconds["train_fusion_intermediate"] = time.perf_counter() - t0

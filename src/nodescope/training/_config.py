@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import difflib
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
+import annotated_types as at
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-__all__ = ["TrainConfig", "load_config"]
+from nodescope.errors import ConfigError, MissingFileError
+
+__all__ = ["TrainConfig", "allowed_values", "check_value", "load_config"]
 
 
 class TrainConfig(BaseModel):
     """Everything ``nodescope train`` needs; every field has a CLI flag of the same name (``-`` for ``_``).
+
+    The flags are generated from the fields (type, default, ``description`` as help, constraints checked when the
+    command line is parsed): a new field is a new flag. ``json_schema_extra={"cli": False}`` keeps a field off the
+    command line (``synthetic_data``, set by the demo).
 
     Data: ``manifest`` (+ ``external`` manifests scored as external test sets), ``classes`` (subset/order; rows of
     other classes are left out and counted in the log and the run summary), ``positive`` (binary tasks),
@@ -36,81 +45,69 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    manifest: Path
-    out: Path
-    name: str = "model"
-    external: list[Path] = Field(default_factory=list)
-    classes: list[str] | None = None
-    positive: str | None = None
-    group_col: str = "patient_id"
-    modality: str | None = None
-    modalities: list[str] | None = None
-    fusion: Literal["none", "intermediate"] = "none"
-    unit_cols: list[str] = Field(default_factory=lambda: ["patient_id", "lesion_id"])
+    # data
+    manifest: Path = Field(description="manifest.csv of the development data")
+    out: Path = Field(description="run directory")
+    name: str = Field("model", description="model name (predictions' model column)")
+    external: list[Path] = Field(default_factory=list, description="external test manifest (repeatable)")
+    classes: list[str] | None = Field(None, description="comma list: classes to use, in order")
+    positive: str | None = Field(None, description="positive class of a binary task")
+    group_col: str = Field("patient_id", description="grouping column for splits (patient_id)")
+    modality: str | None = Field(None, description="keep rows of this modality only")
+    modalities: list[str] | None = Field(None, description="comma list, for fusion intermediate")
+    fusion: Literal["none", "intermediate"] = Field("none", description="none | intermediate")
+    unit_cols: list[str] = Field(default_factory=lambda: ["patient_id", "lesion_id"],
+                                 description="comma list: columns naming one unit (node) for fusion intermediate")
 
-    folds: int = 5
-    test_size: float = 0.0
-    splits_file: Path | None = None
-    val_fraction: float = 0.15
+    # split
+    folds: int = Field(5, ge=2, description="cross-validation folds")
+    test_size: float = Field(0.0, ge=0.0, lt=1.0, description="hold-out test fraction of the groups")
+    splits_file: Path | None = Field(None, description="reuse a run's splits.csv")
+    val_fraction: float = Field(0.15, ge=0.0, lt=1.0, description="inner validation fraction (early stopping)")
 
-    backbone: str = "tf_efficientnet_lite0"
-    weights: str = "none"
-    head: Literal["mlp", "linear"] = "mlp"
-    hidden: int = 256
-    dropout: float = 0.2
-    channels: Literal[1, 3] = 3
-    image_size: int = 224
-    roi: Literal["none", "mask"] = "none"
-    roi_margin: float = 0.1
+    # model
+    backbone: str = Field("tf_efficientnet_lite0", description="registered backbone name")
+    weights: str = Field("none", description="none | imagenet | PATH (file or bundle)")
+    head: Literal["mlp", "linear"] = Field("mlp", description="mlp | linear")
+    hidden: int = Field(256, ge=1, description="MLP head hidden units")
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="head dropout")
+    channels: Literal[1, 3] = Field(3, description="1 or 3 input channels")
+    image_size: int = Field(224, ge=1, description="input side in pixels")
+    roi: Literal["none", "mask"] = Field("none", description="none | mask (crop to the mask box)")
+    roi_margin: float = Field(0.1, ge=0.0, allow_inf_nan=False, description="margin around the mask box, x box side")
 
-    epochs: int = 30
-    batch_size: int = 32
-    optimizer: Literal["adamw", "adam"] = "adamw"
-    lr: float = 3e-4
-    weight_decay: float = 1e-4
-    scheduler: Literal["cosine", "step", "none"] = "cosine"
-    step_size: int = 10
-    gamma: float = 0.1
-    patience: int = 5
-    imbalance: Literal["none", "oversample", "class_weights"] = "oversample"
-    augment: Literal["none", "light", "standard"] = "standard"
-    modality_dropout: float = 0.2
+    # optimisation
+    epochs: int = Field(30, ge=1, description="training epochs per fold")
+    batch_size: int = Field(32, ge=1, description="images per batch")
+    optimizer: Literal["adamw", "adam"] = Field("adamw", description="adamw | adam")
+    lr: float = Field(3e-4, gt=0.0, allow_inf_nan=False, description="learning rate")
+    weight_decay: float = Field(1e-4, ge=0.0, allow_inf_nan=False, description="weight decay")
+    scheduler: Literal["cosine", "step", "none"] = Field("cosine", description="cosine | step | none")
+    step_size: int = Field(10, ge=1, description="step schedule: epochs per step")
+    gamma: float = Field(0.1, gt=0.0, allow_inf_nan=False, description="step schedule: lr factor per step")
+    patience: int = Field(5, ge=0, description="early-stopping patience (0 = off)")
+    imbalance: Literal["none", "oversample", "class_weights"] = Field(
+        "oversample", description="none | oversample | class_weights")
+    augment: Literal["none", "light", "standard"] = Field("standard", description="none | light | standard")
+    modality_dropout: float = Field(0.2, ge=0.0, lt=1.0, description="fusion: chance to drop a modality")
 
-    seed: int = 0
-    deterministic: bool = False
-    devices: int = 1
-    accelerator: str = "auto"
-    strategy: str = "auto"
-    precision: str = "auto"
-    num_threads: int | None = None
-    final_model: Literal["refit", "none"] = "refit"
-    tta: bool = False
-    resume: bool = False
-    keep_checkpoints: bool = False
-    tensorboard: bool = False
-    allow_pretrain_overlap: bool = False
-    synthetic_data: bool = False
-
-    @field_validator("folds")
-    @classmethod
-    def _folds(cls, v: int) -> int:
-        if v < 2:
-            raise ValueError(f"folds: expected >= 2, got {v}")
-        return v
-
-    @field_validator("test_size", "val_fraction", "dropout", "modality_dropout")
-    @classmethod
-    def _fraction(cls, v: float) -> float:
-        if not 0.0 <= v < 1.0:
-            raise ValueError(f"expected a fraction in [0, 1), got {v}")
-        return v
-
-    @field_validator("epochs", "batch_size", "image_size", "hidden", "devices")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError(f"expected a positive integer, got {v}")
-        return v
+    # runtime
+    seed: int = Field(0, ge=0, description="seed of splits, sampling and initialisation")
+    deterministic: bool = Field(False, description="deterministic algorithms (slower)")
+    devices: int = Field(1, ge=1, description="devices (processes) to train on")
+    accelerator: str = Field("auto", description="auto | cpu | gpu")
+    strategy: str = Field("auto", description="auto | ddp | ...")
+    precision: str = Field("auto", description="auto | 32-true | 16-mixed | bf16-mixed")
+    num_threads: int | None = Field(None, ge=1, description="CPU threads (default: the cores available)")
+    final_model: Literal["refit", "none"] = Field("refit", description="refit | none")
+    tta: bool = Field(False, description="test-time augmentation: average with the mirrored image")
+    resume: bool = Field(False, description="continue an interrupted run in the run directory")
+    keep_checkpoints: bool = Field(False, description="keep Lightning checkpoints of finished folds")
+    tensorboard: bool = Field(False, description="also write TensorBoard logs")
+    allow_pretrain_overlap: bool = Field(False, description="warn instead of refusing when pretraining saw "
+                                                            "experiment images")
+    synthetic_data: bool = Field(False, description="the data are synthetic (marks bundles and reports)",
+                                 json_schema_extra={"cli": False})
 
     @model_validator(mode="after")
     def _fusion(self) -> TrainConfig:
@@ -128,16 +125,162 @@ class TrainConfig(BaseModel):
         return yaml.safe_dump(data, sort_keys=False)
 
 
+def _num(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _literal_choices(annotation: Any) -> tuple[Any, ...]:
+    return get_args(annotation) if get_origin(annotation) is Literal else ()
+
+
+def allowed_values(name: str) -> str:
+    """What a :class:`TrainConfig` field accepts, in words (for messages and help).
+
+    Parameters
+    ----------
+    name : str
+        A field of :class:`TrainConfig`.
+
+    Returns
+    -------
+    str
+        E.g. ``"> 0"``, ``"in [0, 1)"``, ``">= 2"``, ``"one of 'mlp', 'linear'"``; ``""`` when any value of the
+        field's type is allowed.
+    """
+    field = TrainConfig.model_fields[name]
+    choices = _literal_choices(field.annotation)
+    if choices:
+        return "one of " + ", ".join(repr(c) for c in choices)
+    lo = hi = ""
+    for m in field.metadata:
+        if isinstance(m, at.Gt):
+            lo = f"({_num(m.gt)}"
+        elif isinstance(m, at.Ge):
+            lo = f"[{_num(m.ge)}"
+        elif isinstance(m, at.Lt):
+            hi = f"{_num(m.lt)})"
+        elif isinstance(m, at.Le):
+            hi = f"{_num(m.le)}]"
+    if lo and hi:
+        return f"in {lo}, {hi}"
+    if lo:
+        return ("> " if lo[0] == "(" else ">= ") + lo[1:]
+    if hi:
+        return ("< " if hi[-1] == ")" else "<= ") + hi[:-1]
+    return ""
+
+
+@cache
+def _adapter(name: str) -> TypeAdapter[Any]:
+    field = TrainConfig.model_fields[name]
+    if not field.metadata:
+        return TypeAdapter(field.annotation)
+    return TypeAdapter(Annotated[field.annotation, *field.metadata])  # type: ignore[valid-type]
+
+
+def _explain(name: str, value: Any, errors: list[Any]) -> str:
+    """``name: must be <allowed>, got <value>`` for the errors of one field."""
+    kinds = {e["type"] for e in errors}
+    allowed = allowed_values(name) if name in TrainConfig.model_fields else ""
+    if kinds & {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number",
+                "literal_error"} and allowed:
+        what = f"a finite number {allowed}" if "finite_number" in kinds else allowed
+        return f"{name}: must be {what}, got {value!r}"
+    msg = str(errors[0]["msg"]).replace("Input should be", "must be").replace("Value error, ", "")
+    return f"{name}: {msg}, got {value!r}"
+
+
+def check_value(name: str, value: Any) -> Any:
+    """Validate (and convert) one :class:`TrainConfig` value on its own.
+
+    Parameters
+    ----------
+    name : str
+        The field.
+    value : Any
+        Its value, e.g. parsed from a command line.
+
+    Returns
+    -------
+    Any
+        The value as the configuration stores it (e.g. ``"3"`` -> ``3`` for ``channels``).
+
+    Raises
+    ------
+    ConfigError
+        ``name`` is not a field, or ``value`` is outside what the field allows; the message names the field, the
+        allowed values and the value (``lr: must be a finite number > 0, got inf``).
+    """
+    if name not in TrainConfig.model_fields:
+        raise ConfigError(f"{name}: not a training configuration key")
+    try:
+        return _adapter(name).validate_python(value)
+    except ValidationError as exc:
+        raise ConfigError(_explain(name, value, exc.errors())) from None
+
+
+def _describe(exc: ValidationError, data: dict[str, Any], source: Path | None, from_file: set[str]) -> str:
+    """One line for all the problems of a validation: each names its key, what is allowed and the value."""
+    parts = []
+    for err in exc.errors():
+        key = str(err["loc"][0]) if err["loc"] else ""
+        where = f"{source}: " if source is not None and (key in from_file or not key) else ""
+        if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(key, list(TrainConfig.model_fields), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            parts.append(f"{where}{key}: not a training configuration key{hint}")
+        elif err["type"] == "missing":
+            parts.append(f"{where}{key}: required, not given")
+        elif not key:
+            parts.append(where + str(err["msg"]).replace("Value error, ", ""))
+        else:
+            parts.append(where + _explain(key, data.get(key, err.get("input")), [err]))
+    return "; ".join(parts)
+
+
 def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
-    """Read a YAML config (optional) and apply ``overrides`` (``None`` values ignored); validate."""
+    """Read a YAML config (optional), apply ``overrides`` (``None`` values ignored) and validate.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A YAML file holding a mapping of :class:`TrainConfig` keys.
+    **overrides
+        Values that replace the file's (``None``: keep the file's value or the default).
+
+    Returns
+    -------
+    TrainConfig
+        The validated configuration.
+
+    Raises
+    ------
+    MissingFileError
+        ``path`` does not exist.
+    ConfigError
+        The file is not a YAML mapping, or a key or value is not allowed; the message names the file (for keys
+        from the file), the key, the allowed values and the value given.
+    """
     data: dict[str, Any] = {}
+    source = None
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"config: {p} not found")
-        loaded = yaml.safe_load(p.read_text()) or {}
+        source = Path(path)
+        if not source.is_file():
+            raise MissingFileError(f"config: {source} not found")
+        try:
+            loaded = yaml.safe_load(source.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at_line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise ConfigError(f"config: {source} is not valid YAML{at_line}: {problem}") from None
         if not isinstance(loaded, dict):
-            raise ValueError(f"config: {p} must hold a mapping, got {type(loaded).__name__}")
+            raise ConfigError(f"config: {source} must hold a mapping, got {type(loaded).__name__}")
         data.update(loaded)
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig(**data)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    from_file = set(data) - set(given)
+    data.update(given)
+    try:
+        return TrainConfig(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, data, source, from_file)) from None
