@@ -159,8 +159,11 @@ def register(app: typer.Typer) -> None:
         inputs: Annotated[list[Path], typer.Argument(help="manifest.csv, folder(s) or image file(s)")],
         output: Annotated[Path, typer.Option("--output", "-o", help="predictions CSV to write")] = Path(
             "predictions.csv"),
-        tta: Annotated[bool, typer.Option(help="average with the mirrored image")] = False,
+        tta: Annotated[bool | None, typer.Option(
+            "--tta/--no-tta", help="average with the mirrored image (default: as the bundle was evaluated)")] = None,
         engine: Annotated[str, typer.Option(help="torch | onnx")] = "torch",
+        threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: the cores this process owns)")
+                           ] = None,
         split: Annotated[str, typer.Option(help="split column value (test | external | ...)")] = "test",
         batch_size: Annotated[int, typer.Option()] = 32,
         group_col: Annotated[str | None, typer.Option(
@@ -174,7 +177,7 @@ def register(app: typer.Typer) -> None:
         with unconverted_library():  # models: plain ValueError / FileNotFoundError for now
             b = load_bundle(bundle)
             df = predict_files(b, inputs, tta=tta, engine=engine, split=split,  # type: ignore[arg-type]
-                               batch_size=batch_size, group_col=group_col)
+                               batch_size=batch_size, group_col=group_col, threads=threads)
         output.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(output, index=False)
         console.print(f"{len(df)} image(s) predicted with {b.name} ({engine}) -> {output}")

@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from nodescope.errors import ConfigError, StatisticsInputError
 from nodescope.models._registry import build_backbone, feature_dim, make_head
 
 __all__ = ["IntermediateFusionNet", "LateFusionMethod", "late_fusion"]
@@ -58,7 +59,7 @@ class IntermediateFusionNet(nn.Module):
                  hidden: int = 256, dropout: float = 0.2, shared: bool = False) -> None:
         super().__init__()
         if len(modalities) < 2:
-            raise ValueError(f"modalities: intermediate fusion needs >= 2, got {list(modalities)}")
+            raise ConfigError(f"modalities: intermediate fusion needs >= 2, got {list(modalities)}")
         self.modalities = tuple(modalities)
         self.shared = shared
         n_enc = 1 if shared else len(modalities)
@@ -156,16 +157,16 @@ def late_fusion(predictions: dict[str, pd.DataFrame], *, positive: str, method: 
     from sklearn.linear_model import LogisticRegression
 
     if method not in ("mean", "weighted", "stacking"):
-        raise ValueError(f"method: expected 'mean', 'weighted' or 'stacking', got {method!r}")
+        raise ConfigError(f"method: expected 'mean', 'weighted' or 'stacking', got {method!r}")
     if len(predictions) < 2:
-        raise ValueError(f"predictions: need >= 2 modalities, got {list(predictions)}")
+        raise StatisticsInputError(f"predictions: need >= 2 modalities, got {list(predictions)}")
     pcol = f"p_{positive}"
     parts = []
     classes: set[str] = set()
     for mod, df in predictions.items():
         for col in ("patient_id", "y_true", "split", pcol):
             if col not in df.columns:
-                raise ValueError(f"predictions[{mod!r}]: column {col!r} missing (have {list(df.columns)})")
+                raise StatisticsInputError(f"predictions[{mod!r}]: column {col!r} missing (have {list(df.columns)})")
         classes |= set(df["y_true"].dropna().astype(str))
         keys = [c for c in unit_cols if c in df.columns]
         d = df.copy()
@@ -185,7 +186,7 @@ def late_fusion(predictions: dict[str, pd.DataFrame], *, positive: str, method: 
         clash = both & (wide["y_true"].astype(str) != fill["y_true"].astype(str))
         if clash.any():
             unit = wide.index[clash.to_numpy()][0]
-            raise ValueError(f"late_fusion: unit {dict(zip(wide.index.names, unit, strict=True))} has y_true "
+            raise StatisticsInputError(f"late_fusion: unit {dict(zip(wide.index.names, unit, strict=True))} has y_true "
                              f"{wide.loc[unit, 'y_true']!r} in the {first!r} predictions (or an earlier one) but "
                              f"{fill.loc[unit, 'y_true']!r} in {mod!r}; {int(clash.sum())} unit(s) disagree")
         wide["y_true"] = wide["y_true"].fillna(fill["y_true"])
@@ -202,7 +203,7 @@ def late_fusion(predictions: dict[str, pd.DataFrame], *, positive: str, method: 
     weights_txt = ""
     if method != "mean":
         if is_cv.sum() < 4 or len(np.unique(y[is_cv])) < 2:
-            raise ValueError("late_fusion: fitting needs cv rows of both classes")
+            raise StatisticsInputError("late_fusion: fitting needs cv rows of both classes")
         complete = ~np.isnan(P).any(axis=1)
 
         def fit_apply(train_mask: np.ndarray, apply_mask: np.ndarray) -> None:
@@ -214,7 +215,7 @@ def late_fusion(predictions: dict[str, pd.DataFrame], *, positive: str, method: 
             tm = train_mask & complete
             am = apply_mask & complete
             if len(np.unique(y[tm])) < 2:
-                raise ValueError("late_fusion: a stacking fit has one class only; use more folds or 'mean'")
+                raise StatisticsInputError("late_fusion: a stacking fit has one class only; use more folds or 'mean'")
             lr = LogisticRegression(C=1.0).fit(_logit(P[tm]), y[tm])
             if am.any():
                 fused[am] = lr.predict_proba(_logit(P[am]))[:, 1]

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from nodescope.data import ImageTransform, UltrasoundImage
-from nodescope.errors import BundleError
+from nodescope.errors import BundleError, DataError
 from nodescope.models._preprocess import (
     UINT16_RULE,
     RoiMode,
@@ -135,7 +135,7 @@ class InputSpec:
         else:
             pixels = np.asarray(image)
         if self.roi == "mask" and mask is None:
-            raise ValueError("input.roi is 'mask': this network needs the lesion mask of every image")
+            raise DataError("input.roi is 'mask': this network needs the lesion mask of every image")
         return prepare_image(pixels, size=self.image_size, channels=self.channels,
                              mask=mask if self.roi == "mask" else None, roi_margin=self.roi_margin,
                              bits_stored=stored_bits(dict(meta or {}), self.uint16))

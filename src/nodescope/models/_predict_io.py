@@ -79,13 +79,16 @@ def _collect(inputs: Sequence[str | Path], *, group_col: str = "patient_id", mod
 
 
 def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: bool | None = None,
-                  engine: Engine = "torch",                  split: str = "test", batch_size: int = 32, group_col: str | None = None) -> pd.DataFrame:
+                  engine: Engine = "torch", split: str = "test", batch_size: int = 32, group_col: str | None = None,
+                  threads: int | None = None) -> pd.DataFrame:
     """Predict every image of ``inputs`` (manifest CSVs, folders, image files) with a classifier bundle.
 
     Manifests are read with ``group_col`` (default: the bundle's training ``group_col``, else ``patient_id``); an
     empty ``patient_id`` becomes the row's group, as in training. When the bundle names its modalities, manifest
     rows of other modalities are left out (counted in the log; none left is an error). Images found in a folder get
-    their path below the folder (``class/file.png``) as ``patient_id``; single files their stem.
+    their path below the folder (``class/file.png``) as ``patient_id``; single files their stem. ``tta=None``
+    follows the bundle (``input.tta``: how its out-of-fold predictions and threshold were made); ``threads``
+    defaults to torch's current setting for the torch engine and to the cores this process owns for ONNX.
 
     Returns a predictions frame (contract columns ``patient_id``, ``y_true`` -- the manifest label, empty for bare
     images --, ``p_<class>``, ``split``, ``fold`` = -1, ``model``, ``run_id``, ``image``, manifest extras) plus
@@ -100,8 +103,9 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
     mods = bundle.meta.modalities
     frame, paths, masks = _collect(inputs, group_col=gcol, modalities=list(mods) if mods else None)
     spec = bundle.spec
-    predictor = Predictor(bundle, engine=engine, batch_size=batch_size,
-                          threads=torch.get_num_threads() if engine == "torch" else None)
+    if threads is None and engine == "torch":
+        threads = torch.get_num_threads()
+    predictor = Predictor(bundle, engine=engine, batch_size=batch_size, threads=threads)
     imgs = torch.empty((len(paths), spec.channels, spec.image_size, spec.image_size), dtype=torch.uint8)
     for i, (p, mp) in enumerate(zip(paths, masks, strict=True)):
         mask = None

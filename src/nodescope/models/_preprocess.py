@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from nodescope.data import ImageTransform, roi_box_from_mask
+from nodescope.errors import BundleError, ConfigError, DataError
 
 __all__ = ["UINT16_RULE", "RoiMode", "Uint16Rule", "mask_box", "prepare_image", "prepare_mask", "stored_bits"]
 
@@ -43,7 +44,7 @@ def stored_bits(meta: dict, rule: str = UINT16_RULE) -> int | None:
     if rule == "full_range":
         return None
     if rule != "bits_stored":
-        raise ValueError(f"input.uint16: unknown rule {rule!r}; expected 'bits_stored' or 'full_range'")
+        raise BundleError(f"input.uint16: unknown rule {rule!r}; expected 'bits_stored' or 'full_range'")
     b = meta.get("bits_stored")
     return int(b) if b is not None else None
 
@@ -66,7 +67,7 @@ def _to_uint8(arr: np.ndarray, bits_stored: int | None) -> np.ndarray:
     if arr.dtype == np.uint16:
         bits = 16 if bits_stored is None else int(bits_stored)
         if not 1 <= bits <= 16:
-            raise ValueError(f"bits_stored: expected 1..16 for uint16 pixels, got {bits_stored!r}")
+            raise DataError(f"bits_stored: expected 1..16 for uint16 pixels, got {bits_stored!r}")
         top = float((1 << bits) - 1)
         return (np.minimum(arr.astype(np.float32), top) * (255.0 / top)).round().astype(np.uint8)
     if arr.dtype != np.uint8:
@@ -126,14 +127,14 @@ def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.
     if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
         raise ValueError(f"pixels: expected (H, W, C) with C in 1, 3, 4; got shape {arr.shape}")
     if channels not in (1, 3):
-        raise ValueError(f"channels: expected 1 or 3, got {channels!r}")
+        raise ConfigError(f"channels: expected 1 or 3, got {channels!r}")
     if arr.shape[-1] == 4:
         arr = arr[..., :3]
     in_shape = (int(arr.shape[0]), int(arr.shape[1]))
     box = (0, 0, *in_shape)
     if mask is not None:
         if mask.shape[:2] != arr.shape[:2]:
-            raise ValueError(f"mask: size {mask.shape[:2]} differs from image size {arr.shape[:2]}")
+            raise DataError(f"mask: size {mask.shape[:2]} differs from image size {arr.shape[:2]}")
         found = mask_box(mask, roi_margin)
         if found is None:
             log.warning("empty mask: the whole image is used")
@@ -161,7 +162,7 @@ def prepare_mask(mask: np.ndarray, transform: ImageTransform) -> torch.Tensor:
     if m.ndim == 3:
         m = m.max(axis=-1)
     if tuple(m.shape) != tuple(transform.in_shape):
-        raise ValueError(f"mask: size {m.shape} differs from the image size {transform.in_shape}")
+        raise DataError(f"mask: size {m.shape} differs from the image size {transform.in_shape}")
     t, lft, b, r = transform.crop
     x = torch.from_numpy((m[t:b, lft:r] > 0).astype(np.float32))[None]
     x, _pad, _scale = _square_resize(x, transform.out_shape[0])

@@ -13,6 +13,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from nodescope.errors import ConfigError
+
 __all__ = [
     "BACKBONES",
     "BackboneSpec",
@@ -103,7 +105,7 @@ def get_backbone_spec(name: str) -> BackboneSpec:
     except KeyError:
         close = difflib.get_close_matches(name, BACKBONES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"backbone: unknown name {name!r}.{hint} Valid: {', '.join(BACKBONES)}") from None
+        raise ConfigError(f"backbone: unknown name {name!r}.{hint} Valid: {', '.join(BACKBONES)}") from None
 
 
 def build_backbone(name: str, *, in_chans: int = 3, image_size: int = 224, pretrained: bool = False) -> nn.Module:
@@ -130,18 +132,18 @@ def build_backbone(name: str, *, in_chans: int = 3, image_size: int = 224, pretr
 
     spec = get_backbone_spec(name)
     if in_chans not in (1, 3):
-        raise ValueError(f"in_chans: expected 1 or 3, got {in_chans!r}")
+        raise ConfigError(f"in_chans: expected 1 or 3, got {in_chans!r}")
     if image_size < spec.min_size:
-        raise ValueError(f"image_size: {name} needs at least {spec.min_size} px, got {image_size}")
+        raise ConfigError(f"image_size: {name} needs at least {spec.min_size} px, got {image_size}")
     kwargs: dict[str, object] = {"pretrained": pretrained, "num_classes": 0, "in_chans": in_chans}
     if spec.family == "vit":
         if image_size % 16:
-            raise ValueError(f"image_size: {name} needs a multiple of 16 px, got {image_size}")
+            raise ConfigError(f"image_size: {name} needs a multiple of 16 px, got {image_size}")
         kwargs["img_size"] = image_size
     elif spec.family == "swin":
         # Swin-T downsamples by 32 overall; the attention window must divide the last stage's side.
         if image_size % 32:
-            raise ValueError(f"image_size: {name} needs a multiple of 32 px, got {image_size}")
+            raise ConfigError(f"image_size: {name} needs a multiple of 32 px, got {image_size}")
         last = image_size // 32
         window = max(w for w in range(1, 8) if last % w == 0 and (image_size // 4) % w == 0)
         kwargs["img_size"] = image_size
@@ -184,11 +186,11 @@ class ClassifierNet(nn.Module):
     ) -> None:
         super().__init__()
         if num_classes < 2:
-            raise ValueError(f"num_classes: expected >= 2, got {num_classes}")
+            raise ConfigError(f"num_classes: expected >= 2, got {num_classes}")
         if head not in ("mlp", "linear"):
-            raise ValueError(f"head: expected 'mlp' or 'linear', got {head!r}")
+            raise ConfigError(f"head: expected 'mlp' or 'linear', got {head!r}")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout: expected a value in [0, 1), got {dropout}")
+            raise ConfigError(f"dropout: expected a value in [0, 1), got {dropout}")
         self.backbone = build_backbone(backbone, in_chans=in_chans, image_size=image_size)
         nf = feature_dim(self.backbone)
         self.head = make_head(nf, num_classes, kind=head, hidden=hidden, dropout=dropout)
@@ -220,7 +222,7 @@ def build_classifier(arch: dict[str, object]) -> ClassifierNet:
     keys = {"backbone", "num_classes", "in_chans", "image_size", "head", "hidden", "dropout"}
     unknown = set(arch) - keys - {"kind"}
     if unknown:
-        raise ValueError(f"architecture: unknown keys {sorted(unknown)}; valid: {sorted(keys)}")
+        raise ConfigError(f"architecture: unknown keys {sorted(unknown)}; valid: {sorted(keys)}")
     kw = {k: arch[k] for k in keys if k in arch and k not in ("backbone", "num_classes")}
     return ClassifierNet(str(arch["backbone"]), int(arch["num_classes"]), **kw)  # type: ignore[arg-type]
 

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nodescope.errors import MissingFileError
+from nodescope.errors import BundleError, MissingFileError
 from nodescope.models._registry import build_backbone, get_backbone_spec
 
 __all__ = ["WeightsInfo", "WeightsNotFoundError", "load_weights", "offline_lite_checkpoint", "read_state_dict"]
@@ -96,7 +96,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"weights: {p} does not hold a state dict of tensors")
+        raise BundleError(f"weights: {p} does not hold a state dict of tensors")
     return dict(obj)
 
 
@@ -120,14 +120,14 @@ def _load_in_order(module: nn.Module, source: dict[str, torch.Tensor], what: str
     tkeys = [k for k in tgt if not k.endswith("num_batches_tracked")]
     skeys = [k for k in source if not k.endswith("num_batches_tracked") and not k.startswith("_fc.")]
     if len(tkeys) != len(skeys):
-        raise ValueError(f"weights: {what} has {len(skeys)} tensors, the backbone {len(tkeys)}")
+        raise BundleError(f"weights: {what} has {len(skeys)} tensors, the backbone {len(tkeys)}")
     mapped = {}
     for tk, sk in zip(tkeys, skeys, strict=True):
         v = source[sk]
         if v.shape != tgt[tk].shape:
             adapted = _adapt_channels({tk: tgt[tk]}, {tk: v})[tk]
             if adapted.shape != tgt[tk].shape:
-                raise ValueError(f"weights: {what}: tensor {sk} {tuple(v.shape)} does not fit {tk} "
+                raise BundleError(f"weights: {what}: tensor {sk} {tuple(v.shape)} does not fit {tk} "
                                  f"{tuple(tgt[tk].shape)}")
             v = adapted
         mapped[tk] = v
@@ -139,12 +139,12 @@ def _bundle_backbone_state(path: Path, backbone: str) -> tuple[dict[str, torch.T
     arch = meta.get("architecture", {})
     name = arch.get("backbone")
     if name != backbone:
-        raise ValueError(f"weights: bundle {path} holds backbone {name!r}, the model is {backbone!r}")
+        raise BundleError(f"weights: bundle {path} holds backbone {name!r}, the model is {backbone!r}")
     sd = read_state_dict(path / "weights.safetensors")
     prefix = "backbone."
     state = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
     if not state:
-        raise ValueError(f"weights: bundle {path} has no 'backbone.*' tensors")
+        raise BundleError(f"weights: bundle {path} has no 'backbone.*' tensors")
     extra = {}
     hashes = path / "pretrain_images.json"
     if hashes.is_file():
@@ -202,14 +202,14 @@ def load_weights(backbone_module: nn.Module, backbone: str, weights: str | Path,
             raise WeightsNotFoundError(
                 f"weights: ImageNet weights for {backbone!r} are not available offline: nothing in the local "
                 f"Hugging Face cache for {hub_id!r}{hint}. Options: allow downloads (unset NODESCOPE_OFFLINE/"
-                f"HF_HUB_OFFLINE), pass --weights PATH to a state dict, or use --weights none."
+                f"HF_HUB_OFFLINE), set weights to the path of a state dict, or to none."
             )
         try:
             ref = build_backbone(backbone, in_chans=in_chans, image_size=image_size, pretrained=True)
         except Exception as exc:  # network or cache failure inside timm/huggingface_hub
             raise WeightsNotFoundError(
-                f"weights: could not obtain ImageNet weights for {backbone!r} ({hub_id}): {exc}. Pass --weights "
-                "PATH to a local state dict or use --weights none."
+                f"weights: could not obtain ImageNet weights for {backbone!r} ({hub_id}): {exc}. Set weights to "
+                "the path of a local state dict, or to none."
             ) from exc
         backbone_module.load_state_dict(ref.state_dict())
         return WeightsInfo("imagenet", f"timm {hub_id}")
@@ -231,7 +231,7 @@ def load_weights(backbone_module: nn.Module, backbone: str, weights: str | Path,
     unexpected = [k for k in state if k not in target]
     bad = [k for k in state if k in target and state[k].shape != target[k].shape]
     if missing or unexpected or bad:
-        raise ValueError(
+        raise BundleError(
             f"weights: {p} does not fit backbone {backbone!r}: {len(missing)} missing (e.g. {missing[:3]}), "
             f"{len(unexpected)} unexpected (e.g. {unexpected[:3]}), {len(bad)} of another shape (e.g. {bad[:3]})"
         )

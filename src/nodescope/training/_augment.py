@@ -21,6 +21,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from nodescope.errors import ConfigError
+
 __all__ = ["AugmentLevel", "UltrasoundAugment"]
 
 AugmentLevel = Literal["none", "light", "standard"]
@@ -66,7 +68,7 @@ class UltrasoundAugment:
                        gamma=(0.9, 1.1), speckle=0.05)
         if level == "standard":
             return cls()
-        raise ValueError(f"augment: expected 'none', 'light' or 'standard', got {level!r}")
+        raise ConfigError(f"augment: expected 'none', 'light' or 'standard', got {level!r}")
 
     def __call__(self, x: torch.Tensor, mask: torch.Tensor | None = None
                  ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nodescope.errors import ConfigError, DataError
 from nodescope.training._augment import AugmentLevel, UltrasoundAugment
 
 __all__ = ["PretrainResult", "PretrainTask", "run_pretrain"]
@@ -65,7 +66,7 @@ def _load_task(task: PretrainTask, size: int, channels: int, exclude: set[str], 
     hashes = [h for h, k in zip(pre.hashes, keep, strict=True) if k]
     classes = tuple(sorted(set(frame["label"])))
     if len(classes) < 2:
-        raise ValueError(f"pretrain task {task.manifest}: needs >= 2 classes, found {list(classes)}")
+        raise DataError(f"pretrain task {task.manifest}: needs >= 2 classes, found {list(classes)}")
     y = torch.tensor(frame["label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64))
     sp = make_splits(frame, method="holdout", group_col=task.group_col, test_size=val_fraction, seed=seed)
     val = (sp["part"] == "test").to_numpy()
@@ -108,9 +109,9 @@ def run_pretrain(tasks: list[PretrainTask], out: str | Path, *, backbone: str = 
     from nodescope.training._data import pixel_hash
 
     if not tasks:
-        raise ValueError("tasks: give at least one pretraining manifest")
+        raise ConfigError("tasks: give at least one pretraining manifest")
     if epochs < 1 or patience < 1 or batch_size < 2:
-        raise ValueError(f"epochs, patience must be >= 1 and batch_size >= 2; got {epochs}, {patience}, {batch_size}")
+        raise ConfigError(f"epochs, patience must be >= 1 and batch_size >= 2; got {epochs}, {patience}, {batch_size}")
     if num_threads:
         torch.set_num_threads(num_threads)
     torch.manual_seed(seed)

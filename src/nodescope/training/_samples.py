@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nodescope.errors import ConfigError, DataError
 from nodescope.evaluation import POSITIVE_NAMES
 from nodescope.training._config import TrainConfig
 from nodescope.training._data import preload_images
@@ -30,16 +31,16 @@ def resolve_positive(classes: tuple[str, ...] | list[str], positive: str | None)
     classes = tuple(classes)
     if len(classes) != 2:
         if positive is not None and positive not in classes:
-            raise ValueError(f"positive: {positive!r} is not a class; classes: {list(classes)}")
+            raise ConfigError(f"positive: {positive!r} is not a class; classes: {list(classes)}")
         return positive
     if positive is not None:
         if positive not in classes:
-            raise ValueError(f"positive: {positive!r} is not a class; classes: {list(classes)}")
+            raise ConfigError(f"positive: {positive!r} is not a class; classes: {list(classes)}")
         return positive
     hits = [c for c in classes if c.lower() in POSITIVE_NAMES]
     if len(hits) != 1:
-        raise ValueError(f"positive: cannot infer the positive class of {list(classes)}; pass positive=<class> "
-                         f"(e.g. --positive {classes[-1]})")
+        raise ConfigError(f"positive: cannot infer the positive class of {list(classes)}; name it (positive="
+                          f"{classes[-1]!r}, say)")
     return hits[0]
 
 
@@ -75,29 +76,29 @@ def _read(path: Path, cfg: TrainConfig, classes: tuple[str, ...] | None, dropped
     df["_mask"] = [str(p) if p is not None else "" for p in m.mask_paths()]
     if cfg.modality is not None:
         if "modality" not in df.columns:
-            raise ValueError(f"modality={cfg.modality!r} but {path} has no 'modality' column")
+            raise DataError(f"modality={cfg.modality!r} but {path} has no 'modality' column")
         keep = df["modality"] == cfg.modality
         if not keep.any():
-            raise ValueError(f"modality: no rows of {cfg.modality!r} in {path}; found {sorted(set(df['modality']))}")
+            raise DataError(f"modality: no rows of {cfg.modality!r} in {path}; found {sorted(set(df['modality']))}")
         dropped[f"{tag}: other modalities"] = int((~keep).sum())
         df = df[keep]
     if cfg.fusion == "intermediate":
         if "modality" not in df.columns:
-            raise ValueError(f"fusion needs a 'modality' column in {path}")
+            raise DataError(f"fusion needs a 'modality' column in {path}")
         keep = df["modality"].isin(cfg.modalities or [])
         dropped[f"{tag}: modalities not fused"] = int((~keep).sum())
         df = df[keep]
     if classes is not None:
         unknown = sorted(set(df["label"]) - set(classes))
         if unknown and cfg.classes is None:
-            raise ValueError(f"{path}: labels {unknown} not among the training classes {list(classes)}")
+            raise DataError(f"{path}: labels {unknown} not among the training classes {list(classes)}")
         keep = df["label"].isin(classes)
         if (~keep).any():
             dropped[f"{tag}: labels {sorted(set(df.loc[~keep, 'label']))}"] = int((~keep).sum())
             log.info("%s: %d rows with labels outside %s left out", path, int((~keep).sum()), list(classes))
         df = df[keep]
     if df.empty:
-        raise ValueError(f"{path}: no rows left after filtering (classes={cfg.classes}, modality={cfg.modality})")
+        raise DataError(f"{path}: no rows left after filtering (classes={cfg.classes}, modality={cfg.modality})")
     return df
 
 
@@ -108,7 +109,7 @@ def _apply_splits_file(frame: pd.DataFrame, path: Path, fixed: pd.Series) -> pd.
     sp = pd.read_csv(path, dtype=str, keep_default_na=False)
     for col in ("group", "part", "fold"):
         if col not in sp.columns:
-            raise ValueError(f"splits_file {path}: column {col!r} missing (have {list(sp.columns)})")
+            raise DataError(f"splits_file {path}: column {col!r} missing (have {list(sp.columns)})")
     try:
         check_leakage(sp)
     except LeakageError as exc:  # a group in two parts/folds: refuse rather than keep one of them silently
@@ -116,7 +117,7 @@ def _apply_splits_file(frame: pd.DataFrame, path: Path, fixed: pd.Series) -> pd.
     g = sp.drop_duplicates("group").set_index("group")
     missing = sorted(set(frame["group"]) - set(g.index))
     if missing:
-        raise ValueError(f"splits_file {path}: {len(missing)} group(s) of this manifest are not in it, e.g. "
+        raise DataError(f"splits_file {path}: {len(missing)} group(s) of this manifest are not in it, e.g. "
                          f"{missing[:5]}")
     frame = frame.copy()
     frame["part"] = frame["group"].map(g["part"])
@@ -125,7 +126,7 @@ def _apply_splits_file(frame: pd.DataFrame, path: Path, fixed: pd.Series) -> pd.
         clash = fixed & (frame["part"] != frame["split"])
         if clash.any():
             eg = frame.loc[clash].iloc[0]
-            raise ValueError(f"splits_file {path} contradicts the manifest's 'split' column on {int(clash.sum())} "
+            raise DataError(f"splits_file {path} contradicts the manifest's 'split' column on {int(clash.sum())} "
                              f"row(s): e.g. group {eg['group']!r} is {eg['split']!r} in the manifest but "
                              f"{eg['part']!r} in the splits file")
     return frame
@@ -137,14 +138,14 @@ def _check_classes_present(dev: pd.DataFrame, classes: tuple[str, ...]) -> None:
     counts = cv["label"].value_counts()
     absent = [c for c in classes if c not in counts.index]
     if absent:
-        raise ValueError(f"classes: {absent} have no rows in the development (cv) part; its class counts are "
+        raise DataError(f"classes: {absent} have no rows in the development (cv) part; its class counts are "
                          f"{ {str(k): int(v) for k, v in counts.items()} }. Remove them from classes or add data")
     folds = cv["fold"].astype(int)
     for k in sorted(set(folds)):
         have = set(cv.loc[folds != k, "label"])
         lack = [c for c in classes if c not in have]
         if lack:
-            raise ValueError(f"fold {k}: its training folds have no rows of class(es) {lack} (all of them are in "
+            raise DataError(f"fold {k}: its training folds have no rows of class(es) {lack} (all of them are in "
                              f"fold {k}); use fewer folds or add data")
 
 
@@ -157,7 +158,7 @@ def build_samples(cfg: TrainConfig) -> Samples:
     dev = _read(cfg.manifest, cfg, classes0, dropped, "manifest")
     classes = classes0 or tuple(sorted(set(dev["label"])))
     if len(classes) < 2:
-        raise ValueError(f"classes: need >= 2 classes, found {list(classes)}")
+        raise ConfigError(f"classes: need >= 2 classes, found {list(classes)}")
     positive = resolve_positive(classes, cfg.positive)
     dev["group"] = dev[cfg.group_col].astype(str)
     fixed = dev["split"].isin(["test", "external"]) if "split" in dev.columns else pd.Series(False, index=dev.index)
@@ -210,7 +211,7 @@ def _units(cfg: TrainConfig, df: pd.DataFrame, images: torch.Tensor, hashes: lis
     for key, g in df.groupby(keys, sort=True, dropna=False):
         labels = set(g["label"])
         if len(labels) > 1:
-            raise ValueError(f"unit {key}: images carry different labels {sorted(labels)}")
+            raise DataError(f"unit {key}: images carry different labels {sorted(labels)}")
         x = torch.zeros((m, *images.shape[1:]), dtype=torch.uint8)
         pr = torch.zeros(m, dtype=torch.bool)
         for j, mod in enumerate(mods):
