@@ -34,8 +34,17 @@ def main() -> None:
 
     import lightning as L
 
-    from nodescope.models import ClassifierNet, OnnxPredictor, export_onnx, load_bundle, save_bundle
-    from nodescope.models._predict import InferenceModel
+    from nodescope.models import (
+        BundleMeta,
+        ClassifierNet,
+        InferenceModel,
+        InputSpec,
+        OnnxPredictor,
+        Predictor,
+        export_onnx,
+        load_bundle,
+        save_bundle,
+    )
     from nodescope.training import ClassifierModule, ImageDataModule, UltrasoundAugment
 
     torch.manual_seed(0)
@@ -90,10 +99,9 @@ def main() -> None:
 
     # inference
     with tempfile.TemporaryDirectory() as tmp:
-        meta = {"kind": "classifier", "architecture": {"backbone": args.backbone, "num_classes": 2,
-                                                       "image_size": args.size},
-                "classes": ["a", "b"], "input": {"image_size": args.size, "channels": 3, "mean": list(mean),
-                                                 "std": list(std)}}
+        meta = BundleMeta(kind="classifier", architecture={"backbone": args.backbone, "num_classes": 2,
+                                                           "image_size": args.size},
+                          classes=("a", "b"), input=InputSpec(image_size=args.size, channels=3, mean=mean, std=std))
         b = load_bundle(save_bundle(Path(tmp) / "b", net2, meta))
         eager = InferenceModel.from_bundle(b)
         onnx = OnnxPredictor(export_onnx(b))
@@ -125,6 +133,14 @@ def main() -> None:
         print(f"inference batch 1 median latency: eager {le:.2f} ms, ONNX Runtime {lo:.2f} ms "
               f"(speed-up {le / lo:.2f}x)")
         print(f"inference batch {args.batch_size}: eager {te:.1f} img/s, ONNX Runtime {to:.1f} img/s")
+        # the long-lived Predictor (what predict, the demo and the service use) over the same engines
+        threads = torch.get_num_threads()
+        p_t = Predictor(b, engine="torch", threads=threads)
+        p_o = Predictor(b, engine="onnx", threads=threads)
+        u1 = images[:1]
+        lpt, lpo = lat(lambda: p_t.predict(u1, tta=False)), lat(lambda: p_o.predict(u1, tta=False))
+        print(f"Predictor batch 1 median latency: torch {lpt:.2f} ms ({100 * (lpt - le) / le:+.1f}% vs eager), "
+              f"onnx {lpo:.2f} ms ({100 * (lpo - lo) / lo:+.1f}% vs ONNX Runtime)")
 
 
 if __name__ == "__main__":
