@@ -1,7 +1,7 @@
 """Multimodal fusion: intermediate (feature-level) fusion network and late fusion of per-modality predictions.
 
-Late fusion works on ``predictions.csv`` frames (the contract in docs/CONTRACTS), one per modality model, and is fitted
-on out-of-fold (``split == "cv"``) rows only:
+Late fusion works on ``predictions.csv`` frames (the contract in docs/architecture.md), one per modality model, and is
+fitted on out-of-fold (``split == "cv"``) rows only:
 
 - ``mean``: average of the available modalities' probabilities;
 - ``weighted``: weights ``w = softmax(a)`` on the simplex minimising the log loss of ``sum_m w_m p_m`` (renormalised
