@@ -143,19 +143,8 @@ def run_demo(
     """
     from nodescope.data import make_synthetic_dataset
     from nodescope.evaluation import evaluate_predictions, read_predictions, write_evaluation
-    from nodescope.models import late_fusion
-    from nodescope.training import load_config, run_cv
 
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise OutputExistsError(f"{out} is not empty; choose another folder or pass overwrite=True")
-        if not (out / "DEMO.txt").is_file():
-            raise OutputExistsError(f"{out} does not look like a nodescope demo folder (no DEMO.txt); refusing to "
-                                    "delete it")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "DEMO.txt").write_text(SYNTHETIC_NOTE + "\nWritten by `nodescope demo`.\n", encoding="utf-8")
+    out = _fresh_folder(Path(out_dir), overwrite)
     say = step or (lambda msg: logger.info(msg))
     seconds: dict[str, float] = {}
 
@@ -171,6 +160,46 @@ def run_demo(
         image_size=image_size, epochs=epochs, folds=folds, test_size=0.2, batch_size=16, lr=1e-3,
         final_model="none", seed=seed, accelerator="cpu", synthetic_data=True, val_fraction=0.0, patience=0,
     )
+    frames, fused_name = _train_models(out, common, folds=folds, intermediate_fusion=intermediate_fusion, say=say,
+                                       seconds=seconds)
+    allp = pd.concat(frames, ignore_index=True, sort=False)
+    allp["synthetic"] = "yes"
+    pred_path = out / "predictions.csv"
+    allp.to_csv(pred_path, index=False)
+
+    t0 = time.perf_counter()
+    say("4/4 evaluating every model from predictions.csv and writing the report")
+    run = evaluate_predictions(read_predictions(pred_path, positive=POSITIVE), compare=(fused_name, "bmode"),
+                               by=("site",), n_boot=n_boot, seed=seed, source=str(pred_path))
+    written = write_evaluation(run, out / "evaluation", title="nodescope demo: metastatic lymph node (SYNTHETIC data)")
+    seconds["evaluate"] = time.perf_counter() - t0
+    auc = run.tables.get("discrimination", pd.DataFrame())
+    return DemoResult(out, manifest, pred_path, Path(written["report"]), Path(written["metrics"]), auc, seconds)
+
+
+def _fresh_folder(out: Path, overwrite: bool) -> Path:
+    """Create ``out``; an earlier demo there is replaced only when asked, and nothing but a demo folder ever is."""
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise OutputExistsError(f"{out} is not empty; choose another folder or pass overwrite=True")
+        if not (out / "DEMO.txt").is_file():
+            raise OutputExistsError(f"{out} does not look like a nodescope demo folder (no DEMO.txt); refusing to "
+                                    "delete it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "DEMO.txt").write_text(SYNTHETIC_NOTE + "\nWritten by `nodescope demo`.\n", encoding="utf-8")
+    return out
+
+
+def _train_models(out: Path, common: dict[str, Any], *, folds: int, intermediate_fusion: bool,
+                  say: Callable[[str], None], seconds: dict[str, float]) -> tuple[list[pd.DataFrame], str]:
+    """One CNN per modality on one patient split, their late fusion and (optionally) the intermediate fusion.
+
+    Returns the predictions frames of every model and the late-fusion model's name.
+    """
+    from nodescope.models import late_fusion
+    from nodescope.training import load_config, run_cv
+
     preds: dict[str, pd.DataFrame] = {}
     splits_file: Path | None = None
     for i, mod in enumerate(MODALITIES):
@@ -183,6 +212,7 @@ def run_demo(
         if splits_file is None:  # every modality reuses the first run's patient split
             splits_file = res.run_dir / "splits.csv"
         preds[mod] = _load_predictions(res.run_dir / "predictions.csv")
+        _check_saved_bundles(res.run_dir, preds[mod], Path(common["manifest"]).parent)
         seconds[f"train_{mod}"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -199,16 +229,26 @@ def run_demo(
         res = run_cv(cfg)
         frames.append(_load_predictions(res.run_dir / "predictions.csv"))
         seconds["train_fusion_intermediate"] = time.perf_counter() - t0
-    allp = pd.concat(frames, ignore_index=True, sort=False)
-    allp["synthetic"] = "yes"
-    pred_path = out / "predictions.csv"
-    allp.to_csv(pred_path, index=False)
+    return frames, str(fused["model"].iloc[0])
 
-    t0 = time.perf_counter()
-    say("4/4 evaluating every model from predictions.csv and writing the report")
-    run = evaluate_predictions(read_predictions(pred_path, positive=POSITIVE), compare=(str(fused["model"].iloc[0]),
-                               "bmode"), by=("site",), n_boot=n_boot, seed=seed, source=str(pred_path))
-    written = write_evaluation(run, out / "evaluation", title="nodescope demo: metastatic lymph node (SYNTHETIC data)")
-    seconds["evaluate"] = time.perf_counter() - t0
-    auc = run.tables.get("discrimination", pd.DataFrame())
-    return DemoResult(out, manifest, pred_path, Path(written["report"]), Path(written["metrics"]), auc, seconds)
+
+def _check_saved_bundles(run_dir: Path, pred: pd.DataFrame, image_root: Path, atol: float = 1e-4) -> None:
+    """The saved fold bundles, loaded by the :class:`~nodescope.models.Predictor` that ``predict`` uses, reproduce
+    the run's hold-out predictions (the mean of the fold models); a mismatch is a bug, never a user error."""
+    import torch
+
+    from nodescope.models import Predictor
+
+    test = pred[pred["split"] == "test"]
+    if test.empty:
+        return
+    paths = [image_root / str(p) for p in test["image"]]
+    bundles = sorted((run_dir / "folds").glob("fold_*/bundle"))
+    predictors = [Predictor(b, threads=torch.get_num_threads()) for b in bundles]
+    pos = predictors[0].classes.index(POSITIVE)
+    got = sum(pr.predict_images(paths).probabilities[:, pos] for pr in predictors) / len(predictors)
+    diff = float(abs(got - test[f"p_{POSITIVE}"].to_numpy(float)).max())
+    if diff > atol:
+        raise RuntimeError(f"{run_dir}: the saved fold bundles predict the test images {diff:.2e} away from the run's "
+                           "own predictions; the bundles do not reproduce the model")
+    logger.info("%s: saved bundles reproduce the hold-out predictions (max |diff| %.1e)", run_dir.name, diff)
