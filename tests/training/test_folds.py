@@ -101,7 +101,8 @@ def test_runner_needs_no_classifier_and_refits(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "run" / "folds" / "fold_2" / "DONE").read_text())["seed"] == 9
     assert not list((tmp_path / "run").rglob("checkpoints"))
     assert json.loads((tmp_path / "run" / "summary.json").read_text()) == {"n": 12, "folds": [0, 1, 2], "final": True}
-    assert run.summary == FakeSummary(12, (0, 1, 2), True)
+    assert run.run_summary == FakeSummary(12, (0, 1, 2), True) and run.summary == {"n": 12, "folds": [0, 1, 2],
+                                                                                  "final": True}
     assert list(pd.read_csv(tmp_path / "run" / "splits.csv").columns) == ["patient_id", "group", "label", "part",
                                                                          "fold"]
     assert (tmp_path / "run" / "config.yaml").read_text() == "seed: 7\n"
@@ -127,7 +128,7 @@ def test_other_ddp_ranks_fit_everything_and_write_nothing(tmp_path: Path, monkey
     task = FoldNumberTask()
     run = run_folds(task, _frame(), _plan(tmp_path / "run"))
     assert [n for n, _, _ in task.fits] == ["fold_0", "fold_1", "fold_2", "final"]
-    assert run.summary is None and run.predictions.empty
+    assert run.run_summary is None and run.summary == {} and run.predictions.empty
     assert not list((tmp_path / "run").rglob("*.csv")) and not (tmp_path / "run" / "config.yaml").exists()
 
 

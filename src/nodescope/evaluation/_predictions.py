@@ -180,10 +180,11 @@ def make_predictions(
     out["fold"] = fold
     out["model"] = model
     out["run_id"] = run_id
-    for col in list(extra.keys()) if extra is not None else []:
+    columns: Mapping[str, Any] = extra if extra is not None else {}
+    for col in list(columns.keys()):
         if col in out.columns:
             continue
-        values = extra[col]
+        values = columns[col]
         values = values.to_numpy() if isinstance(values, (pd.Series, pd.Index)) else values
         if len(values) != n:
             raise ValueError(f"extra column {col!r}: expected {n} value(s), one per id; got {len(values)}")

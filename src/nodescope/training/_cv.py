@@ -24,39 +24,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
 
 from nodescope.training._classify import ClassifyTask
 from nodescope.training._config import TrainConfig
-from nodescope.training._folds import FoldPlan, run_folds
+from nodescope.training._folds import FoldPlan, FoldRun, run_folds
 from nodescope.training._summary import RunSummary, auc_summary
 
 __all__ = ["RESUME_KEYS", "CVResult", "auc_summary", "run_cv"]
 
 
 @dataclass(frozen=True)
-class CVResult:
-    """What a run produced: its folder, the predictions table and the summary (also written to disk).
+class CVResult(FoldRun):
+    """What a run produced (see :class:`~nodescope.training._folds.FoldRun`); ``run_summary`` is a
+    :class:`~nodescope.training._summary.RunSummary` and ``summary`` the dict of ``summary.json``."""
 
-    Attributes
-    ----------
-    run_dir : Path
-    predictions : DataFrame
-        Empty on a non-zero DDP rank.
-    run_summary : RunSummary or None
-        The typed summary; None on a non-zero DDP rank.
-    """
-
-    run_dir: Path
-    predictions: pd.DataFrame
     run_summary: RunSummary | None
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        """The content of ``summary.json`` as a dict (``{}`` on a non-zero DDP rank)."""
-        return self.run_summary.to_dict() if self.run_summary is not None else {}
 
 
 #: Config fields a resumed run must share with the run it continues (data, split, network); others (epochs, lr,
@@ -86,5 +68,5 @@ def run_cv(cfg: TrainConfig) -> CVResult:
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     task = ClassifyTask.from_config(cfg)
     run = run_folds(task, task.samples.frame, FoldPlan.from_config(cfg, RESUME_KEYS))
-    summary = run.summary if isinstance(run.summary, RunSummary) else None
+    summary = run.run_summary if isinstance(run.run_summary, RunSummary) else None
     return CVResult(run.run_dir, run.predictions, summary)

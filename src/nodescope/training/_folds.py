@@ -153,20 +153,25 @@ class FoldPlan:
 
 @dataclass(frozen=True)
 class FoldRun:
-    """What :func:`run_folds` produced.
+    """What :func:`run_folds` produced: its folder, the predictions table and the summary (also written to disk).
 
     Attributes
     ----------
     run_dir : Path
     predictions : DataFrame
         Empty on a non-zero DDP rank.
-    summary : RunSummaryLike or None
-        None on a non-zero DDP rank.
+    run_summary : RunSummaryLike or None
+        The task's typed summary; None on a non-zero DDP rank.
     """
 
     run_dir: Path
     predictions: pd.DataFrame
-    summary: RunSummaryLike | None
+    run_summary: RunSummaryLike | None
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The content of ``summary.json`` as a dict (``{}`` on a non-zero DDP rank)."""
+        return self.run_summary.to_dict() if self.run_summary is not None else {}
 
 
 def is_rank_zero() -> bool:
