@@ -137,18 +137,10 @@ def register(app: typer.Typer) -> None:
         cfg = load_config(config, **_overrides(given))
         with unconverted_library():  # training._cv, models: plain ValueError / FileNotFoundError for now
             res = run_cv(cfg)
-        if not res.summary:
+        if res.run_summary is None:
             return  # a non-zero DDP rank
         console.print(f"[bold]run[/] {res.run_dir}")
-        for split, rec in res.summary["splits"].items():
-            auc = "n/a" if rec["auc"] is None else f"{rec['auc']:.3f}"
-            extra = ""
-            if "auc_per_fold" in rec:
-                extra = "  per fold: " + ", ".join(
-                    "n/a" if v is None else f"{v:.3f}" for v in rec["auc_per_fold"].values())
-            console.print(f"  {split}: {res.summary['metric']} {auc} (n={rec['n']}, patients={rec['patients']}){extra}")
-        if res.summary.get("threshold"):
-            console.print(f"  operating threshold (Youden, out-of-fold): {res.summary['threshold']['value']:.4f}")
+        console.print(res.run_summary.render())
         console.print(f"  predictions: {res.run_dir / 'predictions.csv'}")
 
     app.command(name="train")(_with_signature(train, train_options()))

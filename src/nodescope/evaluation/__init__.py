@@ -38,7 +38,13 @@ from nodescope.evaluation._plots import (
     plot_pr,
     plot_roc,
 )
-from nodescope.evaluation._predictions import POSITIVE_NAMES, Predictions, PredictionsError, read_predictions
+from nodescope.evaluation._predictions import (
+    POSITIVE_NAMES,
+    Predictions,
+    PredictionsError,
+    make_predictions,
+    read_predictions,
+)
 from nodescope.evaluation._proportions import proportion_ci
 from nodescope.evaluation._roc import (
     PrCurve,
@@ -88,6 +94,7 @@ __all__ = [
     "decision_curve",
     "delong_components",
     "hosmer_lemeshow",
+    "make_predictions",
     "mcnemar_test",
     "multiclass_metrics",
     "net_benefit_difference",

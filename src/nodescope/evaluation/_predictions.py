@@ -11,7 +11,7 @@ their rows (CSV line numbers when read from a file: header = line 1).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from nodescope.errors import StatisticsInputError
 
-__all__ = ["POSITIVE_NAMES", "Predictions", "PredictionsError", "read_predictions"]
+__all__ = ["POSITIVE_NAMES", "Predictions", "PredictionsError", "make_predictions", "read_predictions"]
 
 POSITIVE_NAMES: frozenset[str] = frozenset({"malignant", "metastatic", "metastasis", "positive", "1", "yes"})
 SPLITS: tuple[str, ...] = ("cv", "val", "test", "external")
@@ -117,6 +117,79 @@ class Predictions:
         if column not in self.frame.columns:
             raise KeyError(f"no column {column!r}; columns are {list(self.frame.columns)}")
         return list(dict.fromkeys(self.frame[column].astype(str)))
+
+
+def make_predictions(
+    ids: Sequence[Any] | NDArray[Any],
+    y_true: Sequence[Any] | NDArray[Any],
+    probs: NDArray[np.floating[Any]],
+    classes: Sequence[str],
+    *,
+    split: str,
+    fold: int | Sequence[int] | NDArray[np.integer[Any]],
+    model: str,
+    run_id: str,
+    extra: Mapping[str, Any] | pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Build a predictions table in the contract's column order (what :func:`read_predictions` reads).
+
+    Columns: ``patient_id``, ``y_true``, ``p_<class>`` (one per class, in ``classes`` order), ``split``, ``fold``,
+    ``model``, ``run_id``, then the ``extra`` columns in their order. Values are stored as given (probabilities keep
+    their dtype), so a table written with ``to_csv`` is the same whoever builds it.
+
+    Parameters
+    ----------
+    ids : array-like, shape (N,)
+        ``patient_id`` of each row.
+    y_true : array-like, shape (N,)
+        True class names (empty text where unknown).
+    probs : ndarray, shape (N, K)
+        Class probabilities, columns in ``classes`` order.
+    classes : sequence of str
+        The K class names.
+    split : str
+        ``cv``, ``val``, ``test`` or ``external``.
+    fold : int or array-like of int
+        The fold of each row (-1 outside cross-validation).
+    model, run_id : str
+        The model's name and the run it comes from.
+    extra : mapping of str to array-like, or DataFrame, optional
+        Further columns (``image``, ``lesion_id``, ``site``, ...), each of length N; a name already in the table is
+        left out (the contract's value is kept).
+
+    Returns
+    -------
+    DataFrame
+
+    Raises
+    ------
+    ValueError
+        ``probs`` is not (N, len(classes)) or ``y_true``/an extra column is not N long.
+    """
+    ids = np.asarray(ids) if not isinstance(ids, np.ndarray) else ids
+    n = len(ids)
+    if np.ndim(probs) != 2 or np.shape(probs) != (n, len(classes)):
+        raise ValueError(f"probs: expected shape ({n}, {len(classes)}) for {n} id(s) and classes {list(classes)}; "
+                         f"got {np.shape(probs)}")
+    if len(y_true) != n:
+        raise ValueError(f"y_true: expected {n} value(s), one per id; got {len(y_true)}")
+    out = pd.DataFrame({"patient_id": ids, "y_true": y_true})
+    for j, c in enumerate(classes):
+        out[f"p_{c}"] = probs[:, j]
+    out["split"] = split
+    out["fold"] = fold
+    out["model"] = model
+    out["run_id"] = run_id
+    columns: Mapping[str, Any] = extra if extra is not None else {}
+    for col in list(columns.keys()):
+        if col in out.columns:
+            continue
+        values = columns[col]
+        values = values.to_numpy() if isinstance(values, (pd.Series, pd.Index)) else values
+        if len(values) != n:
+            raise ValueError(f"extra column {col!r}: expected {n} value(s), one per id; got {len(values)}")
+        out[col] = values
+    return out
 
 
 def _rows(labels: Iterable[Any], from_file: bool, limit: int = 5) -> str:

@@ -14,6 +14,7 @@ from nodescope.training._data import (
 from nodescope.training._module import ClassifierModule, predict_tensor
 from nodescope.training._pretrain import PretrainResult, PretrainTask, run_pretrain
 from nodescope.training._samples import Samples, build_samples, resolve_positive
+from nodescope.training._summary import RunSummary, SplitSummary
 
 __all__ = [
     "AugmentLevel",
@@ -23,7 +24,9 @@ __all__ = [
     "PreloadedImages",
     "PretrainResult",
     "PretrainTask",
+    "RunSummary",
     "Samples",
+    "SplitSummary",
     "TensorImageDataset",
     "TrainConfig",
     "UltrasoundAugment",

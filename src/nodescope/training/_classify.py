@@ -1,0 +1,321 @@
+"""The image classifier as a :class:`~nodescope.training._folds.FoldTask`: fit, predict, save, summarise.
+
+Fit: a Lightning :class:`~nodescope.training.ClassifierModule` (timm backbone + head, or intermediate fusion), the
+best checkpoint on the inner validation loss (else the last epoch). Predict: one ``p_<class>`` column per class
+(:func:`nodescope.evaluation.make_predictions`). Save: a ``classifier`` (or ``fusion``) bundle. Finalise: the
+operating threshold of a binary task maximises Youden's J = sensitivity + specificity - 1 on the pooled out-of-fold
+predictions (Youden 1950, Cancer 3:32-35); it is stored in every fold bundle and, unchanged, in the final one.
+Summarise: :class:`~nodescope.training._summary.RunSummary`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nodescope.errors import ConfigError
+from nodescope.evaluation import choose_threshold, make_predictions, read_predictions
+from nodescope.training._config import TrainConfig
+from nodescope.training._samples import Samples
+from nodescope.training._summary import OperatingThreshold, RunSummary, auc_summary, split_summaries
+
+__all__ = ["ClassifyTask", "FittedClassifier"]
+
+log = logging.getLogger(__name__)
+
+
+class FittedClassifier(NamedTuple):
+    """A trained classifier: the Lightning module (best weights, on the CPU) and its bundle meta parts."""
+
+    module: Any
+    parts: dict[str, Any]
+
+
+def _precision(cfg: TrainConfig) -> str:
+    if cfg.precision != "auto":
+        return cfg.precision
+    gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
+    return "16-mixed" if gpu else "32-true"
+
+
+def _threads(cfg: TrainConfig) -> None:
+    n = cfg.num_threads
+    if n is None:
+        try:
+            n = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            n = os.cpu_count() or 1
+        n = max(1, n // max(1, cfg.devices)) if cfg.accelerator in ("cpu", "auto") and cfg.devices > 1 else n
+    torch.set_num_threads(n)
+
+
+def _build_net(cfg: TrainConfig, n_classes: int) -> tuple[torch.nn.Module, dict[str, Any]]:
+    from nodescope.models import ClassifierNet, IntermediateFusionNet, load_weights
+
+    common = {"in_chans": cfg.channels, "image_size": cfg.image_size, "head": cfg.head, "hidden": cfg.hidden,
+              "dropout": cfg.dropout}
+    if cfg.fusion == "intermediate":
+        net = IntermediateFusionNet(cfg.backbone, list(cfg.modalities or []), n_classes, **common)
+        info = load_weights(net.encoders[0], cfg.backbone, cfg.weights, in_chans=cfg.channels,
+                            image_size=cfg.image_size)
+        for enc in list(net.encoders)[1:]:
+            enc.load_state_dict(net.encoders[0].state_dict())
+        arch = {"kind": "fusion", **net.config}
+    else:
+        net = ClassifierNet(cfg.backbone, n_classes, **common)
+        info = load_weights(net.backbone, cfg.backbone, cfg.weights, in_chans=cfg.channels,
+                            image_size=cfg.image_size)
+        arch = {"backbone": cfg.backbone, "num_classes": n_classes, **common}
+    return net, {"architecture": arch, "weights_init": info.to_dict()}
+
+
+def _normalisation(cfg: TrainConfig) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    from nodescope.models import default_normalisation
+
+    return default_normalisation(cfg.backbone, cfg.channels)
+
+
+def _check_pretrain_overlap(cfg: TrainConfig, samples: Samples) -> str | None:
+    p = Path(cfg.weights)
+    f = p / "pretrain_images.json"
+    if not (p.is_dir() and f.is_file()):
+        return None
+    pre = set(json.loads(f.read_text()))
+    hit = [i for i, h in enumerate(samples.hashes) if h in pre]
+    if not hit:
+        return None
+    msg = (f"weights {p}: {len(hit)} image(s) of this experiment were used for pretraining (identical pixels); "
+           f"they fall in test folds or test sets, which makes the evaluation optimistic. Pretrain without them, "
+           f"or pass allow_pretrain_overlap=True (--allow-pretrain-overlap) to proceed anyway.")
+    if not cfg.allow_pretrain_overlap:
+        raise ConfigError(msg)
+    log.warning(msg)
+    return msg
+
+
+def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.ndarray, workdir: Path,
+         seed: int) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Train one model; returns (module with best weights, bundle meta parts, fit info)."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from nodescope.training._augment import UltrasoundAugment
+    from nodescope.training._data import ImageDataModule
+    from nodescope.training._module import ClassifierModule
+
+    L.seed_everything(seed, workers=True, verbose=False)
+    k = len(samples.classes)
+    net, parts = _build_net(cfg, k)
+    mean, std = _normalisation(cfg)
+    y = samples.y
+    cw = None
+    if cfg.imbalance == "class_weights":
+        counts = np.bincount(y[train_idx], minlength=k).astype(float)
+        cw = (counts.sum() / (k * np.maximum(counts, 1))).tolist()
+    module = ClassifierModule(net, mean, std, augment=UltrasoundAugment.from_level(cfg.augment), class_weights=cw,
+                              optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                              scheduler=cfg.scheduler, step_size=cfg.step_size, gamma=cfg.gamma,
+                              max_epochs=cfg.epochs, modality_dropout=cfg.modality_dropout,
+                              fusion=cfg.fusion == "intermediate")
+    dm = ImageDataModule(samples.images, torch.tensor(y), train_idx, val_idx, batch_size=cfg.batch_size,
+                         oversample=cfg.imbalance == "oversample", seed=seed, present=samples.present)
+    has_val = len(val_idx) > 0
+    ckpt = ModelCheckpoint(dirpath=workdir / "checkpoints", filename="best-{epoch}",
+                           monitor="val_loss" if has_val else None, mode="min", save_last=True, save_top_k=1)
+    callbacks: list[Any] = [ckpt]
+    if has_val and cfg.patience > 0:
+        callbacks.append(EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min"))
+    loggers: list[Any] = [CSVLogger(workdir, name="logs")]
+    if cfg.tensorboard:
+        loggers.append(TensorBoardLogger(workdir / "logs", name="tensorboard", default_hp_metric=False))
+    trainer = L.Trainer(
+        max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+        precision=_precision(cfg), deterministic=cfg.deterministic, logger=loggers,
+        callbacks=callbacks, enable_model_summary=False, num_sanity_val_steps=0,
+        limit_val_batches=1.0 if has_val else 0,
+        log_every_n_steps=1, default_root_dir=workdir,
+    )
+    last = workdir / "checkpoints" / "last.ckpt"
+    resume = str(last) if cfg.resume and last.is_file() else None
+    if resume:
+        log.info("resuming %s from %s", workdir.name, last)
+    trainer.fit(module, datamodule=dm, ckpt_path=resume)
+    best = ckpt.best_model_path if has_val and ckpt.best_model_path else ""
+    if best:
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    module = module.cpu()
+    info = {"epochs_run": int(trainer.current_epoch), "best_checkpoint": Path(best).name if best else "last",
+            "best_val_loss": float(ckpt.best_model_score) if has_val and ckpt.best_model_score is not None else None,
+            "resumed_from": Path(resume).name if resume else None, "n_train": len(train_idx), "n_val": len(val_idx),
+            "global_rank": int(trainer.global_rank)}
+    return module, parts, info
+
+
+def _save_model(path: Path, module: Any, parts: dict[str, Any], cfg: TrainConfig, samples: Samples,
+                train_idx: np.ndarray, name: str, threshold: dict[str, Any] | None, metrics: dict[str, Any],
+                extra: dict[str, Any]) -> None:
+    from nodescope.models import UINT16_RULE, BundleMeta, InputSpec, Threshold, save_bundle
+
+    mean, std = _normalisation(cfg)
+    fr = samples.frame.iloc[train_idx]
+    fusion = cfg.fusion == "intermediate"
+    modalities = list(cfg.modalities) if fusion else ([cfg.modality] if cfg.modality else None)
+    spec = InputSpec(image_size=cfg.image_size, channels=cfg.channels, mean=tuple(mean), std=tuple(std), roi=cfg.roi,
+                     roi_margin=cfg.roi_margin, uint16=UINT16_RULE, tta=cfg.tta,
+                     modalities=tuple(modalities) if modalities else None)
+    meta = BundleMeta(
+        kind="fusion" if fusion else "classifier", name=name, run_id=Path(cfg.out).resolve().name,
+        architecture={k: v for k, v in parts["architecture"].items() if k != "kind"}, input=spec,
+        classes=tuple(samples.classes), positive_class=samples.positive,
+        threshold=Threshold(**threshold) if threshold else None, group_col=cfg.group_col,
+        weights_init=parts["weights_init"],
+        training={"manifest": str(cfg.manifest), "n_samples": len(train_idx), "n_groups": int(fr["group"].nunique()),
+                  "class_counts": {str(k): int(v) for k, v in fr["label"].value_counts().sort_index().items()},
+                  **extra},
+        synthetic_data=cfg.synthetic_data)
+    save_bundle(path, module.net, meta, metrics=metrics)
+
+
+def _set_fold_thresholds(run_dir: Path, folds: list[int], threshold: dict[str, Any]) -> None:
+    """Store the pooled out-of-fold threshold in every fold bundle (saved before it was known); only model.json and
+    the model card are rewritten, the weights stay as they are."""
+    from nodescope.models import Threshold, read_bundle_meta, write_bundle_meta
+
+    for k in folds:
+        path = run_dir / "folds" / f"fold_{k}" / "bundle"
+        write_bundle_meta(path, read_bundle_meta(path).replace(threshold=Threshold(**threshold)))
+
+
+def _predict_any(m: Any, samples: Samples, idx: np.ndarray, tta: bool) -> np.ndarray:
+    from nodescope.training._module import ClassifierModule, predict_tensor
+
+    if isinstance(m, ClassifierModule):
+        return predict_tensor(m, samples.images, idx, tta=tta, present=samples.present)
+    from nodescope.models import predict_proba
+
+    if samples.present is not None:
+        raise ConfigError("final_model='none' with fusion on resumed folds is not supported; use final_model='refit'")
+    return predict_proba(m, samples.images[torch.as_tensor(idx)], tta=tta)
+
+
+#: Manifest columns copied into the predictions table when present, in this order.
+EXTRA_COLUMNS = ("image", "lesion_id", "site", "modality", "view", "group")
+
+
+class ClassifyTask:
+    """Classifier training for :func:`~nodescope.training._folds.run_folds` (see the module docstring).
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+    samples : Samples
+        The preloaded images and their frame (row positions are the runner's indices).
+    pretrain_overlap : str, optional
+        The overlap warning of :func:`_check_pretrain_overlap`, reported in the summary.
+
+    Notes
+    -----
+    Stateful: :meth:`finalise` records the pooled out-of-fold rows and the threshold the final model is saved with.
+    """
+
+    def __init__(self, cfg: TrainConfig, samples: Samples, pretrain_overlap: str | None = None) -> None:
+        self.cfg = cfg
+        self.samples = samples
+        self.pretrain_overlap = pretrain_overlap
+        self.run_id = Path(cfg.out).resolve().name
+        self.oof: pd.DataFrame | None = None
+        self.threshold: OperatingThreshold | None = None
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig) -> ClassifyTask:
+        """Set the torch threads, preload the data and check the pretraining overlap (may raise ValueError)."""
+        from nodescope.training._samples import build_samples
+
+        _threads(cfg)
+        samples = build_samples(cfg)
+        return cls(cfg, samples, _check_pretrain_overlap(cfg, samples))
+
+    @property
+    def _threshold_dict(self) -> dict[str, Any] | None:
+        return self.threshold.to_dict() if self.threshold else None
+
+    def fit(self, train_idx: np.ndarray, val_idx: np.ndarray, workdir: Path,
+            seed: int) -> tuple[FittedClassifier, dict[str, Any]]:
+        """Train one classifier (see :class:`~nodescope.training._folds.FoldTask`)."""
+        module, parts, info = _fit(self.cfg, self.samples, train_idx, val_idx, workdir, seed)
+        return FittedClassifier(module, parts), info
+
+    def _frame(self, idx: np.ndarray, probs: np.ndarray, split: str, fold: int) -> pd.DataFrame:
+        f = self.samples.frame.iloc[idx]
+        return make_predictions(f["patient_id"].to_numpy(), f["label"].to_numpy(), probs, self.samples.classes,
+                                split=split, fold=fold, model=self.cfg.name, run_id=self.run_id,
+                                extra={c: f[c].to_numpy() for c in EXTRA_COLUMNS if c in f.columns})
+
+    def predict(self, fitted: FittedClassifier, idx: np.ndarray, split: str, fold: int) -> pd.DataFrame:
+        """The predictions table of rows ``idx`` (``p_<class>`` per class)."""
+        from nodescope.training._module import predict_tensor
+
+        s = self.samples
+        probs = predict_tensor(fitted.module, s.images, idx, tta=self.cfg.tta, present=s.present)
+        return self._frame(idx, probs, split, fold)
+
+    def predict_ensemble(self, models: Sequence[Any], idx: np.ndarray, split: str, fold: int) -> pd.DataFrame:
+        """Mean probabilities of the fold models (fitted, or bundles of reused folds)."""
+        ms = [m.module if isinstance(m, FittedClassifier) else m for m in models]
+        probs = np.mean([_predict_any(m, self.samples, idx, self.cfg.tta) for m in ms], axis=0)
+        return self._frame(idx, probs, split, fold)
+
+    def save(self, fitted: FittedClassifier, path: Path, *, train_idx: np.ndarray, fold: int | None,
+             info: dict[str, Any]) -> None:
+        """A fold bundle (threshold added by :meth:`finalise`) or the final bundle (threshold, cv summary)."""
+        cfg, s = self.cfg, self.samples
+        if fold is not None:
+            _save_model(path, fitted.module, fitted.parts, cfg, s, train_idx, f"{cfg.name}_fold{fold}", None, {}, info)
+            return
+        if self.oof is None:
+            raise RuntimeError("ClassifyTask.save of the final model before finalise")
+        thr = self.threshold.value if self.threshold else None
+        cv = auc_summary(self.oof, s.classes, s.positive, thr)
+        _save_model(path, fitted.module, fitted.parts, cfg, s, train_idx, cfg.name, self._threshold_dict,
+                    {"cross_validation": cv}, info)
+
+    def load(self, path: Path) -> Any:
+        """A fold's bundle (for the fold-model mean on resume)."""
+        from nodescope.models import load_bundle
+
+        return load_bundle(path)
+
+    def read_predictions(self, path: Path) -> pd.DataFrame:
+        """A finished fold's predictions: ids verbatim ("NA", "007", lesion "1"), numeric ``p_*`` and ``fold``."""
+        return read_predictions(path, positive=self.samples.positive).frame
+
+    def finalise(self, oof: pd.DataFrame, run_dir: Path, folds: Sequence[int]) -> None:
+        """Binary tasks: choose the Youden threshold on the pooled out-of-fold rows, store it in the fold bundles."""
+        self.oof = oof
+        pos = self.samples.positive
+        if pos is None:
+            return
+        y = (oof["y_true"].astype(str) == pos).to_numpy()
+        # the same rule `nodescope evaluate` applies to cv rows, so the bundle and the report agree
+        t = choose_threshold(y.astype(int), oof[f"p_{pos}"].to_numpy(float), method="youden").threshold
+        self.threshold = OperatingThreshold(t, "youden", "cv (pooled out-of-fold)", f"p_{pos} >= value")
+        _set_fold_thresholds(run_dir, list(folds), self._threshold_dict)  # type: ignore[arg-type]
+
+    def summarise(self, predictions: pd.DataFrame, folds: Mapping[int, dict[str, Any]],
+                  final: dict[str, Any]) -> RunSummary:
+        """The :class:`~nodescope.training._summary.RunSummary` of the run."""
+        s = self.samples
+        metric, splits = split_summaries(predictions, s.classes, s.positive,
+                                         self.threshold.value if self.threshold else None)
+        return RunSummary(metric, splits, s.classes, s.positive, self.threshold, folds, final, s.dropped,
+                          self.pretrain_overlap, self.cfg.synthetic_data)
