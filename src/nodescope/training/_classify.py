@@ -94,7 +94,7 @@ def _check_pretrain_overlap(cfg: TrainConfig, samples: Samples) -> str | None:
         return None
     msg = (f"weights {p}: {len(hit)} image(s) of this experiment were used for pretraining (identical pixels); "
            f"they fall in test folds or test sets, which makes the evaluation optimistic. Pretrain without them, "
-           f"or pass allow_pretrain_overlap=True (--allow-pretrain-overlap) to proceed anyway.")
+           f"or set allow_pretrain_overlap to proceed anyway.")
     if not cfg.allow_pretrain_overlap:
         raise ConfigError(msg)
     log.warning(msg)
@@ -238,7 +238,7 @@ class ClassifyTask:
 
     @classmethod
     def from_config(cls, cfg: TrainConfig) -> ClassifyTask:
-        """Set the torch threads, preload the data and check the pretraining overlap (may raise ValueError)."""
+        """Set the torch threads, preload the data and check the pretraining overlap (may raise ConfigError)."""
         from nodescope.training._samples import build_samples
 
         _threads(cfg)

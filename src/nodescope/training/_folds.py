@@ -36,6 +36,8 @@ from typing import Any, Literal, Protocol, TypeVar
 import numpy as np
 import pandas as pd
 
+from nodescope.errors import ConfigError, DataError
+
 __all__ = ["SPLIT_COLUMNS", "FoldPlan", "FoldRun", "FoldTask", "RunSummaryLike", "check_resume", "inner_validation",
            "is_rank_zero", "run_folds"]
 
@@ -217,7 +219,7 @@ def check_resume(run_dir: Path, config: Mapping[str, Any], splits: pd.DataFrame,
         old = yaml.safe_load(saved_cfg.read_text()) or {}
         diff = [f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in keys if old.get(k) != config.get(k)]
         if diff:
-            raise ValueError(f"resume: {saved_cfg} differs from this configuration in {'; '.join(diff)}; the finished "
+            raise ConfigError(f"resume: {saved_cfg} differs from this configuration in {'; '.join(diff)}; the finished "
                              "folds would not belong to this run. Use a new output folder or the saved settings")
     saved = run_dir / "splits.csv"
     if not saved.is_file():
@@ -225,12 +227,12 @@ def check_resume(run_dir: Path, config: Mapping[str, Any], splits: pd.DataFrame,
     old_sp = pd.read_csv(saved, dtype=str, keep_default_na=False)
     new_sp = splits.astype(str).reset_index(drop=True)
     if list(old_sp.columns) != list(new_sp.columns) or len(old_sp) != len(new_sp):
-        raise ValueError(f"resume: {saved} has {len(old_sp)} rows with columns {list(old_sp.columns)}, this run "
+        raise DataError(f"resume: {saved} has {len(old_sp)} rows with columns {list(old_sp.columns)}, this run "
                          f"{len(new_sp)} rows with {list(new_sp.columns)}; the data or the split changed")
     neq = old_sp.to_numpy() != new_sp.to_numpy()
     if neq.any():
         r, c = map(int, np.argwhere(neq)[0])
-        raise ValueError(f"resume: the split differs from {saved} on {int(neq.any(axis=1).sum())} row(s), e.g. row "
+        raise DataError(f"resume: the split differs from {saved} on {int(neq.any(axis=1).sum())} row(s), e.g. row "
                          f"{r + 2} column {old_sp.columns[c]!r}: saved {old_sp.iat[r, c]!r}, now {new_sp.iat[r, c]!r}; "
                          "use a new output folder")
 
@@ -293,7 +295,7 @@ def run_folds(task: FoldTask[Any], frame: pd.DataFrame, plan: FoldPlan) -> FoldR
     cv_idx = np.flatnonzero(frame["part"].to_numpy() == "cv")
     folds = sorted(set(frame["fold"].iloc[cv_idx].astype(int)))
     if len(folds) < 2:
-        raise ValueError(f"need >= 2 cross-validation folds, found {folds}")
+        raise DataError(f"need >= 2 cross-validation folds, found {folds}")
     fold_preds, fold_info, fold_models = [], {}, []
     for k in folds:
         pf, info, model = _run_fold(task, frame, plan, cv_idx, k, rank0)
