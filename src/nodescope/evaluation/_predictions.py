@@ -1,4 +1,4 @@
-"""Reading and validating ``predictions.csv`` (the contract in docs/evaluation.md and CONTRACTS.md).
+"""Reading, validating and building ``predictions.csv`` (the contract in docs/architecture.md and docs/evaluation.md).
 
 Columns: ``patient_id``, ``y_true`` (class name), one probability column ``p_<class>`` per class (a binary task may
 give only ``p_<positive>``), ``split`` (``cv``/``val``/``test``/``external``), ``fold`` (int; empty or -1 outside

@@ -96,6 +96,7 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
     ``threshold``.
     """
     from nodescope.data import read_image
+    from nodescope.evaluation import make_predictions
 
     if bundle.kind != "classifier":
         raise BundleError(f"bundle {bundle.path}: kind {bundle.kind!r}; predicting files needs a classifier")
@@ -116,15 +117,10 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
             mask = read_image(mp).pixels
         imgs[i] = spec.prepare(read_image(p), mask=mask)[0]
     probs = predictor.predict(imgs, tta=tta).probabilities
-    out = pd.DataFrame({"patient_id": frame["patient_id"].to_numpy(), "y_true": frame["y_true"].to_numpy()})
-    for j, c in enumerate(bundle.classes):
-        out[f"p_{c}"] = probs[:, j]
-    out["split"], out["fold"], out["model"] = split, -1, bundle.name
-    out["run_id"] = str(bundle.meta.run_id or bundle.path.resolve().parent.parent.name)
-    out["image"] = frame["image"].to_numpy()
-    for col in frame.columns:
-        if col not in out.columns and col not in ("label",):
-            out[col] = frame[col].to_numpy()
+    out = make_predictions(
+        frame["patient_id"].to_numpy(), frame["y_true"].to_numpy(), probs, bundle.classes, split=split, fold=-1,
+        model=bundle.name, run_id=str(bundle.meta.run_id or bundle.path.resolve().parent.parent.name),
+        extra=frame[["image", *[c for c in frame.columns if c not in ("image", "label")]]])
     pos, thr = bundle.positive_class, bundle.threshold
     if pos is not None and thr is not None and len(bundle.classes) == 2:
         neg = next(c for c in bundle.classes if c != pos)
