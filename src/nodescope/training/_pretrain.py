@@ -15,8 +15,10 @@ from __future__ import annotations
 import copy
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -142,36 +144,8 @@ def run_pretrain(tasks: list[PretrainTask], out: str | Path, *, backbone: str = 
 
     best, best_epoch, best_state, wait, history = float("inf"), -1, None, 0, []
     for epoch in range(epochs):
-        bb.train()
-        heads.train()
-        queues = []
-        for t, d in enumerate(data):
-            idx = rng.permutation(d["train"])
-            queues.append([(t, idx[i:i + batch_size]) for i in range(0, len(idx), batch_size)
-                           if len(idx[i:i + batch_size]) > 1])
-        order = [b for group in zip(*[q + [None] * (max(map(len, queues)) - len(q)) for q in queues], strict=True)
-                 for b in group if b is not None]
-        tr_loss = []
-        for t, bidx in order:
-            d = data[t]
-            j = torch.as_tensor(bidx)
-            loss = F.cross_entropy(heads[t](bb(prep(d["images"][j], True))), d["y"][j])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            tr_loss.append(float(loss.detach()))
-        bb.eval()
-        heads.eval()
-        vals = []
-        with torch.no_grad():
-            for t, d in enumerate(data):
-                tot, n = 0.0, 0
-                for i in range(0, len(d["val"]), 64):
-                    j = torch.as_tensor(d["val"][i:i + 64])
-                    tot += float(F.cross_entropy(heads[t](bb(prep(d["images"][j], False))), d["y"][j],
-                                                 reduction="sum"))
-                    n += len(j)
-                vals.append(tot / max(n, 1))
+        tr_loss = _train_epoch(bb, heads, data, _interleaved_batches(data, rng, batch_size), opt, prep)
+        vals = _val_losses(bb, heads, data, prep)
         mval = float(np.mean(vals))
         history.append({"epoch": epoch, "train_loss": float(np.mean(tr_loss)) if tr_loss else float("nan"),
                         "val_loss": mval, **{f"val_loss_{d['name']}": v for d, v in zip(data, vals, strict=True)}})
@@ -201,3 +175,50 @@ def run_pretrain(tasks: list[PretrainTask], out: str | Path, *, backbone: str = 
     path = save_bundle(out, holder, meta, metrics={"history": history},
                        extra_files={"pretrain_images.json": json.dumps(all_hashes)})
     return PretrainResult(path, best, best_epoch, history, sum(d["excluded"] for d in data))
+
+
+def _interleaved_batches(data: list[dict[str, Any]], rng: np.random.Generator, batch_size: int
+                         ) -> list[tuple[int, np.ndarray]]:
+    """One epoch's ``(task, indices)`` batches: each task's training rows shuffled, tasks taking turns."""
+    queues = []
+    for t, d in enumerate(data):
+        idx = rng.permutation(d["train"])
+        queues.append([(t, idx[i:i + batch_size]) for i in range(0, len(idx), batch_size)
+                       if len(idx[i:i + batch_size]) > 1])
+    return [b for group in zip(*[q + [None] * (max(map(len, queues)) - len(q)) for q in queues], strict=True)
+            for b in group if b is not None]
+
+
+def _train_epoch(bb: nn.Module, heads: nn.ModuleList, data: list[dict[str, Any]],
+                 order: list[tuple[int, np.ndarray]], opt: torch.optim.Optimizer,
+                 prep: Callable[[torch.Tensor, bool], torch.Tensor]) -> list[float]:
+    """One pass over the batches (backbone + the batch's task head); returns the batch losses."""
+    bb.train()
+    heads.train()
+    tr_loss = []
+    for t, bidx in order:
+        d = data[t]
+        j = torch.as_tensor(bidx)
+        loss = F.cross_entropy(heads[t](bb(prep(d["images"][j], True))), d["y"][j])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        tr_loss.append(float(loss.detach()))
+    return tr_loss
+
+
+def _val_losses(bb: nn.Module, heads: nn.ModuleList, data: list[dict[str, Any]],
+                prep: Callable[[torch.Tensor, bool], torch.Tensor]) -> list[float]:
+    """Mean validation cross-entropy of each task."""
+    bb.eval()
+    heads.eval()
+    vals = []
+    with torch.no_grad():
+        for t, d in enumerate(data):
+            tot, n = 0.0, 0
+            for i in range(0, len(d["val"]), 64):
+                j = torch.as_tensor(d["val"][i:i + 64])
+                tot += float(F.cross_entropy(heads[t](bb(prep(d["images"][j], False))), d["y"][j], reduction="sum"))
+                n += len(j)
+            vals.append(tot / max(n, 1))
+    return vals
