@@ -44,6 +44,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from nodescope._estimate import Estimate
+from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._delong import delong_components
 
 __all__ = ["MRMCResult", "mrmc_analysis"]
@@ -250,33 +251,33 @@ def mrmc_analysis(
         Wrong shapes, missing values, one class only, fewer than two readers, unknown ``cov``.
     """
     if cov not in _COV_METHODS:
-        raise ValueError(f"cov must be one of {_COV_METHODS}, got {cov!r}")
+        raise StatisticsInputError(f"cov must be one of {_COV_METHODS}, got {cov!r}")
     if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+        raise StatisticsInputError(f"alpha must be in (0, 1), got {alpha!r}")
     y = np.asarray(y_true)
     if y.ndim != 1:
-        raise ValueError(f"y_true must be one-dimensional, got shape {y.shape}")
+        raise StatisticsInputError(f"y_true must be one-dimensional, got shape {y.shape}")
     values = set(np.unique(y).tolist())
     if not values <= {0, 1}:
-        raise ValueError(f"y_true must hold 0/1 values, got {sorted(values, key=str)[:10]}")
+        raise StatisticsInputError(f"y_true must hold 0/1 values, got {sorted(values, key=str)[:10]}")
     truth = y.astype(bool)
     x = np.asarray(ratings, dtype=float)
     if x.ndim != 3 or x.shape[2] != truth.size:
-        raise ValueError(
+        raise StatisticsInputError(
             f"ratings must have shape (n_modalities, n_readers, n_cases={truth.size}), got {x.shape}")
     if not np.isfinite(x).all():
-        raise ValueError("ratings contain missing or non-finite values; the OR analysis needs a fully crossed "
+        raise StatisticsInputError("ratings contain missing or non-finite values; the OR analysis needs a fully crossed "
                          "design (every reader reads every case in every modality)")
     t, r, n_cases = x.shape
     if r < 2:
-        raise ValueError(f"an MRMC analysis needs at least two readers, got {r}")
+        raise StatisticsInputError(f"an MRMC analysis needs at least two readers, got {r}")
     n_pos, n_neg = int(truth.sum()), int((~truth).sum())
     if n_pos < 2 or n_neg < 2:
-        raise ValueError(f"need at least two positive and two negative cases, got {n_pos} and {n_neg}")
+        raise StatisticsInputError(f"need at least two positive and two negative cases, got {n_pos} and {n_neg}")
     mods = tuple(str(m) for m in (modalities if modalities is not None else range(t)))
     rdrs = tuple(str(j) for j in (readers if readers is not None else range(r)))
     if len(mods) != t or len(rdrs) != r:
-        raise ValueError(f"got {len(mods)} modality and {len(rdrs)} reader labels for ratings of shape {x.shape}")
+        raise StatisticsInputError(f"got {len(mods)} modality and {len(rdrs)} reader labels for ratings of shape {x.shape}")
 
     auc_flat, cov_mat = _error_covariance(truth, x.reshape(t * r, n_cases), cov)
     theta = auc_flat.reshape(t, r)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from nodescope._estimate import Estimate
+from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._compare import McNemarResult, compare_auc, mcnemar_test
 from nodescope.evaluation._mrmc import MRMCCov, MRMCResult, mrmc_analysis
 from nodescope.evaluation._proportions import proportion_ci
@@ -57,7 +58,7 @@ def _as_flag(values: pd.Series, column: str, source: str, *, positive: str | Non
         rows = [int(i) + 2 for i in np.flatnonzero(bad.to_numpy())[:5]]  # +2: header line and 1-based
         vals = sorted(set(text[bad].tolist()))[:5]
         valid = "0/1, yes/no, true/false" + (f", or a class name {list(classes)}" if classes else "")
-        raise ValueError(f"{source}: column {column!r} has values {vals} (lines {rows}); expected {valid}")
+        raise StatisticsInputError(f"{source}: column {column!r} has values {vals} (lines {rows}); expected {valid}")
     return out
 
 
@@ -98,20 +99,20 @@ def validate_reads(
         raise TypeError(f"{source}: expected a pandas DataFrame, got {type(reads).__name__}")
     missing = [c for c in REQUIRED_READ_COLUMNS if c not in reads.columns]
     if missing:
-        raise ValueError(f"{source}: missing column(s) {missing}; found {list(reads.columns)}. "
+        raise StatisticsInputError(f"{source}: missing column(s) {missing}; found {list(reads.columns)}. "
                          "A reads table needs patient_id, reader and call and/or score")
     if "call" not in reads.columns and "score" not in reads.columns:
-        raise ValueError(f"{source}: needs a 'call' column (0/1 or class name) and/or a 'score' column "
+        raise StatisticsInputError(f"{source}: needs a 'call' column (0/1 or class name) and/or a 'score' column "
                          f"(ordinal confidence); found {list(reads.columns)}")
     if len(reads) == 0:
-        raise ValueError(f"{source}: has no rows")
+        raise StatisticsInputError(f"{source}: has no rows")
     out = pd.DataFrame(index=reads.index)
     for col in REQUIRED_READ_COLUMNS:
         vals = reads[col]
         empty = vals.isna() | (vals.astype(str).str.strip() == "")
         if empty.any():
             rows = [int(i) + 2 for i in np.flatnonzero(empty.to_numpy())[:5]]
-            raise ValueError(f"{source}: column {col!r} is empty on lines {rows}")
+            raise StatisticsInputError(f"{source}: column {col!r} is empty on lines {rows}")
         out[col] = vals.astype(str).str.strip()
     if "aided" in reads.columns:
         out["condition"] = _as_flag(reads["aided"], "aided", source).map({0.0: "unaided", 1.0: "aided"})
@@ -124,10 +125,10 @@ def validate_reads(
         score = pd.to_numeric(reads["score"].where(~blank), errors="coerce")
         bad = (score.isna() & ~blank) | ~np.isfinite(score.fillna(0.0))
         if blank.all() and "call" not in reads.columns:
-            raise ValueError(f"{source}: column 'score' is empty on every line and there is no 'call' column")
+            raise StatisticsInputError(f"{source}: column 'score' is empty on every line and there is no 'call' column")
         if bad.any():
             rows = [int(i) + 2 for i in np.flatnonzero(bad.to_numpy())[:5]]
-            raise ValueError(f"{source}: column 'score' must be numeric on every row; bad values "
+            raise StatisticsInputError(f"{source}: column 'score' must be numeric on every row; bad values "
                              f"{reads['score'][bad].astype(str).tolist()[:5]} on lines {rows}")
         out["score"] = score.astype(float)
     else:
@@ -135,7 +136,7 @@ def validate_reads(
     dup = out.duplicated(["patient_id", "reader", "condition"], keep=False)
     if dup.any():
         first = out[dup].iloc[0]
-        raise ValueError(f"{source}: reader {first['reader']!r} read patient {first['patient_id']!r} more than once "
+        raise StatisticsInputError(f"{source}: reader {first['reader']!r} read patient {first['patient_id']!r} more than once "
                          f"(condition {first['condition']!r}); {int(dup.sum())} duplicated rows")
     return out.reset_index(drop=True)
 
@@ -393,9 +394,9 @@ def reader_study(
     truth_s.index = truth_s.index.astype(str)
     unknown = sorted(set(reads["patient_id"]) - set(truth_s.index))
     if unknown:
-        raise ValueError(f"reads table: {len(unknown)} patient_id(s) not in the predictions, e.g. {unknown[:5]}")
+        raise StatisticsInputError(f"reads table: {len(unknown)} patient_id(s) not in the predictions, e.g. {unknown[:5]}")
     if (model_score is None) != (threshold is None):
-        raise ValueError("model_score and threshold go together: give both to compare readers with the model")
+        raise StatisticsInputError("model_score and threshold go together: give both to compare readers with the model")
     model_s = None
     if model_score is not None:
         model_s = pd.Series(model_score, dtype=float)
@@ -445,7 +446,7 @@ def reader_study(
                 ms = sub["patient_id"].map(model_s)
                 if ms.isna().any():
                     missing = sub["patient_id"][ms.isna()].tolist()[:5]
-                    raise ValueError(f"model {model_name!r} has no prediction for read patient(s) {missing}")
+                    raise StatisticsInputError(f"model {model_name!r} has no prediction for read patient(s) {missing}")
                 m_score = ms.to_numpy(dtype=float)
                 m_call = m_score >= float(threshold)  # type: ignore[arg-type]
                 label = reader if cond == "all" else f"{reader} ({cond})"
