@@ -112,6 +112,7 @@ from nodescope.evaluation._readers import (
     PairedComparison,
     ReaderPoint,
     ReaderStudy,
+    read_reads,
     reader_study,
     validate_reads,
 )
@@ -134,6 +135,7 @@ __all__ += [
     "evaluate_predictions",
     "mrmc_analysis",
     "parse_threshold",
+    "read_reads",
     "reader_study",
     "subgroup_metrics",
     "validate_reads",

@@ -22,20 +22,22 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from nodescope._estimate import Estimate
-from nodescope.errors import StatisticsInputError
+from nodescope.errors import MissingFileError, StatisticsInputError
 from nodescope.evaluation._compare import McNemarResult, compare_auc, mcnemar_test
 from nodescope.evaluation._mrmc import MRMCCov, MRMCResult, mrmc_analysis
 from nodescope.evaluation._proportions import proportion_ci
 from nodescope.evaluation._roc import roc_auc
 from nodescope.evaluation._validation import check_alpha, check_choice
 
-__all__ = ["PairedComparison", "ReaderPoint", "ReaderStudy", "reader_study", "validate_reads"]
+__all__ = ["PairedComparison", "ReaderPoint", "ReaderStudy", "read_reads", "reader_study", "validate_reads"]
 
 _TRUE = {"1", "yes", "y", "true", "t", "aided", "positive", "pos"}
 _FALSE = {"0", "no", "n", "false", "f", "unaided", "negative", "neg"}
@@ -60,6 +62,34 @@ def _as_flag(values: pd.Series, column: str, source: str, *, positive: str | Non
         valid = "0/1, yes/no, true/false" + (f", or a class name {list(classes)}" if classes else "")
         raise StatisticsInputError(f"{source}: column {column!r} has values {vals} (lines {rows}); expected {valid}")
     return out
+
+
+def read_reads(path: str | PathLike[str]) -> pd.DataFrame:
+    """Read a reads table from CSV, every column as text (check it with :func:`validate_reads`).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The CSV file.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    MissingFileError
+        ``path`` is not a file.
+    StatisticsInputError
+        The file is not a readable CSV table.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise MissingFileError(f"reads file not found: {p}")
+    try:
+        return pd.read_csv(p, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise StatisticsInputError(f"{p}: not a readable CSV reads table ({exc})") from None
 
 
 def validate_reads(
