@@ -229,7 +229,8 @@ def mcnemar_test(
     a = as_binary_labels(pred_a, "pred_a")
     b = as_binary_labels(pred_b, "pred_b")
     if not (a.shape == b.shape == y.shape):
-        raise StatisticsInputError(f"y_true, pred_a and pred_b must have the same length; got {y.shape}, {a.shape}, {b.shape}")
+        raise StatisticsInputError(f"y_true, pred_a and pred_b must have the same length; got {y.shape}, {a.shape}, "
+                                   f"{b.shape}")
     on = check_choice("on", on, ("sensitivity", "specificity"))  # type: ignore[assignment]
     method = check_choice("method", method, ("exact", "corrected", "uncorrected"))  # type: ignore[assignment]
     alpha = check_alpha(alpha)
@@ -238,7 +239,8 @@ def mcnemar_test(
     ca, cb = a[keep] == target, b[keep] == target
     n = int(keep.sum())
     if n == 0:
-        raise StatisticsInputError(f"McNemar on {on} needs reference {'positive' if target else 'negative'} cases; got none")
+        raise StatisticsInputError(f"McNemar on {on} needs reference {'positive' if target else 'negative'} cases; "
+                                   "got none")
     n11, n10, n01, n00 = (int(np.sum(ca & cb)), int(np.sum(ca & ~cb)), int(np.sum(~ca & cb)), int(np.sum(~ca & ~cb)))
     note = ""
     if n10 + n01 == 0:
@@ -340,7 +342,8 @@ def bootstrap_difference(
         all_w = np.vstack([ones, w])
         if name in _THRESHOLD_METRICS:
             if threshold_a is None or threshold_b is None:
-                raise StatisticsInputError(f"metric={name!r} needs threshold_a= and threshold_b= (score >= threshold is positive)")
+                raise StatisticsInputError(f"metric={name!r} needs threshold_a= and threshold_b= "
+                                           "(score >= threshold is positive)")
 
             def values(s: NDArray[np.float64], thr: float | None) -> NDArray[np.float64]:
                 return _threshold_metric(name, y, s >= float(thr), all_w.astype(np.float64))  # type: ignore[arg-type]

@@ -69,8 +69,9 @@ def _binary_split_doc(r: BinarySplitResult) -> dict[str, Any]:
         entry["calibration"] = {"note": r.calibration_note}
     else:
         cal = r.calibration
+        assert cal is not None  # a calibration without a note was computed
         entry["calibration"] = jsonable(dataclasses.replace(
-            cal, hosmer_lemeshow=dataclasses.replace(cal.hosmer_lemeshow, table=pd.DataFrame())))  # type: ignore[union-attr]
+            cal, hosmer_lemeshow=dataclasses.replace(cal.hosmer_lemeshow, table=pd.DataFrame())))
     if r.dca is not None:
         entry["dca"] = {"table": "dca.csv", "prevalence": r.dca.prevalence, "n_boot": r.dca.n_boot}
     return entry

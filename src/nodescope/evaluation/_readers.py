@@ -130,10 +130,10 @@ def validate_reads(
     missing = [c for c in REQUIRED_READ_COLUMNS if c not in reads.columns]
     if missing:
         raise StatisticsInputError(f"{source}: missing column(s) {missing}; found {list(reads.columns)}. "
-                         "A reads table needs patient_id, reader and call and/or score")
+                                   "A reads table needs patient_id, reader and call and/or score")
     if "call" not in reads.columns and "score" not in reads.columns:
         raise StatisticsInputError(f"{source}: needs a 'call' column (0/1 or class name) and/or a 'score' column "
-                         f"(ordinal confidence); found {list(reads.columns)}")
+                                   f"(ordinal confidence); found {list(reads.columns)}")
     if len(reads) == 0:
         raise StatisticsInputError(f"{source}: has no rows")
     out = pd.DataFrame(index=reads.index)
@@ -159,15 +159,15 @@ def validate_reads(
         if bad.any():
             rows = [int(i) + 2 for i in np.flatnonzero(bad.to_numpy())[:5]]
             raise StatisticsInputError(f"{source}: column 'score' must be numeric on every row; bad values "
-                             f"{reads['score'][bad].astype(str).tolist()[:5]} on lines {rows}")
+                                       f"{reads['score'][bad].astype(str).tolist()[:5]} on lines {rows}")
         out["score"] = score.astype(float)
     else:
         out["score"] = np.nan
     dup = out.duplicated(["patient_id", "reader", "condition"], keep=False)
     if dup.any():
         first = out[dup].iloc[0]
-        raise StatisticsInputError(f"{source}: reader {first['reader']!r} read patient {first['patient_id']!r} more than once "
-                         f"(condition {first['condition']!r}); {int(dup.sum())} duplicated rows")
+        raise StatisticsInputError(f"{source}: reader {first['reader']!r} read patient {first['patient_id']!r} "
+                                   f"more than once (condition {first['condition']!r}); {int(dup.sum())} duplicated rows")
     return out.reset_index(drop=True)
 
 
@@ -370,6 +370,69 @@ def _paired(reader: str, a: str, b: str, y: np.ndarray, call_a: np.ndarray | Non
     return PairedComparison(reader, a, b, int(y.size), sa, sb, pa, pb, sens_test, spec_test, auc_diff)
 
 
+def _aided_vs_unaided(rd: pd.DataFrame, readers: list[str], conditions: list[str], has_call: bool,
+                      has_score: bool, alpha: float, notes: list[str]) -> list[PairedComparison]:
+    """Aided vs unaided per reader, on the patients read in both conditions (appends to ``notes``)."""
+    aided: list[PairedComparison] = []
+    if {"aided", "unaided"} <= set(conditions):
+        for reader in readers:
+            a = rd[(rd["reader"] == reader) & (rd["condition"] == "aided")].set_index("patient_id")
+            u = rd[(rd["reader"] == reader) & (rd["condition"] == "unaided")].set_index("patient_id")
+            common = [p for p in u.index if p in a.index]
+            if not common:
+                notes.append(f"reader {reader!r}: no patient read both aided and unaided")
+                continue
+            y = u.loc[common, "y"].to_numpy()
+            ca = a.loc[common, "call"].to_numpy() == 1.0 if has_call else None
+            cu = u.loc[common, "call"].to_numpy() == 1.0 if has_call else None
+            sa_, su_ = a.loc[common, "score"].to_numpy(), u.loc[common, "score"].to_numpy()
+            scored = has_score and bool(np.isfinite(sa_).all() and np.isfinite(su_).all())
+            aided.append(_paired(reader, "aided", "unaided", y, ca, cu, sa_ if scored else None,
+                                 su_ if scored else None, alpha))
+
+    return aided
+
+
+def _mrmc_of_reads(rd: pd.DataFrame, readers: list[str], conditions: list[str], truth_s: pd.Series, has_call: bool,
+                   has_score: bool, mrmc_cov: MRMCCov, alpha: float, notes: list[str]) -> MRMCResult | None:
+    """Obuchowski-Rockette over the readers and patients of a fully crossed design (appends to ``notes``)."""
+    mrmc = None
+    if len(readers) >= 2:
+        col = "score" if has_score else ("call" if has_call else "")
+        if col:
+            # a reader who did not read in every condition (or, when rating by score, left scores out) cannot enter
+            # the fully crossed analysis: left out of the MRMC only, kept in the per-reader results
+            complete = rd.groupby("reader")[col].apply(lambda v: bool(v.notna().all()))
+            in_all = rd.groupby("reader")["condition"].agg(lambda v: set(conditions) <= set(v))
+            mrmc_readers = [r for r in readers if complete[r] and in_all[r]]
+            left_out = [r for r in readers if r not in mrmc_readers]
+            if left_out:
+                notes.append(f"MRMC: reader(s) {left_out} left out (not read in every condition"
+                             + (" or with missing scores" if col == "score" else "") + "); their per-reader "
+                             "results are kept")
+            if len(mrmc_readers) < 2:
+                notes.append("MRMC: fewer than two readers read in every condition; no MRMC analysis")
+            else:
+                sel = rd[rd["reader"].isin(mrmc_readers)]
+                wide = sel.pivot_table(index="patient_id", columns=["condition", "reader"], values=col,
+                                       aggfunc="first")
+                full = wide.dropna()
+                if len(full) < len(wide):
+                    notes.append(f"MRMC: {len(wide) - len(full)} of {len(wide)} patients not read by every reader "
+                                 "in every condition were left out of the MRMC analysis")
+                y_m = full.index.map(truth_s).astype(int).to_numpy()
+                if len(full) and y_m.sum() >= 2 and (1 - y_m).sum() >= 2:
+                    x = np.stack([np.stack([full[(c, r)].to_numpy(dtype=float) for r in mrmc_readers])
+                                  for c in conditions])
+                    mrmc = mrmc_analysis(y_m, x, modalities=conditions, readers=mrmc_readers, cov=mrmc_cov,
+                                         alpha=alpha)
+                else:
+                    notes.append("MRMC: too few fully crossed patients with both outcomes (need >= 2 of each)")
+    else:
+        notes.append("MRMC analysis needs at least two readers")
+    return mrmc
+
+
 def reader_study(
     reads: pd.DataFrame,
     truth: Mapping[str, int] | pd.Series,
@@ -424,7 +487,8 @@ def reader_study(
     truth_s.index = truth_s.index.astype(str)
     unknown = sorted(set(reads["patient_id"]) - set(truth_s.index))
     if unknown:
-        raise StatisticsInputError(f"reads table: {len(unknown)} patient_id(s) not in the predictions, e.g. {unknown[:5]}")
+        raise StatisticsInputError(f"reads table: {len(unknown)} patient_id(s) not in the predictions, "
+                                   f"e.g. {unknown[:5]}")
     if (model_score is None) != (threshold is None):
         raise StatisticsInputError("model_score and threshold go together: give both to compare readers with the model")
     model_s = None
@@ -484,56 +548,7 @@ def reader_study(
                                         sub["score"].to_numpy() if scored else None,
                                         m_score if scored else None, alpha))
 
-    aided: list[PairedComparison] = []
-    if {"aided", "unaided"} <= set(conditions):
-        for reader in readers:
-            a = rd[(rd["reader"] == reader) & (rd["condition"] == "aided")].set_index("patient_id")
-            u = rd[(rd["reader"] == reader) & (rd["condition"] == "unaided")].set_index("patient_id")
-            common = [p for p in u.index if p in a.index]
-            if not common:
-                notes.append(f"reader {reader!r}: no patient read both aided and unaided")
-                continue
-            y = u.loc[common, "y"].to_numpy()
-            ca = a.loc[common, "call"].to_numpy() == 1.0 if has_call else None
-            cu = u.loc[common, "call"].to_numpy() == 1.0 if has_call else None
-            sa_, su_ = a.loc[common, "score"].to_numpy(), u.loc[common, "score"].to_numpy()
-            scored = has_score and bool(np.isfinite(sa_).all() and np.isfinite(su_).all())
-            aided.append(_paired(reader, "aided", "unaided", y, ca, cu, sa_ if scored else None,
-                                 su_ if scored else None, alpha))
-
-    mrmc = None
-    if len(readers) >= 2:
-        col = "score" if has_score else ("call" if has_call else "")
-        if col:
-            # a reader who did not read in every condition (or, when rating by score, left scores out) cannot enter
-            # the fully crossed analysis: left out of the MRMC only, kept in the per-reader results
-            complete = rd.groupby("reader")[col].apply(lambda v: bool(v.notna().all()))
-            in_all = rd.groupby("reader")["condition"].agg(lambda v: set(conditions) <= set(v))
-            mrmc_readers = [r for r in readers if complete[r] and in_all[r]]
-            left_out = [r for r in readers if r not in mrmc_readers]
-            if left_out:
-                notes.append(f"MRMC: reader(s) {left_out} left out (not read in every condition"
-                             + (" or with missing scores" if col == "score" else "") + "); their per-reader "
-                             "results are kept")
-            if len(mrmc_readers) < 2:
-                notes.append("MRMC: fewer than two readers read in every condition; no MRMC analysis")
-            else:
-                sel = rd[rd["reader"].isin(mrmc_readers)]
-                wide = sel.pivot_table(index="patient_id", columns=["condition", "reader"], values=col,
-                                       aggfunc="first")
-                full = wide.dropna()
-                if len(full) < len(wide):
-                    notes.append(f"MRMC: {len(wide) - len(full)} of {len(wide)} patients not read by every reader "
-                                 "in every condition were left out of the MRMC analysis")
-                y_m = full.index.map(truth_s).astype(int).to_numpy()
-                if len(full) and y_m.sum() >= 2 and (1 - y_m).sum() >= 2:
-                    x = np.stack([np.stack([full[(c, r)].to_numpy(dtype=float) for r in mrmc_readers])
-                                  for c in conditions])
-                    mrmc = mrmc_analysis(y_m, x, modalities=conditions, readers=mrmc_readers, cov=mrmc_cov,
-                                         alpha=alpha)
-                else:
-                    notes.append("MRMC: too few fully crossed patients with both outcomes (need >= 2 of each)")
-    else:
-        notes.append("MRMC analysis needs at least two readers")
+    aided = _aided_vs_unaided(rd, readers, conditions, has_call, has_score, alpha, notes)
+    mrmc = _mrmc_of_reads(rd, readers, conditions, truth_s, has_call, has_score, mrmc_cov, alpha, notes)
     return ReaderStudy(tuple(points), tuple(vs_model), tuple(aided), mrmc, model_name,
                        float(threshold) if threshold is not None else None, rating, tuple(notes))

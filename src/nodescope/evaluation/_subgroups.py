@@ -103,9 +103,11 @@ def subgroup_metrics(
     need = [y_col, score_col, *by_cols] + ([group_col] if group_col else [])
     missing = [c for c in need if c not in frame.columns]
     if missing:
-        raise StatisticsInputError(f"subgroup analysis: column(s) {missing} not found; available: {list(frame.columns)}")
+        raise StatisticsInputError(f"subgroup analysis: column(s) {missing} not found; "
+                                   f"available: {list(frame.columns)}")
     if "threshold" in metrics and threshold is None:
-        raise StatisticsInputError("subgroup metrics 'threshold' need the operating threshold (chosen on validation rows)")
+        raise StatisticsInputError("subgroup metrics 'threshold' need the operating threshold "
+                                   "(chosen on validation rows)")
     rows: list[dict] = []
     for col in by_cols:
         keys = frame[col].astype("string").fillna("(missing)")
