@@ -18,9 +18,8 @@ import pandas as pd
 from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._compare import bootstrap_difference, compare_auc, mcnemar_test
 from nodescope.evaluation._dca import net_benefit_difference
-from nodescope.evaluation._metrics_json import jsonable
 from nodescope.evaluation._predictions import Predictions
-from nodescope.evaluation._run import SPLIT_ORDER
+from nodescope.evaluation._run import SPLIT_ORDER, jsonable
 
 __all__ = ["ComparisonResult", "compare_models"]
 

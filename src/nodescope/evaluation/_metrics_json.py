@@ -8,47 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import math
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from nodescope import __version__
-from nodescope._estimate import Estimate
-from nodescope.evaluation._run import METRICS_SCHEMA_VERSION, TUNING_SPLITS
+from nodescope.evaluation._run import METRICS_SCHEMA_VERSION, TUNING_SPLITS, jsonable
 
 if TYPE_CHECKING:
     from nodescope.evaluation._compute import BinarySplitResult, EvaluationResults, ModelResult
 
-__all__ = ["jsonable", "metrics_document"]
+__all__ = ["metrics_document"]
 
 _TRUTHY = {"1", "yes", "true", "y", "t"}
-
-
-def jsonable(obj: Any) -> Any:
-    """Convert results (dataclasses, Estimates, numpy, DataFrames) to JSON values; ``nan``/``inf`` become ``None``."""
-    if isinstance(obj, Estimate):
-        return jsonable(obj.to_dict())
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, pd.DataFrame):
-        return jsonable(obj.to_dict(orient="records"))
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer, int)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(float(obj)) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
 
 
 def _is_synthetic(frame: pd.DataFrame) -> bool:

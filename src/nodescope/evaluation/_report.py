@@ -21,11 +21,11 @@ import pandas as pd
 
 from nodescope.evaluation._compute import compute_evaluation
 from nodescope.evaluation._figures import evaluation_figures
-from nodescope.evaluation._metrics_json import jsonable, metrics_document
+from nodescope.evaluation._metrics_json import metrics_document
 from nodescope.evaluation._options import ThresholdRule, evaluation_options, parse_threshold
 from nodescope.evaluation._predictions import Predictions
 from nodescope.evaluation._report_html import build_report
-from nodescope.evaluation._run import METRICS_SCHEMA_VERSION, EvaluationRun
+from nodescope.evaluation._run import METRICS_SCHEMA_VERSION, EvaluationRun, jsonable
 from nodescope.evaluation._tables import evaluation_tables
 from nodescope.report import save_figure
 
