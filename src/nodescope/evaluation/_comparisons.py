@@ -9,6 +9,7 @@ binary tasks, one record per split for ``metrics.json``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,14 @@ def _row(a: str, b: str, split: str, metric: str, estimate_a: float, estimate_b:
     return {"model_a": a, "model_b": b, "split": split, "metric": metric, "estimate_a": estimate_a,
             "estimate_b": estimate_b, "difference": diff.estimate, "ci_low": diff.ci_low, "ci_high": diff.ci_high,
             "statistic": statistic, "p_value": p_value, "method": method, "n": n}
+
+
+def _split_pairs(preds: Predictions, a: str, b: str) -> Iterator[tuple[str, Predictions, Predictions]]:
+    """``(split, rows of a, rows of b)`` for each split (in :data:`SPLIT_ORDER`) where both models have rows."""
+    for split in SPLIT_ORDER:
+        pa, pb = preds.where(model=a, split=split), preds.where(model=b, split=split)
+        if len(pa) and len(pb):
+            yield split, pa, pb
 
 
 def _paired_binary(pa: Predictions, pb: Predictions, a: str, b: str, split: str, keys: list[str]) -> pd.DataFrame:
@@ -110,10 +119,7 @@ def _compare_binary(preds: Predictions, a: str, b: str, thresholds: dict[str, fl
     rows: list[dict[str, Any]] = []
     docs: list[dict[str, Any]] = []
     keys = row_keys(preds.frame)
-    for split in SPLIT_ORDER:
-        pa, pb = preds.where(model=a, split=split), preds.where(model=b, split=split)
-        if len(pa) == 0 or len(pb) == 0:
-            continue
+    for split, pa, pb in _split_pairs(preds, a, b):
         m = _paired_binary(pa, pb, a, b, split, keys)
         doc: dict[str, Any] = {"model_a": a, "model_b": b, "split": split, "n_paired": len(m),
                                "n_only_a": len(pa) - len(m), "n_only_b": len(pb) - len(m)}
@@ -134,10 +140,7 @@ def _compare_binary(preds: Predictions, a: str, b: str, thresholds: dict[str, fl
 def _compare_multiclass(preds: Predictions, a: str, b: str, alpha: float) -> ComparisonResult:
     rows: list[dict[str, Any]] = []
     keys = row_keys(preds.frame)
-    for split in SPLIT_ORDER:
-        pa, pb = preds.where(model=a, split=split), preds.where(model=b, split=split)
-        if len(pa) == 0 or len(pb) == 0:
-            continue
+    for split, pa, pb in _split_pairs(preds, a, b):
         for lab, part in ((a, pa), (b, pb)):
             dup = part.frame[keys][part.frame.duplicated(keys, keep=False)]
             if len(dup):
