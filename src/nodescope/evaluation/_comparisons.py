@@ -42,7 +42,7 @@ def row_keys(frame: pd.DataFrame) -> list[str]:
 
 
 def _row(a: str, b: str, split: str, metric: str, estimate_a: float, estimate_b: float, diff: Any,
-         statistic: float, p_value: float, method: str, n: int) -> dict[str, Any]:
+         statistic: float, p_value: float, method: str, n: int | None) -> dict[str, Any]:
     """One row of ``comparisons.csv``; ``diff`` is an Estimate of the difference a - b."""
     return {"model_a": a, "model_b": b, "split": split, "metric": metric, "estimate_a": estimate_a,
             "estimate_b": estimate_b, "difference": diff.estimate, "ci_low": diff.ci_low, "ci_high": diff.ci_high,

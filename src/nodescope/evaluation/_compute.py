@@ -143,10 +143,10 @@ def _binary_split(split: str, sub: Predictions, threshold: float, opts: Evaluati
     ap = average_precision(y, s, alpha=alpha, n_boot=n_boot, groups=groups, seed=seed)
     bm = binary_metrics(y, s, threshold=threshold, alpha=alpha, n_boot=n_boot, groups=groups, seed=seed)
     both = 0 < y.sum() < len(y)
-    curves = {}
+    roc = band = pr = dca = None
     if both:
-        curves = {"roc": roc_curve(y, s), "band": roc_band(y, s, n_boot=n_boot, groups=groups, alpha=alpha, seed=seed),
-                  "pr": pr_curve(y, s)}
+        roc, pr = roc_curve(y, s), pr_curve(y, s)
+        band = roc_band(y, s, n_boot=n_boot, groups=groups, alpha=alpha, seed=seed)
     cal = rel = note = None
     try:
         # held-out predictions come from a model fitted elsewhere: Hosmer-Lemeshow on g df, not g - 2
@@ -156,17 +156,17 @@ def _binary_split(split: str, sub: Predictions, threshold: float, opts: Evaluati
     except ValueError as exc:
         note = f"undefined: {exc}"
     if both:
-        curves["dca"] = decision_curve(y, s, alpha=alpha, n_boot=n_boot, groups=groups, seed=seed)
+        dca = decision_curve(y, s, alpha=alpha, n_boot=n_boot, groups=groups, seed=seed)
     return BinarySplitResult(split=split, threshold=threshold, tuned_here=split in TUNING_SPLITS, n=len(y),
                              n_patients=len(set(g)), n_positive=int(y.sum()), prevalence=float(y.mean()),
                              clustered=clustered, auc=auc, ap=ap, metrics=bm, calibration=cal, calibration_note=note,
-                             reliability=rel, **curves)
+                             reliability=rel, roc=roc, band=band, pr=pr, dca=dca)
 
 
 def _binary_model(name: str, p: Predictions, choice: ThresholdChoice | None, thr: float, where: str,
                   opts: EvaluationOptions) -> ModelResult:
     splits = tuple(_binary_split(split, p.where(split=split), thr, opts) for split in split_order(p.values("split")))
-    subgroups = ()
+    subgroups: tuple[pd.DataFrame, ...] = ()
     if opts.by:
         frame = p.frame.assign(y=p.y_true(), score=p.y_score())
         sg = subgroup_metrics(frame, list(opts.by), threshold=thr, alpha=opts.alpha, n_boot=opts.n_boot,

@@ -48,10 +48,10 @@ def _binary_confusion_figure(table: Any, classes: tuple[str, ...], title: str) -
 def _binary_figures(model: ModelResult, classes: tuple[str, ...], figures: dict[str, Figure]) -> None:
     name, thr = model.name, model.threshold
     splits: tuple[BinarySplitResult, ...] = model.splits  # type: ignore[assignment]
-    curved = [s for s in splits if s.pr is not None]
+    prs = {s.split: s.pr for s in splits if s.pr is not None}
     prim = primary_split([s.split for s in splits])
-    if curved:
-        figures[f"pr_{name}"] = plot_pr({s.split: s.pr for s in curved}, aps={s.split: s.ap for s in curved},
+    if prs:
+        figures[f"pr_{name}"] = plot_pr(prs, aps={s.split: s.ap for s in splits if s.pr is not None},
                                         title=f"Precision-recall: {name}")
     rel = {s.split: s.reliability for s in splits if s.reliability is not None}
     if prim in rel:
@@ -66,15 +66,17 @@ def _binary_figures(model: ModelResult, classes: tuple[str, ...], figures: dict[
 
 def _roc_figure(model: ModelResult, readers: ReaderResult | None) -> Figure | None:
     """ROC curves of every split with both classes, the operating points and the readers' points."""
-    splits: list[BinarySplitResult] = [s for s in model.splits if s.roc is not None]  # type: ignore[union-attr]
-    if not splits:
+    every: tuple[BinarySplitResult, ...] = model.splits  # type: ignore[assignment]
+    rocs = {s.split: s.roc for s in every if s.roc is not None}
+    if not rocs:
         return None
+    splits = [s for s in every if s.roc is not None]
     points = [(f"{s.split}: threshold {s.threshold:.3g}", 1 - s.metrics.specificity.estimate,
                s.metrics.sensitivity.estimate) for s in splits]
     if readers is not None and readers.model == model.name:
         points += [(f"{pt.reader}" + ("" if pt.condition == "all" else f" ({pt.condition})"), pt.fpr,
                     pt.sensitivity.estimate) for pt in readers.study.points if pt.sensitivity.defined]
-    return plot_roc({s.split: s.roc for s in splits}, bands={s.split: s.band for s in splits},
+    return plot_roc(rocs, bands={s.split: s.band for s in splits if s.band is not None},
                     aucs={s.split: s.auc for s in splits}, points=points, title=f"ROC: {model.name}")
 
 
