@@ -214,3 +214,15 @@ def test_class_signal_learnable_but_not_trivial(tmp_path: Path) -> None:
     assert hilum["benign"] > hilum["metastatic"]
     assert by["synth_elasto_score"].mean()["metastatic"] > by["synth_elasto_score"].mean()["benign"]
     assert by["synth_cortex_echo"].median()["lymphoma"] < by["synth_cortex_echo"].median()["benign"]
+
+
+def test_renderer_does_not_import_the_generator():
+    # one-way dependency: _synth uses _synth_render (and its NodeParams), never the other way round
+    import ast
+
+    import nodescope.data._synth_render as render
+
+    tree = ast.parse(Path(render.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "nodescope.data._synth" not in imported

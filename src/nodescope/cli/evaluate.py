@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from nodescope.cli._common import console, fail
 
 __all__ = ["register"]
+
+
+def _auc_lines(metrics: dict[str, Any]) -> list[str]:
+    """One line per model and split: the AUC (macro AUC for multi-class tasks) with its CI."""
+    lines = []
+    for name, doc in metrics["models"].items():
+        for split, entry in doc["splits"].items():
+            auc = entry.get("discrimination", {}).get("auc") or entry.get("estimates", {}).get("macro_auc")
+            if auc and auc.get("estimate") is not None:
+                lo, hi = auc.get("ci_low"), auc.get("ci_high")
+                ci = f" ({lo:.3f}-{hi:.3f})" if lo is not None and hi is not None else ""
+                lines.append(f"{name} / {split}: AUC {auc['estimate']:.3f}{ci}  n={entry['n']}")
+    return lines
 
 
 def register(app: typer.Typer) -> None:
@@ -34,34 +48,22 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of every bootstrap"),
     ) -> None:
         """Evaluate saved predictions: metrics.json, tidy CSV tables, PNG/SVG figures and report.html."""
-        import pandas as pd
-
-        from nodescope.evaluation import evaluate_predictions, read_predictions, write_evaluation
+        from nodescope.errors import NodescopeError
+        from nodescope.evaluation import evaluate_predictions, read_predictions, read_reads, write_evaluation
 
         if not predictions.is_file():
             fail(f"predictions file not found: {predictions}")
-        if readers is not None and not readers.is_file():
-            fail(f"--readers: reads file not found: {readers}")
-        if not 0 < alpha < 1:
-            fail(f"--alpha must be in (0, 1); got {alpha}")
-        if n_boot < 1:
-            fail(f"--n-boot must be >= 1; got {n_boot}")
         try:
             preds = read_predictions(predictions, positive=positive)
-            reads = pd.read_csv(readers, dtype=str, keep_default_na=False) if readers is not None else None
+            reads = read_reads(readers) if readers is not None else None
             run = evaluate_predictions(preds, threshold=threshold, by=list(by),
                                        compare=tuple(compare) if compare else None,  # type: ignore[arg-type]
                                        reads=reads, model=model, alpha=alpha, n_boot=n_boot, seed=seed,
                                        source=str(predictions), reads_source=str(readers))
             written = write_evaluation(run, out)
-        except (ValueError, TypeError, KeyError) as exc:
+        except NodescopeError as exc:
             fail(str(exc))
-        for name, doc in run.metrics["models"].items():
-            for split, entry in doc["splits"].items():
-                auc = entry.get("discrimination", {}).get("auc") or entry.get("estimates", {}).get("macro_auc")
-                if auc and auc.get("estimate") is not None:
-                    lo, hi = auc.get("ci_low"), auc.get("ci_high")
-                    ci = f" ({lo:.3f}-{hi:.3f})" if lo is not None and hi is not None else ""
-                    console.print(f"{name} / {split}: AUC {auc['estimate']:.3f}{ci}  n={entry['n']}")
+        for line in _auc_lines(run.metrics):
+            console.print(line)
         console.print(f"wrote {written['metrics']}, {len(written['tables'])} tables, {len(written['figures'])} "
                       f"figure files and {written['report']}")

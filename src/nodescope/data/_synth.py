@@ -32,7 +32,13 @@ import pandas as pd
 from numpy.typing import NDArray
 from PIL import Image
 
-from nodescope.data._synth_render import Geometry, render_bmode, render_doppler, render_elastography
+from nodescope.data._synth_render import (
+    Geometry,
+    NodeParams,
+    render_bmode,
+    render_doppler,
+    render_elastography,
+)
 
 __all__ = ["SYNTHETIC_CLASSES", "SYNTHETIC_MODALITIES", "SyntheticDataset", "make_synthetic_dataset"]
 
@@ -129,28 +135,6 @@ class SyntheticDataset:
     n_patients: int
     n_images: int
     classes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class NodeParams:
-    """The generating parameters of one node (written to the manifest as ``synth_*`` columns)."""
-
-    short_axis_mm: float
-    ls_ratio: float
-    echo: float
-    hilum: bool
-    hilum_width: float
-    bulge: float
-    heterogeneity: float
-    margin_blur: float
-    irregularity: float
-    reticular: bool
-    calcification: bool
-    necrosis: bool
-    doppler_pattern: str
-    vascularity: int
-    elasto_score: int
-    fov_mm: float
 
 
 def _shrink(values: Sequence[float], cls: int, difficulty: float) -> float:
@@ -381,32 +365,9 @@ def make_synthetic_dataset(
         cls = int(labels[i])
         site = _SITES[int(sites[i])]
         date = (_FIRST_DAY + _dt.timedelta(days=int(days[i]))).isoformat()
-        r_params, r_clin, r_bmode, r_cdfi, r_elasto = (np.random.default_rng(s) for s in patient_ss[i].spawn(5))
-        node = _draw_node(r_params, cls, d)
-        clin = _draw_clinical(r_clin, cls, d)
-        effects = _SITE_EFFECTS[site]
-        grey, geom = render_bmode(node, size, effects, r_bmode)
-        mask_rel = f"masks/{pid}_node.png"
-        _save_png(np.where(geom.mask, 255, 0).astype(np.uint8), root / mask_rel)
-        rendered: dict[str, NDArray[np.uint8]] = {"bmode": grey}
-        if "cdfi" in mods:
-            rendered["cdfi"] = render_doppler(grey, geom, node, effects, r_cdfi)
-        if "elastography" in mods:
-            rendered["elastography"] = render_elastography(grey, geom, node, r_elasto)
-        synth = _synth_columns(node, geom)
-        for m in mods:
-            rel = f"images/{pid}_{m}.png"
-            _save_png(rendered[m], root / rel)
-            manifest_rows.append({
-                "patient_id": pid, "image": rel, "label": SYNTHETIC_CLASSES[cls], "lesion_id": f"{pid}_N1",
-                "modality": m, "mask": mask_rel, "site": site, "date": date, "synthetic": "yes", **synth,
-            })
-        clinical_rows.append({
-            "patient_id": pid, "age": clin["age"], "sex": clin["sex"],
-            "node_short_axis_mm": round(node.short_axis_mm, 1), "site": site, "exam_date": date,
-            **{key: clin[key] for key in ("node_region", "primary_cancer_history", "b_symptoms", "ldh_u_l",
-                                          "crp_mg_l")},
-        })
+        rows, clin_row = _write_patient(root, pid, cls, site, date, patient_ss[i], d, size, mods)
+        manifest_rows += rows
+        clinical_rows.append(clin_row)
 
     manifest_path = root / "manifest.csv"
     clinical_path = root / "clinical.csv"
@@ -425,6 +386,39 @@ def make_synthetic_dataset(
         n_images=len(manifest_rows),
         classes=SYNTHETIC_CLASSES,
     )
+
+
+def _write_patient(root: Path, pid: str, cls: int, site: str, date: str, seed_seq: np.random.SeedSequence,
+                   d: float, size: int, mods: tuple[str, ...]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Draw, render and save one patient; return its manifest rows (one per modality) and its clinical row."""
+    r_params, r_clin, r_bmode, r_cdfi, r_elasto = (np.random.default_rng(s) for s in seed_seq.spawn(5))
+    node = _draw_node(r_params, cls, d)
+    clin = _draw_clinical(r_clin, cls, d)
+    effects = _SITE_EFFECTS[site]
+    grey, geom = render_bmode(node, size, effects, r_bmode)
+    mask_rel = f"masks/{pid}_node.png"
+    _save_png(np.where(geom.mask, 255, 0).astype(np.uint8), root / mask_rel)
+    rendered: dict[str, NDArray[np.uint8]] = {"bmode": grey}
+    if "cdfi" in mods:
+        rendered["cdfi"] = render_doppler(grey, geom, node, effects, r_cdfi)
+    if "elastography" in mods:
+        rendered["elastography"] = render_elastography(grey, geom, node, r_elasto)
+    synth = _synth_columns(node, geom)
+    manifest_rows: list[dict[str, Any]] = []
+    for m in mods:
+        rel = f"images/{pid}_{m}.png"
+        _save_png(rendered[m], root / rel)
+        manifest_rows.append({
+            "patient_id": pid, "image": rel, "label": SYNTHETIC_CLASSES[cls], "lesion_id": f"{pid}_N1",
+            "modality": m, "mask": mask_rel, "site": site, "date": date, "synthetic": "yes", **synth,
+        })
+    clinical_row = {
+        "patient_id": pid, "age": clin["age"], "sex": clin["sex"],
+        "node_short_axis_mm": round(node.short_axis_mm, 1), "site": site, "exam_date": date,
+        **{key: clin[key] for key in ("node_region", "primary_cancer_history", "b_symptoms", "ldh_u_l",
+                                      "crp_mg_l")},
+    }
+    return manifest_rows, clinical_row
 
 
 def _synth_columns(node: NodeParams, geom: Geometry) -> dict[str, Any]:

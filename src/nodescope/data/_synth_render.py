@@ -18,18 +18,36 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-if TYPE_CHECKING:
-    from nodescope.data._synth import NodeParams
-
-__all__ = ["Geometry", "render_bmode", "render_doppler", "render_elastography"]
+__all__ = ["Geometry", "NodeParams", "render_bmode", "render_doppler", "render_elastography"]
 
 FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class NodeParams:
+    """The generating parameters of one node (written to the manifest as ``synth_*`` columns)."""
+
+    short_axis_mm: float
+    ls_ratio: float
+    echo: float
+    hilum: bool
+    hilum_width: float
+    bulge: float
+    heterogeneity: float
+    margin_blur: float
+    irregularity: float
+    reticular: bool
+    calcification: bool
+    necrosis: bool
+    doppler_pattern: str
+    vascularity: int
+    elasto_score: int
+    fov_mm: float
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,7 @@ from nodescope.evaluation._readers import (
     PairedComparison,
     ReaderPoint,
     ReaderStudy,
+    read_reads,
     reader_study,
     validate_reads,
 )
@@ -141,6 +142,7 @@ __all__ += [
     "evaluate_predictions",
     "mrmc_analysis",
     "parse_threshold",
+    "read_reads",
     "reader_study",
     "subgroup_metrics",
     "validate_reads",

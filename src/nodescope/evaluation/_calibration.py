@@ -46,6 +46,7 @@ from statsmodels.nonparametric.smoothers_lowess import lowess
 from statsmodels.tools.sm_exceptions import PerfectSeparationError, PerfectSeparationWarning
 
 from nodescope._estimate import Estimate
+from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._bootstrap import (
     SeedLike,
     bootstrap_note,
@@ -146,7 +147,7 @@ def _inputs(y_true: ArrayLike, y_prob: ArrayLike) -> tuple[NDArray[np.bool_], ND
     y = as_binary_labels(y_true)
     p = as_probabilities(y_prob, y.shape[0], "y_prob")
     if y.shape[0] == 0:
-        raise ValueError("y_true is empty")
+        raise StatisticsInputError("y_true is empty")
     return y, p
 
 
@@ -171,7 +172,7 @@ def hosmer_lemeshow(
     """
     y, p = _inputs(y_true, y_prob)
     if isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer)) or n_groups < 3:
-        raise ValueError(f"n_groups must be an int >= 3; got {n_groups!r}")
+        raise StatisticsInputError(f"n_groups must be an int >= 3; got {n_groups!r}")
     if not isinstance(fitted_on_sample, (bool, np.bool_)):
         raise TypeError(f"fitted_on_sample must be a bool; got {type(fitted_on_sample).__name__}")
     df_rule = "g-2" if fitted_on_sample else "g"
@@ -326,7 +327,7 @@ def calibration_metrics(
     alpha = check_alpha(alpha)
     n_boot = check_n_boot(n_boot)
     if isinstance(ece_bins, bool) or not isinstance(ece_bins, (int, np.integer)) or ece_bins < 1:
-        raise ValueError(f"ece_bins must be an int >= 1; got {ece_bins!r}")
+        raise StatisticsInputError(f"ece_bins must be an int >= 1; got {ece_bins!r}")
     n = y.shape[0]
     yf = y.astype(float)
     e_int, e_slope, a2, note = _logistic_fits(y, p, alpha)
@@ -449,9 +450,9 @@ def reliability_curve(
     alpha = check_alpha(alpha)
     strategy = check_choice("strategy", strategy, ("uniform", "quantile"))  # type: ignore[assignment]
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ValueError(f"n_bins must be an int >= 1; got {n_bins!r}")
+        raise StatisticsInputError(f"n_bins must be an int >= 1; got {n_bins!r}")
     if not 0 < frac <= 1:
-        raise ValueError(f"frac must be in (0, 1]; got {frac}")
+        raise StatisticsInputError(f"frac must be in (0, 1]; got {frac}")
     if strategy == "uniform":
         edges = np.linspace(0, 1, n_bins + 1)
         idx = _ece_bins(p, n_bins)

@@ -21,6 +21,7 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 
 from nodescope._estimate import Estimate
+from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._bootstrap import (
     SeedLike,
     bootstrap_note,
@@ -108,7 +109,7 @@ def compare_auc(y_true: ArrayLike, score_a: ArrayLike, score_b: ArrayLike, *, al
     alpha = check_alpha(alpha)
     comp = delong_components(y, np.column_stack([sa, sb]))
     if comp.n_positive < 2 or comp.n_negative < 2:
-        raise ValueError(
+        raise StatisticsInputError(
             f"DeLong's test needs >= 2 cases per class; got {comp.n_positive} positive(s), {comp.n_negative} negative(s)"
         )
     cov = comp.covariance
@@ -150,7 +151,7 @@ def compare_auc_unpaired(
     ca, cb = delong_components(ya, sa), delong_components(yb, sb)
     for lab, c in (("a", ca), ("b", cb)):
         if c.n_positive < 2 or c.n_negative < 2:
-            raise ValueError(f"sample {lab}: DeLong variance needs >= 2 cases per class")
+            raise StatisticsInputError(f"sample {lab}: DeLong variance needs >= 2 cases per class")
     va, vb = float(ca.covariance[0, 0]), float(cb.covariance[0, 0])
     d = float(ca.auc[0] - cb.auc[0])
     se = math.sqrt(va + vb)
@@ -228,7 +229,8 @@ def mcnemar_test(
     a = as_binary_labels(pred_a, "pred_a")
     b = as_binary_labels(pred_b, "pred_b")
     if not (a.shape == b.shape == y.shape):
-        raise ValueError(f"y_true, pred_a and pred_b must have the same length; got {y.shape}, {a.shape}, {b.shape}")
+        raise StatisticsInputError(f"y_true, pred_a and pred_b must have the same length; got {y.shape}, {a.shape}, "
+                                   f"{b.shape}")
     on = check_choice("on", on, ("sensitivity", "specificity"))  # type: ignore[assignment]
     method = check_choice("method", method, ("exact", "corrected", "uncorrected"))  # type: ignore[assignment]
     alpha = check_alpha(alpha)
@@ -237,7 +239,8 @@ def mcnemar_test(
     ca, cb = a[keep] == target, b[keep] == target
     n = int(keep.sum())
     if n == 0:
-        raise ValueError(f"McNemar on {on} needs reference {'positive' if target else 'negative'} cases; got none")
+        raise StatisticsInputError(f"McNemar on {on} needs reference {'positive' if target else 'negative'} cases; "
+                                   "got none")
     n11, n10, n01, n00 = (int(np.sum(ca & cb)), int(np.sum(ca & ~cb)), int(np.sum(~ca & cb)), int(np.sum(~ca & ~cb)))
     note = ""
     if n10 + n01 == 0:
@@ -339,7 +342,8 @@ def bootstrap_difference(
         all_w = np.vstack([ones, w])
         if name in _THRESHOLD_METRICS:
             if threshold_a is None or threshold_b is None:
-                raise ValueError(f"metric={name!r} needs threshold_a= and threshold_b= (score >= threshold is positive)")
+                raise StatisticsInputError(f"metric={name!r} needs threshold_a= and threshold_b= "
+                                           "(score >= threshold is positive)")
 
             def values(s: NDArray[np.float64], thr: float | None) -> NDArray[np.float64]:
                 return _threshold_metric(name, y, s >= float(thr), all_w.astype(np.float64))  # type: ignore[arg-type]

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._bootstrap import SeedLike, bootstrap_weights, make_rng
 from nodescope.evaluation._validation import (
     as_binary_labels,
@@ -117,10 +118,10 @@ def _grid(thresholds: ArrayLike | None) -> NDArray[np.float64]:
         return np.round(np.arange(1, 100) / 100, 2)
     g = np.asarray(thresholds, dtype=np.float64)
     if g.ndim != 1 or g.size == 0:
-        raise ValueError(f"thresholds must be a non-empty 1-D array; got shape {g.shape}")
+        raise StatisticsInputError(f"thresholds must be a non-empty 1-D array; got shape {g.shape}")
     bad = ~((g > 0) & (g < 1))
     if bad.any():
-        raise ValueError(f"thresholds must lie strictly between 0 and 1; got {g[bad][:5].tolist()}")
+        raise StatisticsInputError(f"thresholds must lie strictly between 0 and 1; got {g[bad][:5].tolist()}")
     return g
 
 
@@ -141,7 +142,7 @@ def _inputs(y_true: ArrayLike, y_prob: ArrayLike, name: str = "y_prob") -> tuple
     y = as_binary_labels(y_true)
     p = as_probabilities(y_prob, y.shape[0], name)
     if y.shape[0] == 0:
-        raise ValueError("y_true is empty")
+        raise StatisticsInputError("y_true is empty")
     return y, p
 
 

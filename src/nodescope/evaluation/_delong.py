@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import rankdata
 
+from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._validation import as_binary_labels
 
 __all__ = ["DelongComponents", "delong_components"]
@@ -113,13 +114,13 @@ def delong_components(y_true: ArrayLike, y_scores: ArrayLike) -> DelongComponent
     if s.ndim == 1:
         s = s[:, None]
     if s.ndim != 2 or s.shape[0] != y.shape[0]:
-        raise ValueError(f"y_scores must have shape ({y.shape[0]},) or ({y.shape[0]}, k); got {s.shape}")
+        raise StatisticsInputError(f"y_scores must have shape ({y.shape[0]},) or ({y.shape[0]}, k); got {s.shape}")
     if not np.isfinite(s).all():
-        raise ValueError("y_scores must be finite")
+        raise StatisticsInputError("y_scores must be finite")
     m = int(y.sum())
     n = int(y.shape[0] - m)
     if m == 0 or n == 0:
-        raise ValueError(
+        raise StatisticsInputError(
             f"the AUC needs both classes; y_true has {m} positive(s) and {n} negative(s)"
         )
     x = s[y]

@@ -44,6 +44,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from nodescope._estimate import Estimate
+from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._delong import delong_components
 
 __all__ = ["MRMCResult", "mrmc_analysis"]
@@ -204,6 +205,61 @@ def _t_interval(name: str, estimate: float, se: float, df: float, alpha: float, 
     return Estimate(name, estimate, estimate - q * se, estimate + q * se, method, alpha, n, extra=info)
 
 
+def _check_inputs(
+    y_true: ArrayLike, ratings: ArrayLike, modalities: Sequence[str] | None, readers: Sequence[str] | None,
+    cov: str, alpha: float,
+) -> tuple[NDArray[np.bool_], NDArray[np.float64], tuple[str, ...], tuple[str, ...]]:
+    """Validate the arguments of :func:`mrmc_analysis`; return truth, ratings and the modality/reader labels."""
+    if cov not in _COV_METHODS:
+        raise StatisticsInputError(f"cov must be one of {_COV_METHODS}, got {cov!r}")
+    if not 0 < alpha < 1:
+        raise StatisticsInputError(f"alpha must be in (0, 1), got {alpha!r}")
+    y = np.asarray(y_true)
+    if y.ndim != 1:
+        raise StatisticsInputError(f"y_true must be one-dimensional, got shape {y.shape}")
+    values = set(np.unique(y).tolist())
+    if not values <= {0, 1}:
+        raise StatisticsInputError(f"y_true must hold 0/1 values, got {sorted(values, key=str)[:10]}")
+    truth = y.astype(bool)
+    x = np.asarray(ratings, dtype=float)
+    if x.ndim != 3 or x.shape[2] != truth.size:
+        raise StatisticsInputError(
+            f"ratings must have shape (n_modalities, n_readers, n_cases={truth.size}), got {x.shape}")
+    if not np.isfinite(x).all():
+        raise StatisticsInputError("ratings contain missing or non-finite values; the OR analysis needs a fully "
+                                   "crossed design (every reader reads every case in every modality)")
+    t, r = x.shape[:2]
+    if r < 2:
+        raise StatisticsInputError(f"an MRMC analysis needs at least two readers, got {r}")
+    n_pos, n_neg = int(truth.sum()), int((~truth).sum())
+    if n_pos < 2 or n_neg < 2:
+        raise StatisticsInputError(f"need at least two positive and two negative cases, got {n_pos} and {n_neg}")
+    mods = tuple(str(m) for m in (modalities if modalities is not None else range(t)))
+    rdrs = tuple(str(j) for j in (readers if readers is not None else range(r)))
+    if len(mods) != t or len(rdrs) != r:
+        raise StatisticsInputError(f"got {len(mods)} modality and {len(rdrs)} reader labels for ratings of shape "
+                                   f"{x.shape}")
+    return truth, x, mods, rdrs
+
+
+def _modality_means(theta: NDArray[np.float64], cov_mat: NDArray[np.float64], mods: tuple[str, ...], n_cases: int,
+                    alpha: float, method: str) -> list[Estimate]:
+    """Mean AUC over readers per modality with Hillis (2007) intervals (each uses only that modality's data)."""
+    t, r = theta.shape
+    mod_means = theta.mean(axis=1)
+    modality_auc = []
+    for i in range(t):
+        ms_r_i = float(((theta[i] - mod_means[i]) ** 2).sum()) / (r - 1)
+        _, _, cov2_i, _ = _average_covariances(cov_mat[i * r:(i + 1) * r, i * r:(i + 1) * r], 1, r)
+        c2 = max(cov2_i, 0.0)
+        se = math.sqrt(ms_r_i / r + c2)
+        df = (ms_r_i + r * c2) ** 2 / (ms_r_i**2 / (r - 1)) if ms_r_i > 0 else float("inf")
+        est = _t_interval(f"auc[{mods[i]}]", float(mod_means[i]), se, df, alpha, n_cases, method, test=False,
+                          modality=mods[i], ms_r=ms_r_i, cov2=cov2_i)
+        modality_auc.append(est)
+    return modality_auc
+
+
 def mrmc_analysis(
     y_true: ArrayLike,
     ratings: ArrayLike,
@@ -249,34 +305,9 @@ def mrmc_analysis(
     ValueError
         Wrong shapes, missing values, one class only, fewer than two readers, unknown ``cov``.
     """
-    if cov not in _COV_METHODS:
-        raise ValueError(f"cov must be one of {_COV_METHODS}, got {cov!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    y = np.asarray(y_true)
-    if y.ndim != 1:
-        raise ValueError(f"y_true must be one-dimensional, got shape {y.shape}")
-    values = set(np.unique(y).tolist())
-    if not values <= {0, 1}:
-        raise ValueError(f"y_true must hold 0/1 values, got {sorted(values, key=str)[:10]}")
-    truth = y.astype(bool)
-    x = np.asarray(ratings, dtype=float)
-    if x.ndim != 3 or x.shape[2] != truth.size:
-        raise ValueError(
-            f"ratings must have shape (n_modalities, n_readers, n_cases={truth.size}), got {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("ratings contain missing or non-finite values; the OR analysis needs a fully crossed "
-                         "design (every reader reads every case in every modality)")
+    truth, x, mods, rdrs = _check_inputs(y_true, ratings, modalities, readers, cov, alpha)
     t, r, n_cases = x.shape
-    if r < 2:
-        raise ValueError(f"an MRMC analysis needs at least two readers, got {r}")
     n_pos, n_neg = int(truth.sum()), int((~truth).sum())
-    if n_pos < 2 or n_neg < 2:
-        raise ValueError(f"need at least two positive and two negative cases, got {n_pos} and {n_neg}")
-    mods = tuple(str(m) for m in (modalities if modalities is not None else range(t)))
-    rdrs = tuple(str(j) for j in (readers if readers is not None else range(r)))
-    if len(mods) != t or len(rdrs) != r:
-        raise ValueError(f"got {len(mods)} modality and {len(rdrs)} reader labels for ratings of shape {x.shape}")
 
     auc_flat, cov_mat = _error_covariance(truth, x.reshape(t * r, n_cases), cov)
     theta = auc_flat.reshape(t, r)
@@ -295,17 +326,7 @@ def mrmc_analysis(
 
     notes: list[str] = []
     method = f"obuchowski-rockette-{cov}"
-    # Per-modality means (each analysis uses only that modality's data).
-    modality_auc = []
-    for i in range(t):
-        ms_r_i = float(((theta[i] - mod_means[i]) ** 2).sum()) / (r - 1)
-        _, _, cov2_i, _ = _average_covariances(cov_mat[i * r:(i + 1) * r, i * r:(i + 1) * r], 1, r)
-        c2 = max(cov2_i, 0.0)
-        se = math.sqrt(ms_r_i / r + c2)
-        df = (ms_r_i + r * c2) ** 2 / (ms_r_i**2 / (r - 1)) if ms_r_i > 0 else float("inf")
-        est = _t_interval(f"auc[{mods[i]}]", float(mod_means[i]), se, df, alpha, n_cases, method, test=False,
-                          modality=mods[i], ms_r=ms_r_i, cov2=cov2_i)
-        modality_auc.append(est)
+    modality_auc = _modality_means(theta, cov_mat, mods, n_cases, alpha, method)
 
     differences: list[Estimate] = []
     fixed_diffs: list[Estimate] = []

@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn import metrics as skm
 
 from nodescope._estimate import Estimate
+from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._bootstrap import (
     SeedLike,
     bootstrap_note,
@@ -143,26 +144,26 @@ def multiclass_metrics(
     """
     prob = np.asarray(y_prob, dtype=np.float64)
     if prob.ndim != 2 or prob.shape[1] < 2:
-        raise ValueError(f"y_prob must have shape (N, K) with K >= 2; got {prob.shape}")
+        raise StatisticsInputError(f"y_prob must have shape (N, K) with K >= 2; got {prob.shape}")
     n, k = prob.shape
     if not np.isfinite(prob).all():
-        raise ValueError("y_prob must be finite")
+        raise StatisticsInputError("y_prob must be finite")
     names = tuple(str(c) for c in classes) if classes is not None else tuple(str(i) for i in range(k))
     if len(names) != k:
-        raise ValueError(f"classes has {len(names)} names but y_prob has {k} columns")
+        raise StatisticsInputError(f"classes has {len(names)} names but y_prob has {k} columns")
     yt = np.asarray(y_true)
     if yt.shape != (n,):
-        raise ValueError(f"y_true must have shape ({n},); got {yt.shape}")
+        raise StatisticsInputError(f"y_true must have shape ({n},); got {yt.shape}")
     if yt.dtype.kind in "iu":
         bad = (yt < 0) | (yt >= k)
         if bad.any():
-            raise ValueError(f"y_true indices must be in 0..{k - 1}; got {np.unique(yt[bad])[:5].tolist()}")
+            raise StatisticsInputError(f"y_true indices must be in 0..{k - 1}; got {np.unique(yt[bad])[:5].tolist()}")
         codes = yt.astype(np.intp)
     else:
         lookup = {c: i for i, c in enumerate(names)}
         unknown = sorted({str(v) for v in yt} - set(lookup))
         if unknown:
-            raise ValueError(f"y_true has values that are not in classes {names}: {unknown[:5]}")
+            raise StatisticsInputError(f"y_true has values that are not in classes {names}: {unknown[:5]}")
         codes = np.array([lookup[str(v)] for v in yt], dtype=np.intp)
     alpha = check_alpha(alpha)
     n_boot = check_n_boot(n_boot)

@@ -22,6 +22,7 @@ from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint
 
 from nodescope._estimate import Estimate
+from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._validation import check_alpha, check_choice
 
 __all__ = ["proportion_ci"]
@@ -63,7 +64,7 @@ def proportion_ci(
             raise TypeError(f"{arg} must be a whole number; got {val!r}")
     successes, n = int(successes), int(n)
     if n < 0 or not 0 <= successes <= n:
-        raise ValueError(f"need 0 <= successes <= n; got successes={successes}, n={n}")
+        raise StatisticsInputError(f"need 0 <= successes <= n; got successes={successes}, n={n}")
     extra = {"successes": successes, "n": n}
     if n == 0:
         return Estimate(name, math.nan, math.nan, math.nan, method, alpha, 0, "undefined: denominator is 0", extra)
@@ -101,7 +102,7 @@ def ratio_estimates(
 ) -> tuple[Estimate, Estimate, Estimate]:
     """LR+, LR- and DOR with log-method intervals from a 2x2 table (optionally ``correction`` added to every cell)."""
     if correction < 0:
-        raise ValueError(f"correction must be >= 0; got {correction}")
+        raise StatisticsInputError(f"correction must be >= 0; got {correction}")
     note = f"{correction} added to every cell (Haldane correction)" if correction else ""
     a, b, c, d = (float(v) + correction for v in (tp, fp, fn, tn))
     pos, neg = a + c, b + d

@@ -22,19 +22,22 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from nodescope._estimate import Estimate
+from nodescope.errors import MissingFileError, StatisticsInputError
 from nodescope.evaluation._compare import McNemarResult, compare_auc, mcnemar_test
 from nodescope.evaluation._mrmc import MRMCCov, MRMCResult, mrmc_analysis
 from nodescope.evaluation._proportions import proportion_ci
 from nodescope.evaluation._roc import roc_auc
 from nodescope.evaluation._validation import check_alpha, check_choice
 
-__all__ = ["PairedComparison", "ReaderPoint", "ReaderStudy", "reader_study", "validate_reads"]
+__all__ = ["PairedComparison", "ReaderPoint", "ReaderStudy", "read_reads", "reader_study", "validate_reads"]
 
 _TRUE = {"1", "yes", "y", "true", "t", "aided", "positive", "pos"}
 _FALSE = {"0", "no", "n", "false", "f", "unaided", "negative", "neg"}
@@ -57,8 +60,36 @@ def _as_flag(values: pd.Series, column: str, source: str, *, positive: str | Non
         rows = [int(i) + 2 for i in np.flatnonzero(bad.to_numpy())[:5]]  # +2: header line and 1-based
         vals = sorted(set(text[bad].tolist()))[:5]
         valid = "0/1, yes/no, true/false" + (f", or a class name {list(classes)}" if classes else "")
-        raise ValueError(f"{source}: column {column!r} has values {vals} (lines {rows}); expected {valid}")
+        raise StatisticsInputError(f"{source}: column {column!r} has values {vals} (lines {rows}); expected {valid}")
     return out
+
+
+def read_reads(path: str | PathLike[str]) -> pd.DataFrame:
+    """Read a reads table from CSV, every column as text (check it with :func:`validate_reads`).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The CSV file.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    MissingFileError
+        ``path`` is not a file.
+    StatisticsInputError
+        The file is not a readable CSV table.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise MissingFileError(f"reads file not found: {p}")
+    try:
+        return pd.read_csv(p, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise StatisticsInputError(f"{p}: not a readable CSV reads table ({exc})") from None
 
 
 def validate_reads(
@@ -98,20 +129,20 @@ def validate_reads(
         raise TypeError(f"{source}: expected a pandas DataFrame, got {type(reads).__name__}")
     missing = [c for c in REQUIRED_READ_COLUMNS if c not in reads.columns]
     if missing:
-        raise ValueError(f"{source}: missing column(s) {missing}; found {list(reads.columns)}. "
-                         "A reads table needs patient_id, reader and call and/or score")
+        raise StatisticsInputError(f"{source}: missing column(s) {missing}; found {list(reads.columns)}. "
+                                   "A reads table needs patient_id, reader and call and/or score")
     if "call" not in reads.columns and "score" not in reads.columns:
-        raise ValueError(f"{source}: needs a 'call' column (0/1 or class name) and/or a 'score' column "
-                         f"(ordinal confidence); found {list(reads.columns)}")
+        raise StatisticsInputError(f"{source}: needs a 'call' column (0/1 or class name) and/or a 'score' column "
+                                   f"(ordinal confidence); found {list(reads.columns)}")
     if len(reads) == 0:
-        raise ValueError(f"{source}: has no rows")
+        raise StatisticsInputError(f"{source}: has no rows")
     out = pd.DataFrame(index=reads.index)
     for col in REQUIRED_READ_COLUMNS:
         vals = reads[col]
         empty = vals.isna() | (vals.astype(str).str.strip() == "")
         if empty.any():
             rows = [int(i) + 2 for i in np.flatnonzero(empty.to_numpy())[:5]]
-            raise ValueError(f"{source}: column {col!r} is empty on lines {rows}")
+            raise StatisticsInputError(f"{source}: column {col!r} is empty on lines {rows}")
         out[col] = vals.astype(str).str.strip()
     if "aided" in reads.columns:
         out["condition"] = _as_flag(reads["aided"], "aided", source).map({0.0: "unaided", 1.0: "aided"})
@@ -124,19 +155,19 @@ def validate_reads(
         score = pd.to_numeric(reads["score"].where(~blank), errors="coerce")
         bad = (score.isna() & ~blank) | ~np.isfinite(score.fillna(0.0))
         if blank.all() and "call" not in reads.columns:
-            raise ValueError(f"{source}: column 'score' is empty on every line and there is no 'call' column")
+            raise StatisticsInputError(f"{source}: column 'score' is empty on every line and there is no 'call' column")
         if bad.any():
             rows = [int(i) + 2 for i in np.flatnonzero(bad.to_numpy())[:5]]
-            raise ValueError(f"{source}: column 'score' must be numeric on every row; bad values "
-                             f"{reads['score'][bad].astype(str).tolist()[:5]} on lines {rows}")
+            raise StatisticsInputError(f"{source}: column 'score' must be numeric on every row; bad values "
+                                       f"{reads['score'][bad].astype(str).tolist()[:5]} on lines {rows}")
         out["score"] = score.astype(float)
     else:
         out["score"] = np.nan
     dup = out.duplicated(["patient_id", "reader", "condition"], keep=False)
     if dup.any():
         first = out[dup].iloc[0]
-        raise ValueError(f"{source}: reader {first['reader']!r} read patient {first['patient_id']!r} more than once "
-                         f"(condition {first['condition']!r}); {int(dup.sum())} duplicated rows")
+        raise StatisticsInputError(f"{source}: reader {first['reader']!r} read patient {first['patient_id']!r} "
+                                   f"more than once (condition {first['condition']!r}); {int(dup.sum())} duplicated rows")
     return out.reset_index(drop=True)
 
 
@@ -339,6 +370,69 @@ def _paired(reader: str, a: str, b: str, y: np.ndarray, call_a: np.ndarray | Non
     return PairedComparison(reader, a, b, int(y.size), sa, sb, pa, pb, sens_test, spec_test, auc_diff)
 
 
+def _aided_vs_unaided(rd: pd.DataFrame, readers: list[str], conditions: list[str], has_call: bool,
+                      has_score: bool, alpha: float, notes: list[str]) -> list[PairedComparison]:
+    """Aided vs unaided per reader, on the patients read in both conditions (appends to ``notes``)."""
+    aided: list[PairedComparison] = []
+    if {"aided", "unaided"} <= set(conditions):
+        for reader in readers:
+            a = rd[(rd["reader"] == reader) & (rd["condition"] == "aided")].set_index("patient_id")
+            u = rd[(rd["reader"] == reader) & (rd["condition"] == "unaided")].set_index("patient_id")
+            common = [p for p in u.index if p in a.index]
+            if not common:
+                notes.append(f"reader {reader!r}: no patient read both aided and unaided")
+                continue
+            y = u.loc[common, "y"].to_numpy()
+            ca = a.loc[common, "call"].to_numpy() == 1.0 if has_call else None
+            cu = u.loc[common, "call"].to_numpy() == 1.0 if has_call else None
+            sa_, su_ = a.loc[common, "score"].to_numpy(), u.loc[common, "score"].to_numpy()
+            scored = has_score and bool(np.isfinite(sa_).all() and np.isfinite(su_).all())
+            aided.append(_paired(reader, "aided", "unaided", y, ca, cu, sa_ if scored else None,
+                                 su_ if scored else None, alpha))
+
+    return aided
+
+
+def _mrmc_of_reads(rd: pd.DataFrame, readers: list[str], conditions: list[str], truth_s: pd.Series, has_call: bool,
+                   has_score: bool, mrmc_cov: MRMCCov, alpha: float, notes: list[str]) -> MRMCResult | None:
+    """Obuchowski-Rockette over the readers and patients of a fully crossed design (appends to ``notes``)."""
+    mrmc = None
+    if len(readers) >= 2:
+        col = "score" if has_score else ("call" if has_call else "")
+        if col:
+            # a reader who did not read in every condition (or, when rating by score, left scores out) cannot enter
+            # the fully crossed analysis: left out of the MRMC only, kept in the per-reader results
+            complete = rd.groupby("reader")[col].apply(lambda v: bool(v.notna().all()))
+            in_all = rd.groupby("reader")["condition"].agg(lambda v: set(conditions) <= set(v))
+            mrmc_readers = [r for r in readers if complete[r] and in_all[r]]
+            left_out = [r for r in readers if r not in mrmc_readers]
+            if left_out:
+                notes.append(f"MRMC: reader(s) {left_out} left out (not read in every condition"
+                             + (" or with missing scores" if col == "score" else "") + "); their per-reader "
+                             "results are kept")
+            if len(mrmc_readers) < 2:
+                notes.append("MRMC: fewer than two readers read in every condition; no MRMC analysis")
+            else:
+                sel = rd[rd["reader"].isin(mrmc_readers)]
+                wide = sel.pivot_table(index="patient_id", columns=["condition", "reader"], values=col,
+                                       aggfunc="first")
+                full = wide.dropna()
+                if len(full) < len(wide):
+                    notes.append(f"MRMC: {len(wide) - len(full)} of {len(wide)} patients not read by every reader "
+                                 "in every condition were left out of the MRMC analysis")
+                y_m = full.index.map(truth_s).astype(int).to_numpy()
+                if len(full) and y_m.sum() >= 2 and (1 - y_m).sum() >= 2:
+                    x = np.stack([np.stack([full[(c, r)].to_numpy(dtype=float) for r in mrmc_readers])
+                                  for c in conditions])
+                    mrmc = mrmc_analysis(y_m, x, modalities=conditions, readers=mrmc_readers, cov=mrmc_cov,
+                                         alpha=alpha)
+                else:
+                    notes.append("MRMC: too few fully crossed patients with both outcomes (need >= 2 of each)")
+    else:
+        notes.append("MRMC analysis needs at least two readers")
+    return mrmc
+
+
 def reader_study(
     reads: pd.DataFrame,
     truth: Mapping[str, int] | pd.Series,
@@ -393,9 +487,10 @@ def reader_study(
     truth_s.index = truth_s.index.astype(str)
     unknown = sorted(set(reads["patient_id"]) - set(truth_s.index))
     if unknown:
-        raise ValueError(f"reads table: {len(unknown)} patient_id(s) not in the predictions, e.g. {unknown[:5]}")
+        raise StatisticsInputError(f"reads table: {len(unknown)} patient_id(s) not in the predictions, "
+                                   f"e.g. {unknown[:5]}")
     if (model_score is None) != (threshold is None):
-        raise ValueError("model_score and threshold go together: give both to compare readers with the model")
+        raise StatisticsInputError("model_score and threshold go together: give both to compare readers with the model")
     model_s = None
     if model_score is not None:
         model_s = pd.Series(model_score, dtype=float)
@@ -445,7 +540,7 @@ def reader_study(
                 ms = sub["patient_id"].map(model_s)
                 if ms.isna().any():
                     missing = sub["patient_id"][ms.isna()].tolist()[:5]
-                    raise ValueError(f"model {model_name!r} has no prediction for read patient(s) {missing}")
+                    raise StatisticsInputError(f"model {model_name!r} has no prediction for read patient(s) {missing}")
                 m_score = ms.to_numpy(dtype=float)
                 m_call = m_score >= float(threshold)  # type: ignore[arg-type]
                 label = reader if cond == "all" else f"{reader} ({cond})"
@@ -453,56 +548,7 @@ def reader_study(
                                         sub["score"].to_numpy() if scored else None,
                                         m_score if scored else None, alpha))
 
-    aided: list[PairedComparison] = []
-    if {"aided", "unaided"} <= set(conditions):
-        for reader in readers:
-            a = rd[(rd["reader"] == reader) & (rd["condition"] == "aided")].set_index("patient_id")
-            u = rd[(rd["reader"] == reader) & (rd["condition"] == "unaided")].set_index("patient_id")
-            common = [p for p in u.index if p in a.index]
-            if not common:
-                notes.append(f"reader {reader!r}: no patient read both aided and unaided")
-                continue
-            y = u.loc[common, "y"].to_numpy()
-            ca = a.loc[common, "call"].to_numpy() == 1.0 if has_call else None
-            cu = u.loc[common, "call"].to_numpy() == 1.0 if has_call else None
-            sa_, su_ = a.loc[common, "score"].to_numpy(), u.loc[common, "score"].to_numpy()
-            scored = has_score and bool(np.isfinite(sa_).all() and np.isfinite(su_).all())
-            aided.append(_paired(reader, "aided", "unaided", y, ca, cu, sa_ if scored else None,
-                                 su_ if scored else None, alpha))
-
-    mrmc = None
-    if len(readers) >= 2:
-        col = "score" if has_score else ("call" if has_call else "")
-        if col:
-            # a reader who did not read in every condition (or, when rating by score, left scores out) cannot enter
-            # the fully crossed analysis: left out of the MRMC only, kept in the per-reader results
-            complete = rd.groupby("reader")[col].apply(lambda v: bool(v.notna().all()))
-            in_all = rd.groupby("reader")["condition"].agg(lambda v: set(conditions) <= set(v))
-            mrmc_readers = [r for r in readers if complete[r] and in_all[r]]
-            left_out = [r for r in readers if r not in mrmc_readers]
-            if left_out:
-                notes.append(f"MRMC: reader(s) {left_out} left out (not read in every condition"
-                             + (" or with missing scores" if col == "score" else "") + "); their per-reader "
-                             "results are kept")
-            if len(mrmc_readers) < 2:
-                notes.append("MRMC: fewer than two readers read in every condition; no MRMC analysis")
-            else:
-                sel = rd[rd["reader"].isin(mrmc_readers)]
-                wide = sel.pivot_table(index="patient_id", columns=["condition", "reader"], values=col,
-                                       aggfunc="first")
-                full = wide.dropna()
-                if len(full) < len(wide):
-                    notes.append(f"MRMC: {len(wide) - len(full)} of {len(wide)} patients not read by every reader "
-                                 "in every condition were left out of the MRMC analysis")
-                y_m = full.index.map(truth_s).astype(int).to_numpy()
-                if len(full) and y_m.sum() >= 2 and (1 - y_m).sum() >= 2:
-                    x = np.stack([np.stack([full[(c, r)].to_numpy(dtype=float) for r in mrmc_readers])
-                                  for c in conditions])
-                    mrmc = mrmc_analysis(y_m, x, modalities=conditions, readers=mrmc_readers, cov=mrmc_cov,
-                                         alpha=alpha)
-                else:
-                    notes.append("MRMC: too few fully crossed patients with both outcomes (need >= 2 of each)")
-    else:
-        notes.append("MRMC analysis needs at least two readers")
+    aided = _aided_vs_unaided(rd, readers, conditions, has_call, has_score, alpha, notes)
+    mrmc = _mrmc_of_reads(rd, readers, conditions, truth_s, has_call, has_score, mrmc_cov, alpha, notes)
     return ReaderStudy(tuple(points), tuple(vs_model), tuple(aided), mrmc, model_name,
                        float(threshold) if threshold is not None else None, rating, tuple(notes))

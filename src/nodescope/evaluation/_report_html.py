@@ -1,21 +1,19 @@
 """The self-contained ``report.html`` of ``nodescope evaluate``, with TRIPOD+AI and STARD 2015 items filled in.
 
 Only what the predictions (and reads) can answer is filled in; every other checklist item is listed as
-"author-supplied". Numbers are taken from the :class:`~nodescope.evaluation._report.EvaluationRun` tables, which are
+"author-supplied". Numbers are taken from the :class:`~nodescope.evaluation.EvaluationRun` tables, which are
 computed from the input files only.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from nodescope.evaluation._run import EvaluationRun
 from nodescope.report import HtmlReport
-
-if TYPE_CHECKING:
-    from nodescope.evaluation._report import EvaluationRun
 
 __all__ = ["build_report"]
 

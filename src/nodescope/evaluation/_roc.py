@@ -15,6 +15,7 @@ from scipy.stats import norm
 from sklearn import metrics as skm
 
 from nodescope._estimate import Estimate
+from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._bootstrap import (
     SeedLike,
     bootstrap_note,
@@ -143,7 +144,7 @@ def roc_curve(y_true: ArrayLike, y_score: ArrayLike) -> RocCurve:
     y, s = binary_inputs(y_true, y_score)
     m, n = int(y.sum()), int((~y).sum())
     if m == 0 or n == 0:
-        raise ValueError(f"ROC curve {_one_class_note(m, n)}")
+        raise StatisticsInputError(f"ROC curve {_one_class_note(m, n)}")
     fpr, tpr, thr = skm.roc_curve(y, s, drop_intermediate=False)
     return RocCurve(fpr=fpr, tpr=tpr, thresholds=thr, n_positive=m, n_negative=n)
 
@@ -198,7 +199,7 @@ def roc_auc(
     m, n = int(y.sum()), int((~y).sum())
     g = as_groups(groups, y.shape[0])
     if method == "delong" and g is not None:
-        raise ValueError(
+        raise StatisticsInputError(
             "groups= (clustered rows) needs method='bootstrap'; DeLong's variance assumes one row per patient"
         )
     base = {"n_positive": m, "n_negative": n}
@@ -280,10 +281,10 @@ def roc_band(
     n_boot = check_n_boot(n_boot)
     m, n = int(y.sum()), int((~y).sum())
     if m == 0 or n == 0:
-        raise ValueError(f"ROC band {_one_class_note(m, n)}")
+        raise StatisticsInputError(f"ROC band {_one_class_note(m, n)}")
     grid = np.linspace(0, 1, 101) if fpr_grid is None else np.asarray(fpr_grid, dtype=float)
     if grid.ndim != 1 or np.any((grid < 0) | (grid > 1)):
-        raise ValueError("fpr_grid must be a 1-D array of rates in [0, 1]")
+        raise StatisticsInputError("fpr_grid must be a 1-D array of rates in [0, 1]")
     g = as_groups(groups, y.shape[0])
     w = bootstrap_weights(y, n_boot=n_boot, rng=make_rng(seed), groups=g, stratified=stratified)
     tp, fp = _weighted_curves(y, s, w)
@@ -308,7 +309,7 @@ def pr_curve(y_true: ArrayLike, y_score: ArrayLike) -> PrCurve:
     """Precision-recall curve (``score >= t`` is positive); raises ValueError when there is no positive."""
     y, s = binary_inputs(y_true, y_score)
     if not y.any():
-        raise ValueError("PR curve undefined: y_true has no positive case (recall would be 0/0)")
+        raise StatisticsInputError("PR curve undefined: y_true has no positive case (recall would be 0/0)")
     precision, recall, thr = skm.precision_recall_curve(y, s)
     return PrCurve(precision=precision, recall=recall, thresholds=thr, prevalence=float(y.mean()))
 

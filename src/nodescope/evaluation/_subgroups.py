@@ -10,6 +10,7 @@ from typing import Literal
 import pandas as pd
 
 from nodescope._estimate import Estimate
+from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._bootstrap import SeedLike
 from nodescope.evaluation._calibration import calibration_metrics
 from nodescope.evaluation._roc import average_precision, roc_auc
@@ -98,13 +99,15 @@ def subgroup_metrics(
     by_cols = [by] if isinstance(by, str) else list(by)
     unknown = [m for m in metrics if m not in _METRIC_SETS]
     if unknown:
-        raise ValueError(f"unknown metric families {unknown}; expected some of {_METRIC_SETS}")
+        raise StatisticsInputError(f"unknown metric families {unknown}; expected some of {_METRIC_SETS}")
     need = [y_col, score_col, *by_cols] + ([group_col] if group_col else [])
     missing = [c for c in need if c not in frame.columns]
     if missing:
-        raise ValueError(f"subgroup analysis: column(s) {missing} not found; available: {list(frame.columns)}")
+        raise StatisticsInputError(f"subgroup analysis: column(s) {missing} not found; "
+                                   f"available: {list(frame.columns)}")
     if "threshold" in metrics and threshold is None:
-        raise ValueError("subgroup metrics 'threshold' need the operating threshold (chosen on validation rows)")
+        raise StatisticsInputError("subgroup metrics 'threshold' need the operating threshold "
+                                   "(chosen on validation rows)")
     rows: list[dict] = []
     for col in by_cols:
         keys = frame[col].astype("string").fillna("(missing)")

@@ -14,6 +14,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from nodescope._estimate import Estimate
+from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._bootstrap import (
     SeedLike,
     bootstrap_note,
@@ -121,19 +122,19 @@ def choose_threshold(
     method = check_choice("method", method, THRESHOLD_METHODS)  # type: ignore[assignment]
     m, n = int(y.sum()), int((~y).sum())
     if m == 0 or n == 0:
-        raise ValueError(f"choosing a threshold needs both classes; got {m} positive(s) and {n} negative(s)")
+        raise StatisticsInputError(f"choosing a threshold needs both classes; got {m} positive(s) and {n} negative(s)")
     tgt = math.nan
     if method == "youden":
         if target is not None:
-            raise ValueError("target is not used with method='youden'; leave it out")
+            raise StatisticsInputError("target is not used with method='youden'; leave it out")
     else:
         if target is None or isinstance(target, bool) or not isinstance(target, (int, float, np.floating)):
-            raise ValueError(f"method={method!r} needs a numeric target=; got {target!r}")
+            raise StatisticsInputError(f"method={method!r} needs a numeric target=; got {target!r}")
         tgt = float(target)
         if method != "fixed" and not 0.0 <= tgt <= 1.0:
-            raise ValueError(f"target for method={method!r} must be a rate in [0, 1]; got {tgt}")
+            raise StatisticsInputError(f"target for method={method!r} must be a rate in [0, 1]; got {tgt}")
         if method == "fixed" and not math.isfinite(tgt):
-            raise ValueError(f"a fixed threshold must be finite; got {tgt}")
+            raise StatisticsInputError(f"a fixed threshold must be finite; got {tgt}")
     target_out = None if method == "youden" else tgt
     thr, sens, spec = _operating_points(y, s)
     if method == "fixed":
@@ -149,7 +150,7 @@ def choose_threshold(
     else:
         ok = np.flatnonzero(spec >= tgt - 1e-12)
         if ok.size == 0:
-            raise ValueError(
+            raise StatisticsInputError(
                 f"no threshold reaches specificity >= {tgt}; the best is {spec.max():.4f} (at the highest score)"
             )
         i = int(ok[-1])  # lowest threshold still meeting the specificity

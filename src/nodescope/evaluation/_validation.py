@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from nodescope.errors import StatisticsInputError
+
 __all__: list[str] = []
 
 
@@ -20,7 +22,7 @@ def check_choice(name: str, value: Any, valid: Iterable[str]) -> str:
     if value not in valid:
         close = difflib.get_close_matches(value, valid, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"{name}={value!r} is not valid; expected one of {valid}.{hint}")
+        raise StatisticsInputError(f"{name}={value!r} is not valid; expected one of {valid}.{hint}")
     return value
 
 
@@ -29,7 +31,7 @@ def check_alpha(alpha: float) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)):
         raise TypeError(f"alpha must be a float in (0, 1); got {type(alpha).__name__}")
     if not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
+        raise StatisticsInputError(f"alpha must be in (0, 1); got {alpha!r}")
     return float(alpha)
 
 
@@ -38,7 +40,7 @@ def check_n_boot(n_boot: int) -> int:
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)):
         raise TypeError(f"n_boot must be an int; got {type(n_boot).__name__}")
     if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1; got {n_boot}")
+        raise StatisticsInputError(f"n_boot must be >= 1; got {n_boot}")
     return int(n_boot)
 
 
@@ -46,7 +48,7 @@ def as_binary_labels(y_true: ArrayLike, name: str = "y_true") -> NDArray[np.bool
     """0/1 (or boolean) labels as a boolean vector; anything else is an error naming the offending values."""
     arr = np.asarray(y_true)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; got shape {arr.shape}")
+        raise StatisticsInputError(f"{name} must be 1-D; got shape {arr.shape}")
     if arr.dtype == bool:
         return arr
     if arr.dtype.kind not in "iuf":
@@ -58,7 +60,7 @@ def as_binary_labels(y_true: ArrayLike, name: str = "y_true") -> NDArray[np.bool
     if bad.any():
         values = np.unique(arr[bad])[:5].tolist()
         rows = np.flatnonzero(bad)[:5].tolist()
-        raise ValueError(f"{name} must hold only 0 and 1; got {values} at positions {rows}")
+        raise StatisticsInputError(f"{name} must hold only 0 and 1; got {values} at positions {rows}")
     return arr.astype(bool)
 
 
@@ -69,13 +71,13 @@ def as_scores(y_score: ArrayLike, n: int, name: str = "y_score") -> NDArray[np.f
         raise TypeError(f"{name} must be numeric; got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; got shape {arr.shape}")
+        raise StatisticsInputError(f"{name} must be 1-D; got shape {arr.shape}")
     if arr.shape[0] != n:
-        raise ValueError(f"{name} has {arr.shape[0]} values but y_true has {n}")
+        raise StatisticsInputError(f"{name} has {arr.shape[0]} values but y_true has {n}")
     bad = ~np.isfinite(arr)
     if bad.any():
         rows = np.flatnonzero(bad)[:5].tolist()
-        raise ValueError(f"{name} must be finite; non-finite values at positions {rows}")
+        raise StatisticsInputError(f"{name} must be finite; non-finite values at positions {rows}")
     return arr
 
 
@@ -85,7 +87,7 @@ def as_probabilities(y_prob: ArrayLike, n: int, name: str = "y_prob") -> NDArray
     bad = (arr < 0) | (arr > 1)
     if bad.any():
         rows = np.flatnonzero(bad)[:5].tolist()
-        raise ValueError(
+        raise StatisticsInputError(
             f"{name} must be probabilities in [0, 1]; got {arr[bad][:5].tolist()} at positions {rows}"
         )
     return arr
@@ -97,7 +99,7 @@ def as_groups(groups: ArrayLike | None, n: int) -> NDArray[np.intp] | None:
         return None
     arr = np.asarray(groups)
     if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"groups must be 1-D with one entry per row ({n}); got shape {arr.shape}")
+        raise StatisticsInputError(f"groups must be 1-D with one entry per row ({n}); got shape {arr.shape}")
     if arr.dtype.kind == "O":
         arr = arr.astype(str)
     _, codes = np.unique(arr, return_inverse=True)
@@ -109,5 +111,5 @@ def binary_inputs(y_true: ArrayLike, y_score: ArrayLike) -> tuple[NDArray[np.boo
     y = as_binary_labels(y_true)
     s = as_scores(y_score, y.shape[0])
     if y.shape[0] == 0:
-        raise ValueError("y_true is empty")
+        raise StatisticsInputError("y_true is empty")
     return y, s
