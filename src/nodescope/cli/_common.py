@@ -10,17 +10,15 @@ context (the flag the user typed) they raise a family error, e.g. ``ConfigError(
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from nodescope.errors import MissingFileError, NodescopeError, OutputExistsError
+from nodescope.errors import NodescopeError
 
-__all__ = ["EXIT_USER_ERROR", "NodescopeGroup", "console", "err_console", "fail", "report_error", "unconverted_library"]
+__all__ = ["EXIT_USER_ERROR", "NodescopeGroup", "console", "err_console", "fail", "report_error"]
 
 #: Exit code of every error caused by the user's input (files, values, options), as for click's usage errors.
 EXIT_USER_ERROR = 2
@@ -85,29 +83,3 @@ class NodescopeGroup(TyperGroup):
             return super().invoke(ctx)
         except NodescopeError as exc:
             report_error(exc)
-
-
-@contextmanager
-def unconverted_library() -> Iterator[None]:
-    """Transitional: treat plain built-in errors of library modules not yet raising from the family as user errors.
-
-    ``models``, ``training`` (other than the configuration), ``evaluation`` and ``data._synth`` still raise plain
-    ``ValueError`` / ``FileNotFoundError`` / ``FileExistsError`` for bad input. Until they raise
-    :class:`~nodescope.errors.NodescopeError` subclasses, commands wrap their calls into those modules in this
-    context, which re-raises such an error as the matching family error (``MissingFileError``,
-    ``OutputExistsError``, else ``NodescopeError``) with the same message. Remove it once those modules are converted.
-
-    Yields
-    ------
-    None
-    """
-    try:
-        yield
-    except NodescopeError:
-        raise
-    except FileNotFoundError as exc:
-        raise MissingFileError(str(exc)) from exc
-    except FileExistsError as exc:
-        raise OutputExistsError(str(exc)) from exc
-    except ValueError as exc:
-        raise NodescopeError(str(exc)) from exc

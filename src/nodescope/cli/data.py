@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from nodescope.cli._common import console, fail, unconverted_library
+from nodescope.cli._common import console, fail
 
 __all__ = ["register"]
 
@@ -129,9 +129,8 @@ def synth(
     """Write the SYNTHETIC lymph-node demo data set (3 classes x 3 modalities, 2 sites, clinical table)."""
     from nodescope.data import make_synthetic_dataset
 
-    with unconverted_library():  # data._synth: plain ValueError / FileExistsError for now
-        ds = make_synthetic_dataset(out, n_patients=n_patients, difficulty=difficulty, image_size=image_size,
-                                    seed=seed, progress=True, overwrite=overwrite)
+    ds = make_synthetic_dataset(out, n_patients=n_patients, difficulty=difficulty, image_size=image_size,
+                                seed=seed, progress=True, overwrite=overwrite)
     console.print(f"[green]wrote[/] {ds.n_images} images of {ds.n_patients} patients to {ds.root}")
     console.print(f"manifest: {ds.manifest_path}\nclinical: {ds.clinical_path}")
     console.print("[yellow]These data are SYNTHETIC: they exercise the software, not medicine.[/]")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from nodescope.cli._common import console, unconverted_library
+from nodescope.cli._common import console
 
 __all__ = ["register"]
 
@@ -47,10 +47,9 @@ def register(app: typer.Typer) -> None:
         console.print("[bold yellow]nodescope demo: these data are SYNTHETIC; they exercise the software, not "
                       "medicine.[/]")
         t0 = time.perf_counter()
-        with unconverted_library():  # the demo runs data._synth, models, training and evaluation
-            res = run_demo(out, n_patients=n_patients, image_size=image_size, epochs=epochs, folds=folds,
-                           backbone=backbone, weights=weights, seed=seed, overwrite=overwrite,
-                           step=lambda msg: console.print(f"[cyan]>[/] {msg}"))
+        res = run_demo(out, n_patients=n_patients, image_size=image_size, epochs=epochs, folds=folds,
+                       backbone=backbone, weights=weights, seed=seed, overwrite=overwrite,
+                       step=lambda msg: console.print(f"[cyan]>[/] {msg}"))
         table = Table(title="AUC (95% CI, DeLong) from predictions.csv", title_justify="left")
         for col in ("model", "split", "AUC", "n"):
             table.add_column(col)

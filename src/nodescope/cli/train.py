@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import typer
 from pydantic_core import PydanticUndefined
 
-from nodescope.cli._common import console, fail, unconverted_library
+from nodescope.cli._common import console, fail
 from nodescope.errors import ConfigError
 
 __all__ = ["register", "train_options"]
@@ -135,8 +135,7 @@ def register(app: typer.Typer) -> None:
 
         config = given.pop("config")
         cfg = load_config(config, **_overrides(given))
-        with unconverted_library():  # training._cv, models: plain ValueError / FileNotFoundError for now
-            res = run_cv(cfg)
+        res = run_cv(cfg)
         if res.run_summary is None:
             return  # a non-zero DDP rank
         console.print(f"[bold]run[/] {res.run_dir}")
@@ -166,10 +165,9 @@ def register(app: typer.Typer) -> None:
 
         if engine not in ("torch", "onnx"):
             fail(f"--engine: expected 'torch' or 'onnx', got {engine!r}")
-        with unconverted_library():  # models: plain ValueError / FileNotFoundError for now
-            b = load_bundle(bundle)
-            df = predict_files(b, inputs, tta=tta, engine=engine, split=split,  # type: ignore[arg-type]
-                               batch_size=batch_size, group_col=group_col, threads=threads)
+        b = load_bundle(bundle)
+        df = predict_files(b, inputs, tta=tta, engine=engine, split=split,  # type: ignore[arg-type]
+                           batch_size=batch_size, group_col=group_col, threads=threads)
         output.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(output, index=False)
         console.print(f"{len(df)} image(s) predicted with {b.name} ({engine}) -> {output}")
@@ -202,10 +200,9 @@ def register(app: typer.Typer) -> None:
             fail(f"--group-col: give one value or one per manifest ({len(manifests)}), got {len(groups)}")
         tasks = [PretrainTask(m, group_col=(groups[i] if len(groups) > 1 else groups[0]) if groups else "patient_id")
                  for i, m in enumerate(manifests)]
-        with unconverted_library():  # training._pretrain, models: plain ValueError / FileNotFoundError for now
-            res = run_pretrain(tasks, out, backbone=backbone, weights=weights, image_size=image_size,
-                               channels=channels, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-                               val_fraction=val_fraction, seed=seed, augment=augment,  # type: ignore[arg-type]
-                               exclude=exclude or [], num_threads=num_threads)
+        res = run_pretrain(tasks, out, backbone=backbone, weights=weights, image_size=image_size,
+                           channels=channels, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
+                           val_fraction=val_fraction, seed=seed, augment=augment,  # type: ignore[arg-type]
+                           exclude=exclude or [], num_threads=num_threads)
         console.print(f"backbone bundle -> {res.bundle} (best mean val loss {res.best_val_loss:.4f} at epoch "
                       f"{res.best_epoch}); use it with: nodescope train ... --weights {res.bundle}")

@@ -20,6 +20,7 @@ from PIL import Image
 from scipy import ndimage
 
 from nodescope.data._transform import ImageTransform
+from nodescope.errors import ConfigError, DataError
 
 __all__ = [
     "COLOUR_MODALITIES",
@@ -54,11 +55,11 @@ def _check_image(img: np.ndarray, name: str = "img") -> np.ndarray:
     if not isinstance(img, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(img).__name__}")
     if img.ndim == 3 and img.shape[-1] not in (1, 3):
-        raise ValueError(f"{name} must be (H, W), (H, W, 1) or (H, W, 3); got shape {img.shape}")
+        raise DataError(f"{name} must be (H, W), (H, W, 1) or (H, W, 3); got shape {img.shape}")
     if img.ndim not in (2, 3):
-        raise ValueError(f"{name} must be (H, W), (H, W, 1) or (H, W, 3); got shape {img.shape}")
+        raise DataError(f"{name} must be (H, W), (H, W, 1) or (H, W, 3); got shape {img.shape}")
     if img.shape[0] == 0 or img.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {img.shape})")
+        raise DataError(f"{name} is empty (shape {img.shape})")
     return img
 
 
@@ -73,7 +74,7 @@ def _clip_box(box: tuple[float, float, float, float], shape: tuple[int, ...]) ->
     t, lft = max(0, int(np.floor(top))), max(0, int(np.floor(left)))
     b, r = min(h, int(np.ceil(bottom))), min(w, int(np.ceil(right)))
     if b <= t or r <= lft:
-        raise ValueError(f"box {box} does not overlap the image of shape {shape[:2]}")
+        raise DataError(f"box {box} does not overlap the image of shape {shape[:2]}")
     return t, lft, b, r
 
 
@@ -142,18 +143,18 @@ def crop_scan_region(
     """
     _check_image(img)
     if not 0 < threshold < 1:
-        raise ValueError(f"threshold must be in (0, 1) (a fraction of the image maximum), got {threshold}")
+        raise ConfigError(f"threshold must be in (0, 1) (a fraction of the image maximum), got {threshold}")
     if not 0 < border_threshold < 1:
-        raise ValueError(f"border_threshold must be in (0, 1), got {border_threshold}")
+        raise ConfigError(f"border_threshold must be in (0, 1), got {border_threshold}")
     if not 0 <= min_occupancy < 1:
-        raise ValueError(f"min_occupancy must be in [0, 1), got {min_occupancy}")
+        raise ConfigError(f"min_occupancy must be in [0, 1), got {min_occupancy}")
     if margin < 0:
-        raise ValueError(f"margin must be >= 0 pixels, got {margin}")
+        raise ConfigError(f"margin must be >= 0 pixels, got {margin}")
     h, w = img.shape[:2]
     grey = _grey_level(img)
     peak = float(grey.max())
     if peak <= 0:
-        raise ValueError("crop_scan_region: the image is entirely black; no scan region to find")
+        raise DataError("crop_scan_region: the image is entirely black; no scan region to find")
     bright = grey > threshold * peak
     short = min(h, w)
     k_close = max(3, round(0.01 * short)) if close_size is None else int(close_size)
@@ -168,7 +169,7 @@ def crop_scan_region(
             bright = opened
     labels, n = ndimage.label(bright)
     if n == 0:
-        raise ValueError(f"crop_scan_region: no pixel is brighter than {threshold} x the image maximum")
+        raise DataError(f"crop_scan_region: no pixel is brighter than {threshold} x the image maximum")
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
     largest = int(sizes.argmax())
@@ -236,17 +237,17 @@ def roi_box_from_mask(
     m = _check_image(np.asarray(mask), "mask")
     if m.ndim == 3:
         if m.shape[-1] != 1:
-            raise ValueError(f"mask must be (H, W) or (H, W, 1); got shape {m.shape}")
+            raise DataError(f"mask must be (H, W) or (H, W, 1); got shape {m.shape}")
         m = m[..., 0]
     if margin < 0:
-        raise ValueError(f"margin must be >= 0 (a fraction of the box size), got {margin}")
+        raise ConfigError(f"margin must be >= 0 (a fraction of the box size), got {margin}")
     if empty not in ("raise", "whole"):
-        raise ValueError(f"empty must be 'raise' or 'whole', got {empty!r}")
+        raise ConfigError(f"empty must be 'raise' or 'whole', got {empty!r}")
     rows = np.flatnonzero(m.any(axis=1))
     if rows.size == 0:
         if empty == "whole":
             return 0, 0, m.shape[0], m.shape[1]
-        raise ValueError("mask is empty (no non-zero pixel); pass empty='whole' to use the whole image")
+        raise DataError("mask is empty (no non-zero pixel); pass empty='whole' to use the whole image")
     cols = np.flatnonzero(m.any(axis=0))
     top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     return _expand_box((top, left, bottom, right), margin, m.shape)
@@ -288,19 +289,19 @@ def crop_roi(
     _check_image(img)
     if isinstance(box_or_mask, np.ndarray) and box_or_mask.ndim >= 2:
         if box_or_mask.shape[:2] != img.shape[:2]:
-            raise ValueError(
+            raise DataError(
                 f"mask shape {box_or_mask.shape[:2]} differs from image shape {img.shape[:2]}; they must match"
             )
         box = roi_box_from_mask(box_or_mask, margin=margin, empty=empty)
     else:
         values = list(np.asarray(box_or_mask).ravel())
         if len(values) != 4:
-            raise ValueError(f"box must be (top, left, bottom, right), got {box_or_mask!r}")
+            raise DataError(f"box must be (top, left, bottom, right), got {box_or_mask!r}")
         top, left, bottom, right = (int(v) for v in values)
         if bottom <= top or right <= left:
-            raise ValueError(f"box {tuple(values)} is empty: need bottom > top and right > left")
+            raise DataError(f"box {tuple(values)} is empty: need bottom > top and right > left")
         if margin < 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
+            raise ConfigError(f"margin must be >= 0, got {margin}")
         box = _expand_box((top, left, bottom, right), margin, img.shape)
     t, lft, b, r = box
     return img[t:b, lft:r], box
@@ -312,7 +313,7 @@ def crop_roi(
 def _resize(img: np.ndarray, shape: tuple[int, int], resample: str) -> np.ndarray:
     """Resize each channel as 32-bit float with Pillow, then round back to the input dtype."""
     if resample not in _RESAMPLE:
-        raise ValueError(f"resample must be one of {sorted(_RESAMPLE)}, got {resample!r}")
+        raise ConfigError(f"resample must be one of {sorted(_RESAMPLE)}, got {resample!r}")
     if tuple(img.shape[:2]) == tuple(shape):
         return img.copy()
     chans = img[..., None] if img.ndim == 2 else img
@@ -365,10 +366,10 @@ def resize_pad(
         out_h = out_w = int(size)
     else:
         if len(size) != 2:
-            raise ValueError(f"size must be an int or (h, w), got {size!r}")
+            raise ConfigError(f"size must be an int or (h, w), got {size!r}")
         out_h, out_w = (int(v) for v in size)
     if out_h <= 0 or out_w <= 0:
-        raise ValueError(f"size must be positive, got {size!r}")
+        raise ConfigError(f"size must be positive, got {size!r}")
     h, w = img.shape[:2]
     s = min(out_h / h, out_w / w)
     new_h, new_w = max(1, min(out_h, round(h * s))), max(1, min(out_w, round(w * s)))
@@ -429,7 +430,7 @@ def to_model_channels(img: np.ndarray, modality: str | None, *, tol: float | Non
         tol = 2.0 * (np.iinfo(arr.dtype).max + 1) / 256 if np.issubdtype(arr.dtype, np.integer) else 1e-6
     key = None if modality is None else str(modality).strip().lower()
     if key is not None and key not in GREY_MODALITIES | COLOUR_MODALITIES:
-        raise ValueError(
+        raise DataError(
             f"unknown modality {modality!r}; grey modalities: {sorted(GREY_MODALITIES)}, colour modalities: "
             f"{sorted(COLOUR_MODALITIES)} (or None to decide from the pixels)"
         )

@@ -39,6 +39,7 @@ from nodescope.data._synth_render import (
     render_doppler,
     render_elastography,
 )
+from nodescope.errors import ConfigError, OutputExistsError
 
 __all__ = ["SYNTHETIC_CLASSES", "SYNTHETIC_MODALITIES", "SyntheticDataset", "make_synthetic_dataset"]
 
@@ -195,27 +196,27 @@ def _check_args(
     if isinstance(n_patients, bool) or not isinstance(n_patients, int | np.integer):
         raise TypeError(f"n_patients must be an int, got {type(n_patients).__name__}")
     if n_patients < 3:
-        raise ValueError(f"n_patients must be >= 3 (one per class at least), got {n_patients}")
+        raise ConfigError(f"n_patients must be >= 3 (one per class at least), got {n_patients}")
     if isinstance(difficulty, bool) or not isinstance(difficulty, int | float | np.floating | np.integer):
         raise TypeError(f"difficulty must be a number in [0, 1], got {type(difficulty).__name__}")
     if not 0.0 <= float(difficulty) <= 1.0:
-        raise ValueError(f"difficulty must be in [0, 1] (0 easy, 1 chance level), got {difficulty}")
+        raise ConfigError(f"difficulty must be in [0, 1] (0 easy, 1 chance level), got {difficulty}")
     if isinstance(image_size, bool) or not isinstance(image_size, int | np.integer):
         raise TypeError(f"image_size must be an int, got {type(image_size).__name__}")
     if not 32 <= image_size <= 2048:
-        raise ValueError(f"image_size must be between 32 and 2048 pixels, got {image_size}")
+        raise ConfigError(f"image_size must be between 32 and 2048 pixels, got {image_size}")
     if isinstance(modalities, str) or not isinstance(modalities, Sequence):
         raise TypeError(
             f"modalities must be a sequence of names such as ('bmode', 'cdfi'), got {modalities!r}"
         )
     mods = tuple(modalities)
     if not mods:
-        raise ValueError(f"modalities is empty; choose from {SYNTHETIC_MODALITIES}")
+        raise ConfigError(f"modalities is empty; choose from {SYNTHETIC_MODALITIES}")
     for m in mods:
         if m not in SYNTHETIC_MODALITIES:
-            raise ValueError(f"unknown modality {m!r}; valid: {SYNTHETIC_MODALITIES}")
+            raise ConfigError(f"unknown modality {m!r}; valid: {SYNTHETIC_MODALITIES}")
     if len(set(mods)) != len(mods):
-        raise ValueError(f"modalities contains duplicates: {mods}")
+        raise ConfigError(f"modalities contains duplicates: {mods}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise TypeError(f"seed must be a non-negative int, got {seed!r}")
     return mods
@@ -226,7 +227,7 @@ def _prepare_out_dir(root: Path, overwrite: bool) -> None:
     pngs = [*sorted((root / "images").glob("*.png")), *sorted((root / "masks").glob("*.png"))]
     existing = [p for p in ours if p.exists()] + pngs
     if existing and not overwrite:
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{root} already holds a data set ({existing[0].name} and {len(existing) - 1} more files); "
             "choose an empty folder or pass overwrite=True"
         )
@@ -341,7 +342,7 @@ def make_synthetic_dataset(
     size = int(image_size)
     root = Path(out_dir)
     if root.exists() and not root.is_dir():
-        raise ValueError(f"out_dir {root} exists and is not a folder")
+        raise ConfigError(f"out_dir {root} exists and is not a folder")
     root.mkdir(parents=True, exist_ok=True)
     _prepare_out_dir(root, overwrite)
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from nodescope.errors import StatisticsInputError
+from nodescope.errors import MissingFileError, StatisticsInputError
 
 __all__ = ["POSITIVE_NAMES", "Predictions", "PredictionsError", "make_predictions", "read_predictions"]
 
@@ -169,10 +169,10 @@ def make_predictions(
     ids = np.asarray(ids) if not isinstance(ids, np.ndarray) else ids
     n = len(ids)
     if np.ndim(probs) != 2 or np.shape(probs) != (n, len(classes)):
-        raise ValueError(f"probs: expected shape ({n}, {len(classes)}) for {n} id(s) and classes {list(classes)}; "
+        raise StatisticsInputError(f"probs: expected shape ({n}, {len(classes)}) for {n} id(s) and classes {list(classes)}; "
                          f"got {np.shape(probs)}")
     if len(y_true) != n:
-        raise ValueError(f"y_true: expected {n} value(s), one per id; got {len(y_true)}")
+        raise StatisticsInputError(f"y_true: expected {n} value(s), one per id; got {len(y_true)}")
     out = pd.DataFrame({"patient_id": ids, "y_true": y_true})
     for j, c in enumerate(classes):
         out[f"p_{c}"] = probs[:, j]
@@ -187,7 +187,7 @@ def make_predictions(
         values = columns[col]
         values = values.to_numpy() if isinstance(values, (pd.Series, pd.Index)) else values
         if len(values) != n:
-            raise ValueError(f"extra column {col!r}: expected {n} value(s), one per id; got {len(values)}")
+            raise StatisticsInputError(f"extra column {col!r}: expected {n} value(s), one per id; got {len(values)}")
         out[col] = values
     return out
 
@@ -221,28 +221,14 @@ def read_predictions(
 
     Raises
     ------
-    FileNotFoundError
-        The file does not exist.
+    MissingFileError
+        The file does not exist (a FileNotFoundError).
     TypeError
         ``path_or_frame`` is neither a path nor a DataFrame.
     PredictionsError
         (a ValueError) listing every problem with its column, values and rows.
     """
-    if isinstance(path_or_frame, pd.DataFrame):
-        frame = path_or_frame.copy()
-        source, from_file = "<DataFrame>", False
-        for col in frame.columns:
-            if not str(col).startswith("p_"):
-                frame[col] = frame[col].map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
-    elif isinstance(path_or_frame, (str, PathLike)):
-        p = Path(path_or_frame)
-        if not p.is_file():
-            raise FileNotFoundError(f"predictions file not found: {p}")
-        frame = pd.read_csv(p, dtype=str, keep_default_na=False)
-        source, from_file = str(p), True
-    else:
-        raise TypeError(f"path_or_frame must be a path or a pandas DataFrame; got {type(path_or_frame).__name__}")
-    frame.columns = [str(c) for c in frame.columns]
+    frame, source, from_file = _load_frame(path_or_frame)
     problems: list[str] = []
 
     missing = [c for c in REQUIRED if c not in frame.columns]
@@ -261,7 +247,43 @@ def read_predictions(
             empty = frame.index[frame[col].astype(str).str.strip() == ""]
             if len(empty):
                 problems.append(f"column {col!r} is empty at {_rows(empty, from_file)}")
+    _check_probabilities(frame, prob_cols, from_file, problems)
+    classes = _classes(frame, prob_cols, positive, from_file, problems, source)
+    task: Literal["binary", "multiclass"] = "binary" if len(classes) == 2 else "multiclass"
+    positive = _positive(classes, positive, task, problems)
+    if task == "binary" and positive in classes:
+        classes = [c for c in classes if c != positive] + [positive]  # (negative, positive)
+    _check_split_and_fold(frame, from_file, problems)
+    if problems:
+        raise PredictionsError(source, problems)
+    return Predictions(frame, tuple(classes), positive, task, source)
 
+
+def _load_frame(path_or_frame: str | PathLike[str] | pd.DataFrame) -> tuple[pd.DataFrame, str, bool]:
+    """The table as text columns (``p_*`` kept as given), its name for messages, and whether it came from a file."""
+    if isinstance(path_or_frame, pd.DataFrame):
+        frame = path_or_frame.copy()
+        source, from_file = "<DataFrame>", False
+        for col in frame.columns:
+            if not str(col).startswith("p_"):
+                frame[col] = frame[col].map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    elif isinstance(path_or_frame, (str, PathLike)):
+        p = Path(path_or_frame)
+        if not p.is_file():
+            raise MissingFileError(f"predictions file not found: {p}")
+        try:
+            frame = pd.read_csv(p, dtype=str, keep_default_na=False)
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise PredictionsError(str(p), [f"cannot be read as a CSV table ({exc})"]) from exc
+        source, from_file = str(p), True
+    else:
+        raise TypeError(f"path_or_frame must be a path or a pandas DataFrame; got {type(path_or_frame).__name__}")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame, source, from_file
+
+
+def _check_probabilities(frame: pd.DataFrame, prob_cols: list[str], from_file: bool, problems: list[str]) -> None:
+    """``p_*`` columns parsed to float in place; non-numbers and values outside [0, 1] reported."""
     for col in prob_cols:
         raw = frame[col]
         num = pd.to_numeric(raw, errors="coerce").astype(float)
@@ -275,10 +297,13 @@ def read_predictions(
             problems.append(f"column {col!r} must be a probability in [0, 1]; got {got} at {_rows(out, from_file)}")
         frame[col] = num
 
+
+def _classes(frame: pd.DataFrame, prob_cols: list[str], positive: str | None, from_file: bool,
+             problems: list[str], source: str) -> list[str]:
+    """The task's classes from the ``p_*`` columns and ``y_true`` (one column: binary, the other label negative)."""
     prob_classes = [c[2:] for c in prob_cols]
     labels = list(dict.fromkeys(frame["y_true"].astype(str)))
     labels = [v for v in labels if v.strip()]
-    classes: list[str]
     if len(prob_classes) == 1:
         others = [v for v in labels if v != prob_classes[0]]
         if len(others) > 1:
@@ -293,46 +318,49 @@ def read_predictions(
                 "add its 'p_<class>' column"
             )
             raise PredictionsError(source, problems)
-        classes = [others[0], prob_classes[0]]
         if positive is not None and positive != prob_classes[0]:
             problems.append(
                 f"positive={positive!r} but the only probability column is {prob_cols[0]!r}; "
                 f"give p_{positive} or use positive={prob_classes[0]!r}"
             )
+        return [others[0], prob_classes[0]]
+    unknown = [v for v in labels if v not in prob_classes]
+    if unknown:
+        bad = frame.index[frame["y_true"].astype(str).isin(unknown)]
+        problems.append(
+            f"column 'y_true' has class(es) {unknown} with no probability column "
+            f"(expected one of {prob_classes}) at {_rows(bad, from_file)}"
+        )
     else:
-        classes = prob_classes
-        unknown = [v for v in labels if v not in classes]
-        if unknown:
-            bad = frame.index[frame["y_true"].astype(str).isin(unknown)]
+        sums = frame[prob_cols].to_numpy(dtype=float).sum(axis=1)
+        off = frame.index[np.abs(sums - 1) > SUM_TOLERANCE]
+        if len(off):
             problems.append(
-                f"column 'y_true' has class(es) {unknown} with no probability column "
-                f"(expected one of {classes}) at {_rows(bad, from_file)}"
+                f"probability columns {prob_cols} must sum to 1 (+/- {SUM_TOLERANCE}) on each row; got sums "
+                f"{[round(float(s), 4) for s in sums[np.abs(sums - 1) > SUM_TOLERANCE][:5]]} at {_rows(off, from_file)}"
             )
-        else:
-            sums = frame[prob_cols].to_numpy(dtype=float).sum(axis=1)
-            off = frame.index[np.abs(sums - 1) > SUM_TOLERANCE]
-            if len(off):
-                problems.append(
-                    f"probability columns {prob_cols} must sum to 1 (+/- {SUM_TOLERANCE}) on each row; got sums "
-                    f"{[round(float(s), 4) for s in sums[np.abs(sums - 1) > SUM_TOLERANCE][:5]]} at {_rows(off, from_file)}"
-                )
+    return prob_classes
 
-    task: Literal["binary", "multiclass"] = "binary" if len(classes) == 2 else "multiclass"
+
+def _positive(classes: list[str], positive: str | None, task: str, problems: list[str]) -> str | None:
+    """The caller's positive class (checked), else the one conventional positive name of a binary task."""
     if positive is not None:
         if positive not in classes:
             problems.append(f"positive={positive!r} is not a class; classes are {classes}")
-    elif task == "binary":
+        return positive
+    if task == "binary":
         hits = [c for c in classes if c.lower() in POSITIVE_NAMES]
         if len(hits) == 1:
-            positive = hits[0]
-        else:
-            problems.append(
-                f"cannot infer the positive class from classes {classes}; pass positive= one of them "
-                f"(inferred only when exactly one class is in {sorted(POSITIVE_NAMES)})"
-            )
-    if task == "binary" and positive in classes:
-        classes = [c for c in classes if c != positive] + [positive]  # (negative, positive)
+            return hits[0]
+        problems.append(
+            f"cannot infer the positive class from classes {classes}; pass positive= one of them "
+            f"(inferred only when exactly one class is in {sorted(POSITIVE_NAMES)})"
+        )
+    return None
 
+
+def _check_split_and_fold(frame: pd.DataFrame, from_file: bool, problems: list[str]) -> None:
+    """``split`` values from the contract; ``fold`` integers (parsed in place), required on ``cv`` rows."""
     if "split" in frame.columns:
         bad = frame.index[~frame["split"].astype(str).isin(SPLITS)]
         if len(bad):
@@ -354,7 +382,3 @@ def read_predictions(
                     problems.append(f"rows with split 'cv' need a fold >= 0 in column 'fold' at {_rows(cv_bad, from_file)}")
     elif "split" in frame.columns and (frame["split"].astype(str) == "cv").any():
         problems.append("rows with split 'cv' exist but there is no 'fold' column")
-
-    if problems:
-        raise PredictionsError(source, problems)
-    return Predictions(frame, tuple(classes), positive, task, source)
