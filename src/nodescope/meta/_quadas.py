@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from nodescope.errors import MissingFileError, StatisticsInputError
+from nodescope.errors import StatisticsInputError
+from nodescope.meta._studies import read_source_table
 
 __all__ = [
     "APPLICABILITY_DOMAINS",
@@ -169,17 +170,7 @@ def read_quadas(source: str | Path | pd.DataFrame) -> QuadasTable:
     FileNotFoundError
         When the file does not exist.
     """
-    if isinstance(source, pd.DataFrame):
-        raw = source.copy()
-        name = "<DataFrame>"
-    elif isinstance(source, str | Path):
-        path = Path(source)
-        if not path.is_file():
-            raise MissingFileError(f"QUADAS-2 file not found: {path}")
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-        name = str(path)
-    else:
-        raise TypeError(f"source must be a path or a pandas DataFrame, got {type(source).__name__}")
+    raw, name, _ = read_source_table(source, "QUADAS-2")
     raw.columns = [str(c).strip() for c in raw.columns]
     problems: list[str] = []
     lower: dict[str, list[str]] = {}
