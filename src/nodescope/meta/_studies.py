@@ -124,6 +124,12 @@ class Studies:
         return self.frame.copy()
 
 
+def did_you_mean(value: str, choices: Sequence[str], cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` (:func:`difflib.get_close_matches`), else ``""``."""
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _match_header(columns: Sequence[str], wanted: str, renamed: dict[str, str], problems: list[str],
                   required: bool) -> str | None:
     """Find ``wanted`` among ``columns`` exactly, else case-insensitively; record renames and problems."""
@@ -137,8 +143,7 @@ def _match_header(columns: Sequence[str], wanted: str, renamed: dict[str, str], 
         problems.append(f"column {wanted!r}: several headers match it case-insensitively ({hits}); keep one")
         return None
     if required:
-        close = difflib.get_close_matches(wanted, [str(c) for c in columns], n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(wanted, [str(c) for c in columns])
         problems.append(f"column {wanted!r} is missing{hint}; the columns are {list(columns)}")
     return None
 
@@ -299,8 +304,7 @@ def _study_columns(
             renamed[c] = new
     for want in covariates:
         if want not in cov_names.values():
-            close = difflib.get_close_matches(want, cov_cols, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(want, cov_cols)
             problems.append(f"covariate column {want!r} is missing{hint}; the covariates are {cov_cols}")
     if len(raw) == 0:
         problems.append("the table has no rows; expected one row per validation cohort")
@@ -366,8 +370,7 @@ def _level_problems(frame: pd.DataFrame, levels: Mapping[str, Sequence[str]], co
                 continue
             if str(value) not in allowed_set:
                 close = [a for a in sorted(allowed_set) if a.lower() == str(value).lower()]
-                close = close or difflib.get_close_matches(str(value), sorted(allowed_set), n=1, cutoff=0.6)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = f" (did you mean {close[0]!r}?)" if close else did_you_mean(str(value), sorted(allowed_set))
                 problems.append(f"row {i + 1} (study {frame['study'].iloc[i]!r}), column {col!r}: unknown level "
                                 f"{value!r}{hint}; expected one of {sorted(allowed_set)}")
     return problems
