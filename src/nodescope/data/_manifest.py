@@ -199,101 +199,129 @@ def validate_manifest(
     list of ManifestProblem
     """
     root = Path(root)
-    problems: list[ManifestProblem] = []
+    problems = _table_problems(frame, group_col)
+    if problems:
+        return problems
+    cols = list(frame.columns)
+    allowed = set(classes) if classes is not None else None
+    seen_images: dict[str, int] = {}
+    for i, row in enumerate(frame.itertuples(index=False)):
+        line = i + 1 + _HEADER_LINES
+        rec = dict(zip(cols, row, strict=True))
+        problems.extend(_field_problems(line, rec, group_col, allowed))
+        problems.extend(_file_problems(line, rec, root, seen_images, check_images))
+    if "split" in cols:
+        problems.extend(_split_leak_problems(frame, group_col))
+    return problems
+
+
+def _table_problems(frame: pd.DataFrame, group_col: str) -> list[ManifestProblem]:
+    """Problems with the table as a whole (columns, emptiness); any of them stops validation."""
     cols = list(frame.columns)
     required = [group_col, "image", "label"] if group_col != "patient_id" else list(REQUIRED_COLUMNS)
     missing = [c for c in required if c not in cols]
     if missing:
-        problems.append(
-            ManifestProblem(None, None, None, f"missing required column(s) {missing}; columns found: {cols}")
-        )
-        return problems
+        return [ManifestProblem(None, None, None, f"missing required column(s) {missing}; columns found: {cols}")]
     dup_cols = [c for c in set(cols) if cols.count(c) > 1]
     if dup_cols:
-        problems.append(ManifestProblem(None, None, None, f"duplicate column name(s) {sorted(dup_cols)}"))
-        return problems
+        return [ManifestProblem(None, None, None, f"duplicate column name(s) {sorted(dup_cols)}")]
     if len(frame) == 0:
-        problems.append(ManifestProblem(None, None, None, "the manifest has no rows"))
+        return [ManifestProblem(None, None, None, "the manifest has no rows")]
+    return []
+
+
+def _field_problems(
+    line: int, rec: dict[str, str], group_col: str, allowed: set[str] | None
+) -> list[ManifestProblem]:
+    """Problems with one row's group, label and date cells."""
+    problems: list[ManifestProblem] = []
+    group = rec[group_col]
+    if group.strip() == "":
+        problems.append(ManifestProblem(line, group_col, group, f"empty {group_col}; every image needs one"))
+    label = rec["label"]
+    if label.strip() == "":
+        problems.append(ManifestProblem(line, "label", label, "empty label"))
+    elif allowed is not None and label not in allowed:
+        problems.append(ManifestProblem(line, "label", label, f"unknown label; expected one of {sorted(allowed)}"))
+    if "date" in rec and rec["date"] != "" and not _is_iso_date(rec["date"]):
+        problems.append(ManifestProblem(line, "date", rec["date"], "not a date; expected ISO 8601 YYYY-MM-DD"))
+    return problems
+
+
+def _file_problems(
+    line: int, rec: dict[str, str], root: Path, seen_images: dict[str, int], check_images: bool
+) -> list[ManifestProblem]:
+    """Problems with one row's image and mask files; records the image in ``seen_images``."""
+    problems: list[ManifestProblem] = []
+    image = rec["image"]
+    if image.strip() == "":
+        problems.append(ManifestProblem(line, "image", image, "empty image path"))
         return problems
+    key = str(_resolve(root, image).resolve())
+    if key in seen_images:
+        problems.append(
+            ManifestProblem(line, "image", image, f"the same image is already listed on row {seen_images[key]}")
+        )
+    else:
+        seen_images[key] = line
+    img_size = None
+    img_path = _resolve(root, image)
+    if not img_path.is_file():
+        problems.append(ManifestProblem(line, "image", image, f"file not found: {img_path}"))
+    elif check_images:
+        try:  # a full decode catches truncated files that a header read would pass
+            img = read_image(img_path)
+            img_size = (img.height, img.width)
+        except ImageReadError as exc:
+            problems.append(ManifestProblem(line, "image", image, f"cannot decode image: {exc}"))
+    if "mask" in rec and rec["mask"] != "":
+        problems.extend(_mask_problems(line, rec["mask"], root, img_size, check_images))
+    return problems
 
-    allowed = set(classes) if classes is not None else None
-    seen_images: dict[str, int] = {}
-    has_mask = "mask" in cols
-    has_date = "date" in cols
-    for i, row in enumerate(frame.itertuples(index=False)):
-        line = i + 1 + _HEADER_LINES
-        rec = dict(zip(cols, row, strict=True))
-        group = rec[group_col]
-        if group.strip() == "":
-            problems.append(ManifestProblem(line, group_col, group, f"empty {group_col}; every image needs one"))
-        label = rec["label"]
-        if label.strip() == "":
-            problems.append(ManifestProblem(line, "label", label, "empty label"))
-        elif allowed is not None and label not in allowed:
-            problems.append(
-                ManifestProblem(line, "label", label, f"unknown label; expected one of {sorted(allowed)}")
-            )
-        if has_date and rec["date"] != "" and not _is_iso_date(rec["date"]):
-            problems.append(
-                ManifestProblem(line, "date", rec["date"], "not a date; expected ISO 8601 YYYY-MM-DD")
-            )
-        image = rec["image"]
-        if image.strip() == "":
-            problems.append(ManifestProblem(line, "image", image, "empty image path"))
-            continue
-        key = str(_resolve(root, image).resolve())
-        if key in seen_images:
-            problems.append(
-                ManifestProblem(line, "image", image, f"the same image is already listed on row {seen_images[key]}")
-            )
-        else:
-            seen_images[key] = line
-        img_size = None
-        img_path = _resolve(root, image)
-        if not img_path.is_file():
-            problems.append(ManifestProblem(line, "image", image, f"file not found: {img_path}"))
-        elif check_images:
-            try:  # a full decode catches truncated files that a header read would pass
-                img = read_image(img_path)
-                img_size = (img.height, img.width)
-            except ImageReadError as exc:
-                problems.append(ManifestProblem(line, "image", image, f"cannot decode image: {exc}"))
-        if has_mask and rec["mask"] != "":
-            mask_path = _resolve(root, rec["mask"])
-            if not mask_path.is_file():
-                problems.append(ManifestProblem(line, "mask", rec["mask"], f"file not found: {mask_path}"))
-            elif check_images:
-                try:
-                    mimg = read_image(mask_path)
-                except ImageReadError as exc:
-                    problems.append(ManifestProblem(line, "mask", rec["mask"], f"cannot decode mask: {exc}"))
-                else:
-                    if img_size is not None and (mimg.height, mimg.width) != img_size:
-                        problems.append(
-                            ManifestProblem(
-                                line,
-                                "mask",
-                                rec["mask"],
-                                f"mask size {mimg.width}x{mimg.height} differs from image size "
-                                f"{img_size[1]}x{img_size[0]} (width x height)",
-                            )
-                        )
 
-    if "split" in cols:
-        sub = frame[(frame[group_col] != "") & (frame["split"] != "")]
-        spans = sub.groupby(group_col)["split"].agg(lambda s: sorted(set(s)))
-        for group, parts in spans.items():
-            if len(parts) > 1:
-                rows = [int(i) + 1 + _HEADER_LINES for i in sub.index[sub[group_col] == group]]
-                problems.append(
-                    ManifestProblem(
-                        rows[0],
-                        "split",
-                        ", ".join(parts),
-                        f"{group_col} {group!r} appears in several splits {parts} (rows {rows}); "
-                        "a patient must stay in one split",
-                    )
+def _mask_problems(
+    line: int, mask: str, root: Path, img_size: tuple[int, int] | None, check_images: bool
+) -> list[ManifestProblem]:
+    """Problems with one row's mask file: missing, undecodable, or a size other than the image's."""
+    mask_path = _resolve(root, mask)
+    if not mask_path.is_file():
+        return [ManifestProblem(line, "mask", mask, f"file not found: {mask_path}")]
+    if not check_images:
+        return []
+    try:
+        mimg = read_image(mask_path)
+    except ImageReadError as exc:
+        return [ManifestProblem(line, "mask", mask, f"cannot decode mask: {exc}")]
+    if img_size is not None and (mimg.height, mimg.width) != img_size:
+        return [
+            ManifestProblem(
+                line,
+                "mask",
+                mask,
+                f"mask size {mimg.width}x{mimg.height} differs from image size "
+                f"{img_size[1]}x{img_size[0]} (width x height)",
+            )
+        ]
+    return []
+
+
+def _split_leak_problems(frame: pd.DataFrame, group_col: str) -> list[ManifestProblem]:
+    """One problem per group whose rows sit in more than one split."""
+    problems: list[ManifestProblem] = []
+    sub = frame[(frame[group_col] != "") & (frame["split"] != "")]
+    spans = sub.groupby(group_col)["split"].agg(lambda s: sorted(set(s)))
+    for group, parts in spans.items():
+        if len(parts) > 1:
+            rows = [int(i) + 1 + _HEADER_LINES for i in sub.index[sub[group_col] == group]]
+            problems.append(
+                ManifestProblem(
+                    rows[0],
+                    "split",
+                    ", ".join(parts),
+                    f"{group_col} {group!r} appears in several splits {parts} (rows {rows}); "
+                    "a patient must stay in one split",
                 )
+            )
     return problems
 
 

@@ -101,15 +101,7 @@ def make_splits(
     ValueError
         For an unknown method, missing columns, impossible sizes, or a group spanning sites.
     """
-    if method not in _METHODS:
-        raise ConfigError(f"unknown split method {method!r}; expected one of {list(_METHODS)}")
-    for col in (group_col, label_col):
-        if col not in frame.columns:
-            raise DataError(f"column '{col}' not found; columns: {list(frame.columns)}")
-    empty = frame.index[frame[group_col].astype(str).str.strip() == ""]
-    if len(empty):
-        raise DataError(f"column '{group_col}' is empty on {len(empty)} row(s) (e.g. index {list(empty[:5])})")
-
+    _check_split_inputs(frame, method, group_col, label_col)
     out = pd.DataFrame(
         {"group": frame[group_col].astype(str), "label": frame[label_col].astype(str), "part": "", "fold": -1},
         index=frame.index,
@@ -118,48 +110,15 @@ def make_splits(
     pool = glabels  # groups still to assign
 
     if method == "site":
-        if site_col not in frame.columns:
-            raise DataError(f"method 'site' needs column '{site_col}'; columns: {list(frame.columns)}")
-        if not external_sites:
-            raise ConfigError("method 'site' needs external_sites (the sites kept for external validation)")
-        sites = frame[site_col].astype(str)
-        unknown = sorted(set(external_sites) - set(sites))
-        if unknown:
-            raise DataError(f"external site(s) {unknown} not found in column '{site_col}'; sites: {sorted(set(sites))}")
-        span = pd.DataFrame({"g": out["group"], "s": sites}).groupby("g")["s"].nunique()
-        multi = span[span > 1]
-        if len(multi):
-            raise DataError(f"{len(multi)} group(s) have images from several sites, e.g. {list(multi.index[:5])}")
-        ext_groups = set(out.loc[sites.isin(list(external_sites)), "group"])
-        out.loc[out["group"].isin(ext_groups), "part"] = "external"
-        pool = glabels[~glabels.index.isin(list(ext_groups))]
+        held_part, held = "external", _external_site_groups(frame, out, site_col, external_sites)
     elif method == "temporal":
-        if date_col not in frame.columns:
-            raise DataError(f"method 'temporal' needs column '{date_col}'; columns: {list(frame.columns)}")
-        dates = pd.to_datetime(frame[date_col].astype(str), format="ISO8601", errors="coerce")
-        bad = frame.index[dates.isna()]
-        if len(bad):
-            raise DataError(
-                f"column '{date_col}' has missing or non-ISO dates on {len(bad)} row(s), e.g. index {list(bad[:5])} "
-                f"values {list(frame.loc[bad[:5], date_col])}"
-            )
-        first = pd.Series(dates.to_numpy(), index=out["group"].to_numpy()).groupby(level=0).min()
-        if cutoff is None:
-            if not 0.0 < test_size < 1.0:
-                raise ConfigError("method 'temporal' needs a cutoff date or a test_size between 0 and 1")
-            ordered = first.sort_values(kind="mergesort")
-            k = max(1, round(test_size * len(ordered)))
-            cut = ordered.iloc[len(ordered) - k]
-        else:
-            cut = pd.Timestamp(cutoff)
-        late = set(first.index[first >= cut])
-        if not late or len(late) == len(first):
-            raise DataError(f"cutoff {cut.date()} leaves no groups on one side of the temporal split")
-        out.loc[out["group"].isin(late), "part"] = "test"
-        pool = glabels[~glabels.index.isin(list(late))]
+        held_part, held = "test", _late_groups(frame, out, date_col, cutoff, test_size)
     elif test_size > 0:
-        held = _stratified_group_holdout(glabels, test_size, seed, "test_size")
-        out.loc[out["group"].isin(held), "part"] = "test"
+        held_part, held = "test", _stratified_group_holdout(glabels, test_size, seed, "test_size")
+    else:
+        held_part, held = "", set()
+    if held:
+        out.loc[out["group"].isin(held), "part"] = held_part
         pool = glabels[~glabels.index.isin(list(held))]
 
     if method in ("site", "temporal") and n_splits >= 2 and val_size > 0:
@@ -191,6 +150,65 @@ def make_splits(
     out.loc[rest, "part"] = "cv"
     out.loc[rest, "fold"] = folds
     return out
+
+
+def _check_split_inputs(frame: pd.DataFrame, method: str, group_col: str, label_col: str) -> None:
+    """Fail on an unknown method, a missing group/label column, or rows without a group."""
+    if method not in _METHODS:
+        raise ConfigError(f"unknown split method {method!r}; expected one of {list(_METHODS)}")
+    for col in (group_col, label_col):
+        if col not in frame.columns:
+            raise DataError(f"column '{col}' not found; columns: {list(frame.columns)}")
+    empty = frame.index[frame[group_col].astype(str).str.strip() == ""]
+    if len(empty):
+        raise DataError(f"column '{group_col}' is empty on {len(empty)} row(s) (e.g. index {list(empty[:5])})")
+
+
+def _external_site_groups(
+    frame: pd.DataFrame, out: pd.DataFrame, site_col: str, external_sites: Sequence[str] | None
+) -> set[str]:
+    """The groups imaged at ``external_sites`` (method ``"site"``); every group must come from one site."""
+    if site_col not in frame.columns:
+        raise DataError(f"method 'site' needs column '{site_col}'; columns: {list(frame.columns)}")
+    if not external_sites:
+        raise ConfigError("method 'site' needs external_sites (the sites kept for external validation)")
+    sites = frame[site_col].astype(str)
+    unknown = sorted(set(external_sites) - set(sites))
+    if unknown:
+        raise DataError(f"external site(s) {unknown} not found in column '{site_col}'; sites: {sorted(set(sites))}")
+    span = pd.DataFrame({"g": out["group"], "s": sites}).groupby("g")["s"].nunique()
+    multi = span[span > 1]
+    if len(multi):
+        raise DataError(f"{len(multi)} group(s) have images from several sites, e.g. {list(multi.index[:5])}")
+    return set(out.loc[sites.isin(list(external_sites)), "group"])
+
+
+def _late_groups(
+    frame: pd.DataFrame, out: pd.DataFrame, date_col: str, cutoff: str | _dt.date | None, test_size: float
+) -> set[str]:
+    """The groups whose first exam is on or after the cut-off (method ``"temporal"``)."""
+    if date_col not in frame.columns:
+        raise DataError(f"method 'temporal' needs column '{date_col}'; columns: {list(frame.columns)}")
+    dates = pd.to_datetime(frame[date_col].astype(str), format="ISO8601", errors="coerce")
+    bad = frame.index[dates.isna()]
+    if len(bad):
+        raise DataError(
+            f"column '{date_col}' has missing or non-ISO dates on {len(bad)} row(s), e.g. index {list(bad[:5])} "
+            f"values {list(frame.loc[bad[:5], date_col])}"
+        )
+    first = pd.Series(dates.to_numpy(), index=out["group"].to_numpy()).groupby(level=0).min()
+    if cutoff is None:
+        if not 0.0 < test_size < 1.0:
+            raise ConfigError("method 'temporal' needs a cutoff date or a test_size between 0 and 1")
+        ordered = first.sort_values(kind="mergesort")
+        k = max(1, round(test_size * len(ordered)))
+        cut = ordered.iloc[len(ordered) - k]
+    else:
+        cut = pd.Timestamp(cutoff)
+    late = set(first.index[first >= cut])
+    if not late or len(late) == len(first):
+        raise DataError(f"cutoff {cut.date()} leaves no groups on one side of the temporal split")
+    return late
 
 
 def check_leakage(splits: pd.DataFrame) -> None:

@@ -34,6 +34,7 @@ from nodescope.meta._plots import (
     sroc_plot,
 )
 from nodescope.meta._quadas import QUADAS_COLUMNS, QUADAS_LEVELS, QuadasError, QuadasTable, read_quadas
+from nodescope.meta._reconstruct import reconstruct_2x2
 from nodescope.meta._report import (
     RESULTS_SCHEMA_VERSION,
     meta_figures,
@@ -47,7 +48,6 @@ from nodescope.meta._studies import (
     Studies,
     StudiesError,
     read_studies,
-    reconstruct_2x2,
 )
 from nodescope.meta._summary import (
     BivariateResult,

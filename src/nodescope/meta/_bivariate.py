@@ -185,10 +185,29 @@ def reitsma(
     X = np.ones((counts.k, 1))
     fit, msgs, fb, mask = fit_model(counts, X, ("(Intercept)",), model="reitsma", method=method, n_nodes=1,
                                     correction=correction, correction_rule=correction_rule, fallback=fallback)
+    return _normal_model_result(fit, counts, mask, correction, correction_rule, alpha=alpha, fallback=fb,
+                                warnings_=msgs, ci_method=ci_method, n_sim=n_sim, seed=seed)
+
+
+def _normal_model_result(
+    fit: BivariateFit,
+    counts: Counts,
+    mask: np.ndarray,
+    correction: float,
+    correction_rule: Correction,
+    *,
+    alpha: float,
+    fallback: str,
+    warnings_: tuple[str, ...],
+    ci_method: CiMethod,
+    n_sim: int,
+    seed: int,
+) -> BivariateResult:
+    """The result of a Reitsma (normal-approximation) fit: within-cohort variances and the cohorts corrected."""
     _, within, _ = measure_data(counts, LOGITS, correction, correction_rule)
     return build_result(fit, counts, alpha=alpha, correction=correction, correction_rule=correction_rule,
-                        corrected=tuple(counts.labels[i] for i in np.flatnonzero(mask)), fallback=fb,
-                        warnings_=msgs, within_var=within, ci_method=ci_method, n_sim=n_sim, seed=seed)
+                        corrected=tuple(counts.labels[i] for i in np.flatnonzero(mask)), fallback=fallback,
+                        warnings_=warnings_, within_var=within, ci_method=ci_method, n_sim=n_sim, seed=seed)
 
 
 def bivariate_glmm(
@@ -241,10 +260,8 @@ def bivariate_glmm(
     fit, msgs, fb, mask = fit_model(counts, X, ("(Intercept)",), model="glmm", method=method, n_nodes=nodes,
                                  correction=0.0, correction_rule="none", fallback=fallback)
     if fit.model.startswith("reitsma"):  # separation fallback: the normal model with its continuity correction
-        _, within, _ = measure_data(counts, LOGITS, 0.5, "all-if-any-zero")
-        return build_result(fit, counts, alpha=alpha, correction=0.5, correction_rule="all-if-any-zero",
-                            corrected=tuple(counts.labels[i] for i in np.flatnonzero(mask)), fallback=fb,
-                            warnings_=msgs, within_var=within, ci_method=ci_method, n_sim=n_sim, seed=seed)
+        return _normal_model_result(fit, counts, mask, 0.5, "all-if-any-zero", alpha=alpha, fallback=fb,
+                                    warnings_=msgs, ci_method=ci_method, n_sim=n_sim, seed=seed)
     # I2 needs within-cohort variances of the logits; the GLMM has none of its own, so use the univariate
     # convention (0.5 added to the cells of cohorts with a zero cell)
     _, within, _ = measure_data(counts, LOGITS, 0.5, "studies-with-zero")

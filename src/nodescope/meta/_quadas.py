@@ -11,7 +11,6 @@ column (reviewer notes, ...) is kept.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from nodescope.errors import MissingFileError, StatisticsInputError
+from nodescope.errors import StatisticsInputError
+from nodescope.meta._studies import did_you_mean, read_source_table
 
 __all__ = [
     "APPLICABILITY_DOMAINS",
@@ -139,8 +139,7 @@ class QuadasTable:
         if unknown:
             problems = []
             for s in unknown:
-                close = difflib.get_close_matches(s, wanted, n=1, cutoff=0.6)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(s, wanted)
                 problems.append(f"study {s!r} is not in the studies table{hint}")
             raise QuadasError(self.source, problems)
         have = set(self.studies)
@@ -169,17 +168,7 @@ def read_quadas(source: str | Path | pd.DataFrame) -> QuadasTable:
     FileNotFoundError
         When the file does not exist.
     """
-    if isinstance(source, pd.DataFrame):
-        raw = source.copy()
-        name = "<DataFrame>"
-    elif isinstance(source, str | Path):
-        path = Path(source)
-        if not path.is_file():
-            raise MissingFileError(f"QUADAS-2 file not found: {path}")
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-        name = str(path)
-    else:
-        raise TypeError(f"source must be a path or a pandas DataFrame, got {type(source).__name__}")
+    raw, name, _ = read_source_table(source, "QUADAS-2")
     raw.columns = [str(c).strip() for c in raw.columns]
     problems: list[str] = []
     lower: dict[str, list[str]] = {}
@@ -193,8 +182,7 @@ def read_quadas(source: str | Path | pd.DataFrame) -> QuadasTable:
         elif len(hits) > 1:
             problems.append(f"column {want!r}: several headers match it case-insensitively ({hits}); keep one")
         else:
-            close = difflib.get_close_matches(want, list(raw.columns), n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(want, list(raw.columns))
             problems.append(f"column {want!r} is missing{hint}; expected columns {list(QUADAS_COLUMNS)}")
     if len(raw) == 0:
         problems.append("the table has no rows; expected one row per study")
@@ -220,8 +208,7 @@ def read_quadas(source: str | Path | pd.DataFrame) -> QuadasTable:
             if text.lower() in QUADAS_LEVELS:
                 levels.append(text.lower())
                 continue
-            close = difflib.get_close_matches(text.lower(), QUADAS_LEVELS, n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(text.lower(), QUADAS_LEVELS, cutoff=0.5)
             shown = repr(text) if text else "empty"
             problems.append(f"row {i + 1} (study {frame['study'].iloc[i]!r}), column {col!r}: {shown}{hint}; "
                             f"expected one of {list(QUADAS_LEVELS)}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -336,21 +336,63 @@ def write_meta_report(
     return written
 
 
+@dataclass(frozen=True)
+class _ReportParts:
+    """What the report sections draw on: the analysis and the tables, figures and results made from it."""
+
+    analysis: MetaAnalysis
+    tables: dict[str, pd.DataFrame]
+    figures: dict[str, Figure]
+    doc: dict[str, Any]
+
+    @property
+    def pct(self) -> str:
+        """The confidence level as text, e.g. ``95%``."""
+        return f"{100 * (1 - self.analysis.alpha):g}%"
+
+
 def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict[str, Figure], doc: dict[str, Any],
           *, title: str, banner: str | None) -> HtmlReport:
     """Lay the results out in the order of the PRISMA-DTA results section."""
-    p = analysis.pooled
-    s = analysis.studies
-    pct = f"{100 * (1 - analysis.alpha):g}%"
-    synthetic = doc["synthetic_cohorts"]
+    parts = _ReportParts(analysis, tables, figures, doc)
     rep = HtmlReport(title, banner=banner)
+    _intro(rep, parts)
+    sections = (
+        _selection_section,
+        _quadas_section,
+        _studies_section,
+        _synthesis_section,
+        _heterogeneity_section,
+        _additional_section,
+        _sensitivity_section,
+        _bias_section,
+        _utility_section,
+        _notes_section,
+    )
+    for section in sections:
+        section(rep, parts)
+    return rep
+
+
+def _intro(rep: HtmlReport, parts: _ReportParts) -> None:
+    """Banner for synthetic cohorts and the one-line overview."""
+    analysis = parts.analysis
+    doc = parts.doc
+    s = parts.analysis.studies
+    pct = parts.pct
+    synthetic = parts.doc["synthetic_cohorts"]
     if synthetic:
         rep.banner(f"{len(synthetic)} of {len(s)} analysed cohorts are SYNTHETIC (column data_source): "
                    + "; ".join(synthetic) + ". Numbers built on them illustrate the software, not medicine.")
-    skipped = analysis.skipped
     rep.paragraph(f"{len(s)} validation cohorts from {doc['k_studies']} studies; main model: "
                   f"{_MODEL_TEXT[analysis.model]}. Intervals are {pct} unless stated.")
 
+
+def _selection_section(rep: HtmlReport, parts: _ReportParts) -> None:
+    """1. Study selection and characteristics."""
+    analysis = parts.analysis
+    tables = parts.tables
+    s = parts.analysis.studies
     rep.heading("1. Study selection and characteristics")
     chars = tables["per_study"][["study", "cohort", "n", "prevalence", *s.covariates]].copy()
     rep.table(chars.drop(columns=[c for c in ("notes",) if c in chars.columns]), caption="Included cohorts",
@@ -362,6 +404,12 @@ def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict
         notes = s.frame[["study", "cohort", "notes"]]
         rep.table(notes, caption="Source of each cohort (notes column of the input)")
 
+
+def _quadas_section(rep: HtmlReport, parts: _ReportParts) -> None:
+    """2. Risk of bias and applicability (QUADAS-2)."""
+    analysis = parts.analysis
+    tables = parts.tables
+    figures = parts.figures
     rep.heading("2. Risk of bias and applicability (QUADAS-2)")
     if analysis.quadas is None:
         rep.paragraph("No QUADAS-2 table was given (use --quadas rob.csv).", css_class="note")
@@ -374,6 +422,12 @@ def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict
             rep.paragraph("Studies without a QUADAS-2 row: " + "; ".join(analysis.quadas_missing) + ".",
                           css_class="note")
 
+
+def _studies_section(rep: HtmlReport, parts: _ReportParts) -> None:
+    """3. Results of individual studies."""
+    tables = parts.tables
+    figures = parts.figures
+    pct = parts.pct
     rep.heading("3. Results of individual studies")
     rep.figure(figures["forest"], caption=f"Sensitivity and specificity per cohort with exact (Clopper-Pearson) {pct} "
                                           "CIs; diamonds: pooled estimates of the main model")
@@ -381,6 +435,14 @@ def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict
                                "sens_ci_high", "specificity", "spec_ci_low", "spec_ci_high"]]
     rep.table(per, caption="2x2 tables and per-cohort accuracy")
 
+
+def _synthesis_section(rep: HtmlReport, parts: _ReportParts) -> None:
+    """4. Synthesis of results: pooled estimates, model facts, SROC."""
+    analysis = parts.analysis
+    figures = parts.figures
+    p = parts.analysis.pooled
+    pct = parts.pct
+    skipped = parts.analysis.skipped
     rep.heading("4. Synthesis of results")
     rep.table(_pooled_table(p), caption=f"Pooled estimates ({p.model}, k = {p.k})")
     multi = [m for a, m in analysis.warnings if a == "cohorts per study"]
@@ -409,6 +471,13 @@ def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict
     rep.figure(figures["sroc"], caption=f"SROC: cohorts (circle area proportional to n), SROC curve over the observed "
                                         f"FPR range, summary point, {pct} confidence and prediction regions")
 
+
+def _heterogeneity_section(rep: HtmlReport, parts: _ReportParts) -> None:
+    """5. Heterogeneity."""
+    analysis = parts.analysis
+    tables = parts.tables
+    p = parts.analysis.pooled
+    pct = parts.pct
     rep.heading("5. Heterogeneity")
     rep.paragraph(f"Bivariate I2 (generalised variance, Zhou & Dendukuri 2014) = "
                   f"{p.heterogeneity.i2_bivariate:.1f}%; I2 logit sens = {p.heterogeneity.i2_sens:.1f}%, "
@@ -423,6 +492,12 @@ def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict
         rep.table(uni, caption=f"Univariate random-effects pooling (REML) with {pct} prediction intervals, Cochran's Q "
                                "and I2 (0.5 added to the cells of cohorts with a zero cell)")
 
+
+def _additional_section(rep: HtmlReport, parts: _ReportParts) -> None:
+    """6. Additional analyses: subgroups and meta-regression."""
+    analysis = parts.analysis
+    tables = parts.tables
+    skipped = parts.analysis.skipped
     rep.heading("6. Additional analyses: subgroups and meta-regression")
     if not analysis.subgroups and analysis.regression is None:
         rep.paragraph("None requested (--subgroup COL, --covariate COL).", css_class="note")
@@ -450,6 +525,11 @@ def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict
                                           f"({r.model}; logit scale): LRT chi2 = {r.lrt_statistic:.2f}, df = {r.lrt_df}, "
                                           f"p = {r.lrt_p_value:.3g}")
 
+
+def _sensitivity_section(rep: HtmlReport, parts: _ReportParts) -> None:
+    """7. Sensitivity analyses."""
+    analysis = parts.analysis
+    skipped = parts.analysis.skipped
     rep.heading("7. Sensitivity analyses")
     if analysis.one_per_study is not None and analysis.one_per_study_rows is not None:
         kept = analysis.one_per_study_rows
@@ -465,6 +545,12 @@ def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict
         if name in skipped:
             rep.paragraph(f"{name}: not done ({skipped[name]}).", css_class="note")
 
+
+def _bias_section(rep: HtmlReport, parts: _ReportParts) -> None:
+    """8. Publication bias and small-study effects."""
+    analysis = parts.analysis
+    figures = parts.figures
+    skipped = parts.analysis.skipped
     rep.heading("8. Publication bias and small-study effects")
     if analysis.deeks is not None:
         d = analysis.deeks
@@ -474,6 +560,11 @@ def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict
     else:
         rep.paragraph(f"Deeks' test not done ({skipped.get('deeks', 'not requested')}).", css_class="note")
 
+
+def _utility_section(rep: HtmlReport, parts: _ReportParts) -> None:
+    """9. Clinical utility."""
+    analysis = parts.analysis
+    figures = parts.figures
     rep.heading("9. Clinical utility")
     pt = analysis.post_test
     rep.figure(figures["fagan"], caption=f"Fagan nomogram at a pre-test probability of {100 * pt.pretest:.3g}% "
@@ -481,6 +572,11 @@ def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict
     rep.paragraph(f"Post-test probability after a positive result {_fmt(pt.positive)}, after a negative result "
                   f"{_fmt(pt.negative)} (CIs from the CIs of the pooled likelihood ratios, pre-test probability fixed).")
 
+
+def _notes_section(rep: HtmlReport, parts: _ReportParts) -> None:
+    """Notes, warnings and inputs."""
+    analysis = parts.analysis
+    doc = parts.doc
     rep.heading("Notes, warnings and inputs")
     notes = [f"{a}: {m}" for a, m in analysis.warnings] or ["No warnings."]
     rep.bullets(notes)
@@ -490,4 +586,3 @@ def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict
     rep.paragraph("Machine-readable results: results.json (schema nodescope.meta.results "
                   f"{RESULTS_SCHEMA_VERSION}); tables in tables/*.csv; figures in figures/ (PNG and SVG).",
                   css_class="note")
-    return rep

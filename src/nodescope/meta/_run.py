@@ -204,6 +204,76 @@ def run_meta_analysis(
     ValueError
         Bad option values (unknown model, columns, pre-test outside (0, 1)), or a main fit that cannot be done.
     """
+    _check_options(studies, model=model, subgroups=subgroups, covariates=covariates, quadas=quadas,
+                   one_per_study_by=one_per_study_by, pretest=pretest, alpha=alpha)
+    analysed, excluded = _select(studies, select or {})
+    frame = _model_frame(analysed)
+    rec = _Recorder()
+    msg = _several_cohorts_message(analysed)
+    if msg is not None:
+        warnings.warn(msg, MetaAnalysisWarning, stacklevel=2)
+        rec.caught.append(("cohorts per study", msg))
+    pool = functools.partial(_pool, model=model, alpha=alpha)
+
+    pooled = rec.attempt("pooled", lambda: pool(frame), required=True)
+    if pooled is None:  # pragma: no cover - required=True re-raises instead
+        raise RuntimeError("the main fit returned nothing")
+    univariate: dict[str, UnivariateResult] = {}
+    for measure in UNIVARIATE_MEASURES:
+        uni = rec.attempt(f"univariate {measure}",
+                          functools.partial(univariate_pool, frame, measure, method="REML", alpha=alpha))  # type: ignore[arg-type]
+        if uni is not None:
+            univariate[measure] = uni
+    deeks = rec.attempt("deeks", lambda: deeks_test(frame))
+    subgroup_results: dict[str, SubgroupResult] = {}
+    for col in subgroups:
+        sg = rec.attempt(f"subgroup {col}", functools.partial(_subgroup, frame, col, model, alpha))
+        if sg is not None:
+            subgroup_results[col] = sg
+    regression = None
+    if covariates:
+        regression = rec.attempt("meta-regression", lambda: meta_regression(frame, list(covariates), model=model,
+                                                                             alpha=alpha))
+    ops_fit = ops_rows = None
+    if one_per_study_by is not None:
+        ops_fit, ops_rows = _one_per_study_fit(analysed, frame, one_per_study_by, pool, rec)
+    loo = None
+    if leave_one_out_analysis:
+        if len(analysed) >= 3:
+            loo = rec.attempt("leave-one-out", lambda: leave_one_out(frame, model=model, alpha=alpha))
+        else:
+            rec.skipped["leave-one-out"] = f"needs at least 3 cohorts; got {len(analysed)}"
+    pre, source = _pretest(analysed, pretest)
+    post = post_test_probability(pre, pooled.lr_positive, pooled.lr_negative)
+    missing: list[str] = []
+    if quadas is not None:
+        missing = quadas.check_studies(analysed.frame["study"])
+    options = {
+        "model": model, "subgroups": list(subgroups), "covariates": list(covariates),
+        "one_per_study": one_per_study_by, "pretest": None if pretest is None else float(pretest),
+        "select": {k: (v if isinstance(v, str) else list(v)) for k, v in (select or {}).items()},
+        "leave_one_out": bool(leave_one_out_analysis), "alpha": float(alpha),
+    }
+    return MetaAnalysis(
+        studies=analysed, excluded=excluded, model=model, pooled=pooled, univariate=univariate, deeks=deeks,
+        subgroups=subgroup_results, regression=regression, one_per_study=ops_fit, one_per_study_rows=ops_rows,
+        leave_one_out=loo, post_test=post, pretest_source=source, quadas=quadas, quadas_missing=missing,
+        options=options, warnings=tuple(rec.caught), skipped=rec.skipped,
+    )
+
+
+def _check_options(
+    studies: Studies,
+    *,
+    model: str,
+    subgroups: Sequence[str],
+    covariates: Sequence[str],
+    quadas: QuadasTable | None,
+    one_per_study_by: str | None,
+    pretest: float | None,
+    alpha: float,
+) -> None:
+    """Fail on argument types and option values that :func:`run_meta_analysis` cannot work with."""
     if not isinstance(studies, Studies):
         raise TypeError(f"studies must be a nodescope.meta.Studies (from read_studies), got {type(studies).__name__}")
     if quadas is not None and not isinstance(quadas, QuadasTable):
@@ -221,22 +291,30 @@ def run_meta_analysis(
             if col not in studies.covariates:
                 raise StatisticsInputError(f"{name} column {col!r} is not a covariate of the studies table; the covariates are "
                                  f"{list(studies.covariates)}")
-    analysed, excluded = _select(studies, select or {})
-    frame = _model_frame(analysed)
-    caught: list[tuple[str, str]] = []
-    skipped: dict[str, str] = {}
+
+
+def _several_cohorts_message(analysed: Studies) -> str | None:
+    """The independence warning when some study contributes several cohorts; ``None`` when none does."""
     per_study = analysed.frame["study"].value_counts(sort=False)
     multi = per_study[per_study > 1]
-    if len(multi):
-        msg = (f"{len(multi)} of {len(per_study)} studies contribute several cohorts ("
-               + ", ".join(f"{s}: {n}" for s, n in multi.items())
-               + "); the models treat every cohort as an independent study, which ignores the correlation of cohorts "
-               "from one study (shared patients, readers or protocol) and can make the CIs too narrow; compare the "
-               "one-cohort-per-study sensitivity analysis")
-        warnings.warn(msg, MetaAnalysisWarning, stacklevel=2)
-        caught.append(("cohorts per study", msg))
+    if not len(multi):
+        return None
+    return (f"{len(multi)} of {len(per_study)} studies contribute several cohorts ("
+            + ", ".join(f"{s}: {n}" for s, n in multi.items())
+            + "); the models treat every cohort as an independent study, which ignores the correlation of cohorts "
+            "from one study (shared patients, readers or protocol) and can make the CIs too narrow; compare the "
+            "one-cohort-per-study sensitivity analysis")
 
-    def attempt(name: str, func: Callable[[], T], *, required: bool = False) -> T | None:
+
+@dataclass(frozen=True)
+class _Recorder:
+    """Runs the analyses of one meta-analysis, keeping their warnings and why the skipped ones were not done."""
+
+    caught: list[tuple[str, str]] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def attempt(self, name: str, func: Callable[[], T], *, required: bool = False) -> T | None:
+        """``func()``, its warnings recorded under ``name``; a ``ValueError`` skips it unless ``required``."""
         with warnings.catch_warnings(record=True) as got:
             warnings.simplefilter("always")
             try:
@@ -244,74 +322,45 @@ def run_meta_analysis(
             except ValueError as err:
                 if required:
                     raise
-                skipped[name] = str(err)
+                self.skipped[name] = str(err)
                 out = None
         for w in got:
             msg = str(w.message)
-            if (name, msg) not in caught:
-                caught.append((name, msg))
+            if (name, msg) not in self.caught:
+                self.caught.append((name, msg))
         return out
 
-    def pool(data: pd.DataFrame) -> BivariateResult:
-        return bivariate_glmm(data, alpha=alpha) if model == "glmm" else reitsma(data, alpha=alpha)
 
-    pooled = attempt("pooled", lambda: pool(frame), required=True)
-    if pooled is None:  # pragma: no cover - required=True re-raises instead
-        raise RuntimeError("the main fit returned nothing")
-    univariate: dict[str, UnivariateResult] = {}
-    for measure in UNIVARIATE_MEASURES:
-        uni = attempt(f"univariate {measure}",
-                      functools.partial(univariate_pool, frame, measure, method="REML", alpha=alpha))  # type: ignore[arg-type]
-        if uni is not None:
-            univariate[measure] = uni
-    deeks = attempt("deeks", lambda: deeks_test(frame))
-    subgroup_results: dict[str, SubgroupResult] = {}
-    for col in subgroups:
-        sg = attempt(f"subgroup {col}", functools.partial(_subgroup, frame, col, model, alpha))
-        if sg is not None:
-            subgroup_results[col] = sg
-    regression = None
-    if covariates:
-        regression = attempt("meta-regression", lambda: meta_regression(frame, list(covariates), model=model,
-                                                                         alpha=alpha))
+def _pool(data: pd.DataFrame, *, model: str, alpha: float) -> BivariateResult:
+    return bivariate_glmm(data, alpha=alpha) if model == "glmm" else reitsma(data, alpha=alpha)
+
+
+def _one_per_study_fit(
+    analysed: Studies,
+    frame: pd.DataFrame,
+    by: Literal["youden"],
+    pool: Callable[[pd.DataFrame], BivariateResult],
+    rec: _Recorder,
+) -> tuple[BivariateResult | None, pd.DataFrame | None]:
+    """Pool one cohort per study (the fit and the kept rows); skipped when every study has a single cohort."""
     ops_fit = ops_rows = None
-    if one_per_study_by is not None:
-        if analysed.frame["study"].duplicated().any():
-            picked = attempt("one per study", lambda: one_per_study(analysed.to_frame(), by=one_per_study_by))
-            if picked is not None:
-                ops_rows = picked[["study", "cohort", *COUNT_COLUMNS, "youden"]].reset_index(drop=True)
-                ops_frame = frame.iloc[picked.index.to_numpy()]
-                ops_fit = attempt("one per study", lambda: pool(ops_frame))
-        else:
-            skipped["one per study"] = "every study contributes a single cohort; nothing to select"
-    loo = None
-    if leave_one_out_analysis:
-        if len(analysed) >= 3:
-            loo = attempt("leave-one-out", lambda: leave_one_out(frame, model=model, alpha=alpha))
-        else:
-            skipped["leave-one-out"] = f"needs at least 3 cohorts; got {len(analysed)}"
+    if analysed.frame["study"].duplicated().any():
+        picked = rec.attempt("one per study", lambda: one_per_study(analysed.to_frame(), by=by))
+        if picked is not None:
+            ops_rows = picked[["study", "cohort", *COUNT_COLUMNS, "youden"]].reset_index(drop=True)
+            ops_frame = frame.iloc[picked.index.to_numpy()]
+            ops_fit = rec.attempt("one per study", lambda: pool(ops_frame))
+    else:
+        rec.skipped["one per study"] = "every study contributes a single cohort; nothing to select"
+    return ops_fit, ops_rows
+
+
+def _pretest(analysed: Studies, pretest: float | None) -> tuple[float, str]:
+    """The pre-test probability and where it came from (given, or the median prevalence of the cohorts)."""
     if pretest is None:
         prevalence = (analysed.tp + analysed.fn) / (analysed.tp + analysed.fp + analysed.fn + analysed.tn)
-        pre = float(np.median(prevalence))
-        source = f"median prevalence of the {len(analysed)} analysed cohorts"
-    else:
-        pre, source = float(pretest), "given"
-    post = post_test_probability(pre, pooled.lr_positive, pooled.lr_negative)
-    missing: list[str] = []
-    if quadas is not None:
-        missing = quadas.check_studies(analysed.frame["study"])
-    options = {
-        "model": model, "subgroups": list(subgroups), "covariates": list(covariates),
-        "one_per_study": one_per_study_by, "pretest": None if pretest is None else float(pretest),
-        "select": {k: (v if isinstance(v, str) else list(v)) for k, v in (select or {}).items()},
-        "leave_one_out": bool(leave_one_out_analysis), "alpha": float(alpha),
-    }
-    return MetaAnalysis(
-        studies=analysed, excluded=excluded, model=model, pooled=pooled, univariate=univariate, deeks=deeks,
-        subgroups=subgroup_results, regression=regression, one_per_study=ops_fit, one_per_study_rows=ops_rows,
-        leave_one_out=loo, post_test=post, pretest_source=source, quadas=quadas, quadas_missing=missing,
-        options=options, warnings=tuple(caught), skipped=skipped,
-    )
+        return float(np.median(prevalence)), f"median prevalence of the {len(analysed)} analysed cohorts"
+    return float(pretest), "given"
 
 
 def _subgroup(frame: pd.DataFrame, column: str, model: Model, alpha: float) -> SubgroupResult:

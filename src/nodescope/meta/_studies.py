@@ -19,18 +19,16 @@ from __future__ import annotations
 import difflib
 import logging
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from nodescope.errors import ConfigError, MissingFileError, StatisticsInputError
+from nodescope.errors import MissingFileError, StatisticsInputError
 
-__all__ = ["COUNT_COLUMNS", "ReconstructionWarning", "Studies", "StudiesError", "read_studies", "reconstruct_2x2"]
+__all__ = ["COUNT_COLUMNS", "ReconstructionWarning", "Studies", "StudiesError", "read_studies"]
 
 COUNT_COLUMNS: tuple[str, str, str, str] = ("TP", "FP", "FN", "TN")
 
@@ -126,6 +124,12 @@ class Studies:
         return self.frame.copy()
 
 
+def did_you_mean(value: str, choices: Sequence[str], cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` (:func:`difflib.get_close_matches`), else ``""``."""
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _match_header(columns: Sequence[str], wanted: str, renamed: dict[str, str], problems: list[str],
                   required: bool) -> str | None:
     """Find ``wanted`` among ``columns`` exactly, else case-insensitively; record renames and problems."""
@@ -139,8 +143,7 @@ def _match_header(columns: Sequence[str], wanted: str, renamed: dict[str, str], 
         problems.append(f"column {wanted!r}: several headers match it case-insensitively ({hits}); keep one")
         return None
     if required:
-        close = difflib.get_close_matches(wanted, [str(c) for c in columns], n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(wanted, [str(c) for c in columns])
         problems.append(f"column {wanted!r} is missing{hint}; the columns are {list(columns)}")
     return None
 
@@ -230,20 +233,54 @@ def read_studies(
     >>> s.tp.tolist(), s.renamed
     ([9, 5], {'tp': 'TP'})
     """
+    raw, name, from_csv = read_source_table(source, "studies")
+    raw.columns = [str(c) for c in raw.columns]
+    cols = _study_columns(raw, name, study_col, cohort_col, covariates)
+    problems: list[str] = []
+    counts, keys = _parse_rows(raw, cols, problems)
+    frame = pd.DataFrame({"study": keys["study"], "cohort": keys["cohort"]})
+    for c in COUNT_COLUMNS:
+        frame[c] = counts[c]
+    for c in cols.covariates:
+        frame[cols.cov_names[c]] = _as_covariate(raw[c]).to_numpy() if from_csv else raw[c].to_numpy()
+    cov_cols = [cols.cov_names[c] for c in cols.covariates]
+    problems.extend(_level_problems(frame, levels or {}, cov_cols))
+    if problems:
+        raise StudiesError(name, problems)
+    return Studies(frame=frame, covariates=tuple(cov_cols), source=name, renamed=cols.renamed)
+
+
+def read_source_table(source: str | Path | pd.DataFrame, what: str) -> tuple[pd.DataFrame, str, bool]:
+    """A copy of a frame, or a CSV read as strings: ``(raw, name for messages, whether it came from a CSV)``.
+
+    ``what`` names the table in the file-not-found message (``"studies"``, ``"QUADAS-2"``).
+    """
     if isinstance(source, pd.DataFrame):
-        raw = source.copy()
-        name = "<DataFrame>"
-        from_csv = False
-    elif isinstance(source, str | Path):
+        return source.copy(), "<DataFrame>", False
+    if isinstance(source, str | Path):
         path = Path(source)
         if not path.is_file():
-            raise MissingFileError(f"studies file not found: {path}")
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-        name = str(path)
-        from_csv = True
-    else:
-        raise TypeError(f"source must be a path or a pandas DataFrame, got {type(source).__name__}")
-    raw.columns = [str(c) for c in raw.columns]
+            raise MissingFileError(f"{what} file not found: {path}")
+        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True), str(path), True
+    raise TypeError(f"source must be a path or a pandas DataFrame, got {type(source).__name__}")
+
+
+@dataclass(frozen=True)
+class _StudyColumns:
+    """Where the study, cohort and count columns of a raw table are, and what its covariate columns are called."""
+
+    study: str
+    cohort: str | None
+    counts: dict[str, str]
+    covariates: list[str]  # raw headers
+    cov_names: dict[str, str]  # raw header -> column name in Studies.frame
+    renamed: dict[str, str]
+
+
+def _study_columns(
+    raw: pd.DataFrame, name: str, study_col: str, cohort_col: str | None, covariates: Sequence[str]
+) -> _StudyColumns:
+    """Match the headers of ``raw``; raise :class:`StudiesError` with every header problem (and an empty table)."""
     problems: list[str] = []
     renamed: dict[str, str] = {}
     columns = list(raw.columns)
@@ -267,18 +304,24 @@ def read_studies(
             renamed[c] = new
     for want in covariates:
         if want not in cov_names.values():
-            close = difflib.get_close_matches(want, cov_cols, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(want, cov_cols)
             problems.append(f"covariate column {want!r} is missing{hint}; the covariates are {cov_cols}")
     if len(raw) == 0:
         problems.append("the table has no rows; expected one row per validation cohort")
     if problems:
         raise StudiesError(name, problems)
+    assert study_src is not None
+    return _StudyColumns(study_src, cohort_src, count_src, cov_cols, cov_names, renamed)  # type: ignore[arg-type]
 
+
+def _parse_rows(
+    raw: pd.DataFrame, cols: _StudyColumns, problems: list[str]
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """The counts and the ``(study, cohort)`` keys of every row; row problems and duplicates go to ``problems``."""
     n = len(raw)
     counts = {c: np.zeros(n, dtype=np.int64) for c in COUNT_COLUMNS}
-    study = raw[study_src]
-    cohort = (raw[cohort_src] if cohort_src is not None else pd.Series([""] * n, index=raw.index))
+    study = raw[cols.study]
+    cohort = (raw[cols.cohort] if cols.cohort is not None else pd.Series([""] * n, index=raw.index))
     cohort = cohort.where(cohort.notna(), "").astype(str).str.strip()
     for i in range(n):
         row = i + 1
@@ -287,13 +330,13 @@ def read_studies(
         label = str(label).strip() if label_ok else ""
         where = f"row {row} (study {label!r})" if label_ok else f"row {row}"
         if not label_ok:
-            problems.append(f"row {row}, column {study_src!r}: empty study label; expected a non-empty name")
+            problems.append(f"row {row}, column {cols.study!r}: empty study label; expected a non-empty name")
         parsed: dict[str, int | None] = {}
         for c in COUNT_COLUMNS:
-            value, why = _parse_count(raw[count_src[c]].iloc[i])
+            value, why = _parse_count(raw[cols.counts[c]].iloc[i])
             parsed[c] = value
             if value is None:
-                problems.append(f"{where}, column {count_src[c]!r}: {why}")
+                problems.append(f"{where}, column {cols.counts[c]!r}: {why}")
             else:
                 counts[c][i] = value
         if parsed["TP"] is not None and parsed["FN"] is not None and parsed["TP"] + parsed["FN"] == 0:
@@ -311,14 +354,13 @@ def read_studies(
             what = f"study {s!r}, cohort {c!r}" if c else f"study {s!r} (no cohort column)"
             problems.append(f"rows {rows}: duplicate {what}; each validation cohort must appear once "
                             "(add or fix the 'cohort' column)")
+    return counts, keys
 
-    frame = pd.DataFrame({"study": keys["study"], "cohort": keys["cohort"]})
-    for c in COUNT_COLUMNS:
-        frame[c] = counts[c]
-    for c in cov_cols:
-        frame[cov_names[c]] = _as_covariate(raw[c]).to_numpy() if from_csv else raw[c].to_numpy()
-    cov_cols = [cov_names[c] for c in cov_cols]
-    for col, allowed in (levels or {}).items():
+
+def _level_problems(frame: pd.DataFrame, levels: Mapping[str, Sequence[str]], cov_cols: list[str]) -> list[str]:
+    """Covariate values outside their allowed ``levels`` (and levels given for non-covariates)."""
+    problems: list[str] = []
+    for col, allowed in levels.items():
         if col not in frame.columns or col in ("study", "cohort", *COUNT_COLUMNS):
             problems.append(f"levels given for {col!r}, which is not a covariate column; the covariates are {cov_cols}")
             continue
@@ -328,220 +370,7 @@ def read_studies(
                 continue
             if str(value) not in allowed_set:
                 close = [a for a in sorted(allowed_set) if a.lower() == str(value).lower()]
-                close = close or difflib.get_close_matches(str(value), sorted(allowed_set), n=1, cutoff=0.6)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = f" (did you mean {close[0]!r}?)" if close else did_you_mean(str(value), sorted(allowed_set))
                 problems.append(f"row {i + 1} (study {frame['study'].iloc[i]!r}), column {col!r}: unknown level "
                                 f"{value!r}{hint}; expected one of {sorted(allowed_set)}")
-    if problems:
-        raise StudiesError(name, problems)
-    return Studies(frame=frame, covariates=tuple(cov_cols), source=name, renamed=renamed)
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Reconstruction of 2x2 tables from reported sensitivity / specificity
-
-_EPS = 1e-9
-
-
-def _decimals_of(value: object) -> int:
-    """Number of decimals written in ``value`` (``"85.40"`` -> 2; a float uses its shortest repr: 0.854 -> 3)."""
-    text = str(value).strip() if isinstance(value, str) else repr(float(value))  # type: ignore[arg-type]
-    if "e" in text.lower():
-        mantissa, _, exp = text.lower().partition("e")
-        return max(0, _decimals_of(mantissa) - int(exp))
-    return len(text.partition(".")[2])
-
-
-def _half_up(x: float) -> int:
-    return math.floor(x + 0.5 + _EPS)
-
-
-def _number(value: object) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    text = str(value).strip()
-    if text == "":
-        return None
-    return float(text)
-
-
-def _feasible(reported: float, half: float, denom: int) -> tuple[int, int]:
-    """Integer numerators ``k`` in ``[0, denom]`` with ``|k / denom - reported| <= half`` as ``(lo, hi)``; lo > hi if none."""
-    lo = max(0, math.ceil((reported - half) * denom - _EPS))
-    hi = min(denom, math.floor((reported + half) * denom + _EPS))
-    return lo, hi
-
-
-def reconstruct_2x2(
-    table: pd.DataFrame,
-    *,
-    sensitivity: str = "sensitivity",
-    specificity: str = "specificity",
-    n_diseased: str = "n_diseased",
-    n_nondiseased: str = "n_nondiseased",
-    n: str = "n",
-    prevalence: str = "prevalence",
-    scale: Literal["proportion", "percent"] = "proportion",
-    decimals: int | None = None,
-) -> pd.DataFrame:
-    """Rebuild 2x2 tables from reported sensitivity, specificity and arm sizes, showing the rounding.
-
-    For each row the arm sizes come from ``n_diseased`` and ``n_nondiseased`` when both are given, else from ``n`` and
-    ``prevalence`` (``D = round(n * prevalence)``, ``N = n - D``). Then::
-
-        TP = round(sens * D)    FN = D - TP
-        TN = round(spec * N)    FP = N - TN
-
-    with round-half-up. A reported figure ``x`` written with ``d`` decimals stands for any true value in
-    ``x +/- 0.5 * 10**-d`` (divided by 100 for percentages); a row is *consistent* when some integer numerator falls in
-    that interval for every reported proportion. Inconsistent rows are kept (the nearest integer is used) and named in
-    one :class:`ReconstructionWarning`; several feasible numerators are noted, not warned about.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        One row per cohort; every column is kept. Read CSV files with ``dtype=str`` so the written decimals are seen
-        (for floats the shortest ``repr`` is used: ``0.85`` has 2 decimals, so ``0.850`` read as float too).
-    sensitivity, specificity, n_diseased, n_nondiseased, n, prevalence : str
-        Column names of the reported figures. Either both arm columns or both ``n`` and ``prevalence`` must be
-        present (per row, the arm sizes win when both are filled in).
-    scale : {"proportion", "percent"}
-        Whether sensitivity, specificity and prevalence are in [0, 1] or in [0, 100]. Default ``"proportion"``; a value
-        above 1 with ``"proportion"`` is an error, never silently divided by 100.
-    decimals : int, optional
-        The number of decimals the reports used, overriding the inference from each value's text.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The input columns unchanged, followed by ``TP, FP, FN, TN`` (int64), ``sens_2x2`` and ``spec_2x2`` (the
-        proportions the rebuilt table gives), ``sens_decimals``, ``spec_decimals``, ``consistent`` (bool) and
-        ``reconstruction_note`` (why a row is inconsistent or ambiguous; empty otherwise).
-
-    Raises
-    ------
-    ValueError
-        Missing columns, empty or non-numeric values, proportions outside their scale, non-integer or negative arm
-        sizes; the message names the row and column.
-
-    Warns
-    -----
-    ReconstructionWarning
-        When a row's reported figures cannot all come from one integer table.
-
-    Examples
-    --------
-    Zhou et al. (Radiology 2020) report 85% sensitivity and 73% specificity for 41 node-positive and 40 node-negative
-    images of their independent test set:
-
-    >>> import pandas as pd
-    >>> t = pd.DataFrame({"study": ["Zhou 2020"], "sensitivity": ["85"], "specificity": ["73"],
-    ...                   "n_diseased": ["41"], "n_nondiseased": ["40"]})
-    >>> reconstruct_2x2(t, scale="percent")[["TP", "FP", "FN", "TN", "consistent"]].to_dict("records")
-    [{'TP': 35, 'FP': 11, 'FN': 6, 'TN': 29, 'consistent': True}]
-    """
-    if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"table must be a pandas DataFrame, got {type(table).__name__}")
-    if scale not in ("proportion", "percent"):
-        raise ConfigError(f"scale must be 'proportion' or 'percent', got {scale!r}")
-    if decimals is not None and (not isinstance(decimals, int) or decimals < 0):
-        raise ConfigError(f"decimals must be an integer >= 0 or None, got {decimals!r}")
-    cols = list(table.columns)
-    missing = [c for c in (sensitivity, specificity) if c not in cols]
-    has_arms = n_diseased in cols and n_nondiseased in cols
-    has_prev = n in cols and prevalence in cols
-    if not (has_arms or has_prev):
-        missing.append(f"({n_diseased!r} and {n_nondiseased!r}) or ({n!r} and {prevalence!r})")
-    if missing:
-        raise StatisticsInputError(f"reconstruct_2x2: missing column(s) {', '.join(map(str, missing))}; the columns are {cols}")
-    unit = 100.0 if scale == "percent" else 1.0
-
-    def prop(i: int, col: str) -> tuple[float, int]:
-        raw = table[col].iloc[i]
-        try:
-            value = _number(raw)
-        except ValueError:
-            raise StatisticsInputError(f"row {i + 1}, column {col!r}: {str(raw).strip()!r} is not a number") from None
-        if value is None:
-            raise StatisticsInputError(f"row {i + 1}, column {col!r}: empty; expected a {scale}")
-        if not 0.0 <= value <= unit:
-            hint = " (percentages? pass scale='percent')" if scale == "proportion" and value <= 100 else ""
-            raise StatisticsInputError(f"row {i + 1}, column {col!r}: {str(raw).strip()} is outside [0, {unit:g}]{hint}")
-        return value / unit, (decimals if decimals is not None else _decimals_of(raw))
-
-    def count(i: int, col: str) -> int | None:
-        raw = table[col].iloc[i]
-        if _number_or_none(raw) is None:
-            return None
-        value, why = _parse_count(raw)
-        if why is not None:
-            raise StatisticsInputError(f"row {i + 1}, column {col!r}: {why}")
-        return value
-
-    def _number_or_none(raw: object) -> float | None:
-        try:
-            return _number(raw)
-        except ValueError:
-            return 0.0  # let _parse_count explain
-
-    out_rows = []
-    bad: list[str] = []
-    for i in range(len(table)):
-        notes: list[str] = []
-        ok = True
-        dis = count(i, n_diseased) if has_arms else None
-        non = count(i, n_nondiseased) if has_arms else None
-        if dis is None or non is None:
-            if not has_prev:
-                raise StatisticsInputError(f"row {i + 1}: {n_diseased!r} / {n_nondiseased!r} empty and no {n!r} / "
-                                 f"{prevalence!r} columns to fall back on")
-            total = count(i, n)
-            if total is None:
-                raise StatisticsInputError(f"row {i + 1}, column {n!r}: empty; expected the number of participants")
-            prev, prev_dec = prop(i, prevalence)
-            dis = _half_up(prev * total)
-            non = total - dis
-            lo, hi = _feasible(prev, 0.5 * 10.0**-prev_dec / unit, total)
-            if lo > hi:
-                ok = False
-                notes.append(f"prevalence {table[prevalence].iloc[i]} with n={total}: no integer number of diseased "
-                             f"reproduces it (used {dis}, giving {dis / total * unit:.{prev_dec + 2}f})")
-            elif hi > lo:
-                notes.append(f"diseased could be {lo}-{hi}; used {dis}")
-        cells = {}
-        for name, col, denom in (("sens", sensitivity, dis), ("spec", specificity, non)):
-            value, dec = prop(i, col)
-            if denom == 0:
-                raise StatisticsInputError(f"row {i + 1}: {'diseased' if name == 'sens' else 'non-diseased'} arm is empty; "
-                                 f"{col!r} cannot be turned into a count")
-            k = _half_up(value * denom)
-            lo, hi = _feasible(value, 0.5 * 10.0**-dec / unit, denom)
-            if lo > hi:
-                ok = False
-                notes.append(f"{col} {table[col].iloc[i]} ({dec} decimals) with {denom} "
-                             f"{'diseased' if name == 'sens' else 'non-diseased'}: no integer count reproduces it "
-                             f"(used {k}, giving {k / denom * unit:.{dec + 2}f})")
-            elif hi > lo:
-                notes.append(f"{'TP' if name == 'sens' else 'TN'} could be {lo}-{hi}; used {k}")
-            cells[name] = (k, denom, dec)
-        tp, d, sens_dec = cells["sens"]
-        tn, nn, spec_dec = cells["spec"]
-        out_rows.append({"TP": tp, "FP": nn - tn, "FN": d - tp, "TN": tn, "sens_2x2": tp / d, "spec_2x2": tn / nn,
-                         "sens_decimals": sens_dec, "spec_decimals": spec_dec, "consistent": ok,
-                         "reconstruction_note": "; ".join(notes)})
-        if not ok:
-            label = table["study"].iloc[i] if "study" in cols else ""
-            bad.append(f"row {i + 1}{f' ({label})' if label != '' else ''}: " + "; ".join(notes))
-    added = pd.DataFrame(out_rows, index=table.index,
-                         columns=["TP", "FP", "FN", "TN", "sens_2x2", "spec_2x2", "sens_decimals", "spec_decimals",
-                                  "consistent", "reconstruction_note"])
-    clash = [c for c in added.columns if c in cols]
-    if clash:
-        raise StatisticsInputError(f"reconstruct_2x2: the table already has column(s) {clash}; drop them first")
-    if bad:
-        warnings.warn("reported figures inconsistent beyond rounding in " + f"{len(bad)} row(s): " + " | ".join(bad),
-                      ReconstructionWarning, stacklevel=2)
-    for c in ("TP", "FP", "FN", "TN", "sens_decimals", "spec_decimals"):
-        added[c] = added[c].astype(np.int64)
-    added["consistent"] = added["consistent"].astype(bool)
-    return pd.concat([table, added], axis=1)
+    return problems
