@@ -72,6 +72,8 @@ class BundleKind:
 
 
 _KINDS: dict[str, BundleKind] = {}
+#: Kinds registered by a stage package when it is imported; ``build_model`` imports it on first use.
+_KIND_MODULES = {"segmenter": "nodescope.segment"}
 
 
 def register_bundle_kind(kind: BundleKind) -> BundleKind:
@@ -118,6 +120,10 @@ register_bundle_kind(BundleKind("backbone", _build_backbone))
 
 def build_model(meta: BundleMeta, *, source: str = "model.json") -> nn.Module:
     """Instantiate (randomly initialised) the network ``meta`` describes, through its kind's registered builder."""
+    if meta.kind not in _KINDS and meta.kind in _KIND_MODULES:
+        import importlib
+
+        importlib.import_module(_KIND_MODULES[meta.kind])
     kind = _KINDS.get(meta.kind)
     if kind is None:
         raise BundleError(f"{source}: key 'kind' is {meta.kind!r}; known kinds: {list(bundle_kinds())}")
