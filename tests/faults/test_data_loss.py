@@ -73,13 +73,27 @@ def _run_dir(tmp: Path, manifest: Path, **extra: object) -> Path:
     return run
 
 
+def _predictions(tmp: Path) -> Path:
+    rows = [{"patient_id": f"P{i}", "y_true": "malignant" if i % 2 else "benign", "p_benign": 1 - i / 10,
+             "p_malignant": i / 10, "split": "cv", "fold": i % 2, "model": "m", "run_id": "r"} for i in range(10)]
+    path = tmp / "res" / "predictions.csv"
+    path.parent.mkdir()
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def _occupied(folder: Path, name: str, text: str) -> Path:
+    """``folder`` (created) holding one file ``name``: an earlier output, or a file of the user's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+    return folder
+
+
 # --- the cases: each returns the command line and a text the error line must contain (the culprit) ---------------
 
 def train_into_non_empty_folder(tmp: Path) -> tuple[list[str], str]:
-    m = _data(tmp)
-    (tmp / "out").mkdir()
-    (tmp / "out" / "notes.txt").write_text("mine")
-    return ["train", str(m), "-o", str(tmp / "out"), "--backbone", "resnet18"], "out is not empty (notes.txt)"
+    out = _occupied(tmp / "out", "notes.txt", "mine")
+    return ["train", str(_data(tmp)), "-o", str(out), "--backbone", "resnet18"], "out is not empty (notes.txt)"
 
 
 def train_overwrite_of_a_folder_that_is_no_run(tmp: Path) -> tuple[list[str], str]:
@@ -182,25 +196,13 @@ def import_over_an_earlier_manifest(tmp: Path) -> tuple[list[str], str]:
     for cls in ("a", "b"):
         (src / cls).mkdir(parents=True)
         shutil.copy(_data(tmp).parent / "p00_0.png", src / cls / "x.png")
-    (tmp / "out").mkdir()
-    (tmp / "out" / "manifest.csv").write_text("patient_id,image,label\n")
-    return ["data", "import", "folder", str(src), str(tmp / "out")], "manifest.csv already exists"
-
-
-def _predictions(tmp: Path) -> Path:
-    rows = [{"patient_id": f"P{i}", "y_true": "malignant" if i % 2 else "benign", "p_benign": 1 - i / 10,
-             "p_malignant": i / 10, "split": "cv", "fold": i % 2, "model": "m", "run_id": "r"} for i in range(10)]
-    path = tmp / "res" / "predictions.csv"
-    path.parent.mkdir()
-    pd.DataFrame(rows).to_csv(path, index=False)
-    return path
+    out = _occupied(tmp / "out", "manifest.csv", "patient_id,image,label\n")
+    return ["data", "import", "folder", str(src), str(out)], "manifest.csv already exists"
 
 
 def evaluate_into_non_empty_folder(tmp: Path) -> tuple[list[str], str]:
-    p = _predictions(tmp)
-    (tmp / "ev").mkdir()
-    (tmp / "ev" / "metrics.json").write_text("{}")
-    return ["evaluate", str(p), "-o", str(tmp / "ev"), "--n-boot", "10"], "ev is not empty"
+    out = _occupied(tmp / "ev", "metrics.json", "{}")
+    return ["evaluate", str(_predictions(tmp)), "-o", str(out), "--n-boot", "10"], "ev is not empty"
 
 
 def evaluate_into_the_folder_of_its_input(tmp: Path) -> tuple[list[str], str]:
@@ -209,9 +211,8 @@ def evaluate_into_the_folder_of_its_input(tmp: Path) -> tuple[list[str], str]:
 
 
 def meta_into_non_empty_folder(tmp: Path) -> tuple[list[str], str]:
-    (tmp / "mo").mkdir()
-    (tmp / "mo" / "report.html").write_text("<html>earlier</html>")
-    return ["meta", "--example", "-o", str(tmp / "mo"), "--no-leave-one-out"], "mo is not empty"
+    out = _occupied(tmp / "mo", "report.html", "<html>earlier</html>")
+    return ["meta", "--example", "-o", str(out), "--no-leave-one-out"], "mo is not empty"
 
 
 def pretrain_into_non_empty_folder(tmp: Path) -> tuple[list[str], str]:
