@@ -289,5 +289,8 @@ def test_train_overwrite_removes_only_the_runs_own_files(tmp_path: Path) -> None
     run = _run_dir(tmp_path, m)
     (run / "notes.txt").write_text("mine")
     cfg = TrainConfig(manifest=m, out=run, backbone="resnet18", overwrite=True)
-    prepare_run_dir(FoldPlan.from_config(cfg, RESUME_KEYS))
+    plan = FoldPlan.from_config(cfg, RESUME_KEYS)
+    prepare_run_dir(plan)
     assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+    # the run's saved config.yaml records overwrite off: reusing it later never deletes a run by itself
+    assert "overwrite: false" in plan.config_yaml and plan.overwrite

@@ -117,7 +117,7 @@ def register(app: typer.Typer) -> None:
                 select=selection, leave_one_out_analysis=not no_leave_one_out, alpha=alpha)
         with atomic_folder(out) as tmp:  # all files appear together, or none
             if reconstruct:
-                atomic_write_csv(source, tmp / "reconstructed_2x2.csv", index=False)  # type: ignore[arg-type]
+                atomic_write_csv(source, tmp / "reconstructed_2x2.csv", index=False)
             written = rebase(write_meta_report(analysis, tmp, inputs={"studies": studies, "quadas": quadas},
                                                banner=banner), tmp, out)
         p = analysis.pooled

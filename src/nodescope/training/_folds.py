@@ -195,9 +195,11 @@ class FoldPlan:
         names = [getattr(cfg, "manifest", None), *(getattr(cfg, "external", None) or []),
                  getattr(cfg, "splits_file", None), getattr(cfg, "weights", None)]
         inputs = tuple(Path(p) for p in names if p is not None and Path(p).exists())
+        overwrite = bool(getattr(cfg, "overwrite", False))
+        # saved with overwrite off: a config.yaml reused later never deletes a run by itself
+        saved = cfg.model_copy(update={"overwrite": False}) if overwrite else cfg
         return cls(Path(cfg.out), cfg.seed, cfg.val_fraction, cfg.final_model, cfg.resume, cfg.keep_checkpoints,
-                   cfg.to_yaml(), cfg.model_dump(mode="json"), tuple(resume_keys),
-                   bool(getattr(cfg, "overwrite", False)), inputs)
+                   saved.to_yaml(), cfg.model_dump(mode="json"), tuple(resume_keys), overwrite, inputs)
 
 
 @dataclass(frozen=True)
