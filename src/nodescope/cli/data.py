@@ -87,8 +87,10 @@ def split(
     cutoff: Annotated[str | None, typer.Option(help="Temporal cut-off date (YYYY-MM-DD).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     manifest_out: Annotated[Path | None, typer.Option(help="Also write a copy of the manifest with split/fold columns.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing output files (never the input manifest).")] = False,
 ) -> None:
     """Split a manifest by patient (or group) and write the assignment; fails if any group leaks across parts."""
+    from nodescope._files import atomic_write_csv, check_outputs
     from nodescope.data import check_leakage, make_splits, read_manifest, split_summary
 
     m = read_manifest(manifest, check_images=False, group_col=group_col)
@@ -97,12 +99,10 @@ def split(
         test_size=test_size, val_size=val_size, seed=seed, external_sites=external_site, cutoff=cutoff,
     )
     check_leakage(splits)
+    check_outputs([out, manifest_out], [manifest], overwrite)  # before anything is written, after the input checks
     table = pd.DataFrame({"row": splits.index + 2, "image": m.frame["image"], **{c: splits[c] for c in splits}})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
+    copy = None
     if manifest_out is not None:
-        if manifest_out.resolve() == manifest.resolve():
-            fail("--manifest-out must differ from the input manifest (inputs are never overwritten)")
         for col in ("split", "fold"):
             if col in m.frame.columns and (m.frame[col] != "").any():
                 fail(f"the manifest already has a non-empty '{col}' column; refusing to replace it")
@@ -111,8 +111,9 @@ def split(
         for col in ("image", "mask"):
             if col in copy.columns:
                 copy[col] = [_reanchor(v, m.root, manifest_out.parent) for v in copy[col]]
-        manifest_out.parent.mkdir(parents=True, exist_ok=True)
-        copy.to_csv(manifest_out, index=False)
+    atomic_write_csv(table, out, index=False)
+    if manifest_out is not None and copy is not None:
+        atomic_write_csv(copy, manifest_out, index=False)
     console.print(f"[green]wrote[/] {out} ({method}, seed {seed}); no group in two parts")
     console.print(_frame_table(split_summary(splits), "class balance per part/fold"))
 
@@ -124,7 +125,8 @@ def synth(
     difficulty: Annotated[float, typer.Option(help="0 easy ... 1 nearly random.")] = 0.5,
     image_size: Annotated[int, typer.Option(help="Image side in pixels.")] = 128,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    overwrite: Annotated[bool, typer.Option(help="Replace a synthetic data set already in OUT.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace a synthetic data set already in OUT (only the files its "
+                                                 "synth_files.txt lists).")] = False,
 ) -> None:
     """Write the SYNTHETIC lymph-node demo data set (3 classes x 3 modalities, 2 sites, clinical table)."""
     from nodescope.data import make_synthetic_dataset
@@ -142,10 +144,16 @@ def import_(
     src: Annotated[Path, typer.Argument(help="The source folder (never modified).")],
     out: Annotated[Path, typer.Argument(help="Output folder for manifest.csv (and merged masks).")],
     patient_regex: Annotated[str | None, typer.Option(help="Regex extracting the patient id from a file name.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT/manifest.csv and merged masks of an earlier import.")
+                         ] = False,
 ) -> None:
     """Build a manifest from a class-per-folder layout or the BUSI release layout."""
+    from nodescope._files import check_outputs
     from nodescope.data import import_busi, import_image_folder
 
+    if kind in ("busi", "folder"):
+        check_outputs([out / "manifest.csv"], [src], overwrite)
+        check_outputs([out / ("merged_masks" if kind == "busi" else "masks")], [src], overwrite, kind="folder")
     if kind == "busi":
         res = import_busi(src, out)
     elif kind == "folder":

@@ -32,7 +32,10 @@ def register(app: typer.Typer) -> None:
     def evaluate(
         predictions: Path = typer.Argument(..., help="predictions.csv (patient_id, y_true, p_<class>, split, "
                                                      "fold, model, run_id)"),
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder (created)"),
+        out: Path = typer.Option(..., "--out", "-o", help="Output folder (created; a non-empty one only with "
+                                                          "--overwrite)"),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty output folder, replacing "
+                                                                  "files of the same name"),
         positive: str | None = typer.Option(None, "--positive", help="Positive class of a binary task"),
         threshold: str = typer.Option("youden", "--threshold",
                                       help="youden | sens:0.9 | spec:0.9 | a probability such as 0.37; chosen on "
@@ -48,11 +51,13 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of every bootstrap"),
     ) -> None:
         """Evaluate saved predictions: metrics.json, tidy CSV tables, PNG/SVG figures and report.html."""
+        from nodescope._files import atomic_folder, check_outputs, rebase
         from nodescope.errors import NodescopeError
         from nodescope.evaluation import evaluate_predictions, read_predictions, read_reads, write_evaluation
 
         if not predictions.is_file():
             fail(f"predictions file not found: {predictions}")
+        check_outputs([out], [predictions, readers], overwrite, kind="folder")
         try:
             preds = read_predictions(predictions, positive=positive)
             reads = read_reads(readers) if readers is not None else None
@@ -60,7 +65,8 @@ def register(app: typer.Typer) -> None:
                                        compare=tuple(compare) if compare else None,  # type: ignore[arg-type]
                                        reads=reads, model=model, alpha=alpha, n_boot=n_boot, seed=seed,
                                        source=str(predictions), reads_source=str(readers))
-            written = write_evaluation(run, out)
+            with atomic_folder(out) as tmp:
+                written = rebase(write_evaluation(run, tmp), tmp, out)
         except NodescopeError as exc:
             fail(str(exc))
         for line in _auc_lines(run.metrics):

@@ -30,7 +30,10 @@ def register(app: typer.Typer) -> None:
     def meta(
         studies: Annotated[Path | None, typer.Argument(help="Studies CSV: study, [cohort], TP, FP, FN, TN, covariates.",
                                                        show_default=False)] = None,
-        out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("meta-out"),
+        out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (a non-empty one only with "
+                                                              "--overwrite).")] = Path("meta-out"),
+        overwrite: Annotated[bool, typer.Option(help="Write into a non-empty output folder, replacing files of the "
+                                                     "same name.")] = False,
         model: Annotated[str, typer.Option(help="Main model: glmm (exact binomial) or reitsma (REML).")] = "glmm",
         subgroup: Annotated[list[str] | None, typer.Option(help="Subgroup column (repeatable).")] = None,
         covariate: Annotated[list[str] | None, typer.Option(help="Meta-regression covariate (repeatable).")] = None,
@@ -54,6 +57,7 @@ def register(app: typer.Typer) -> None:
         """Meta-analyse diagnostic accuracy: pooled sens/spec, SROC, forest, Deeks, Fagan, QUADAS-2 -> report.html."""
         import pandas as pd
 
+        from nodescope._files import atomic_folder, atomic_write_csv, check_outputs, rebase
         from nodescope.meta import (
             MetaAnalysisWarning,
             ReconstructionWarning,
@@ -93,6 +97,7 @@ def register(app: typer.Typer) -> None:
             fail("missing the studies CSV (or use --example)")
         if not studies.is_file():
             fail(f"studies file not found: {studies}")
+        check_outputs([out], [studies, quadas], overwrite, kind="folder")
         source: Path | pd.DataFrame = studies
         if reconstruct:
             raw = pd.read_csv(studies, dtype=str, keep_default_na=False)
@@ -101,8 +106,6 @@ def register(app: typer.Typer) -> None:
                 source = reconstruct_2x2(raw, scale="percent" if percent else "proportion")
             for w in got:
                 console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
-            out.mkdir(parents=True, exist_ok=True)
-            source.to_csv(out / "reconstructed_2x2.csv", index=False)
         table = read_studies(source, study_col=study_col, cohort_col=cohort_col,
                              covariates=[*subgroups, *covariates, *selection], levels=allowed)
         rob = read_quadas(quadas) if quadas is not None else None
@@ -112,7 +115,11 @@ def register(app: typer.Typer) -> None:
                 table, model=model, subgroups=subgroups, covariates=covariates, quadas=rob,  # type: ignore[arg-type]
                 one_per_study_by=None if one_per_study == "none" else "youden", pretest=pretest,
                 select=selection, leave_one_out_analysis=not no_leave_one_out, alpha=alpha)
-        written = write_meta_report(analysis, out, inputs={"studies": studies, "quadas": quadas}, banner=banner)
+        with atomic_folder(out) as tmp:  # all files appear together, or none
+            if reconstruct:
+                atomic_write_csv(source, tmp / "reconstructed_2x2.csv", index=False)
+            written = rebase(write_meta_report(analysis, tmp, inputs={"studies": studies, "quadas": quadas},
+                                               banner=banner), tmp, out)
         p = analysis.pooled
         console.print(f"[bold]{len(analysis.studies)} cohorts[/] from {analysis.studies.frame['study'].nunique()} "
                       f"studies; model {p.model}")

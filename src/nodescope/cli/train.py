@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import signal
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -132,10 +133,15 @@ def register(app: typer.Typer) -> None:
     def train(**given: Any) -> None:
         """Train a classifier with patient-level k-fold cross-validation; writes bundles and predictions.csv."""
         from nodescope.training import load_config, run_cv
+        from nodescope.training._folds import TrainingTerminated
 
         config = given.pop("config")
         cfg = load_config(config, **_overrides(given))
-        res = run_cv(cfg)
+        try:
+            res = run_cv(cfg)
+        except TrainingTerminated as exc:  # not a user error: exit 128 + signal, as a shell reports a killed job
+            fail(f"training was terminated ({signal.Signals(exc.signum).name}) during {exc.stage}; the finished folds "
+                 f"are kept in {exc.run_dir}: continue with --resume", code=128 + exc.signum)
         if res.run_summary is None:
             return  # a non-zero DDP rank
         console.print(f"[bold]run[/] {res.run_dir}")
@@ -148,8 +154,10 @@ def register(app: typer.Typer) -> None:
     def predict(
         bundle: Annotated[Path, typer.Argument(help="model bundle directory")],
         inputs: Annotated[list[Path], typer.Argument(help="manifest.csv, folder(s) or image file(s)")],
-        output: Annotated[Path, typer.Option("--output", "-o", help="predictions CSV to write")] = Path(
+        output: Annotated[Path, typer.Option("--output", "-o", help="predictions CSV to write (never an input; an "
+                                                                    "existing file only with --overwrite)")] = Path(
             "predictions.csv"),
+        overwrite: Annotated[bool, typer.Option(help="replace an existing output file")] = False,
         tta: Annotated[bool | None, typer.Option(
             "--tta/--no-tta", help="average with the mirrored image (default: as the bundle was evaluated)")] = None,
         engine: Annotated[str, typer.Option(help="torch | onnx")] = "torch",
@@ -161,15 +169,16 @@ def register(app: typer.Typer) -> None:
             help="manifest grouping column (default: the bundle's training group_col, else patient_id)")] = None,
     ) -> None:
         """Predict images with a bundle; writes a predictions CSV (contract columns + y_pred at the bundle threshold)."""
+        from nodescope._files import atomic_write_csv, check_outputs
         from nodescope.models import load_bundle, predict_files
 
         if engine not in ("torch", "onnx"):
             fail(f"--engine: expected 'torch' or 'onnx', got {engine!r}")
         b = load_bundle(bundle)
+        check_outputs([output], [bundle, *inputs], overwrite)  # before the (slow) prediction
         df = predict_files(b, inputs, tta=tta, engine=engine, split=split,  # type: ignore[arg-type]
                            batch_size=batch_size, group_col=group_col, threads=threads)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(output, index=False)
+        atomic_write_csv(df, output, index=False)
         console.print(f"{len(df)} image(s) predicted with {b.name} ({engine}) -> {output}")
 
     @app.command()
@@ -191,8 +200,10 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option()] = 0,
         augment: Annotated[str, typer.Option()] = "standard",
         num_threads: Annotated[int | None, typer.Option()] = None,
+        overwrite: Annotated[bool, typer.Option(help="write into an existing, non-empty bundle directory")] = False,
     ) -> None:
         """Multitask pretraining on public ultrasound data sets: shared backbone, one head per task."""
+        from nodescope._files import check_outputs
         from nodescope.training import PretrainTask, run_pretrain
 
         groups = list(group_col or [])
@@ -200,6 +211,8 @@ def register(app: typer.Typer) -> None:
             fail(f"--group-col: give one value or one per manifest ({len(manifests)}), got {len(groups)}")
         tasks = [PretrainTask(m, group_col=(groups[i] if len(groups) > 1 else groups[0]) if groups else "patient_id")
                  for i, m in enumerate(manifests)]
+        given_weights = [Path(weights)] if Path(weights).exists() else []
+        check_outputs([out], [*manifests, *(exclude or []), *given_weights], overwrite, kind="folder")
         res = run_pretrain(tasks, out, backbone=backbone, weights=weights, image_size=image_size,
                            channels=channels, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
                            val_fraction=val_fraction, seed=seed, augment=augment,  # type: ignore[arg-type]

@@ -32,6 +32,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from PIL import Image
 
+from nodescope._files import atomic_path, atomic_write_csv, atomic_write_text
 from nodescope.data._synth_render import (
     Geometry,
     NodeParams,
@@ -222,8 +223,36 @@ def _check_args(
     return mods
 
 
-def _prepare_out_dir(root: Path, overwrite: bool) -> None:
-    ours = [root / "manifest.csv", root / "clinical.csv", root / "README.txt"]
+#: The generator's marker file: one line per file it writes (paths relative to the data set folder).
+SYNTH_MARKER = "synth_files.txt"
+_MARKER_HEADER = "# files written by nodescope.data.make_synthetic_dataset; overwrite removes exactly these\n"
+
+
+def _planned_files(pids: Sequence[str], mods: tuple[str, ...]) -> list[str]:
+    """Every file a data set of patients ``pids`` writes, relative to its folder."""
+    files = ["manifest.csv", "clinical.csv", "README.txt"]
+    for pid in pids:
+        files += [f"masks/{pid}_node.png", *(f"images/{pid}_{m}.png" for m in mods)]
+    return files
+
+
+def _listed_files(root: Path) -> set[str]:
+    """The files an earlier generation recorded in its marker (relative paths inside ``root`` only)."""
+    marker = root / SYNTH_MARKER
+    if not marker.is_file():
+        return set()
+    lines = [ln.strip() for ln in marker.read_text(encoding="utf-8").splitlines()]
+    return {ln for ln in lines if ln and not ln.startswith("#") and not Path(ln).is_absolute()
+            and ".." not in Path(ln).parts}
+
+
+def _prepare_out_dir(root: Path, overwrite: bool, planned: list[str]) -> None:
+    """Refuse a folder holding a data set unless ``overwrite``; then remove only the files the marker lists.
+
+    A file the new data set would write that the marker does not list (real data, or the user's own files) is never
+    replaced, even with ``overwrite``.
+    """
+    ours = [root / "manifest.csv", root / "clinical.csv", root / "README.txt", root / SYNTH_MARKER]
     pngs = [*sorted((root / "images").glob("*.png")), *sorted((root / "masks").glob("*.png"))]
     existing = [p for p in ours if p.exists()] + pngs
     if existing and not overwrite:
@@ -231,15 +260,29 @@ def _prepare_out_dir(root: Path, overwrite: bool) -> None:
             f"{root} already holds a data set ({existing[0].name} and {len(existing) - 1} more files); "
             "choose an empty folder or pass overwrite=True"
         )
-    for p in existing:
-        p.unlink()
+    listed = _listed_files(root)
+    foreign = [rel for rel in planned if (root / rel).exists() and rel not in listed]
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise OutputExistsError(
+            f"{root / foreign[0]}{more} would be replaced but were not written by the generator (not listed in "
+            f"{root / SYNTH_MARKER}); refusing to replace them: move them or choose an empty folder"
+        )
+    for rel in sorted(listed):
+        target = root / rel
+        if target.is_file() or target.is_symlink():
+            target.unlink()
+    (root / SYNTH_MARKER).unlink(missing_ok=True)
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "masks").mkdir(parents=True, exist_ok=True)
+    # the marker first: a generation killed half-way can still be replaced with overwrite
+    atomic_write_text(root / SYNTH_MARKER, _MARKER_HEADER + "".join(f"{rel}\n" for rel in planned))
 
 
 def _save_png(arr: NDArray[np.uint8], path: Path) -> None:
     img = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
-    img.save(path, format="PNG", compress_level=6)
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG", compress_level=6)
 
 
 def _readme_text(seed: int, n_patients: int, difficulty: float, image_size: int, mods: tuple[str, ...],
@@ -299,8 +342,9 @@ def make_synthetic_dataset(
     progress : bool, default False
         Show a progress bar (tqdm, on stderr).
     overwrite : bool, default False
-        Replace the files of a data set already in ``out_dir`` (only ``manifest.csv``, ``clinical.csv``,
-        ``README.txt``, ``images/*.png`` and ``masks/*.png`` are removed).
+        Replace a data set already in ``out_dir``: only the files its ``synth_files.txt`` lists are removed. A file
+        the new data set would write that the marker does not list (real data, your own files) is never replaced:
+        the call is refused instead.
 
     Returns
     -------
@@ -325,7 +369,11 @@ def make_synthetic_dataset(
       true generating parameters ``synth_*`` (``synth_elasto_score`` 1-4, ``synth_doppler_pattern``, ...);
     - ``clinical.csv``: ``patient_id, age, sex, node_short_axis_mm, site, exam_date, node_region,
       primary_cancer_history, b_symptoms, ldh_u_l, crp_mg_l``;
-    - ``README.txt``: says the data are synthetic and records the arguments.
+    - ``README.txt``: says the data are synthetic and records the arguments;
+    - ``synth_files.txt``: the generator's marker, listing every file above (written first; ``overwrite`` removes
+      exactly these).
+
+    Every file is written to a temporary name in its folder and renamed, so an interrupted run leaves no half file.
 
     Sites ``site_A``/``site_B`` (independent of class) differ in gain, speckle grain, dynamic range and Doppler
     blooming; exam dates are uniform over 2023-01-01 to 2024-12-31.
@@ -344,7 +392,9 @@ def make_synthetic_dataset(
     if root.exists() and not root.is_dir():
         raise ConfigError(f"out_dir {root} exists and is not a folder")
     root.mkdir(parents=True, exist_ok=True)
-    _prepare_out_dir(root, overwrite)
+    width = max(4, len(str(n)))
+    pids = [f"SYN{i + 1:0{width}d}" for i in range(n)]
+    _prepare_out_dir(root, overwrite, _planned_files(pids, mods))
 
     ss = np.random.SeedSequence(int(seed))
     cohort_ss, *patient_ss = ss.spawn(n + 1)
@@ -355,14 +405,13 @@ def make_synthetic_dataset(
     labels = cohort.permutation(np.repeat(np.arange(k), counts))
     sites = cohort.integers(0, len(_SITES), size=n)
     days = cohort.integers(0, _N_DAYS, size=n)
-    width = max(4, len(str(n)))
 
     from tqdm.auto import tqdm
 
     manifest_rows: list[dict[str, Any]] = []
     clinical_rows: list[dict[str, Any]] = []
     for i in tqdm(range(n), desc="synthetic patients", disable=not progress, leave=False):
-        pid = f"SYN{i + 1:0{width}d}"
+        pid = pids[i]
         cls = int(labels[i])
         site = _SITES[int(sites[i])]
         date = (_FIRST_DAY + _dt.timedelta(days=int(days[i]))).isoformat()
@@ -372,12 +421,11 @@ def make_synthetic_dataset(
 
     manifest_path = root / "manifest.csv"
     clinical_path = root / "clinical.csv"
-    pd.DataFrame(manifest_rows).to_csv(manifest_path, index=False, lineterminator="\n")
-    pd.DataFrame(clinical_rows).to_csv(clinical_path, index=False, lineterminator="\n")
+    atomic_write_csv(pd.DataFrame(manifest_rows), manifest_path, index=False, lineterminator="\n")
+    atomic_write_csv(pd.DataFrame(clinical_rows), clinical_path, index=False, lineterminator="\n")
     class_counts = {SYNTHETIC_CLASSES[j]: int(counts[j]) for j in range(k)}
-    (root / "README.txt").write_text(
-        _readme_text(int(seed), n, d, size, mods, class_counts, len(manifest_rows)), encoding="utf-8"
-    )
+    atomic_write_text(root / "README.txt",
+                      _readme_text(int(seed), n, d, size, mods, class_counts, len(manifest_rows)))
     logger.info("wrote synthetic data set: %d patients, %d images under %s", n, len(manifest_rows), root)
     return SyntheticDataset(
         manifest_path=manifest_path,

@@ -29,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from nodescope._files import atomic_write_csv, atomic_write_text, check_outputs
 from nodescope.errors import OutputExistsError
 
 __all__ = ["DemoResult", "run_demo"]
@@ -77,8 +78,7 @@ def _binary_manifest(src: Path, dst: Path) -> Path:
     df = pd.read_csv(src, dtype=str, keep_default_na=False)
     df.insert(df.columns.get_loc("label") + 1, "diagnosis", df["label"])
     df["label"] = [POSITIVE if v == POSITIVE else NEGATIVE for v in df["diagnosis"]]
-    df.to_csv(dst, index=False)
-    return dst
+    return atomic_write_csv(df, dst, index=False)
 
 
 def _load_predictions(path: Path) -> pd.DataFrame:
@@ -144,7 +144,7 @@ def run_demo(
     from nodescope.data import make_synthetic_dataset
     from nodescope.evaluation import evaluate_predictions, read_predictions, write_evaluation
 
-    out = _fresh_folder(Path(out_dir), overwrite)
+    out = _fresh_folder(Path(out_dir), overwrite, [Path(weights)] if Path(weights).exists() else [])
     say = step or (lambda msg: logger.info(msg))
     seconds: dict[str, float] = {}
 
@@ -165,7 +165,7 @@ def run_demo(
     allp = pd.concat(frames, ignore_index=True, sort=False)
     allp["synthetic"] = "yes"
     pred_path = out / "predictions.csv"
-    allp.to_csv(pred_path, index=False)
+    atomic_write_csv(allp, pred_path, index=False)
 
     t0 = time.perf_counter()
     say("4/4 evaluating every model from predictions.csv and writing the report")
@@ -177,8 +177,12 @@ def run_demo(
     return DemoResult(out, manifest, pred_path, Path(written["report"]), Path(written["metrics"]), auc, seconds)
 
 
-def _fresh_folder(out: Path, overwrite: bool) -> Path:
-    """Create ``out``; an earlier demo there is replaced only when asked, and nothing but a demo folder ever is."""
+def _fresh_folder(out: Path, overwrite: bool, inputs: list[Path]) -> Path:
+    """Create ``out``; an earlier demo there is replaced only when asked, and nothing but a demo folder ever is.
+
+    ``inputs`` (a weights file or bundle given by path) are never deleted: a demo folder holding one is refused.
+    """
+    check_outputs([out], inputs, overwrite=True, kind="folder")  # a file, or a folder holding an input
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise OutputExistsError(f"{out} is not empty; choose another folder or pass overwrite=True")
@@ -187,7 +191,7 @@ def _fresh_folder(out: Path, overwrite: bool) -> Path:
                                     "delete it")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "DEMO.txt").write_text(SYNTHETIC_NOTE + "\nWritten by `nodescope demo`.\n", encoding="utf-8")
+    atomic_write_text(out / "DEMO.txt", SYNTHETIC_NOTE + "\nWritten by `nodescope demo`.\n")
     return out
 
 

@@ -38,9 +38,9 @@ class TrainConfig(BaseModel):
     ``modality_dropout`` (fusion).
     Runtime: ``seed``, ``deterministic``, ``devices``, ``accelerator``, ``strategy``, ``precision`` (auto = 16-mixed
     on GPU, 32 on CPU), ``num_threads``, ``final_model`` (refit on all development data | none = fold-model mean for
-    test rows), ``tta``, ``resume``, ``keep_checkpoints`` (keep Lightning checkpoints of finished folds; off: only
-    bundles stay), ``tensorboard`` (TensorBoard event files beside the CSV logs, ``<fold>/logs/tensorboard``),
-    ``allow_pretrain_overlap``.
+    test rows), ``tta``, ``resume``, ``overwrite`` (replace an earlier run in ``out``, removing only its own files),
+    ``keep_checkpoints`` (keep Lightning checkpoints of finished folds; off: only bundles stay), ``tensorboard``
+    (TensorBoard event files beside the CSV logs, ``<fold>/logs/tensorboard``), ``allow_pretrain_overlap``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -102,6 +102,9 @@ class TrainConfig(BaseModel):
     final_model: Literal["refit", "none"] = Field("refit", description="refit | none")
     tta: bool = Field(False, description="test-time augmentation: average with the mirrored image")
     resume: bool = Field(False, description="continue an interrupted run in the run directory")
+    overwrite: bool = Field(False, description="replace the run in the run directory (removes only its own "
+                                               "config.yaml, splits.csv, folds/, final/, predictions.csv, "
+                                               "summary.json)")
     keep_checkpoints: bool = Field(False, description="keep Lightning checkpoints of finished folds")
     tensorboard: bool = Field(False, description="also write TensorBoard logs")
     allow_pretrain_overlap: bool = Field(False, description="warn instead of refusing when pretraining saw "

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from nodescope.training._classify import ClassifyTask
 from nodescope.training._config import TrainConfig
-from nodescope.training._folds import FoldPlan, FoldRun, run_folds
+from nodescope.training._folds import FoldPlan, FoldRun, check_run_dir, is_rank_zero, run_folds
 from nodescope.training._summary import RunSummary, auc_summary
 
 __all__ = ["RESUME_KEYS", "CVResult", "auc_summary", "run_cv"]
@@ -64,9 +64,17 @@ def run_cv(cfg: TrainConfig) -> CVResult:
     ValueError
         Invalid data or split, fewer than 2 folds, pretraining overlap (unless allowed), or a resume into a run
         with other settings.
+    OutputExistsError
+        ``cfg.out`` is not empty and neither ``resume`` nor ``overwrite`` is set, or ``overwrite`` would delete what
+        is not the run's (checked before the data are loaded).
+    TrainingTerminated
+        SIGTERM arrived during training; finished folds are kept for ``resume``.
     """
+    plan = FoldPlan.from_config(cfg, RESUME_KEYS)
+    if is_rank_zero():
+        check_run_dir(plan)  # refuse early, before the images are loaded
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     task = ClassifyTask.from_config(cfg)
-    run = run_folds(task, task.samples.frame, FoldPlan.from_config(cfg, RESUME_KEYS))
+    run = run_folds(task, task.samples.frame, plan)
     summary = run.run_summary if isinstance(run.run_summary, RunSummary) else None
     return CVResult(run.run_dir, run.predictions, summary)
