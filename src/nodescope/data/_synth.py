@@ -396,16 +396,8 @@ def make_synthetic_dataset(
     pids = [f"SYN{i + 1:0{width}d}" for i in range(n)]
     _prepare_out_dir(root, overwrite, _planned_files(pids, mods))
 
-    ss = np.random.SeedSequence(int(seed))
-    cohort_ss, *patient_ss = ss.spawn(n + 1)
-    cohort = np.random.default_rng(cohort_ss)
+    counts, labels, sites, days, patient_ss = _draw_cohort(int(seed), n)
     k = len(SYNTHETIC_CLASSES)
-    counts = np.full(k, n // k)
-    counts[cohort.choice(k, size=n % k, replace=False)] += 1
-    labels = cohort.permutation(np.repeat(np.arange(k), counts))
-    sites = cohort.integers(0, len(_SITES), size=n)
-    days = cohort.integers(0, _N_DAYS, size=n)
-
     from tqdm.auto import tqdm
 
     manifest_rows: list[dict[str, Any]] = []
@@ -435,6 +427,20 @@ def make_synthetic_dataset(
         n_images=len(manifest_rows),
         classes=SYNTHETIC_CLASSES,
     )
+
+
+def _draw_cohort(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                              list[np.random.SeedSequence]]:
+    """Balanced class counts, each patient's class, site and exam day, and one seed sequence per patient."""
+    cohort_ss, *patient_ss = np.random.SeedSequence(seed).spawn(n + 1)
+    cohort = np.random.default_rng(cohort_ss)
+    k = len(SYNTHETIC_CLASSES)
+    counts = np.full(k, n // k)
+    counts[cohort.choice(k, size=n % k, replace=False)] += 1
+    labels = cohort.permutation(np.repeat(np.arange(k), counts))
+    sites = cohort.integers(0, len(_SITES), size=n)
+    days = cohort.integers(0, _N_DAYS, size=n)
+    return counts, labels, sites, days, patient_ss
 
 
 def _write_patient(root: Path, pid: str, cls: int, site: str, date: str, seed_seq: np.random.SeedSequence,
