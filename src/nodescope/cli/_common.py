@@ -108,7 +108,7 @@ def in_range(*, ge: float | None = None, gt: float | None = None, le: float | No
     -------
     callable
         ``callback(ctx, param, value)``: returns ``value``; raises :class:`~nodescope.errors.ConfigError`
-        ``--option: must be a finite number in (0, 1), got 1.5`` naming the option typed (``None`` passes).
+        ``--option: must be in (0, 1), got 1.5`` naming the option typed (``None`` passes).
     """
     lo = f"[{ge:g}" if ge is not None else (f"({gt:g}" if gt is not None else "")
     hi = f"{le:g}]" if le is not None else (f"{lt:g})" if lt is not None else "")
@@ -125,8 +125,8 @@ def in_range(*, ge: float | None = None, gt: float | None = None, le: float | No
         ok = ok and (ge is None or value >= ge) and (gt is None or value > gt)
         ok = ok and (le is None or value <= le) and (lt is None or value < lt)
         if not ok:
-            kind = "a finite number" if isinstance(value, float) else "a whole number"
-            raise ConfigError(f"{_typed(param)}: must be {kind} {words}, got {value!r}")
+            kind = "" if not isinstance(value, float) or math.isfinite(value) else "a finite number "
+            raise ConfigError(f"{_typed(param)}: must be {kind}{words}, got {value!r}")
         return value
 
     return check

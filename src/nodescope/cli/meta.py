@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from nodescope.cli._common import console, fail
+from nodescope.cli._common import console, fail, in_range
 
 __all__ = ["register"]
 
@@ -37,7 +37,8 @@ def register(app: typer.Typer) -> None:
         quadas: Annotated[Path | None, typer.Option(help="QUADAS-2 CSV (one row per study).")] = None,
         one_per_study: Annotated[str, typer.Option(help="One-cohort-per-study sensitivity analysis: youden or none.")]
         = "youden",
-        pretest: Annotated[float | None, typer.Option(help="Pre-test probability for the Fagan nomogram "
+        pretest: Annotated[float | None, typer.Option(callback=in_range(gt=0, lt=1),
+                                                      help="Pre-test probability for the Fagan nomogram "
                                                            "(default: median cohort prevalence).")] = None,
         select: Annotated[list[str] | None, typer.Option(help="Keep cohorts with COLUMN=VALUE (repeatable).")] = None,
         levels: Annotated[list[str] | None, typer.Option(help="Allowed levels COLUMN=A,B,C; other values are errors "
@@ -48,7 +49,7 @@ def register(app: typer.Typer) -> None:
                                                        "n_diseased, n_nondiseased (or n, prevalence) columns.")] = False,
         percent: Annotated[bool, typer.Option(help="With --reconstruct: figures are percentages.")] = False,
         no_leave_one_out: Annotated[bool, typer.Option(help="Skip the leave-one-out analysis.")] = False,
-        alpha: Annotated[float, typer.Option(help="1 - confidence level.")] = 0.05,
+        alpha: Annotated[float, typer.Option(callback=in_range(gt=0, lt=1), help="1 - confidence level.")] = 0.05,
         example: Annotated[bool, typer.Option(help="Run on the built-in, clearly labelled example.")] = False,
     ) -> None:
         """Meta-analyse diagnostic accuracy: pooled sens/spec, SROC, forest, Deeks, Fagan, QUADAS-2 -> report.html."""
@@ -95,7 +96,10 @@ def register(app: typer.Typer) -> None:
             fail(f"studies file not found: {studies}")
         source: Path | pd.DataFrame = studies
         if reconstruct:
-            raw = pd.read_csv(studies, dtype=str, keep_default_na=False)
+            from nodescope.data._io_base import read_csv_text
+            from nodescope.errors import StatisticsInputError
+
+            raw = read_csv_text(studies, "studies table", StatisticsInputError)
             with warnings.catch_warnings(record=True) as got:
                 warnings.simplefilter("always", ReconstructionWarning)
                 source = reconstruct_2x2(raw, scale="percent" if percent else "proportion")

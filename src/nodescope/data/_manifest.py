@@ -77,11 +77,17 @@ class ManifestProblem:
 
 
 class ManifestError(DataError):
-    """A manifest failed validation; ``problems`` lists every problem found."""
+    """A manifest failed validation; ``problems`` lists every problem found. ``unreadable``: the file could not be
+    read as a CSV table at all (empty, repeated column names, not CSV), so nothing was validated; the message is
+    then one line."""
 
-    def __init__(self, source: str, problems: Sequence[ManifestProblem]) -> None:
+    def __init__(self, source: str, problems: Sequence[ManifestProblem], *, unreadable: bool = False) -> None:
         self.source = source
         self.problems = list(problems)
+        self.unreadable = unreadable
+        if unreadable:
+            super().__init__("; ".join(str(p) for p in self.problems))
+            return
         lines = "\n".join(f"  - {p}" for p in self.problems)
         n = len(self.problems)
         super().__init__(f"{source}: {n} problem{'s' if n != 1 else ''} found:\n{lines}")
@@ -363,7 +369,12 @@ def read_manifest(
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"manifest not found: {path}")
-    frame = read_csv_text(path, "manifest", na_filter=False, encoding="utf-8-sig")
+    try:
+        frame = read_csv_text(path, "manifest", na_filter=False, encoding="utf-8-sig")
+    except MissingFileError:
+        raise
+    except DataError as exc:
+        raise ManifestError(str(path), [ManifestProblem(None, None, None, str(exc))], unreadable=True) from None
     frame = _strip_keys(frame, path, group_col)
     base = Path(root) if root is not None else path.parent
     problems = validate_manifest(frame, base, classes=classes, check_images=check_images, group_col=group_col)

@@ -261,7 +261,9 @@ def read_source_table(source: str | Path | pd.DataFrame, what: str) -> tuple[pd.
         path = Path(source)
         if not path.is_file():
             raise MissingFileError(f"{what} file not found: {path}")
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True), str(path), True
+        from nodescope.data._io_base import read_csv_text
+
+        return read_csv_text(path, f"{what} table", StatisticsInputError, skipinitialspace=True), str(path), True
     raise TypeError(f"source must be a path or a pandas DataFrame, got {type(source).__name__}")
 
 

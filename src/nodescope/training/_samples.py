@@ -91,7 +91,8 @@ def _read(path: Path, cfg: TrainConfig, classes: tuple[str, ...] | None, dropped
     if classes is not None and tag == "manifest":
         absent = [c for c in classes if c not in set(df["label"])]
         if absent:  # caught here: left for later, a misspelt class surfaced as a question about the positive class
-            raise ConfigError(f"classes: {absent} not among the labels of {path}: {sorted(set(df['label']))}")
+            raise ConfigError(f"classes: {absent} have no rows in the development (cv) part: no row of {path} has "
+                              f"such a label (its labels: {sorted(set(df['label']))})")
     if classes is not None:
         unknown = sorted(set(df["label"]) - set(classes))
         if unknown and cfg.classes is None:
