@@ -132,7 +132,6 @@ def register(app: typer.Typer) -> None:
     def train(**given: Any) -> None:
         """Train a classifier with patient-level k-fold cross-validation; writes bundles and predictions.csv."""
         from nodescope.training import load_config, run_cv
-
         from nodescope.training._config import check_accelerator
 
         config = given.pop("config")

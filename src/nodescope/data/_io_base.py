@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-
 import pandas as pd
 
 from nodescope.errors import DataError, MissingFileError, NodescopeError

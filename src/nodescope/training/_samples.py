@@ -110,7 +110,6 @@ def _read(path: Path, cfg: TrainConfig, classes: tuple[str, ...] | None, dropped
 def _apply_splits_file(frame: pd.DataFrame, path: Path, fixed: pd.Series) -> pd.DataFrame:
     """Parts and folds from a run's splits.csv, after checking the file itself and its fit to this manifest."""
     from nodescope.data import LeakageError, check_leakage
-
     from nodescope.data._io_base import read_csv_text
 
     sp = read_csv_text(path, "splits file")
