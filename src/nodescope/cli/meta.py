@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +25,22 @@ def _parse_select(items: list[str]) -> dict[str, list[str]]:
             fail(f"--select {item!r}: expected COLUMN=VALUE (for example --select 'index_test=deep learning')")
         out.setdefault(col.strip(), []).append(value.strip())
     return out
+
+
+@contextlib.contextmanager
+def _progress(name: str = "nodescope.meta") -> Iterator[None]:
+    """Print the meta-analysis' INFO progress lines and warnings (``leave-one-out: refit 3 of 12 ...``) on stderr."""
+    log = logging.getLogger(name)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    saved = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(saved)
 
 
 def register(app: typer.Typer) -> None:
@@ -107,10 +127,11 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
             out.mkdir(parents=True, exist_ok=True)
             source.to_csv(out / "reconstructed_2x2.csv", index=False)
-        table = read_studies(source, study_col=study_col, cohort_col=cohort_col,
-                             covariates=[*subgroups, *covariates, *selection], levels=allowed)
+        with _progress():
+            table = read_studies(source, study_col=study_col, cohort_col=cohort_col,
+                                 covariates=[*subgroups, *covariates, *selection], levels=allowed)
         rob = read_quadas(quadas) if quadas is not None else None
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _progress():
             warnings.simplefilter("ignore", MetaAnalysisWarning)  # recorded in the analysis and the report
             analysis = run_meta_analysis(
                 table, model=model, subgroups=subgroups, covariates=covariates, quadas=rob,  # type: ignore[arg-type]
