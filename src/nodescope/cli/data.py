@@ -76,6 +76,8 @@ def check(
         try:
             joined = join_clinical(m, read_clinical(clinical))
         except DataError as exc:  # a failed check, like the manifest's problems: exit 1 (a missing file: exit 2)
+            if getattr(exc, "unreadable", False):  # not a CSV table at all (empty, repeated column names): exit 2
+                raise
             fail(str(exc), code=1)
         console.print(f"clinical table joined: {joined.shape[1] - m.frame.shape[1]} columns added")
 

@@ -140,6 +140,10 @@ def register(app: typer.Typer) -> None:
             check_accelerator(cfg.accelerator)
         except ConfigError as exc:
             raise ConfigError(f"--{exc}") from None
+        if cfg.weights not in ("none", "imagenet") and Path(cfg.weights).is_file():
+            from nodescope.models._weights import read_state_dict
+
+            read_state_dict(cfg.weights)  # refused before the run writes anything (a pickle, a broken file)
         res = run_cv(cfg)
         if res.run_summary is None:
             return  # a non-zero DDP rank

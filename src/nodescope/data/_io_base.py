@@ -273,7 +273,8 @@ def read_csv_text(path: Path, what: str, error: type[NodescopeError] = DataError
         ``path`` is not a file.
     NodescopeError
         (``error``) The file is empty (0 bytes or no header), not a readable CSV, or its header repeats a column
-        name (pandas would rename the second ``label`` to ``label.1``); the message names the file and the column.
+        name (pandas would rename the second ``label`` to ``label.1``); the message names the file and the column,
+        and the error's ``unreadable`` attribute is ``True``.
     """
     opts: dict[str, object] = {"dtype": str, "keep_default_na": False, **kwargs}
     if not Path(path).is_file():
@@ -282,11 +283,19 @@ def read_csv_text(path: Path, what: str, error: type[NodescopeError] = DataError
         header = pd.read_csv(path, header=None, nrows=1, **opts)  # type: ignore[call-overload]
         frame = pd.read_csv(path, **opts)  # type: ignore[call-overload]
     except pd.errors.EmptyDataError:
-        raise error(f"{path}: the {what} file is empty (no header line)") from None
+        raise _unreadable(error, f"{path}: the {what} file is empty (no header line)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: not a readable CSV {what} ({exc})") from None
+        raise _unreadable(error, f"{path}: not a readable CSV {what} ({exc})") from None
     names = [str(v) for v in header.iloc[0]] if len(header) else []
     dups = sorted({n for n in names if names.count(n) > 1})
     if dups:
-        raise error(f"{path}: the {what} header repeats column name(s) {dups}; each column must be named once")
+        raise _unreadable(error, f"{path}: the {what} header repeats column name(s) {dups}; each column must be "
+                                 "named once")
     return frame
+
+
+def _unreadable(error: type[NodescopeError], message: str) -> NodescopeError:
+    """``error(message)`` marked ``unreadable = True``: the table could not be read at all (nothing was checked)."""
+    exc = error(message)
+    exc.unreadable = True  # type: ignore[attr-defined]
+    return exc
