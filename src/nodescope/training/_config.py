@@ -40,7 +40,8 @@ class TrainConfig(BaseModel):
     on GPU, 32 on CPU), ``num_threads``, ``final_model`` (refit on all development data | none = fold-model mean for
     test rows), ``tta``, ``resume``, ``keep_checkpoints`` (keep Lightning checkpoints of finished folds; off: only
     bundles stay), ``tensorboard`` (TensorBoard event files beside the CSV logs, ``<fold>/logs/tensorboard``),
-    ``allow_pretrain_overlap``.
+    ``allow_pretrain_overlap``, ``max_pixels`` (refuse images above this many pixels, checked from the header before
+    decoding; default 100 megapixels or ``$NODESCOPE_MAX_PIXELS``).
     """
 
     model_config = ConfigDict(extra="forbid")
