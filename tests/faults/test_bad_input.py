@@ -351,6 +351,7 @@ CASES: dict[str, Case] = {
     "predict-batch-size-0": _option(["predict", "-o", "p.csv", "--batch-size", "0"],
                                     ["--batch-size", ">= 1", "got 0"], "bundle"),
     "predict-max-pixels-0": _option(["predict", "-o", "p.csv", "--max-pixels", "0"], ["--max-pixels"], "bundle"),
+    "predict-threads-0": _option(["predict", "-o", "p.csv", "--threads", "0"], ["--threads", ">= 1"], "bundle"),
     "predict-engine": _option(["predict", "-o", "p.csv", "--engine", "tensorrt"], ["--engine", "onnx"], "bundle"),
     "pretrain-val-fraction": _option(["pretrain", "-o", "pt", "--val-fraction", "1.5"],
                                      ["--val-fraction", "in (0, 1)", "1.5"], "manifest"),

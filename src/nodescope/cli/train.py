@@ -162,7 +162,8 @@ def register(app: typer.Typer) -> None:
         tta: Annotated[bool | None, typer.Option(
             "--tta/--no-tta", help="average with the mirrored image (default: as the bundle was evaluated)")] = None,
         engine: Annotated[str, typer.Option(help="torch | onnx", callback=choice("torch", "onnx"))] = "torch",
-        threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: the cores this process owns)")
+        threads: Annotated[int | None, typer.Option(callback=in_range(ge=1),
+                                                    help="CPU threads (default: the cores this process owns)")
                            ] = None,
         split: Annotated[str, typer.Option(help="split column value (test | external | ...)")] = "test",
         batch_size: Annotated[int, typer.Option(callback=in_range(ge=1), help="images per batch (>= 1)")] = 32,
