@@ -72,7 +72,7 @@ def test_data_split_bad_settings(tmp_path: Path) -> None:
 
 def test_data_import_unknown_layout_and_synth_refusal(tmp_path: Path) -> None:
     _user_error(["data", "import", "zip", str(tmp_path), str(tmp_path / "o")], "unknown layout 'zip'")
-    _user_error(["data", "synth", str(tmp_path / "synth"), "--n-patients", "2"], "n_patients must be >= 3")
+    _user_error(["data", "synth", str(tmp_path / "synth"), "--n-patients", "2"], "--n-patients: must be >= 3, got 2")
 
 
 # ---- train ------------------------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def _write(tmp_path: Path) -> Path:
 def test_cli_maps_the_family_to_exit_2(tmp_path):
     res = runner.invoke(app, ["evaluate", str(_write(tmp_path)), "-o", str(tmp_path / "o"), "--alpha", "2"])
     assert res.exit_code == 2
-    assert res.output.startswith("error: alpha must be in (0, 1)")
+    assert res.output.startswith("error: --alpha: must be in (0, 1), got 2.0")
 
 
 def test_cli_does_not_hide_errors_outside_the_family(tmp_path, monkeypatch):

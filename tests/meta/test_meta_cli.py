@@ -143,7 +143,7 @@ def test_reconstruct_flag_rebuilds_tables(tmp_path):
         (["--subgroup", "modalty"], "covariate column 'modalty' is missing (did you mean 'modality'?)"),
         (["--select", "index_test"], "expected COLUMN=VALUE"),
         (["--select", "index_test=DL"], "value(s) ['DL'] do not occur in column 'index_test'"),
-        (["--pretest", "1.5"], "pretest must be a probability"),
+        (["--pretest", "1.5"], "--pretest: must be in (0, 1), got 1.5"),
         (["--levels", "modality=US,MRI"], "row 7 (study 'Synthetic-E 2023'), column 'modality': unknown level 'CT'"),
         (["--levels", "modality"], "expected COLUMN=LEVEL1,LEVEL2"),
     ],

@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from nodescope.cli._common import console, fail
+from nodescope.cli._common import console, fail, in_range
 
 __all__ = ["register"]
 
@@ -45,15 +45,22 @@ def check(
     classes: Annotated[str | None, typer.Option(help="Comma-separated allowed class names.")] = None,
     clinical: Annotated[Path | None, typer.Option(help="Clinical table to join on patient_id.")] = None,
     no_images: Annotated[bool, typer.Option("--no-images", help="Skip decoding images (faster).")] = False,
+    max_pixels: Annotated[int | None, typer.Option(
+        callback=in_range(ge=1), help="Refuse images with more pixels (default 100000000, or "
+                                      "$NODESCOPE_MAX_PIXELS).")] = None,
 ) -> None:
     """Validate a manifest: report every problem (row, column, value) and summarise it. Exit 1 on errors."""
     from nodescope.data import ManifestError, join_clinical, read_clinical, read_manifest
+    from nodescope.data._io_base import max_pixels_limit
     from nodescope.errors import DataError
 
     cls = [c.strip() for c in classes.split(",")] if classes else None
     try:
-        m = read_manifest(manifest, classes=cls, check_images=not no_images, group_col=group_col)
+        with max_pixels_limit(max_pixels):
+            m = read_manifest(manifest, classes=cls, check_images=not no_images, group_col=group_col)
     except ManifestError as exc:  # the report this command exists for, not an error of the command: exit 1
+        if exc.unreadable:  # not a CSV table at all (empty, repeated column names): an input error, exit 2
+            raise
         console.print(f"[bold red]{exc.source}: {len(exc.problems)} problem(s)[/]")
         for p in exc.problems:
             console.print(f"  - {p}", highlight=False, soft_wrap=True)
@@ -69,6 +76,8 @@ def check(
         try:
             joined = join_clinical(m, read_clinical(clinical))
         except DataError as exc:  # a failed check, like the manifest's problems: exit 1 (a missing file: exit 2)
+            if getattr(exc, "unreadable", False):  # not a CSV table at all (empty, repeated column names): exit 2
+                raise
             fail(str(exc), code=1)
         console.print(f"clinical table joined: {joined.shape[1] - m.frame.shape[1]} columns added")
 
@@ -80,9 +89,12 @@ def split(
     method: Annotated[str, typer.Option(help="kfold | holdout | site | temporal")] = "kfold",
     group_col: Annotated[str, typer.Option(help="Grouping column.")] = "patient_id",
     label_col: Annotated[str, typer.Option(help="Label column to stratify on.")] = "label",
-    n_splits: Annotated[int, typer.Option(help="Folds (k-fold; 1 for none with site/temporal).")] = 5,
-    test_size: Annotated[float, typer.Option(help="Fraction of groups held out as test.")] = 0.0,
-    val_size: Annotated[float, typer.Option(help="Fraction of groups for validation (holdout).")] = 0.0,
+    n_splits: Annotated[int, typer.Option(callback=in_range(ge=1),
+                                          help="Folds (k-fold; 1 for none with site/temporal).")] = 5,
+    test_size: Annotated[float, typer.Option(callback=in_range(ge=0, lt=1),
+                                             help="Fraction of groups held out as test.")] = 0.0,
+    val_size: Annotated[float, typer.Option(callback=in_range(ge=0, lt=1),
+                                            help="Fraction of groups for validation (holdout).")] = 0.0,
     external_site: Annotated[list[str] | None, typer.Option(help="Site kept for external validation.")] = None,
     cutoff: Annotated[str | None, typer.Option(help="Temporal cut-off date (YYYY-MM-DD).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -121,10 +133,12 @@ def split(
 @data_app.command("synth")
 def synth(
     out: Annotated[Path, typer.Argument(help="Folder to write the synthetic data set into.")] = Path("nodescope_demo/data"),
-    n_patients: Annotated[int, typer.Option(help="Number of patients (one node each).")] = 60,
-    difficulty: Annotated[float, typer.Option(help="0 easy ... 1 nearly random.")] = 0.5,
-    image_size: Annotated[int, typer.Option(help="Image side in pixels.")] = 128,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    n_patients: Annotated[int, typer.Option(callback=in_range(ge=3),
+                                            help="Number of patients (one node each).")] = 60,
+    difficulty: Annotated[float, typer.Option(callback=in_range(ge=0, le=1), help="0 easy ... 1 nearly random.")
+                          ] = 0.5,
+    image_size: Annotated[int, typer.Option(callback=in_range(ge=32, le=2048), help="Image side in pixels.")] = 128,
+    seed: Annotated[int, typer.Option(callback=in_range(ge=0), help="Random seed.")] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace a synthetic data set already in OUT (only the files its "
                                                  "synth_files.txt lists).")] = False,
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from nodescope.cli._common import console, fail
+from nodescope.cli._common import console, fail, in_range
 
 __all__ = ["register"]
 
@@ -46,8 +46,8 @@ def register(app: typer.Typer) -> None:
         readers: Path | None = typer.Option(None, "--readers", help="Reads table (patient_id, reader, call and/or "
                                                                     "score, optional aided)"),
         model: str | None = typer.Option(None, "--model", help="Evaluate this model only"),
-        alpha: float = typer.Option(0.05, "--alpha", help="1 - confidence level"),
-        n_boot: int = typer.Option(2000, "--n-boot", help="Bootstrap replicates"),
+        alpha: float = typer.Option(0.05, "--alpha", callback=in_range(gt=0, lt=1), help="1 - confidence level"),
+        n_boot: int = typer.Option(2000, "--n-boot", callback=in_range(ge=1), help="Bootstrap replicates"),
         seed: int = typer.Option(0, "--seed", help="Seed of every bootstrap"),
     ) -> None:
         """Evaluate saved predictions: metrics.json, tidy CSV tables, PNG/SVG figures and report.html."""

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from nodescope.cli._common import console, fail
+from nodescope.cli._common import console, fail, in_range
 
 __all__ = ["register"]
 
@@ -21,6 +25,22 @@ def _parse_select(items: list[str]) -> dict[str, list[str]]:
             fail(f"--select {item!r}: expected COLUMN=VALUE (for example --select 'index_test=deep learning')")
         out.setdefault(col.strip(), []).append(value.strip())
     return out
+
+
+@contextlib.contextmanager
+def _progress(name: str = "nodescope.meta") -> Iterator[None]:
+    """Print the meta-analysis' INFO progress lines and warnings (``leave-one-out: refit 3 of 12 ...``) on stderr."""
+    log = logging.getLogger(name)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    saved = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(saved)
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +60,8 @@ def register(app: typer.Typer) -> None:
         quadas: Annotated[Path | None, typer.Option(help="QUADAS-2 CSV (one row per study).")] = None,
         one_per_study: Annotated[str, typer.Option(help="One-cohort-per-study sensitivity analysis: youden or none.")]
         = "youden",
-        pretest: Annotated[float | None, typer.Option(help="Pre-test probability for the Fagan nomogram "
+        pretest: Annotated[float | None, typer.Option(callback=in_range(gt=0, lt=1),
+                                                      help="Pre-test probability for the Fagan nomogram "
                                                            "(default: median cohort prevalence).")] = None,
         select: Annotated[list[str] | None, typer.Option(help="Keep cohorts with COLUMN=VALUE (repeatable).")] = None,
         levels: Annotated[list[str] | None, typer.Option(help="Allowed levels COLUMN=A,B,C; other values are errors "
@@ -51,7 +72,7 @@ def register(app: typer.Typer) -> None:
                                                        "n_diseased, n_nondiseased (or n, prevalence) columns.")] = False,
         percent: Annotated[bool, typer.Option(help="With --reconstruct: figures are percentages.")] = False,
         no_leave_one_out: Annotated[bool, typer.Option(help="Skip the leave-one-out analysis.")] = False,
-        alpha: Annotated[float, typer.Option(help="1 - confidence level.")] = 0.05,
+        alpha: Annotated[float, typer.Option(callback=in_range(gt=0, lt=1), help="1 - confidence level.")] = 0.05,
         example: Annotated[bool, typer.Option(help="Run on the built-in, clearly labelled example.")] = False,
     ) -> None:
         """Meta-analyse diagnostic accuracy: pooled sens/spec, SROC, forest, Deeks, Fagan, QUADAS-2 -> report.html."""
@@ -100,16 +121,20 @@ def register(app: typer.Typer) -> None:
         check_outputs([out], [studies, quadas], overwrite, kind="folder")
         source: Path | pd.DataFrame = studies
         if reconstruct:
-            raw = pd.read_csv(studies, dtype=str, keep_default_na=False)
+            from nodescope.data._io_base import read_csv_text
+            from nodescope.errors import StatisticsInputError
+
+            raw = read_csv_text(studies, "studies table", StatisticsInputError)
             with warnings.catch_warnings(record=True) as got:
                 warnings.simplefilter("always", ReconstructionWarning)
                 source = reconstruct_2x2(raw, scale="percent" if percent else "proportion")
             for w in got:
                 console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
-        table = read_studies(source, study_col=study_col, cohort_col=cohort_col,
-                             covariates=[*subgroups, *covariates, *selection], levels=allowed)
+        with _progress():
+            table = read_studies(source, study_col=study_col, cohort_col=cohort_col,
+                                 covariates=[*subgroups, *covariates, *selection], levels=allowed)
         rob = read_quadas(quadas) if quadas is not None else None
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _progress():
             warnings.simplefilter("ignore", MetaAnalysisWarning)  # recorded in the analysis and the report
             analysis = run_meta_analysis(
                 table, model=model, subgroups=subgroups, covariates=covariates, quadas=rob,  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import typer
 from pydantic_core import PydanticUndefined
 
-from nodescope.cli._common import console, fail
+from nodescope.cli._common import choice, console, fail, in_range
 from nodescope.errors import ConfigError
 
 __all__ = ["register", "train_options"]
@@ -133,10 +133,19 @@ def register(app: typer.Typer) -> None:
     def train(**given: Any) -> None:
         """Train a classifier with patient-level k-fold cross-validation; writes bundles and predictions.csv."""
         from nodescope.training import load_config, run_cv
+        from nodescope.training._config import check_accelerator
         from nodescope.training._folds import TrainingTerminated
 
         config = given.pop("config")
         cfg = load_config(config, **_overrides(given))
+        try:
+            check_accelerator(cfg.accelerator)
+        except ConfigError as exc:
+            raise ConfigError(f"--{exc}") from None
+        if cfg.weights not in ("none", "imagenet") and Path(cfg.weights).is_file():
+            from nodescope.models._weights import read_state_dict
+
+            read_state_dict(cfg.weights)  # refused before the run writes anything (a pickle, a broken file)
         try:
             res = run_cv(cfg)
         except TrainingTerminated as exc:  # not a user error: exit 128 + signal, as a shell reports a killed job
@@ -160,24 +169,28 @@ def register(app: typer.Typer) -> None:
         overwrite: Annotated[bool, typer.Option(help="replace an existing output file")] = False,
         tta: Annotated[bool | None, typer.Option(
             "--tta/--no-tta", help="average with the mirrored image (default: as the bundle was evaluated)")] = None,
-        engine: Annotated[str, typer.Option(help="torch | onnx")] = "torch",
-        threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: the cores this process owns)")
+        engine: Annotated[str, typer.Option(help="torch | onnx", callback=choice("torch", "onnx"))] = "torch",
+        threads: Annotated[int | None, typer.Option(callback=in_range(ge=1),
+                                                    help="CPU threads (default: the cores this process owns)")
                            ] = None,
         split: Annotated[str, typer.Option(help="split column value (test | external | ...)")] = "test",
-        batch_size: Annotated[int, typer.Option()] = 32,
+        batch_size: Annotated[int, typer.Option(callback=in_range(ge=1), help="images per batch (>= 1)")] = 32,
         group_col: Annotated[str | None, typer.Option(
             help="manifest grouping column (default: the bundle's training group_col, else patient_id)")] = None,
+        max_pixels: Annotated[int | None, typer.Option(
+            callback=in_range(ge=1), help="refuse images with more pixels (default 100000000, or "
+                                          "$NODESCOPE_MAX_PIXELS)")] = None,
     ) -> None:
         """Predict images with a bundle; writes a predictions CSV (contract columns + y_pred at the bundle threshold)."""
         from nodescope._files import atomic_write_csv, check_outputs
+        from nodescope.data._io_base import max_pixels_limit
         from nodescope.models import load_bundle, predict_files
 
-        if engine not in ("torch", "onnx"):
-            fail(f"--engine: expected 'torch' or 'onnx', got {engine!r}")
         b = load_bundle(bundle)
         check_outputs([output], [bundle, *inputs], overwrite)  # before the (slow) prediction
-        df = predict_files(b, inputs, tta=tta, engine=engine, split=split,  # type: ignore[arg-type]
-                           batch_size=batch_size, group_col=group_col, threads=threads)
+        with max_pixels_limit(max_pixels):
+            df = predict_files(b, inputs, tta=tta, engine=engine, split=split,  # type: ignore[arg-type]
+                               batch_size=batch_size, group_col=group_col, threads=threads)
         atomic_write_csv(df, output, index=False)
         console.print(f"{len(df)} image(s) predicted with {b.name} ({engine}) -> {output}")
 
@@ -190,16 +203,17 @@ def register(app: typer.Typer) -> None:
         group_col: Annotated[list[str] | None, typer.Option(help="grouping column per task (patient_id)")] = None,
         exclude: Annotated[list[Path] | None, typer.Option(
             help="manifest(s) of the experiment whose images must not be pretrained on")] = None,
-        image_size: Annotated[int, typer.Option()] = 224,
-        channels: Annotated[int, typer.Option()] = 3,
-        epochs: Annotated[int, typer.Option()] = 50,
-        batch_size: Annotated[int, typer.Option()] = 16,
-        lr: Annotated[float, typer.Option()] = 5e-5,
-        patience: Annotated[int, typer.Option()] = 5,
-        val_fraction: Annotated[float, typer.Option(help="validation fraction (4:1 split = 0.2)")] = 0.2,
-        seed: Annotated[int, typer.Option()] = 0,
-        augment: Annotated[str, typer.Option()] = "standard",
-        num_threads: Annotated[int | None, typer.Option()] = None,
+        image_size: Annotated[int, typer.Option(callback=in_range(ge=1))] = 224,
+        channels: Annotated[int, typer.Option(callback=choice(1, 3), help="1 or 3")] = 3,
+        epochs: Annotated[int, typer.Option(callback=in_range(ge=1))] = 50,
+        batch_size: Annotated[int, typer.Option(callback=in_range(ge=2))] = 16,
+        lr: Annotated[float, typer.Option(callback=in_range(gt=0))] = 5e-5,
+        patience: Annotated[int, typer.Option(callback=in_range(ge=1))] = 5,
+        val_fraction: Annotated[float, typer.Option(callback=in_range(gt=0, lt=1),
+                                                    help="validation fraction (4:1 split = 0.2)")] = 0.2,
+        seed: Annotated[int, typer.Option(callback=in_range(ge=0))] = 0,
+        augment: Annotated[str, typer.Option(callback=choice("none", "light", "standard"))] = "standard",
+        num_threads: Annotated[int | None, typer.Option(callback=in_range(ge=1))] = None,
         overwrite: Annotated[bool, typer.Option(help="write into an existing, non-empty bundle directory")] = False,
     ) -> None:
         """Multitask pretraining on public ultrasound data sets: shared backbone, one head per task."""

@@ -101,11 +101,14 @@ def _build(src: Path, out_dir: Path, *, patient_regex: str | None, masks_dir: st
     out_dir = Path(out_dir)
     if out_dir.resolve() == src.resolve():
         raise ConfigError(f"output folder {out_dir} must differ from the source folder (sources are never modified)")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        pattern = re.compile(patient_regex) if patient_regex else None
+    except re.error as exc:
+        raise ConfigError(f"patient_regex {patient_regex!r} is not a valid regular expression: {exc}") from None
     classes = sorted(p.name for p in src.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise DataError(f"{src}: no class folders found (expected one sub-folder per class)")
-    pattern = re.compile(patient_regex) if patient_regex else None
+    out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     merged = 0
     for cls in classes:

@@ -12,8 +12,11 @@ Conventions (every reader in nodescope follows them):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import struct
+import warnings
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -27,12 +30,16 @@ from nodescope.data._io_base import (
     UltrasoundImage,
     as_source,
     check_frame_arg,
+    check_pixel_count,
     frame_index,
+    max_pixels,
+    max_pixels_limit,
 )
 from nodescope.data._io_dicom import info_dicom, read_dicom
 from nodescope.data._io_tiff import info_tiff, read_tiff
 
-__all__ = ["ImageInfo", "ImageReadError", "ImageSource", "UltrasoundImage", "image_info", "read_image"]
+__all__ = ["ImageInfo", "ImageReadError", "ImageSource", "UltrasoundImage", "image_info", "max_pixels",
+           "max_pixels_limit", "read_image"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -80,8 +87,8 @@ def _sniff(p: Source) -> str:
     )
 
 
-def read_image(path: ImageSource, *, frame: int | Literal["all"] | None = None, name: str | None = None
-               ) -> UltrasoundImage:
+def read_image(path: ImageSource, *, frame: int | Literal["all"] | None = None, name: str | None = None,
+               max_pixels: int | None = None) -> UltrasoundImage:
     """Read one image file into a channel-last array.
 
     Parameters
@@ -95,6 +102,9 @@ def read_image(path: ImageSource, *, frame: int | Literal["all"] | None = None, 
     name : str, optional
         For in-memory content: the name used in messages and as ``path`` of the result (default: the file object's
         ``name``, else ``<memory>``); its suffix is the fallback format hint, as a file's suffix is.
+    max_pixels : int, optional
+        Refuse files whose header announces more than this many pixels (width x height x frames), before decoding.
+        Default: :func:`max_pixels` (100 megapixels, or ``$NODESCOPE_MAX_PIXELS``, or a :func:`max_pixels_limit`).
 
     Returns
     -------
@@ -105,7 +115,8 @@ def read_image(path: ImageSource, *, frame: int | Literal["all"] | None = None, 
     ------
     ImageReadError
         When the file is missing, cannot be decoded, needs a codec that is not installed, has an unsupported pixel
-        layout, or ``frame`` is out of range; the message names the file.
+        layout, ``frame`` is out of range, or it holds more pixels than allowed (a decompression bomb); the message
+        names the file.
 
     Notes
     -----
@@ -121,7 +132,9 @@ def read_image(path: ImageSource, *, frame: int | Literal["all"] | None = None, 
     """
     p = as_source(path, name)
     check_frame_arg(p, frame)
-    fmt = _sniff(p)
+    info = image_info(p)  # header only: the pixel count is checked before anything is decoded
+    check_pixel_count(p, info.width, info.height, info.frames, max_pixels)
+    fmt = info.format or _sniff(p)
     if fmt == "dicom":
         return read_dicom(p, frame)
     if fmt == "tiff":
@@ -149,7 +162,7 @@ def image_info(path: ImageSource, *, name: str | None = None) -> ImageInfo:
     ImageReadError
         When the file is missing, its header is unreadable or its layout unsupported; the message names the file.
     """
-    p = as_source(path, name)
+    p = path if isinstance(path, Source) else as_source(path, name)
     fmt = _sniff(p)
     if fmt == "dicom":
         return info_dicom(p)
@@ -159,6 +172,23 @@ def image_info(path: ImageSource, *, name: str | None = None) -> ImageInfo:
 
 
 # --------------------------------------------------------------------------------------------------- Pillow
+
+
+@contextlib.contextmanager
+def _pillow_open(p: Source, fmt: str) -> Iterator[Image.Image]:
+    """``Image.open`` with Pillow's own bomb check replaced by nodescope's (:func:`check_pixel_count`)."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # read_image checks the header against max_pixels() itself
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(p.target)
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"{p}: refused as a decompression bomb ({exc})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    with im:
+        yield im
 
 
 def _png_header(p: Source) -> tuple[int, int]:
@@ -195,7 +225,7 @@ def _pil_target(mode: str) -> tuple[int, str]:
 def _read_pil(p: Source, fmt: str, frame: int | str | None) -> UltrasoundImage:
     _refuse_16bit_colour_png(p, fmt)
     try:
-        with Image.open(p.target) as im:
+        with _pillow_open(p, fmt) as im:
             n_frames = int(getattr(im, "n_frames", 1))
             if frame != "all":
                 im.seek(frame_index(p, n_frames, frame))
@@ -245,7 +275,7 @@ def _pil_to_array(p: Source, im: Image.Image) -> tuple[np.ndarray, str]:
 def _info_pil(p: Source, fmt: str) -> ImageInfo:
     _refuse_16bit_colour_png(p, fmt)
     try:
-        with Image.open(p.target) as im:  # lazy: reads the header only
+        with _pillow_open(p, fmt) as im:  # lazy: reads the header only
             width, height = im.size
             mode = im.mode
             n_frames = int(getattr(im, "n_frames", 1))

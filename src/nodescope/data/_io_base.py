@@ -1,18 +1,36 @@
-"""What every image reader of :mod:`nodescope.data` shares: the result types, the error, the source, frame rules."""
+"""What every image reader of :mod:`nodescope.data` shares: the result types, the error, the source, frame rules,
+the pixel limit; and the one way nodescope reads a CSV table as text (:func:`read_csv_text`).
+
+The pixel limit (:data:`DEFAULT_MAX_PIXELS`, 100 megapixels) is checked from a file's header before any pixel is
+decoded: ultrasound frames are below 2 MP, so only a decompression bomb or a whole-slide-like TIFF reaches it. Raise
+it with the ``max_pixels=`` argument of :func:`nodescope.data.read_image`, :func:`max_pixels_limit` (for a block of
+code) or the environment variable ``NODESCOPE_MAX_PIXELS``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import pandas as pd
 
-from nodescope.errors import DataError
+from nodescope.errors import DataError, MissingFileError, NodescopeError
 
-__all__ = ["ImageInfo", "ImageReadError", "ImageSource", "Source", "UltrasoundImage", "as_source", "check_frame_arg",
-           "frame_index", "select_frames"]
+__all__ = ["DEFAULT_MAX_PIXELS", "MAX_PIXELS_ENV", "ImageInfo", "ImageReadError", "ImageSource", "Source",
+           "UltrasoundImage", "as_source", "check_frame_arg", "check_pixel_count", "frame_index", "max_pixels",
+           "max_pixels_limit", "read_csv_text", "select_frames"]
+
+#: Images with more pixels (width x height x frames, from the header) are refused before decoding.
+DEFAULT_MAX_PIXELS = 100_000_000
+#: Environment variable that replaces :data:`DEFAULT_MAX_PIXELS` (a positive whole number).
+MAX_PIXELS_ENV = "NODESCOPE_MAX_PIXELS"
+_max_pixels_setting: list[int] = []  # innermost max_pixels_limit() last
 
 #: What :func:`nodescope.data.read_image` accepts: a path, the file's bytes, or a binary file object (an upload).
 ImageSource = str | Path | bytes | bytearray | memoryview | IO[bytes]
@@ -163,3 +181,121 @@ def frame_index(p: Path, n_frames: int, frame: int | str | None) -> int:
             f"{p}: frame {idx} is out of range; the file has {n_frames} frame(s) (valid: 0..{n_frames - 1} or 'all')"
         )
     return idx
+
+
+def max_pixels() -> int:
+    """The pixel limit in force: the innermost :func:`max_pixels_limit`, else ``$NODESCOPE_MAX_PIXELS``, else
+    :data:`DEFAULT_MAX_PIXELS`.
+
+    Raises
+    ------
+    DataError
+        ``NODESCOPE_MAX_PIXELS`` is set but is not a positive whole number.
+    """
+    if _max_pixels_setting:
+        return _max_pixels_setting[-1]
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise DataError(f"environment variable {MAX_PIXELS_ENV}={raw!r}: must be a whole number >= 1 (pixels)")
+    return value
+
+
+@contextlib.contextmanager
+def max_pixels_limit(limit: int | None) -> Iterator[None]:
+    """Use ``limit`` as the pixel limit of every image read inside the ``with`` block (``None``: leave it as is).
+
+    Parameters
+    ----------
+    limit : int or None
+        Largest width x height x frames accepted (>= 1).
+
+    Raises
+    ------
+    DataError
+        ``limit`` is below 1.
+    """
+    if limit is None:
+        yield
+        return
+    if isinstance(limit, bool) or int(limit) < 1:
+        raise DataError(f"max_pixels: must be >= 1, got {limit!r}")
+    _max_pixels_setting.append(int(limit))
+    try:
+        yield
+    finally:
+        _max_pixels_setting.pop()
+
+
+def check_pixel_count(p: object, width: int, height: int, frames: int, limit: int | None = None) -> None:
+    """Refuse an image whose header announces more than ``limit`` pixels (default :func:`max_pixels`).
+
+    Raises
+    ------
+    ImageReadError
+        Naming the file, its size and the limit, and how to raise it.
+    """
+    lim = max_pixels() if limit is None else limit
+    total = int(width) * int(height) * max(int(frames), 1)
+    if total > lim:
+        size = f"{width}x{height}" + (f"x{frames} frames" if frames > 1 else "")
+        raise ImageReadError(
+            f"{p}: {size} = {total:,} pixels exceeds the limit of {lim:,} pixels (a decompression bomb or a huge "
+            f"image); raise the limit with max_pixels or the environment variable {MAX_PIXELS_ENV} if it is genuine")
+
+
+def read_csv_text(path: Path, what: str, error: type[NodescopeError] = DataError, **kwargs: object) -> pd.DataFrame:
+    """Read a CSV table with every cell as text, refusing what pandas would silently change.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    what : str
+        What the file is, for messages (``"manifest"``, ``"splits file"``).
+    error : type of NodescopeError
+        The error raised.
+    **kwargs
+        Further :func:`pandas.read_csv` arguments.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    MissingFileError
+        ``path`` is not a file.
+    NodescopeError
+        (``error``) The file is empty (0 bytes or no header), not a readable CSV, or its header repeats a column
+        name (pandas would rename the second ``label`` to ``label.1``); the message names the file and the column,
+        and the error's ``unreadable`` attribute is ``True``.
+    """
+    opts: dict[str, object] = {"dtype": str, "keep_default_na": False, **kwargs}
+    if not Path(path).is_file():
+        raise MissingFileError(f"{what} not found: {path}")
+    try:
+        header = pd.read_csv(path, header=None, nrows=1, **opts)  # type: ignore[call-overload]
+        frame = pd.read_csv(path, **opts)  # type: ignore[call-overload]
+    except pd.errors.EmptyDataError:
+        raise _unreadable(error, f"{path}: the {what} file is empty (no header line)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise _unreadable(error, f"{path}: not a readable CSV {what} ({exc})") from None
+    names = [str(v) for v in header.iloc[0]] if len(header) else []
+    dups = sorted({n for n in names if names.count(n) > 1})
+    if dups:
+        raise _unreadable(error, f"{path}: the {what} header repeats column name(s) {dups}; each column must be "
+                                 "named once")
+    return frame
+
+
+def _unreadable(error: type[NodescopeError], message: str) -> NodescopeError:
+    """``error(message)`` marked ``unreadable = True``: the table could not be read at all (nothing was checked)."""
+    exc = error(message)
+    exc.unreadable = True  # type: ignore[attr-defined]
+    return exc

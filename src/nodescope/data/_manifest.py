@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from nodescope.data._io import ImageReadError, read_image
+from nodescope.data._io_base import read_csv_text
 from nodescope.errors import DataError, MissingFileError
 
 __all__ = [
@@ -76,11 +77,17 @@ class ManifestProblem:
 
 
 class ManifestError(DataError):
-    """A manifest failed validation; ``problems`` lists every problem found."""
+    """A manifest failed validation; ``problems`` lists every problem found. ``unreadable``: the file could not be
+    read as a CSV table at all (empty, repeated column names, not CSV), so nothing was validated; the message is
+    then one line."""
 
-    def __init__(self, source: str, problems: Sequence[ManifestProblem]) -> None:
+    def __init__(self, source: str, problems: Sequence[ManifestProblem], *, unreadable: bool = False) -> None:
         self.source = source
         self.problems = list(problems)
+        self.unreadable = unreadable
+        if unreadable:
+            super().__init__("; ".join(str(p) for p in self.problems))
+            return
         lines = "\n".join(f"  - {p}" for p in self.problems)
         n = len(self.problems)
         super().__init__(f"{source}: {n} problem{'s' if n != 1 else ''} found:\n{lines}")
@@ -363,18 +370,19 @@ def read_manifest(
     if not path.is_file():
         raise MissingFileError(f"manifest not found: {path}")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ManifestError(str(path), [ManifestProblem(None, None, None, f"not a readable CSV file: {exc}")]) from exc
-    except pd.errors.EmptyDataError as exc:
-        raise ManifestError(str(path), [ManifestProblem(None, None, None, "the file is empty")]) from exc
+        frame = read_csv_text(path, "manifest", na_filter=False, encoding="utf-8-sig")
+    except MissingFileError:
+        raise
+    except DataError as exc:
+        raise ManifestError(str(path), [ManifestProblem(None, None, None, str(exc))], unreadable=True) from None
+    frame = _strip_keys(frame, path, group_col)
     base = Path(root) if root is not None else path.parent
     problems = validate_manifest(frame, base, classes=classes, check_images=check_images, group_col=group_col)
     if problems:
         raise ManifestError(str(path), problems)
     found = sorted(set(frame["label"]))
     cls = tuple(classes) if classes is not None else tuple(found)
-    warnings = []
+    warnings = _case_warnings(path, found)
     if "modality" in frame.columns:
         odd = sorted(set(frame["modality"]) - set(KNOWN_MODALITIES) - {""})
         if odd:
@@ -382,6 +390,41 @@ def read_manifest(
             logger.info(msg)
             warnings.append(msg)
     return Manifest(frame=frame, root=base, path=path, classes=cls, group_col=group_col, warnings=tuple(warnings))
+
+
+#: Key columns whose surrounding whitespace read_manifest strips (with the group column); other cells stay verbatim.
+_KEY_COLUMNS: tuple[str, ...] = ("patient_id", "lesion_id", "label")
+
+
+def _strip_keys(frame: pd.DataFrame, path: Path, group_col: str) -> pd.DataFrame:
+    """Ids and labels without surrounding whitespace (``"SYN0001 "`` is patient ``SYN0001``); logged when changed."""
+    frame = frame.copy()
+    for col in dict.fromkeys((*_KEY_COLUMNS, group_col)):
+        if col not in frame.columns or col in ("image", "mask"):  # paths stay verbatim even as a group column
+            continue
+        stripped = frame[col].str.strip()
+        changed = frame[col] != stripped
+        if changed.any():
+            eg = sorted(set(frame.loc[changed, col]))[:3]
+            logger.info("%s: stripped surrounding whitespace from %d %r value(s), e.g. %s", path, int(changed.sum()),
+                        col, eg)
+            frame[col] = stripped
+    return frame
+
+
+def _case_warnings(path: Path, labels: Sequence[str]) -> list[str]:
+    """A warning per set of labels that differ only in case (``Benign`` and ``benign`` are two classes)."""
+    by_fold: dict[str, list[str]] = {}
+    for lab in labels:
+        by_fold.setdefault(lab.casefold(), []).append(lab)
+    out = []
+    for same in by_fold.values():
+        if len(same) > 1:
+            msg = (f"{path}: labels {same} differ only in case and are different classes; write them the same way "
+                   "if they are one class")
+            logger.warning(msg)
+            out.append(msg)
+    return out
 
 
 def read_clinical(path: str | Path, *, id_col: str = "patient_id") -> pd.DataFrame:
@@ -395,7 +438,7 @@ def read_clinical(path: str | Path, *, id_col: str = "patient_id") -> pd.DataFra
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(f"clinical table not found: {path}")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig")
+    df = read_csv_text(path, "clinical table", na_filter=False, encoding="utf-8-sig")
     if id_col not in df.columns:
         raise DataError(f"{path}: missing column '{id_col}'; columns found: {list(df.columns)}")
     empty = [int(i) + 2 for i in df.index[df[id_col].str.strip() == ""]]

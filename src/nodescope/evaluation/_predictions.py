@@ -271,10 +271,9 @@ def _load_frame(path_or_frame: str | PathLike[str] | pd.DataFrame) -> tuple[pd.D
         p = Path(path_or_frame)
         if not p.is_file():
             raise MissingFileError(f"predictions file not found: {p}")
-        try:
-            frame = pd.read_csv(p, dtype=str, keep_default_na=False)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise PredictionsError(str(p), [f"cannot be read as a CSV table ({exc})"]) from exc
+        from nodescope.data._io_base import read_csv_text
+
+        frame = read_csv_text(p, "predictions", StatisticsInputError)
         source, from_file = str(p), True
     else:
         raise TypeError(f"path_or_frame must be a path or a pandas DataFrame; got {type(path_or_frame).__name__}")

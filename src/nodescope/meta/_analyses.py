@@ -3,6 +3,7 @@ post-test probabilities (Fagan)."""
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass, field
 from typing import Literal
@@ -17,6 +18,8 @@ from nodescope.meta._bivariate import Fallback, ModelName, bivariate_glmm, fit_m
 from nodescope.meta._counts import LOGITS, Correction, as_counts, design_matrix, measure_data
 from nodescope.meta._fit import BivariateFit
 from nodescope.meta._summary import BivariateResult, MetaAnalysisWarning
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "DeeksResult",
@@ -268,6 +271,7 @@ def leave_one_out(data: pd.DataFrame, *, model: ModelName = "glmm", alpha: float
     counts = as_counts(data)
     rows = []
     for i in range(counts.k):
+        logger.info("leave-one-out: refit %d of %d, without %s", i + 1, counts.k, counts.labels[i])
         sub = data.iloc[[j for j in range(counts.k) if j != i]]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MetaAnalysisWarning)

@@ -24,6 +24,7 @@ A three-level model (cohorts within studies) is not implemented.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -56,6 +57,7 @@ __all__ = ["MetaAnalysis", "run_meta_analysis"]
 
 Model = Literal["glmm", "reitsma"]
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -315,6 +317,7 @@ class _Recorder:
 
     def attempt(self, name: str, func: Callable[[], T], *, required: bool = False) -> T | None:
         """``func()``, its warnings recorded under ``name``; a ``ValueError`` skips it unless ``required``."""
+        logger.info("meta-analysis: %s", name)
         with warnings.catch_warnings(record=True) as got:
             warnings.simplefilter("always")
             try:

@@ -247,7 +247,31 @@ def read_studies(
     problems.extend(_level_problems(frame, levels or {}, cov_cols))
     if problems:
         raise StudiesError(name, problems)
+    _warn_implausible_counts(frame, name)
     return Studies(frame=frame, covariates=tuple(cov_cols), source=name, renamed=cols.renamed)
+
+
+#: Counts above these are beyond any real diagnostic-accuracy study (a typo, or a value in the wrong unit): warned.
+MAX_PLAUSIBLE_CELL = 10**7
+MAX_PLAUSIBLE_N = 10**8
+
+
+def _warn_implausible_counts(frame: pd.DataFrame, name: str) -> list[str]:
+    """A logged warning per cohort whose 2x2 cell exceeds :data:`MAX_PLAUSIBLE_CELL` or whose total exceeds
+    :data:`MAX_PLAUSIBLE_N` (the fits still run, but slowly, and the numbers are probably wrong)."""
+    out = []
+    for i, row in enumerate(frame.itertuples(index=False)):
+        cells = {c: int(getattr(row, c)) for c in COUNT_COLUMNS}
+        n = sum(cells.values())
+        big = {c: v for c, v in cells.items() if v > MAX_PLAUSIBLE_CELL}
+        if big or n > MAX_PLAUSIBLE_N:
+            who = f"{row.study}" + (f" ({row.cohort})" if row.cohort else "")
+            what = ", ".join(f"{c}={v:,}" for c, v in big.items()) or f"n={n:,}"
+            msg = (f"{name}: study {who!r} (row {i + 1}) has {what}, beyond any real study (a cell above "
+                   f"{MAX_PLAUSIBLE_CELL:,} or n above {MAX_PLAUSIBLE_N:,}); check the counts, the fits may be slow")
+            logger.warning(msg)
+            out.append(msg)
+    return out
 
 
 def read_source_table(source: str | Path | pd.DataFrame, what: str) -> tuple[pd.DataFrame, str, bool]:
@@ -261,7 +285,9 @@ def read_source_table(source: str | Path | pd.DataFrame, what: str) -> tuple[pd.
         path = Path(source)
         if not path.is_file():
             raise MissingFileError(f"{what} file not found: {path}")
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True), str(path), True
+        from nodescope.data._io_base import read_csv_text
+
+        return read_csv_text(path, f"{what} table", StatisticsInputError, skipinitialspace=True), str(path), True
     raise TypeError(f"source must be a path or a pandas DataFrame, got {type(source).__name__}")
 
 

@@ -251,7 +251,10 @@ def write_bundle_meta(path: str | Path, meta: BundleMeta, *, metrics: dict[str, 
         raise MissingFileError(f"bundle: {out / 'weights.safetensors'} is missing; write the bundle with save_bundle")
     if metrics is None:
         mf = out / "metrics.json"
-        metrics = json.loads(mf.read_text()) if mf.is_file() else {}
+        try:
+            metrics = json.loads(mf.read_text()) if mf.is_file() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BundleError(f"{mf}: not valid JSON ({exc})") from None
     full = meta.replace(created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), versions=_versions())
     _write_text(out / "model.json", json.dumps(full.to_dict(), indent=2, sort_keys=False))
     _write_text(out / "metrics.json", json.dumps(metrics, indent=2))

@@ -23,6 +23,8 @@ import importlib.util
 import json
 import logging
 import os
+import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,10 +91,20 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not p.is_file():
         raise WeightsNotFoundError(f"weights: file not found: {p}")
     if p.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(p))
-    obj = torch.load(p, map_location="cpu", weights_only=True)
+        try:
+            return load_file(str(p))
+        except SafetensorError as exc:
+            raise BundleError(f"weights: {p} is not a readable safetensors file ({exc})") from None
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise BundleError(f"weights: {p} is not a state dict of plain tensors; only .safetensors files and "
+                          "torch.save state dicts of tensors are accepted, and pickled objects are never unpickled "
+                          f"({why})") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -134,8 +146,18 @@ def _load_in_order(module: nn.Module, source: dict[str, torch.Tensor], what: str
     module.load_state_dict(mapped, strict=False)
 
 
+def _read_json(path: Path) -> Any:
+    """A bundle's JSON file, or a :class:`BundleError` naming it when it is malformed or missing."""
+    if not path.is_file():
+        raise MissingFileError(f"weights: {path} is missing")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path}: not valid JSON ({exc})") from None
+
+
 def _bundle_backbone_state(path: Path, backbone: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    meta = json.loads((path / "model.json").read_text())
+    meta = _read_json(path / "model.json")
     arch = meta.get("architecture", {})
     name = arch.get("backbone")
     if name != backbone:
@@ -148,7 +170,7 @@ def _bundle_backbone_state(path: Path, backbone: str) -> tuple[dict[str, torch.T
     extra = {}
     hashes = path / "pretrain_images.json"
     if hashes.is_file():
-        extra["pretrain_image_hashes"] = json.loads(hashes.read_text())
+        extra["pretrain_image_hashes"] = _read_json(hashes)
     return state, extra
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from nodescope.errors import ConfigError, MissingFileError
 
-__all__ = ["TrainConfig", "allowed_values", "check_value", "load_config"]
+__all__ = ["TrainConfig", "allowed_values", "check_accelerator", "check_value", "load_config"]
 
 
 class TrainConfig(BaseModel):
@@ -40,7 +40,9 @@ class TrainConfig(BaseModel):
     on GPU, 32 on CPU), ``num_threads``, ``final_model`` (refit on all development data | none = fold-model mean for
     test rows), ``tta``, ``resume``, ``overwrite`` (replace an earlier run in ``out``, removing only its own files),
     ``keep_checkpoints`` (keep Lightning checkpoints of finished folds; off: only bundles stay), ``tensorboard``
-    (TensorBoard event files beside the CSV logs, ``<fold>/logs/tensorboard``), ``allow_pretrain_overlap``.
+    (TensorBoard event files beside the CSV logs, ``<fold>/logs/tensorboard``), ``allow_pretrain_overlap``,
+    ``max_pixels`` (refuse images above this many pixels, checked from the header before decoding; default 100
+    megapixels or ``$NODESCOPE_MAX_PIXELS``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -95,7 +97,8 @@ class TrainConfig(BaseModel):
     seed: int = Field(0, ge=0, description="seed of splits, sampling and initialisation")
     deterministic: bool = Field(False, description="deterministic algorithms (slower)")
     devices: int = Field(1, ge=1, description="devices (processes) to train on")
-    accelerator: str = Field("auto", description="auto | cpu | gpu")
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu"] = Field(
+        "auto", description="auto | cpu | gpu | cuda | mps | tpu")
     strategy: str = Field("auto", description="auto | ddp | ...")
     precision: str = Field("auto", description="auto | 32-true | 16-mixed | bf16-mixed")
     num_threads: int | None = Field(None, ge=1, description="CPU threads (default: the cores available)")
@@ -109,6 +112,8 @@ class TrainConfig(BaseModel):
     tensorboard: bool = Field(False, description="also write TensorBoard logs")
     allow_pretrain_overlap: bool = Field(False, description="warn instead of refusing when pretraining saw "
                                                             "experiment images")
+    max_pixels: int | None = Field(None, ge=1, description="refuse images with more pixels, read from the header "
+                                                           "(default 100000000, or $NODESCOPE_MAX_PIXELS)")
     synthetic_data: bool = Field(False, description="the data are synthetic (marks bundles and reports)",
                                  json_schema_extra={"cli": False})
 
@@ -126,6 +131,39 @@ class TrainConfig(BaseModel):
     def to_yaml(self) -> str:
         data = self.model_dump(mode="json")
         return yaml.safe_dump(data, sort_keys=False)
+
+
+def check_accelerator(name: str) -> None:
+    """Refuse an accelerator whose hardware this machine lacks (``auto`` and ``cpu`` always work).
+
+    Parameters
+    ----------
+    name : str
+        A value of :attr:`TrainConfig.accelerator`.
+
+    Raises
+    ------
+    ConfigError
+        Naming the accelerator and what is missing.
+    """
+    import torch
+
+    if name in ("gpu", "cuda"):
+        ok, what = torch.cuda.is_available(), "no CUDA GPU is visible to PyTorch"
+    elif name == "mps":
+        ok, what = torch.backends.mps.is_available(), "Apple MPS is not available"
+    elif name == "tpu":
+        try:
+            from lightning.pytorch.accelerators import XLAAccelerator
+
+            ok = bool(XLAAccelerator.is_available())
+        except ImportError:
+            ok = False
+        what = "no TPU (torch_xla) is available"
+    else:
+        return
+    if not ok:
+        raise ConfigError(f"accelerator: {name!r} cannot be used on this machine: {what}; use 'auto' or 'cpu'")
 
 
 def _num(v: Any) -> str:

@@ -88,6 +88,11 @@ def _read(path: Path, cfg: TrainConfig, classes: tuple[str, ...] | None, dropped
         keep = df["modality"].isin(cfg.modalities or [])
         dropped[f"{tag}: modalities not fused"] = int((~keep).sum())
         df = df[keep]
+    if classes is not None and tag == "manifest":
+        absent = [c for c in classes if c not in set(df["label"])]
+        if absent:  # caught here: left for later, a misspelt class surfaced as a question about the positive class
+            raise ConfigError(f"classes: {absent} have no rows in the development (cv) part: no row of {path} has "
+                              f"such a label (its labels: {sorted(set(df['label']))})")
     if classes is not None:
         unknown = sorted(set(df["label"]) - set(classes))
         if unknown and cfg.classes is None:
@@ -105,11 +110,13 @@ def _read(path: Path, cfg: TrainConfig, classes: tuple[str, ...] | None, dropped
 def _apply_splits_file(frame: pd.DataFrame, path: Path, fixed: pd.Series) -> pd.DataFrame:
     """Parts and folds from a run's splits.csv, after checking the file itself and its fit to this manifest."""
     from nodescope.data import LeakageError, check_leakage
+    from nodescope.data._io_base import read_csv_text
 
-    sp = pd.read_csv(path, dtype=str, keep_default_na=False)
+    sp = read_csv_text(path, "splits file")
     for col in ("group", "part", "fold"):
         if col not in sp.columns:
             raise DataError(f"splits_file {path}: column {col!r} missing (have {list(sp.columns)})")
+    _check_split_cells(sp, path)
     try:
         check_leakage(sp)
     except LeakageError as exc:  # a group in two parts/folds: refuse rather than keep one of them silently
@@ -132,6 +139,27 @@ def _apply_splits_file(frame: pd.DataFrame, path: Path, fixed: pd.Series) -> pd.
     return frame
 
 
+#: The parts a training splits file may assign (as ``nodescope train`` writes them in splits.csv).
+_SPLIT_PARTS = ("cv", "test", "external")
+
+
+def _check_split_cells(sp: pd.DataFrame, path: Path) -> None:
+    """Every ``part`` one training knows and every ``fold`` a whole number (``-1`` outside cv); else the file's
+    line (header = line 1), column and value are named."""
+    for i, (part, fold) in enumerate(zip(sp["part"], sp["fold"], strict=True)):
+        line = i + 2
+        if part not in _SPLIT_PARTS:
+            raise DataError(f"splits_file {path}: line {line}, column 'part': unknown part {part!r}; expected one of "
+                            f"{list(_SPLIT_PARTS)} (a splits.csv written by nodescope train)")
+        try:
+            k = int(fold)
+        except ValueError:
+            k = None
+        if k is None or (part == "cv" and k < 0):
+            want = "a fold number >= 0" if part == "cv" else "a whole number (-1 outside cv)"
+            raise DataError(f"splits_file {path}: line {line}, column 'fold': {fold!r} is not {want}")
+
+
 def _check_classes_present(dev: pd.DataFrame, classes: tuple[str, ...]) -> None:
     """Every class must be in the cv part and in the training rows of every fold (checked before any training)."""
     cv = dev[dev["part"] == "cv"]
@@ -150,7 +178,15 @@ def _check_classes_present(dev: pd.DataFrame, classes: tuple[str, ...]) -> None:
 
 
 def build_samples(cfg: TrainConfig) -> Samples:
-    """Read, filter, split and preload everything a run needs (see :class:`Samples`)."""
+    """Read, filter, split and preload everything a run needs (see :class:`Samples`); images above
+    ``cfg.max_pixels`` (when given) are refused."""
+    from nodescope.data._io_base import max_pixels_limit
+
+    with max_pixels_limit(cfg.max_pixels):
+        return _build_samples(cfg)
+
+
+def _build_samples(cfg: TrainConfig) -> Samples:
     from nodescope.data import check_leakage, make_splits
 
     dropped: dict[str, int] = {}
