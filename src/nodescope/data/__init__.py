@@ -10,6 +10,7 @@ from nodescope.data._io import (
     image_info,
     read_image,
 )
+from nodescope.data._io_base import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, max_pixels_limit
 from nodescope.data._manifest import (
     KNOWN_MODALITIES,
     OPTIONAL_COLUMNS,
@@ -43,9 +44,11 @@ from nodescope.data._transform import ImageTransform
 
 __all__ = [
     "COLOUR_MODALITIES",
+    "DEFAULT_MAX_PIXELS",
     "GREY_MODALITIES",
     "IMAGE_SUFFIXES",
     "KNOWN_MODALITIES",
+    "MAX_PIXELS_ENV",
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
     "SYNTHETIC_CLASSES",
@@ -72,6 +75,7 @@ __all__ = [
     "join_clinical",
     "make_splits",
     "make_synthetic_dataset",
+    "max_pixels_limit",
     "read_clinical",
     "read_image",
     "read_manifest",

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from nodescope._files import atomic_write_csv
 from nodescope.data._io import IMAGE_SUFFIXES, read_image
 from nodescope.errors import ConfigError, DataError, MissingFileError
 
@@ -146,7 +147,7 @@ def _build(src: Path, out_dir: Path, *, patient_regex: str | None, masks_dir: st
     if not rows:
         raise DataError(f"{src}: no images found in the class folders {classes}")
     manifest = out_dir / "manifest.csv"
-    pd.DataFrame(rows).to_csv(manifest, index=False)
+    atomic_write_csv(pd.DataFrame(rows), manifest, index=False)
     if pattern is None:
         logger.warning(
             "no patient_regex given: every image is taken as its own patient (patient_id = file name). Splits by "

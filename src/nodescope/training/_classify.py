@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nodescope.errors import ConfigError
+from nodescope.errors import BundleError, ConfigError
 from nodescope.evaluation import choose_threshold, make_predictions, read_predictions
 from nodescope.training._config import TrainConfig
 from nodescope.training._samples import Samples
@@ -88,7 +88,10 @@ def _check_pretrain_overlap(cfg: TrainConfig, samples: Samples) -> str | None:
     f = p / "pretrain_images.json"
     if not (p.is_dir() and f.is_file()):
         return None
-    pre = set(json.loads(f.read_text()))
+    try:
+        pre = set(json.loads(f.read_text()))
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
+        raise BundleError(f"{f}: not a JSON list of image hashes ({exc})") from exc
     hit = [i for i, h in enumerate(samples.hashes) if h in pre]
     if not hit:
         return None

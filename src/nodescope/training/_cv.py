@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nodescope.training._classify import ClassifyTask
-from nodescope.training._config import TrainConfig
+from nodescope.training._config import TrainConfig, check_accelerator
 from nodescope.training._folds import FoldPlan, FoldRun, check_run_dir, is_rank_zero, run_folds
 from nodescope.training._summary import RunSummary, auc_summary
 
@@ -61,9 +61,9 @@ def run_cv(cfg: TrainConfig) -> CVResult:
 
     Raises
     ------
-    ValueError
-        Invalid data or split, fewer than 2 folds, pretraining overlap (unless allowed), or a resume into a run
-        with other settings.
+    DataError, ConfigError
+        Invalid data or split, fewer than 2 folds, pretraining overlap (unless allowed), an accelerator this
+        machine does not have, or a resume into a run with other settings.
     OutputExistsError
         ``cfg.out`` is not empty and neither ``resume`` nor ``overwrite`` is set, or ``overwrite`` would delete what
         is not the run's (checked before the data are loaded).
@@ -73,8 +73,9 @@ def run_cv(cfg: TrainConfig) -> CVResult:
     plan = FoldPlan.from_config(cfg, RESUME_KEYS)
     if is_rank_zero():
         check_run_dir(plan)  # refuse early, before the images are loaded
+    check_accelerator(cfg.accelerator)
+    task = ClassifyTask.from_config(cfg)  # reads and checks the data: a refusal leaves no run folder behind
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
-    task = ClassifyTask.from_config(cfg)
     run = run_folds(task, task.samples.frame, plan)
     summary = run.run_summary if isinstance(run.run_summary, RunSummary) else None
     return CVResult(run.run_dir, run.predictions, summary)
