@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from nodescope._estimate import Estimate
-from nodescope.errors import MissingFileError, StatisticsInputError
+from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._compare import McNemarResult, compare_auc, mcnemar_test
 from nodescope.evaluation._mrmc import MRMCCov, MRMCResult, mrmc_analysis
 from nodescope.evaluation._proportions import proportion_ci
@@ -81,15 +81,11 @@ def read_reads(path: str | PathLike[str]) -> pd.DataFrame:
     MissingFileError
         ``path`` is not a file.
     StatisticsInputError
-        The file is not a readable CSV table.
+        The file is empty, not a readable CSV table, or repeats a column name.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise MissingFileError(f"reads file not found: {p}")
-    try:
-        return pd.read_csv(p, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise StatisticsInputError(f"{p}: not a readable CSV reads table ({exc})") from None
+    from nodescope.data._io_base import read_csv_text
+
+    return read_csv_text(Path(path), "reads file", StatisticsInputError)
 
 
 def validate_reads(
