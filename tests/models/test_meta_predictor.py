@@ -310,3 +310,15 @@ def test_onnx_export_keyed_on_the_weights_not_their_age(tmp_path: Path) -> None:
     ref = Predictor(path, engine="torch", threads=1).predict(x).probabilities
     np.testing.assert_allclose(p2, ref, atol=1e-4)
     assert not np.allclose(p1, p2)
+
+
+def test_onnx_export_leaves_the_bundle_network_as_it_was(bundle_path: Path) -> None:
+    # regression: exporting a freshly built wrapper module put the bundle's network back in training mode
+    b = load_bundle(bundle_path)
+    x = torch.from_numpy(np.random.default_rng(3).integers(0, 256, (2, 3, 32, 32), dtype=np.uint8))
+    before = predict_proba(b, x)
+    from nodescope.models import export_onnx
+
+    export_onnx(b, bundle_path / "x.onnx")
+    assert not b.model.training and not any(m.training for m in b.model.modules())
+    np.testing.assert_array_equal(predict_proba(b, x), before)

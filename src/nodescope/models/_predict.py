@@ -11,6 +11,7 @@ web service and Grad-CAM share it, so nothing is rebuilt per call.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -113,7 +114,9 @@ def export_onnx(bundle: ModelBundle, path: str | Path | None = None, *, opset: i
             rec = {}
         if rec.get("weights_sha256") == digest and rec.get("outputs") == list(_OUTPUTS):
             return out
-    model = _AllOutputs(InferenceModel.from_bundle(bundle))
+    # export a copy in eval mode: torch.onnx.export restores the training flag of the module it is given, and the
+    # bundle's own network must come back exactly as it was (eval mode, untouched)
+    model = _AllOutputs(copy.deepcopy(InferenceModel.from_bundle(bundle))).eval()
     s, c = bundle.image_size, bundle.channels
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     with warnings.catch_warnings():
