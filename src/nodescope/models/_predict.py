@@ -226,9 +226,9 @@ class Predictor:
             image = read_image(image)
         return self.spec.prepare(image, mask=mask)
 
-    def _run(self, xb: torch.Tensor, want_all: bool) -> tuple[np.ndarray, ...]:
+    def _run(self, xb: torch.Tensor | np.ndarray, want_all: bool) -> tuple[np.ndarray, ...]:
         if self._onnx is not None:
-            arr = xb.numpy()
+            arr = np.asarray(xb)
             return self._onnx.outputs(arr) if want_all else (self._onnx(arr),)
         with torch.inference_mode():
             if want_all:
@@ -242,12 +242,17 @@ class Predictor:
         ``tta=None`` follows the bundle (``input.tta``); with TTA each output is the mean over the image and its
         mirror.
         """
-        x = torch.as_tensor(images)
-        if x.ndim != 4:
-            raise ValueError(f"images: expected (N, C, S, S), got shape {tuple(x.shape)}")
-        if x.dtype != torch.uint8:
-            raise TypeError(f"images: expected uint8 (from InputSpec.prepare), got {x.dtype}")
-        x = x.float().div_(255.0)
+        raw = torch.as_tensor(images)
+        if raw.ndim != 4:
+            raise ValueError(f"images: expected (N, C, S, S), got shape {tuple(raw.shape)}")
+        if raw.dtype != torch.uint8:
+            raise TypeError(f"images: expected uint8 (from InputSpec.prepare), got {raw.dtype}")
+        x: torch.Tensor | np.ndarray
+        if self._onnx is not None:
+            # numpy, not torch: torch's thread pool would contend with ONNX Runtime's spinning threads
+            x = raw.numpy().astype(np.float32) / np.float32(255.0)
+        else:
+            x = raw.float().div_(255.0)
         use_tta = self.spec.tta if tta is None else bool(tta)
         want_all = logits or features
         outs: list[tuple[np.ndarray, ...]] = []
@@ -255,7 +260,8 @@ class Predictor:
             xb = x[i:i + self.batch_size]
             r = self._run(xb, want_all)
             if use_tta:
-                m = self._run(torch.flip(xb, dims=[3]), want_all)
+                mirrored = xb[..., ::-1] if isinstance(xb, np.ndarray) else torch.flip(xb, dims=[3])
+                m = self._run(mirrored, want_all)
                 r = tuple((a + b) / 2 for a, b in zip(r, m, strict=True))
             outs.append(r)
         k = len(self.classes)
