@@ -80,13 +80,13 @@ def test_evaluation_run_is_frozen():
 
 
 def test_read_reads(tmp_path):
-    with pytest.raises(MissingFileError, match=r"reads not found: .*nope\.csv"):
+    with pytest.raises(MissingFileError, match=r"reads table not found: .*nope\.csv"):
         read_reads(tmp_path / "nope.csv")
     (tmp_path / "empty.csv").write_text("")
-    with pytest.raises(StatisticsInputError, match=r"empty\.csv: the reads file is empty"):
+    with pytest.raises(StatisticsInputError, match=r"empty\.csv: the reads table file is empty"):
         read_reads(tmp_path / "empty.csv")
     (tmp_path / "dup.csv").write_text("patient_id,reader,call,call\nP1,R1,1,0\n")
-    with pytest.raises(StatisticsInputError, match=r"dup.csv: the reads header repeats column name\(s\) \['call'\]"):
+    with pytest.raises(StatisticsInputError, match=r"dup.csv: the reads table header repeats column name\(s\) \['call'\]"):
         read_reads(tmp_path / "dup.csv")
     (tmp_path / "r.csv").write_text("patient_id,reader,call\nP1,R1,1\n")
     assert read_reads(tmp_path / "r.csv").to_dict(orient="records") == [

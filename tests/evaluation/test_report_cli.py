@@ -200,7 +200,7 @@ def test_missing_files_exit_2(tmp_path):
     _binary_predictions(tmp_path / "p.csv")
     res = runner.invoke(app, ["evaluate", str(tmp_path / "p.csv"), "-o", str(tmp_path / "o"),
                               "--readers", str(tmp_path / "reads.csv")])
-    assert res.exit_code == 2 and "reads file not found" in res.output
+    assert res.exit_code == 2 and "reads table not found" in res.output
 
 
 def test_parse_threshold():

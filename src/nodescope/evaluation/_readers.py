@@ -85,7 +85,7 @@ def read_reads(path: str | PathLike[str]) -> pd.DataFrame:
     """
     from nodescope.data._io_base import read_csv_text
 
-    return read_csv_text(Path(path), "reads", StatisticsInputError)
+    return read_csv_text(Path(path), "reads table", StatisticsInputError)
 
 
 def validate_reads(
