@@ -20,8 +20,6 @@ from __future__ import annotations
 import datetime as _dt
 import importlib.metadata as md
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nodescope._files import atomic_path, atomic_write_text
 from nodescope.errors import BundleError, MissingFileError
 from nodescope.models._meta import BUNDLE_FORMAT_VERSION, BundleMeta, InputSpec
 
@@ -224,18 +223,6 @@ def _model_card(meta: BundleMeta, metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder and rename, so a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_bundle_meta(path: str | Path, meta: BundleMeta, *, metrics: dict[str, Any] | None = None) -> BundleMeta:
     """Rewrite a bundle's model.json and MODEL_CARD.md (and metrics.json when given); the weights are not touched.
 
@@ -256,9 +243,9 @@ def write_bundle_meta(path: str | Path, meta: BundleMeta, *, metrics: dict[str, 
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BundleError(f"{mf}: not valid JSON ({exc})") from None
     full = meta.replace(created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), versions=_versions())
-    _write_text(out / "model.json", json.dumps(full.to_dict(), indent=2, sort_keys=False))
-    _write_text(out / "metrics.json", json.dumps(metrics, indent=2))
-    _write_text(out / "MODEL_CARD.md", _model_card(full, metrics))
+    atomic_write_text(out / "model.json", json.dumps(full.to_dict(), indent=2, sort_keys=False))
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    atomic_write_text(out / "MODEL_CARD.md", _model_card(full, metrics))
     return full
 
 
@@ -286,17 +273,11 @@ def save_bundle(path: str | Path, model: nn.Module, meta: BundleMeta, *,
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=".weights.", suffix=".safetensors", dir=out)
-    os.close(fd)
-    try:
-        save_file(state, tmp)
-        os.replace(tmp, out / "weights.safetensors")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out / "weights.safetensors") as tmp:
+        save_file(state, str(tmp))
     write_bundle_meta(out, meta, metrics=metrics or {})
     for name, text in (extra_files or {}).items():
-        _write_text(out / name, text)
+        atomic_write_text(out / name, text)
     return out
 
 
