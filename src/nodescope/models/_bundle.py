@@ -223,6 +223,15 @@ def _model_card(meta: BundleMeta, metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def read_bundle_json(path: Path) -> Any:
+    """A JSON file of a bundle (model.json, metrics.json, pretrain_images.json); malformed JSON is a
+    :class:`~nodescope.errors.BundleError` naming the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path}: not valid JSON ({exc})") from None
+
+
 def write_bundle_meta(path: str | Path, meta: BundleMeta, *, metrics: dict[str, Any] | None = None) -> BundleMeta:
     """Rewrite a bundle's model.json and MODEL_CARD.md (and metrics.json when given); the weights are not touched.
 
@@ -238,10 +247,7 @@ def write_bundle_meta(path: str | Path, meta: BundleMeta, *, metrics: dict[str, 
         raise MissingFileError(f"bundle: {out / 'weights.safetensors'} is missing; write the bundle with save_bundle")
     if metrics is None:
         mf = out / "metrics.json"
-        try:
-            metrics = json.loads(mf.read_text()) if mf.is_file() else {}
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BundleError(f"{mf}: not valid JSON ({exc})") from None
+        metrics = read_bundle_json(mf) if mf.is_file() else {}
     full = meta.replace(created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), versions=_versions())
     atomic_write_text(out / "model.json", json.dumps(full.to_dict(), indent=2, sort_keys=False))
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
@@ -289,11 +295,7 @@ def read_bundle_meta(path: str | Path) -> BundleMeta:
     f = p / "model.json"
     if not f.is_file():
         raise MissingFileError(f"bundle: {f} is missing")
-    try:
-        raw = json.loads(f.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{f}: not valid JSON ({exc})") from exc
-    return BundleMeta.from_dict(raw, source=str(f))
+    return BundleMeta.from_dict(read_bundle_json(f), source=str(f))
 
 
 def load_bundle(path: str | Path, *, map_location: str | torch.device = "cpu") -> ModelBundle:
@@ -331,9 +333,6 @@ def load_bundle(path: str | Path, *, map_location: str | torch.device = "cpu") -
     model.load_state_dict(state)
     model.eval()
     mf = p / "metrics.json"
-    try:
-        metrics = json.loads(mf.read_text()) if mf.is_file() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{mf}: not valid JSON ({exc})") from exc
+    metrics = read_bundle_json(mf) if mf.is_file() else {}
     return ModelBundle(path=p, meta=meta, model=model, metrics=metrics)
 

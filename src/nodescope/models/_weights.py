@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import logging
 import os
 import pickle
@@ -146,20 +145,12 @@ def _load_in_order(module: nn.Module, source: dict[str, torch.Tensor], what: str
     module.load_state_dict(mapped, strict=False)
 
 
-def _read_json(path: Path) -> Any:
-    """A bundle's JSON file, or a :class:`BundleError` naming it when it is malformed or missing."""
-    if not path.is_file():
-        raise MissingFileError(f"weights: {path} is missing")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path}: not valid JSON ({exc})") from None
-
-
 def _bundle_backbone_state(path: Path, backbone: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    meta = _read_json(path / "model.json")
-    arch = meta.get("architecture", {})
-    name = arch.get("backbone")
+    from nodescope.models._bundle import read_bundle_json
+
+    if not (path / "model.json").is_file():
+        raise MissingFileError(f"weights: {path / 'model.json'} is missing")
+    name = dict(read_bundle_json(path / "model.json").get("architecture", {})).get("backbone")
     if name != backbone:
         raise BundleError(f"weights: bundle {path} holds backbone {name!r}, the model is {backbone!r}")
     sd = read_state_dict(path / "weights.safetensors")
@@ -170,7 +161,7 @@ def _bundle_backbone_state(path: Path, backbone: str) -> tuple[dict[str, torch.T
     extra = {}
     hashes = path / "pretrain_images.json"
     if hashes.is_file():
-        extra["pretrain_image_hashes"] = _read_json(hashes)
+        extra["pretrain_image_hashes"] = read_bundle_json(hashes)
     return state, extra
 
 

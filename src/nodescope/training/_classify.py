@@ -10,9 +10,7 @@ Summarise: :class:`~nodescope.training._summary.RunSummary`.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -47,12 +45,11 @@ def _precision(cfg: TrainConfig) -> str:
 
 
 def _threads(cfg: TrainConfig) -> None:
+    from nodescope.models import owned_cores
+
     n = cfg.num_threads
     if n is None:
-        try:
-            n = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - not Linux
-            n = os.cpu_count() or 1
+        n = owned_cores()
         n = max(1, n // max(1, cfg.devices)) if cfg.accelerator in ("cpu", "auto") and cfg.devices > 1 else n
     torch.set_num_threads(n)
 
@@ -88,10 +85,12 @@ def _check_pretrain_overlap(cfg: TrainConfig, samples: Samples) -> str | None:
     f = p / "pretrain_images.json"
     if not (p.is_dir() and f.is_file()):
         return None
-    try:
-        pre = set(json.loads(f.read_text()))
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
-        raise BundleError(f"{f}: not a JSON list of image hashes ({exc})") from exc
+    from nodescope.models._bundle import read_bundle_json
+
+    hashes = read_bundle_json(f)
+    if not isinstance(hashes, list):
+        raise BundleError(f"{f}: expected a JSON list of image hashes, got {type(hashes).__name__}")
+    pre = set(map(str, hashes))
     hit = [i for i, h in enumerate(samples.hashes) if h in pre]
     if not hit:
         return None
