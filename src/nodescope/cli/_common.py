@@ -3,31 +3,99 @@
 Errors are mapped in one place, :class:`NodescopeGroup`, the command class of the root ``nodescope`` app: every
 sub-command (and its option parsing) runs inside its :meth:`~NodescopeGroup.invoke`, so a
 :class:`~nodescope.errors.NodescopeError` raised anywhere below -- by the library or by a command -- becomes one
-``error: <message>`` line on stderr and exit code 2. Any other exception is a bug and is not caught here: it
-surfaces with its traceback and exit code 1. Commands therefore catch nothing themselves; to add command-line
-context (the flag the user typed) they raise a family error, e.g. ``ConfigError(f"--lr: {exc}")``.
+``error: <message>`` line on stderr and exit code 2. Any other exception is a bug: one ``error: internal error
+...`` line with a hint to rerun with ``--verbose``, which prints the traceback too; exit code 1. Commands therefore
+catch nothing themselves; to add command-line context (the flag the user typed) they raise a family error, e.g.
+``ConfigError(f"--lr: {exc}")``.
+
+Output levels (the root options ``nodescope --quiet ...`` / ``nodescope --verbose ...``, see ``docs/cli.md``) are
+applied here too: every command runs inside a :class:`nodescope._logs.LogCapture` (third-party banners and warnings
+only with ``--verbose``; ``train``/``pretrain`` write them to their log file), ``--quiet`` silences :data:`console`
+(summaries, progress) and leaves errors and the final output paths (:func:`print_paths`).
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
+import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from nodescope._logs import LogCapture
+from nodescope._progress import Progress
 from nodescope.errors import ConfigError, NodescopeError
 
-__all__ = ["EXIT_USER_ERROR", "NodescopeGroup", "choice", "console", "err_console", "fail", "in_range",
+__all__ = ["EXIT_BUG", "EXIT_OK", "EXIT_USER_ERROR", "NodescopeGroup", "OutputLevel", "choice", "console",
+           "err_console", "fail", "in_range", "log_capture", "output", "print_paths", "progress", "report_bug",
            "report_error"]
 
+#: Exit code of a command that did its job.
+EXIT_OK = 0
 #: Exit code of every error caused by the user's input (files, values, options), as for click's usage errors.
 EXIT_USER_ERROR = 2
+#: Exit code of an unexpected exception (a bug in nodescope).
+EXIT_BUG = 1
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+@dataclass
+class OutputLevel:
+    """What the running command shows: ``quiet`` (errors and final paths), ``verbose`` (third-party output too)."""
+
+    quiet: bool = False
+    verbose: bool = False
+
+
+#: The output level of the running command (set by :class:`NodescopeGroup` from the root options).
+output = OutputLevel()
+
+
+def print_paths(*paths: str | Path | None) -> None:
+    """With ``--quiet``: each final output path on its own line on stdout (what a script reads); otherwise nothing,
+    the command's summary names them."""
+    if output.quiet:
+        for p in paths:
+            if p is not None:
+                typer.echo(str(p))
+
+
+def progress() -> Progress:
+    """The command's progress display: rich bars on a terminal, plain lines otherwise, nothing with ``--quiet``."""
+    return Progress(None if output.quiet else console)
+
+
+def _echo(record: logging.LogRecord) -> None:
+    """A log record or warning on stderr: ``warning: <message>`` (INFO records: the message alone)."""
+    if record.levelno >= logging.WARNING:
+        colour = "red" if record.levelno >= logging.ERROR else "yellow"
+        err_console.print(f"[{colour}]{record.levelname.lower()}:[/] ", end="", highlight=False)
+    err_console.print(record.getMessage(), markup=False, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def log_capture(levels: Mapping[str, int] | None = None) -> Any:
+    """A :class:`~nodescope._logs.LogCapture` at the running command's output level.
+
+    Parameters
+    ----------
+    levels : mapping of str to int, optional
+        Console levels of nodescope loggers besides WARNING (``{"nodescope.meta": logging.INFO}``); ignored with
+        ``--quiet``.
+    """
+    with LogCapture(verbose=output.verbose, console_level=logging.ERROR if output.quiet else logging.WARNING,
+                    levels=None if output.quiet else levels, echo=_echo) as cap:
+        yield cap
 
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> NoReturn:
@@ -55,6 +123,27 @@ def _print_error(message: str) -> None:
     err_console.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
+def report_bug(exc: BaseException) -> NoReturn:
+    """Report an unexpected exception (a bug): one ``error: internal error ...`` line, exit code 1.
+
+    With ``--verbose`` the traceback is printed first.
+
+    Raises
+    ------
+    typer.Exit
+        Always, with :data:`EXIT_BUG`.
+    """
+    if output.verbose:
+        err_console.print("".join(traceback.format_exception(exc)), markup=False, highlight=False, end="")
+        hint = "please report it with the traceback above"
+    else:
+        hint = "rerun with --verbose for the traceback"
+    text = str(exc).strip().splitlines()
+    _print_error(f"internal error ({type(exc).__name__}{': ' + text[0] if text else ''}); this is a bug in "
+                 f"nodescope: {hint}")
+    raise typer.Exit(EXIT_BUG) from None
+
+
 def report_error(exc: NodescopeError) -> NoReturn:
     """Report a user error as ``error: <message>`` on stderr and exit with code 2.
 
@@ -74,18 +163,31 @@ def report_error(exc: NodescopeError) -> NoReturn:
 
 
 class NodescopeGroup(TyperGroup):
-    """The root command group: maps every :class:`~nodescope.errors.NodescopeError` to ``error:`` and exit 2.
+    """The root command group: output level, log capture and the exit codes of every command.
 
     Sub-commands are parsed and run inside :meth:`invoke`, so errors raised while converting or validating an
-    option value are mapped too. Other exceptions propagate unchanged (a bug: traceback, exit code 1).
+    option value are mapped too: a :class:`~nodescope.errors.NodescopeError` is ``error: <message>``, exit 2;
+    click's own usage errors keep theirs (2); any other exception is a bug (:func:`report_bug`, exit 1).
     """
 
     def invoke(self, ctx: Any) -> Any:
-        """Run the sub-command; report a :class:`~nodescope.errors.NodescopeError` as a user error."""
+        """Run the sub-command at the output level of the root options (``--quiet``, ``--verbose``)."""
+        output.quiet, output.verbose = bool(ctx.params.get("quiet")), bool(ctx.params.get("verbose"))
+        console.quiet = output.quiet
         try:
-            return super().invoke(ctx)
+            if output.quiet and output.verbose:
+                raise ConfigError("--quiet and --verbose exclude each other; give one of them")
+            with log_capture():
+                return super().invoke(ctx)
         except NodescopeError as exc:
             report_error(exc)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # anything else is a bug: one line (traceback with --verbose), exit 1
+            report_bug(exc)
+        finally:
+            console.quiet = False
+            output.quiet = output.verbose = False
 
 
 def _typed(param: Any) -> str:

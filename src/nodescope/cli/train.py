@@ -21,7 +21,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import typer
 from pydantic_core import PydanticUndefined
 
-from nodescope.cli._common import choice, console, fail, in_range
+from nodescope.cli import _common
+from nodescope.cli._common import choice, console, fail, in_range, print_paths, progress
 from nodescope.errors import ConfigError
 
 __all__ = ["register", "train_options"]
@@ -147,15 +148,20 @@ def register(app: typer.Typer) -> None:
 
             read_state_dict(cfg.weights)  # refused before the run writes anything (a pickle, a broken file)
         try:
-            res = run_cv(cfg)
+            with progress() as shown:
+                res = run_cv(cfg, progress=shown)
         except TrainingTerminated as exc:  # not a user error: exit 128 + signal, as a shell reports a killed job
             fail(f"training was terminated ({signal.Signals(exc.signum).name}) during {exc.stage}; the finished folds "
                  f"are kept in {exc.run_dir}: continue with --resume", code=128 + exc.signum)
         if res.run_summary is None:
             return  # a non-zero DDP rank
-        console.print(f"[bold]run[/] {res.run_dir}")
-        console.print(res.run_summary.render())
-        console.print(f"  predictions: {res.run_dir / 'predictions.csv'}")
+        from nodescope.cli._summaries import train_summary
+
+        if not _common.output.quiet:  # the CIs are computed from the saved predictions: skipped when nothing is shown
+            for item in train_summary(res.run_dir, res.run_summary):
+                console.print(item, highlight=False)
+        final = res.run_dir / "final" / "bundle"
+        print_paths(res.run_dir / "predictions.csv", final if final.is_dir() else None)
 
     app.command(name="train")(_with_signature(train, train_options()))
 
@@ -193,6 +199,7 @@ def register(app: typer.Typer) -> None:
                                batch_size=batch_size, group_col=group_col, threads=threads)
         atomic_write_csv(df, output, index=False)
         console.print(f"{len(df)} image(s) predicted with {b.name} ({engine}) -> {output}")
+        print_paths(output)
 
     @app.command()
     def pretrain(
@@ -227,9 +234,11 @@ def register(app: typer.Typer) -> None:
                  for i, m in enumerate(manifests)]
         given_weights = [Path(weights)] if Path(weights).exists() else []
         check_outputs([out], [*manifests, *(exclude or []), *given_weights], overwrite, kind="folder")
-        res = run_pretrain(tasks, out, backbone=backbone, weights=weights, image_size=image_size,
-                           channels=channels, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-                           val_fraction=val_fraction, seed=seed, augment=augment,  # type: ignore[arg-type]
-                           exclude=exclude or [], num_threads=num_threads)
+        with progress() as shown:
+            res = run_pretrain(tasks, out, backbone=backbone, weights=weights, image_size=image_size,
+                               channels=channels, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
+                               val_fraction=val_fraction, seed=seed, augment=augment,  # type: ignore[arg-type]
+                               exclude=exclude or [], num_threads=num_threads, progress=shown)
         console.print(f"backbone bundle -> {res.bundle} (best mean val loss {res.best_val_loss:.4f} at epoch "
                       f"{res.best_epoch}); use it with: nodescope train ... --weights {res.bundle}")
+        print_paths(res.bundle)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nodescope._progress import Progress
 from nodescope.errors import BundleError, ConfigError
 from nodescope.evaluation import choose_threshold, make_predictions, read_predictions
 from nodescope.training._config import TrainConfig
@@ -104,8 +105,11 @@ def _check_pretrain_overlap(cfg: TrainConfig, samples: Samples) -> str | None:
 
 
 def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.ndarray, workdir: Path,
-         seed: int) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """Train one model; returns (module with best weights, bundle meta parts, fit info)."""
+         seed: int, progress: Progress | None = None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Train one model; returns (module with best weights, bundle meta parts, fit info).
+
+    Lightning's own progress bar and model summary are off; ``progress`` (if given) shows the fit instead.
+    """
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -137,12 +141,16 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
     if has_val and cfg.patience > 0:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min"))
     loggers: list[Any] = [CSVLogger(workdir, name="logs")]
+    if progress is not None:
+        from nodescope.training._progress_callback import ProgressCallback
+
+        callbacks.append(ProgressCallback(progress))
     if cfg.tensorboard:
         loggers.append(TensorBoardLogger(workdir / "logs", name="tensorboard", default_hp_metric=False))
     trainer = L.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
         precision=_precision(cfg), deterministic=cfg.deterministic, logger=loggers,
-        callbacks=callbacks, enable_model_summary=False, num_sanity_val_steps=0,
+        callbacks=callbacks, enable_model_summary=False, enable_progress_bar=False, num_sanity_val_steps=0,
         limit_val_batches=1.0 if has_val else 0,
         log_every_n_steps=1, default_root_dir=workdir,
     )
@@ -224,14 +232,18 @@ class ClassifyTask:
         The preloaded images and their frame (row positions are the runner's indices).
     pretrain_overlap : str, optional
         The overlap warning of :func:`_check_pretrain_overlap`, reported in the summary.
+    progress : Progress, optional
+        Shows each fit (epoch, losses, ETA); None shows nothing.
 
     Notes
     -----
     Stateful: :meth:`finalise` records the pooled out-of-fold rows and the threshold the final model is saved with.
     """
 
-    def __init__(self, cfg: TrainConfig, samples: Samples, pretrain_overlap: str | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, samples: Samples, pretrain_overlap: str | None = None,
+                 progress: Progress | None = None) -> None:
         self.cfg = cfg
+        self.progress = progress
         self.samples = samples
         self.pretrain_overlap = pretrain_overlap
         self.run_id = Path(cfg.out).resolve().name
@@ -239,13 +251,13 @@ class ClassifyTask:
         self.threshold: OperatingThreshold | None = None
 
     @classmethod
-    def from_config(cls, cfg: TrainConfig) -> ClassifyTask:
+    def from_config(cls, cfg: TrainConfig, progress: Progress | None = None) -> ClassifyTask:
         """Set the torch threads, preload the data and check the pretraining overlap (may raise ConfigError)."""
         from nodescope.training._samples import build_samples
 
         _threads(cfg)
         samples = build_samples(cfg)
-        return cls(cfg, samples, _check_pretrain_overlap(cfg, samples))
+        return cls(cfg, samples, _check_pretrain_overlap(cfg, samples), progress)
 
     @property
     def _threshold_dict(self) -> dict[str, Any] | None:
@@ -254,7 +266,7 @@ class ClassifyTask:
     def fit(self, train_idx: np.ndarray, val_idx: np.ndarray, workdir: Path,
             seed: int) -> tuple[FittedClassifier, dict[str, Any]]:
         """Train one classifier (see :class:`~nodescope.training._folds.FoldTask`)."""
-        module, parts, info = _fit(self.cfg, self.samples, train_idx, val_idx, workdir, seed)
+        module, parts, info = _fit(self.cfg, self.samples, train_idx, val_idx, workdir, seed, self.progress)
         return FittedClassifier(module, parts), info
 
     def _frame(self, idx: np.ndarray, probs: np.ndarray, split: str, fold: int) -> pd.DataFrame:

@@ -9,6 +9,8 @@ Run directory (``config.out``)::
     final/              the model refitted on all development data (bundle/ with the operating threshold)
     predictions.csv     out-of-fold rows (split "cv") + test/external rows scored by the final model
     summary.json        AUCs (pooled out-of-fold, per fold, test), threshold, counts, dropped rows
+    train.log           Python logging and warnings of the run (nodescope's and Lightning's), when it runs inside
+                        a :class:`nodescope._logs.LogCapture` (the command line); appended to on resume
 
 Per fold k: the training groups are those of the other folds; ``val_fraction`` of them (stratified, by group) are
 held out for early stopping and checkpoint choice; fold k is predicted by the best checkpoint only.
@@ -25,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from nodescope._progress import Progress
 from nodescope.training._classify import ClassifyTask
 from nodescope.training._config import TrainConfig, check_accelerator
 from nodescope.training._folds import FoldPlan, FoldRun, check_run_dir, is_rank_zero, run_folds
@@ -48,12 +51,14 @@ RESUME_KEYS = ("manifest", "external", "classes", "positive", "group_col", "moda
                "hidden", "channels", "image_size", "roi", "roi_margin")
 
 
-def run_cv(cfg: TrainConfig) -> CVResult:
+def run_cv(cfg: TrainConfig, *, progress: Progress | None = None) -> CVResult:
     """Run the whole cross-validation experiment described by ``cfg`` (see the module docstring).
 
     Parameters
     ----------
     cfg : TrainConfig
+    progress : Progress, optional
+        Shows each fold's fit (epoch, losses, ETA; see :mod:`nodescope._progress`); None shows nothing.
 
     Returns
     -------
@@ -74,8 +79,8 @@ def run_cv(cfg: TrainConfig) -> CVResult:
     if is_rank_zero():
         check_run_dir(plan)  # refuse early, before the images are loaded
     check_accelerator(cfg.accelerator)
-    task = ClassifyTask.from_config(cfg)  # reads and checks the data: a refusal leaves no run folder behind
+    task = ClassifyTask.from_config(cfg, progress)  # reads and checks the data: a refusal leaves no run folder behind
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
-    run = run_folds(task, task.samples.frame, plan)
+    run = run_folds(task, task.samples.frame, plan, progress=progress)
     summary = run.run_summary if isinstance(run.run_summary, RunSummary) else None
     return CVResult(run.run_dir, run.predictions, summary)

@@ -13,6 +13,7 @@ thresholds. Run directory (``FoldPlan.out``)::
     predictions.csv     out-of-fold rows (split "cv") + test/external rows (fold -1) of the final model, or of the
                         fold models together (``FoldTask.predict_ensemble``) without a refit
     summary.json        ``FoldTask.summarise(...).to_dict()``
+    train.log           logging and warnings of the run (:func:`nodescope._logs.attach_log_file`; appended to)
 
 Reliability: a folder that is not empty is refused unless the run is resumed or replaced (``overwrite``: only the
 entries above are removed, and only from a folder whose ``config.yaml`` is a run's). Every file is written to a
@@ -40,7 +41,7 @@ import shutil
 import signal
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
@@ -49,6 +50,8 @@ import numpy as np
 import pandas as pd
 
 from nodescope._files import atomic_write_csv, atomic_write_text, same_path
+from nodescope._logs import attach_log_file
+from nodescope._progress import Progress
 from nodescope.errors import ConfigError, DataError, NodescopeError, OutputExistsError
 
 __all__ = ["RUN_ENTRIES", "SPLIT_COLUMNS", "FoldPlan", "FoldRun", "FoldTask", "RunSummaryLike", "TrainingTerminated",
@@ -60,7 +63,7 @@ log = logging.getLogger(__name__)
 #: Columns of the frame written to ``splits.csv`` (those present, in this order).
 SPLIT_COLUMNS = ("patient_id", "group", "image", "label", "part", "fold")
 #: What a run writes into its folder: all that ``overwrite`` removes (anything else there is left alone).
-RUN_ENTRIES = ("config.yaml", "splits.csv", "folds", "final", "predictions.csv", "summary.json")
+RUN_ENTRIES = ("config.yaml", "splits.csv", "folds", "final", "predictions.csv", "summary.json", "train.log")
 #: The parts scored by the final model (or the fold models) besides the out-of-fold ``cv`` rows, in output order.
 HELD_OUT_PARTS = ("test", "external")
 
@@ -485,7 +488,8 @@ def _terminate_on_sigterm(run_dir: Path, stage: list[str]) -> Iterator[None]:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
-def run_folds(task: FoldTask[Any], frame: pd.DataFrame, plan: FoldPlan) -> FoldRun:
+def run_folds(task: FoldTask[Any], frame: pd.DataFrame, plan: FoldPlan, *, progress: Progress | None = None
+              ) -> FoldRun:
     """Run a k-fold experiment: every fold, the out-of-fold decisions, the final model, the summary.
 
     Parameters
@@ -497,6 +501,8 @@ def run_folds(task: FoldTask[Any], frame: pd.DataFrame, plan: FoldPlan) -> FoldR
         indices handed to the task.
     plan : FoldPlan
         Run directory, seeds, resume and final-model settings.
+    progress : Progress, optional
+        Each fit runs in its stage (``fold 0 (1/5)``, ``final model``); the task's own display uses it.
 
     Returns
     -------
@@ -517,6 +523,7 @@ def run_folds(task: FoldTask[Any], frame: pd.DataFrame, plan: FoldPlan) -> FoldR
     rank0 = is_rank_zero()
     if rank0:  # other DDP ranks start while rank 0 is running: the folder is rank 0's to check and clear
         prepare_run_dir(plan)
+        attach_log_file(run_dir / "train.log")  # the command line's log capture, if any, now has its file
     run_dir.mkdir(parents=True, exist_ok=True)
     splits = frame[[c for c in SPLIT_COLUMNS if c in frame.columns]]
     if plan.resume:
@@ -528,10 +535,11 @@ def run_folds(task: FoldTask[Any], frame: pd.DataFrame, plan: FoldPlan) -> FoldR
         if rank0:
             atomic_write_text(run_dir / "config.yaml", plan.config_yaml)
             atomic_write_text(run_dir / "splits.csv", splits_csv)
-        return _run_all(task, frame, plan, key, stage)
+        return _run_all(task, frame, plan, key, stage, progress)
 
 
-def _run_all(task: FoldTask[Any], frame: pd.DataFrame, plan: FoldPlan, key: str, stage: list[str]) -> FoldRun:
+def _run_all(task: FoldTask[Any], frame: pd.DataFrame, plan: FoldPlan, key: str, stage: list[str],
+             progress: Progress | None) -> FoldRun:
     """The body of :func:`run_folds` once the run directory is ready; ``stage[0]`` tracks what is running."""
     run_dir = plan.out
     rank0 = is_rank_zero()
@@ -540,9 +548,11 @@ def _run_all(task: FoldTask[Any], frame: pd.DataFrame, plan: FoldPlan, key: str,
     if len(folds) < 2:
         raise DataError(f"need >= 2 cross-validation folds, found {folds}")
     fold_preds, fold_info, fold_models = [], {}, []
-    for k in folds:
+    shown = progress.stage if progress is not None else (lambda label: nullcontext())
+    for i, k in enumerate(folds):
         stage[0] = f"fold {k}"
-        pf, info, model = _run_fold(task, frame, plan, cv_idx, k, rank0, key)
+        with shown(f"fold {k} ({i + 1}/{len(folds)})"):
+            pf, info, model = _run_fold(task, frame, plan, cv_idx, k, rank0, key)
         if model is not None:
             fold_models.append(model)
         if pf is not None and info is not None:
@@ -566,7 +576,8 @@ def _run_all(task: FoldTask[Any], frame: pd.DataFrame, plan: FoldPlan, key: str,
         stage[0] = "the refit of the final model"
         fdir = run_dir / "final"
         tr, va = inner_validation(frame, cv_idx, plan.val_fraction, plan.seed + 99_999)
-        model, final_info = task.fit(tr, va, fdir, plan.seed + 9_999)
+        with shown("final model (refit)"):
+            model, final_info = task.fit(tr, va, fdir, plan.seed + 9_999)
         preds += [task.predict(model, idx, part, -1) for part, idx in parts if len(idx)]
         task.save(model, fdir / "bundle", train_idx=cv_idx, fold=None,
                   info={"refit_on": "all development (cv) data", **final_info})

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nodescope._logs import attach_log_file
+from nodescope._progress import Progress
 from nodescope.errors import ConfigError, DataError
 from nodescope.training._augment import AugmentLevel, UltrasoundAugment
 
@@ -80,7 +82,7 @@ def run_pretrain(tasks: list[PretrainTask], out: str | Path, *, backbone: str = 
                  weights: str = "imagenet", image_size: int = 224, channels: int = 3, epochs: int = 50,
                  batch_size: int = 16, lr: float = 5e-5, patience: int = 5, val_fraction: float = 0.2, seed: int = 0,
                  augment: AugmentLevel = "standard", exclude: list[Path] | None = None,
-                 num_threads: int | None = None) -> PretrainResult:
+                 num_threads: int | None = None, progress: Progress | None = None) -> PretrainResult:
     """Pretrain a backbone on several labelled ultrasound data sets; write a backbone bundle to ``out``.
 
     Parameters
@@ -95,6 +97,15 @@ def run_pretrain(tasks: list[PretrainTask], out: str | Path, *, backbone: str = 
         See the module docstring for the defaults' origin.
     exclude : list of Path
         Manifests whose images (identical pixels) must not be used for pretraining.
+    num_threads : int, optional
+        Torch CPU threads.
+    progress : Progress, optional
+        Shows the epochs (losses, ETA); None shows nothing.
+
+    Notes
+    -----
+    Inside a :class:`nodescope._logs.LogCapture` (the command line), logging and warnings go to
+    ``<out>/pretrain.log`` once the data are read.
     """
     from nodescope.data import read_manifest
     from nodescope.models import (
@@ -143,19 +154,24 @@ def run_pretrain(tasks: list[PretrainTask], out: str | Path, *, backbone: str = 
         return (x - mean_t) / std_t
 
     best, best_epoch, best_state, wait, history = float("inf"), -1, None, 0, []
-    for epoch in range(epochs):
-        tr_loss = _train_epoch(bb, heads, data, _interleaved_batches(data, rng, batch_size), opt, prep)
-        vals = _val_losses(bb, heads, data, prep)
-        mval = float(np.mean(vals))
-        history.append({"epoch": epoch, "train_loss": float(np.mean(tr_loss)) if tr_loss else float("nan"),
-                        "val_loss": mval, **{f"val_loss_{d['name']}": v for d, v in zip(data, vals, strict=True)}})
-        log.info("pretrain epoch %d: mean val loss %.4f", epoch, mval)
-        if mval < best:
-            best, best_epoch, best_state, wait = mval, epoch, copy.deepcopy(bb.state_dict()), 0
-        else:
-            wait += 1
-            if wait >= patience:
-                break
+    Path(out).mkdir(parents=True, exist_ok=True)
+    attach_log_file(Path(out) / "pretrain.log")
+    with (progress or Progress(None)).task("pretraining", total=epochs) as shown:
+        for epoch in range(epochs):
+            tr_loss = _train_epoch(bb, heads, data, _interleaved_batches(data, rng, batch_size), opt, prep)
+            vals = _val_losses(bb, heads, data, prep)
+            mval = float(np.mean(vals))
+            history.append({"epoch": epoch, "train_loss": float(np.mean(tr_loss)) if tr_loss else float("nan"),
+                            "val_loss": mval, **{f"val_loss_{d['name']}": v for d, v in zip(data, vals, strict=True)}})
+            log.info("pretrain epoch %d: mean val loss %.4f", epoch, mval)
+            shown.update(epoch + 1, status=f"epoch {epoch + 1}/{epochs}  train_loss {history[-1]['train_loss']:.3f}  "
+                                           f"mean val_loss {mval:.3f}", line=True)
+            if mval < best:
+                best, best_epoch, best_state, wait = mval, epoch, copy.deepcopy(bb.state_dict()), 0
+            else:
+                wait += 1
+                if wait >= patience:
+                    break
     bb.load_state_dict(best_state)  # type: ignore[arg-type]
     holder = nn.Module()
     holder.backbone = bb
