@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-import click
 import typer
+import typer.exceptions
 from rich.console import Console
 from typer.core import TyperGroup
 
@@ -162,6 +162,20 @@ def report_error(exc: NodescopeError) -> NoReturn:
     raise typer.Exit(EXIT_USER_ERROR) from None
 
 
+def _cli_exceptions() -> tuple[type[BaseException], ...]:
+    """Exceptions that carry their own exit code: typer's (its vendored click's) and click's (older typer)."""
+    found: list[type[BaseException]] = [typer.exceptions.Exit, typer.exceptions.Abort]
+    found += [getattr(typer.exceptions, "TyperException", typer.exceptions.Exit)]
+    try:
+        import click
+    except ImportError:  # pragma: no cover - typer >= 0.23 vendors click
+        return tuple(found)
+    return (*found, click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort)
+
+
+_CLI_EXCEPTIONS = _cli_exceptions()
+
+
 class NodescopeGroup(TyperGroup):
     """The root command group: output level, log capture and the exit codes of every command.
 
@@ -181,7 +195,7 @@ class NodescopeGroup(TyperGroup):
                 return super().invoke(ctx)
         except NodescopeError as exc:
             report_error(exc)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except _CLI_EXCEPTIONS:  # usage errors (2), --help, typer.Exit(code): the command line's own
             raise
         except Exception as exc:  # anything else is a bug: one line (traceback with --verbose), exit 1
             report_bug(exc)

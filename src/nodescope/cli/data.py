@@ -10,7 +10,8 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from nodescope.cli._common import console, fail, in_range
+from nodescope.cli import _common
+from nodescope.cli._common import console, err_console, fail, in_range, print_paths
 
 __all__ = ["register"]
 
@@ -61,9 +62,10 @@ def check(
     except ManifestError as exc:  # the report this command exists for, not an error of the command: exit 1
         if exc.unreadable:  # not a CSV table at all (empty, repeated column names): an input error, exit 2
             raise
-        console.print(f"[bold red]{exc.source}: {len(exc.problems)} problem(s)[/]")
+        shown = err_console if _common.output.quiet else console  # the problems are this command's errors
+        shown.print(f"[bold red]{exc.source}: {len(exc.problems)} problem(s)[/]")
         for p in exc.problems:
-            console.print(f"  - {p}", highlight=False, soft_wrap=True)
+            shown.print(f"  - {p}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     console.print(f"[green]OK[/] {manifest}: {len(m)} images, classes {list(m.classes)}")
     for name, frame in m.summary().items():
@@ -128,6 +130,7 @@ def split(
         atomic_write_csv(copy, manifest_out, index=False)
     console.print(f"[green]wrote[/] {out} ({method}, seed {seed}); no group in two parts")
     console.print(_frame_table(split_summary(splits), "class balance per part/fold"))
+    print_paths(out, manifest_out)
 
 
 @data_app.command("synth")
@@ -150,6 +153,7 @@ def synth(
     console.print(f"[green]wrote[/] {ds.n_images} images of {ds.n_patients} patients to {ds.root}")
     console.print(f"manifest: {ds.manifest_path}\nclinical: {ds.clinical_path}")
     console.print("[yellow]These data are SYNTHETIC: they exercise the software, not medicine.[/]")
+    print_paths(ds.manifest_path, ds.clinical_path)
 
 
 @data_app.command("import")
@@ -176,6 +180,7 @@ def import_(
         fail(f"unknown layout {kind!r}; expected 'folder' or 'busi'")
     console.print(f"[green]wrote[/] {res.manifest_path}: {res.n_images} images, classes {list(res.classes)}, "
                   f"{res.n_merged_masks} merged masks")
+    print_paths(res.manifest_path)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from nodescope.cli._common import console
+from nodescope.cli._common import console, print_paths, progress
 
 __all__ = ["register"]
 
@@ -33,23 +33,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the main job end to end on SYNTHETIC data: data -> patient-level 5-fold CV training of one CNN per
         modality -> late fusion -> evaluation with CIs -> HTML report."""
-        import logging
-        import warnings
-
-        import lightning.pytorch  # noqa: F401  (sets its loggers to INFO on import; quieten them afterwards)
-
         from nodescope.pipeline import run_demo
 
-        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-        # a deprecation inside Lightning itself, repeated once per fold; nothing the user can act on
-        warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+        # Lightning's banners and warnings are kept off the console by the root command's log capture (--verbose
+        # shows them); each training run's train.log records them
         console.print("[bold yellow]nodescope demo: these data are SYNTHETIC; they exercise the software, not "
                       "medicine.[/]")
         t0 = time.perf_counter()
-        res = run_demo(out, n_patients=n_patients, image_size=image_size, epochs=epochs, folds=folds,
-                       backbone=backbone, weights=weights, seed=seed, overwrite=overwrite,
-                       step=lambda msg: console.print(f"[cyan]>[/] {msg}"))
+        with progress() as shown:
+            res = run_demo(out, n_patients=n_patients, image_size=image_size, epochs=epochs, folds=folds,
+                           backbone=backbone, weights=weights, seed=seed, overwrite=overwrite,
+                           step=lambda msg: shown.message(f"> {msg}"))
         table = Table(title="AUC (95% CI, DeLong) from predictions.csv", title_justify="left")
         for col in ("model", "split", "AUC", "n"):
             table.add_column(col)
@@ -62,3 +56,4 @@ def register(app: typer.Typer) -> None:
         console.print(f"predictions: {res.predictions}\nmetrics:     {res.metrics}\nreport:      {res.report}")
         console.print(f"done in {time.perf_counter() - t0:.0f} s. [yellow]Synthetic data: the numbers above "
                       "demonstrate the pipeline, not clinical performance.[/]")
+        print_paths(res.predictions, res.metrics, res.report)

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
 
 import typer
 
-from nodescope.cli._common import console, fail, in_range
+from nodescope.cli._common import console, fail, in_range, print_paths
 
 __all__ = ["register"]
-
-
-def _auc_lines(metrics: dict[str, Any]) -> list[str]:
-    """One line per model and split: the AUC (macro AUC for multi-class tasks) with its CI."""
-    lines = []
-    for name, doc in metrics["models"].items():
-        for split, entry in doc["splits"].items():
-            auc = entry.get("discrimination", {}).get("auc") or entry.get("estimates", {}).get("macro_auc")
-            if auc and auc.get("estimate") is not None:
-                lo, hi = auc.get("ci_low"), auc.get("ci_high")
-                ci = f" ({lo:.3f}-{hi:.3f})" if lo is not None and hi is not None else ""
-                lines.append(f"{name} / {split}: AUC {auc['estimate']:.3f}{ci}  n={entry['n']}")
-    return lines
 
 
 def register(app: typer.Typer) -> None:
@@ -69,7 +56,11 @@ def register(app: typer.Typer) -> None:
                 written = rebase(write_evaluation(run, tmp), tmp, out)
         except NodescopeError as exc:
             fail(str(exc))
-        for line in _auc_lines(run.metrics):
-            console.print(line)
-        console.print(f"wrote {written['metrics']}, {len(written['tables'])} tables, {len(written['figures'])} "
-                      f"figure files and {written['report']}")
+        from nodescope.cli._summaries import evaluate_summary
+
+        for item in evaluate_summary(json.loads(Path(written["metrics"]).read_text(encoding="utf-8")),
+                                     written["report"]):
+            console.print(item, highlight=False)
+        console.print(f"  wrote {written['metrics']}, {len(written['tables'])} tables and {len(written['figures'])} "
+                      "figure files", highlight=False)
+        print_paths(written["report"], written["metrics"])

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from nodescope.cli._common import console, fail, in_range
+from nodescope.cli._common import console, fail, in_range, log_capture, print_paths
 
 __all__ = ["register"]
 
@@ -27,20 +25,10 @@ def _parse_select(items: list[str]) -> dict[str, list[str]]:
     return out
 
 
-@contextlib.contextmanager
-def _progress(name: str = "nodescope.meta") -> Iterator[None]:
-    """Print the meta-analysis' INFO progress lines and warnings (``leave-one-out: refit 3 of 12 ...``) on stderr."""
-    log = logging.getLogger(name)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    saved = log.level
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        log.removeHandler(handler)
-        log.setLevel(saved)
+def _progress() -> contextlib.AbstractContextManager[object]:
+    """Show the meta-analysis' INFO progress lines (``leave-one-out: refit 3 of 12 ...``) on stderr (not with
+    ``--quiet``)."""
+    return log_capture(levels={"nodescope.meta": logging.INFO})
 
 
 def register(app: typer.Typer) -> None:
@@ -145,14 +133,8 @@ def register(app: typer.Typer) -> None:
                 atomic_write_csv(source, tmp / "reconstructed_2x2.csv", index=False)
             written = rebase(write_meta_report(analysis, tmp, inputs={"studies": studies, "quadas": quadas},
                                                banner=banner), tmp, out)
-        p = analysis.pooled
-        console.print(f"[bold]{len(analysis.studies)} cohorts[/] from {analysis.studies.frame['study'].nunique()} "
-                      f"studies; model {p.model}")
-        for e in (p.sensitivity, p.specificity, p.lr_positive, p.lr_negative, p.dor, p.auc):
-            console.print(f"  {e.name:<12} {e.format(3)}")
-        if p.fallback:
-            console.print(f"[yellow]fallback:[/] {p.fallback}", highlight=False)
-        for name, why in analysis.skipped.items():
-            console.print(f"[yellow]skipped[/] {name}: {why}", highlight=False)
-        console.print(f"report: {written['report']}")
-        console.print(f"results: {written['results']}")
+        from nodescope.cli._summaries import meta_summary
+
+        for line in meta_summary(Path(written["results"]), Path(written["report"])):
+            console.print(line, highlight=False)
+        print_paths(written["report"], written["results"])
