@@ -168,6 +168,7 @@ def test_other_exceptions_surface(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(nodescope.data, "make_splits", broken)
     res = runner.invoke(app, ["data", "split", str(_manifest(tmp_path)), "-o", str(tmp_path / "s.csv")])
-    assert res.exit_code == 1
-    assert res.exception is exc
-    assert "error:" not in res.output
+    assert res.exit_code == 1  # a bug: exit 1 with one line naming the exception, not a user error's 2
+    assert res.output.strip().splitlines() == [
+        f"error: internal error ({type(exc).__name__}: {exc}); this is a bug in nodescope: rerun with --verbose for "
+        "the traceback"]

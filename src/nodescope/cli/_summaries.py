@@ -114,6 +114,14 @@ def evaluate_summary(metrics: dict[str, Any], report: Path) -> list[Any]:
     return [table, f"  report: {escape(str(report))}"]
 
 
+def _fmt_ci(e: dict[str, Any]) -> str:
+    """``0.827 (0.778-0.867)`` from an estimate's JSON; ``n/a`` when undefined, the estimate alone without a CI."""
+    est, lo, hi = e.get("estimate"), e.get("ci_low"), e.get("ci_high")
+    if est is None:
+        return "n/a"
+    return f"{est:.3f}" + (f" ({lo:.3f}-{hi:.3f})" if lo is not None and hi is not None else "")
+
+
 def meta_summary(results: Path, report: Path) -> list[str]:
     """Lines for the end of ``nodescope meta``, read from the ``results.json`` just written.
 
@@ -139,7 +147,7 @@ def meta_summary(results: Path, report: Path) -> list[str]:
     for key in ("sensitivity", "specificity", "auc", "lr_positive", "lr_negative", "dor"):
         e = pooled["estimates"].get(key)
         if e:
-            lines.append(f"  {key:<12} {e['estimate']:.3f} ({e['ci_low']:.3f}-{e['ci_high']:.3f})  {e['method']}")
+            lines.append(f"  {key:<12} {_fmt_ci(e)}  {e.get('method', '')}")
     for name, why in doc.get("skipped", {}).items():
         lines.append(f"  [yellow]skipped[/] {escape(name)}: {escape(str(why))}")
     if doc.get("warnings"):
