@@ -43,6 +43,8 @@ _PACKAGE = "nodescope"
 _PACKAGE_DIR = str(Path(__file__).resolve().parent)
 _ACTIVE: list[LogCapture] = []
 _FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+#: Records kept while no file is attached (a command without a log file, a non-zero DDP rank); later ones are counted.
+BUFFER_LIMIT = 10_000
 
 
 def _ours(record: logging.LogRecord) -> bool:
@@ -58,6 +60,7 @@ class _Router(logging.Handler):
         super().__init__(logging.DEBUG)
         self.capture = capture
         self.buffer: list[logging.LogRecord] = []
+        self.dropped = 0
         self.file: logging.FileHandler | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -65,8 +68,10 @@ class _Router(logging.Handler):
             return
         if self.file is not None:
             self.file.handle(record)
-        else:
+        elif len(self.buffer) < BUFFER_LIMIT:
             self.buffer.append(record)
+        else:
+            self.dropped += 1
         if self.capture.on_console(record):
             self.capture.echo(record)
 
@@ -79,7 +84,12 @@ class _Router(logging.Handler):
         self.file.setFormatter(_FORMAT)
         for record in self.buffer:
             self.file.handle(record)
+        if self.dropped:
+            self.file.handle(logging.LogRecord(_PACKAGE, logging.WARNING, __file__, 0, "%d earlier log records were "
+                                               "not kept (more than %d before this file)", (self.dropped,
+                                                                                            BUFFER_LIMIT), None))
         self.buffer.clear()
+        self.dropped = 0
 
     def close(self) -> None:
         if self.file is not None:

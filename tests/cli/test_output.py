@@ -202,3 +202,17 @@ def test_doctor_probes_are_real() -> None:
     assert _onnx().status == "ok"  # onnxruntime is a dependency: the tiny session must run and agree
     c = _chromium()
     assert c.status in ("ok", "missing") and (c.status == "missing" or "Chromium" in c.detail)
+
+
+def test_log_capture_buffer_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nodescope._logs
+
+    monkeypatch.setattr(nodescope._logs, "BUFFER_LIMIT", 2)
+    with LogCapture(echo=lambda r: None) as cap:
+        for i in range(5):
+            logging.getLogger("nodescope.x").info("record %d", i)
+        cap.attach(tmp_path / "a.log")
+        assert cap.log_file == tmp_path / "a.log"
+    text = (tmp_path / "a.log").read_text()
+    assert "record 0" in text and "record 1" in text and "record 2" not in text
+    assert "3 earlier log records were not kept (more than 2 before this file)" in text

@@ -80,3 +80,16 @@ def test_train_quiet_prints_the_predictions_path_only_and_the_log_follows_the_ru
     assert CliRunner().invoke(app, ["-q", *_args(data, run), "--overwrite"]).exit_code == 0
     replaced = (run / "train.log").read_text()
     assert "fold 0 already complete" not in replaced and "overwrite: removed the earlier run's" in replaced
+
+
+def test_pretrain_progress_log_and_quiet(tmp_path: Path) -> None:
+    a = write_tiny_dataset(tmp_path / "a", n_patients=8, per_patient=1, seed=1)
+    args = ["pretrain", str(a), "--backbone", "resnet18", "--weights", "none", "--image-size", "32", "--epochs", "2",
+            "--batch-size", "4", "--patience", "2", "--augment", "none", "--num-threads", "1"]
+    res = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "pre")])
+    assert res.exit_code == 0, res.output
+    assert "pretraining   50%  epoch 1/2  train_loss " in res.output and "mean val_loss" in res.output
+    assert "pretraining  done  epoch 2/2" in res.output
+    assert "pretrain epoch 1: mean val loss" in (tmp_path / "pre" / "pretrain.log").read_text()
+    res = CliRunner().invoke(app, ["-q", *args, "-o", str(tmp_path / "pre2")])
+    assert res.exit_code == 0 and res.output == f"{tmp_path / 'pre2'}\n"

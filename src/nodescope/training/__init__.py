@@ -13,6 +13,7 @@ from nodescope.training._data import (
 )
 from nodescope.training._module import ClassifierModule, predict_tensor
 from nodescope.training._pretrain import PretrainResult, PretrainTask, run_pretrain
+from nodescope.training._progress_callback import ProgressCallback
 from nodescope.training._samples import Samples, build_samples, resolve_positive
 from nodescope.training._summary import RunSummary, SplitSummary
 
@@ -24,6 +25,7 @@ __all__ = [
     "PreloadedImages",
     "PretrainResult",
     "PretrainTask",
+    "ProgressCallback",
     "RunSummary",
     "Samples",
     "SplitSummary",
