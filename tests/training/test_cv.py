@@ -126,7 +126,7 @@ def test_cli_train_predict_onnx(tmp_path: Path) -> None:
                                  "--final-model", "none", "--roi", "none", "--positive", "malignant",
                                  "--tensorboard", "--hidden", "8", "--dropout", "0.1"])
     assert r.exit_code == 0, r.output
-    assert "cv: AUC" in r.output
+    assert "AUC (95% CI)" in r.output and "per-fold AUC (cv)" in r.output  # the end-of-run summary
     resolved = (tmp_path / "run" / "config.yaml").read_text()
     assert "hidden: 8" in resolved and "dropout: 0.1" in resolved and "tensorboard: true" in resolved
     # TensorBoard event files beside the CSV logs of each fold
