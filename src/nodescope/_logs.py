@@ -197,7 +197,8 @@ class LogCapture:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if exc is not None and not isinstance(exc, (KeyboardInterrupt, SystemExit)) and self.log_file is not None:
+        deliberate = isinstance(exc, (KeyboardInterrupt, SystemExit)) or hasattr(exc, "exit_code")  # typer.Exit
+        if exc is not None and not deliberate and self.log_file is not None:
             # the traceback belongs in the run's log, whatever the console shows
             self._router.file.handle(logging.LogRecord(  # type: ignore[union-attr]
                 _PACKAGE, logging.ERROR, __file__, 0, "the run stopped with an exception", None,

@@ -216,3 +216,17 @@ def test_log_capture_buffer_is_bounded(tmp_path: Path, monkeypatch: pytest.Monke
     text = (tmp_path / "a.log").read_text()
     assert "record 0" in text and "record 1" in text and "record 2" not in text
     assert "3 earlier log records were not kept (more than 2 before this file)" in text
+
+
+def test_log_capture_ends_the_log_with_the_traceback_of_a_failure(tmp_path: Path) -> None:
+    import typer
+
+    with pytest.raises(RuntimeError, match="boom"), LogCapture(echo=lambda r: None) as cap:
+        cap.attach(tmp_path / "a.log")
+        raise RuntimeError("boom")
+    text = (tmp_path / "a.log").read_text()
+    assert "the run stopped with an exception" in text and "RuntimeError: boom" in text and "Traceback" in text
+    with pytest.raises(typer.Exit), LogCapture(echo=lambda r: None) as cap:  # a deliberate exit code: no traceback
+        cap.attach(tmp_path / "b.log")
+        raise typer.Exit(2)
+    assert "Traceback" not in (tmp_path / "b.log").read_text()
