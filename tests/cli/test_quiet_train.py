@@ -51,6 +51,15 @@ def test_train_in_a_batch_job_shows_progress_and_no_third_party_lines(data: Path
     assert "threshold: p_malignant >= " in r.stdout
     run = tmp_path / "run"
     assert f"predictions: {run / 'predictions.csv'}" in r.stdout and f"log:         {run / 'train.log'}" in r.stdout
+    # the printed AUC and CI are those of the saved predictions (patient-clustered bootstrap, 2000, seed 0)
+    import pandas as pd
+
+    from nodescope.evaluation import roc_auc
+
+    pred = pd.read_csv(run / "predictions.csv", dtype={"patient_id": str})
+    est = roc_auc((pred["y_true"] == "malignant").to_numpy(int), pred["p_malignant"].to_numpy(float),
+                  method="bootstrap", groups=pred["patient_id"].to_numpy(), n_boot=2000, seed=0)
+    assert f"{est.estimate:.3f} ({est.ci_low:.3f}-{est.ci_high:.3f})" in r.stdout
     log = (run / "train.log").read_text()
     for pattern in ("GPU available", "TPU available", "`Trainer.fit` stopped"):  # kept in the run's log
         assert pattern in log, pattern
