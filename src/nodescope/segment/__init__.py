@@ -1,6 +1,15 @@
 """Segmentation: networks (U-Net, U-Net++, DeepLabV3/V3+, MONAI U-Net; the ``segmenter`` bundle kind), loss, and
-metrics of predicted lesion masks against reference masks. Training and the automatic ROI pipeline come next."""
+metrics of predicted lesion masks against reference masks, fusion of several segmenters (mean, vote, STAPLE),
+inference at the original image size (:class:`Segmenter`) and contour overlays."""
 
+from nodescope.segment._fusion import (
+    FUSION_RULES,
+    FusionRule,
+    StapleResult,
+    fuse_masks,
+    postprocess_mask,
+    staple,
+)
 from nodescope.segment._metrics import (
     EMPTY_POLICY,
     MaskScores,
@@ -16,17 +25,30 @@ from nodescope.segment._nets import (
     load_encoder_weights,
     segmentation_loss,
 )
+from nodescope.segment._overlay import contour, overlay_contours
+from nodescope.segment._predict import MaskPrediction, Segmenter, probability_grid
 
 __all__ = [
     "EMPTY_POLICY",
+    "FUSION_RULES",
     "SEGMENTER_ARCHITECTURES",
+    "FusionRule",
+    "MaskPrediction",
     "MaskScores",
     "SegmentationSummary",
+    "Segmenter",
     "SegmenterArch",
+    "StapleResult",
     "build_segmenter",
+    "contour",
+    "fuse_masks",
     "load_encoder_weights",
     "mask_scores",
+    "overlay_contours",
+    "postprocess_mask",
+    "probability_grid",
     "score_masks",
     "segmentation_loss",
+    "staple",
     "summarise_scores",
 ]
