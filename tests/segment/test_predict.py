@@ -93,3 +93,51 @@ def test_overlay_draws_both_contours() -> None:
     assert img.max() == 0  # the input is untouched
     with pytest.raises(ValueError, match="true_mask"):
         overlay_contours(img, pred, true[:10])
+
+
+def test_segment_files_writes_masks_at_original_size_and_manifest(tmp_path: Path) -> None:
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from nodescope.cli import app
+    from nodescope.segment import segment_files
+    from nodescope.segment._masks_io import read_mask
+
+    d = tmp_path / "imgs"
+    d.mkdir()
+    for i, shape in enumerate([(50, 70), (64, 40)]):
+        img = np.full(shape, 10, np.uint8)
+        img[10:30, 15:35] = 240
+        Image.fromarray(img).save(d / f"im{i}.png")
+    seg = _oracle_segmenter(tmp_path)
+    frame = segment_files(seg, [d], tmp_path / "out")
+    assert list(frame["mask"]) == ["masks/00000_im0.png", "masks/00001_im1.png"]
+    m0 = read_mask(tmp_path / "out" / "masks" / "00000_im0.png")
+    assert m0.shape == (50, 70) and m0[15:25, 20:30].all() and not m0[40:].any()
+    assert (tmp_path / "out" / "manifest.csv").is_file() and not frame["mask_empty"].any()
+    bundle = str(seg.bundles[0].path)
+    r = CliRunner().invoke(app, ["segment", "predict", bundle, str(d), "-o", str(tmp_path / "out")])
+    assert r.exit_code == 2 and "error:" in r.output and "not empty" in r.output  # no --overwrite
+    r = CliRunner().invoke(app, ["segment", "predict", bundle, str(d), "-o", str(d)])
+    assert r.exit_code == 2 and "error:" in r.output  # the output folder holds the inputs
+
+
+def test_automatic_roi_needs_a_mask_cropping_classifier(tmp_path: Path) -> None:
+    from nodescope.models import build_classifier, load_bundle, predict_files
+    from nodescope.segment import automatic_roi
+
+    arch = {"backbone": "resnet18", "num_classes": 2, "in_chans": 1, "image_size": 32}
+    meta = BundleMeta(kind="classifier", classes=("benign", "malignant"), name="cls", architecture=arch,
+                      positive_class="malignant",
+                      input=InputSpec(image_size=32, channels=1, mean=(0.5,), std=(0.5,)))
+    path = save_bundle(tmp_path / "cls", build_classifier(arch), meta)
+    from PIL import Image
+
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "a.png")
+    source = automatic_roi(_oracle_segmenter(tmp_path))
+    with pytest.raises(ConfigError, match="roi 'mask'"):
+        predict_files(load_bundle(path), [tmp_path / "a.png"], mask_source=source)
+    crop = save_bundle(tmp_path / "crop", build_classifier(arch),
+                       meta.replace(input=InputSpec(image_size=32, channels=1, mean=(0.5,), std=(0.5,), roi="mask")))
+    out = predict_files(load_bundle(crop), [tmp_path / "a.png"], mask_source=source)
+    assert out["roi_source"].tolist() == ["automatic"] and out["roi_empty"].tolist() == [True]

@@ -2,6 +2,7 @@
 metrics of predicted lesion masks against reference masks, fusion of several segmenters (mean, vote, STAPLE),
 inference at the original image size (:class:`Segmenter`) and contour overlays."""
 
+from nodescope.segment._evaluate import SegmentationEvaluation, evaluate_segmenters, evaluate_table
 from nodescope.segment._fusion import (
     FUSION_RULES,
     FusionRule,
@@ -26,7 +27,9 @@ from nodescope.segment._nets import (
     segmentation_loss,
 )
 from nodescope.segment._overlay import contour, overlay_contours
+from nodescope.segment._pipeline import automatic_roi, segment_files
 from nodescope.segment._predict import MaskPrediction, Segmenter, probability_grid
+from nodescope.segment._train import SegmentConfig, SegmenterModule, SegmentRunSummary, run_segment_cv
 
 __all__ = [
     "EMPTY_POLICY",
@@ -35,19 +38,28 @@ __all__ = [
     "FusionRule",
     "MaskPrediction",
     "MaskScores",
+    "SegmentConfig",
+    "SegmentRunSummary",
+    "SegmentationEvaluation",
     "SegmentationSummary",
     "Segmenter",
     "SegmenterArch",
+    "SegmenterModule",
     "StapleResult",
+    "automatic_roi",
     "build_segmenter",
     "contour",
+    "evaluate_segmenters",
+    "evaluate_table",
     "fuse_masks",
     "load_encoder_weights",
     "mask_scores",
     "overlay_contours",
     "postprocess_mask",
     "probability_grid",
+    "run_segment_cv",
     "score_masks",
+    "segment_files",
     "segmentation_loss",
     "staple",
     "summarise_scores",
