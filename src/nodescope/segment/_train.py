@@ -451,7 +451,8 @@ def run_segment_cv(cfg: SegmentConfig) -> Any:
     plan = FoldPlan(Path(cfg.out), cfg.seed, cfg.val_fraction, cfg.final_model, cfg.resume, cfg.keep_checkpoints,
                     cfg.model_copy(update={"overwrite": False}).to_yaml(), cfg.model_dump(mode="json"),
                     RESUME_KEYS, cfg.overwrite, tuple(Path(p) for p in [cfg.manifest, *cfg.external]))
-    check_run_dir(plan)  # refused before the (slow) loading
+    if check_run_dir(plan):  # refused before the (slow) loading; with overwrite, the earlier run's scores go too
+        (plan.out / "scores.csv").unlink(missing_ok=True)
     torch.set_num_threads(cfg.num_threads or owned_cores())
     samples = build_seg_samples(cfg)
     task = SegmentTask(cfg, samples)
