@@ -2,6 +2,8 @@
 metrics of predicted lesion masks against reference masks, fusion of several segmenters (mean, vote, STAPLE),
 inference at the original image size (:class:`Segmenter`) and contour overlays."""
 
+from typing import TYPE_CHECKING, Any
+
 from nodescope.segment._evaluate import SegmentationEvaluation, evaluate_segmenters, evaluate_table
 from nodescope.segment._fusion import (
     FUSION_RULES,
@@ -29,7 +31,22 @@ from nodescope.segment._nets import (
 from nodescope.segment._overlay import contour, overlay_contours
 from nodescope.segment._pipeline import automatic_roi, segment_files
 from nodescope.segment._predict import MaskPrediction, Segmenter, probability_grid
-from nodescope.segment._train import SegmentConfig, SegmenterModule, SegmentRunSummary, run_segment_cv
+
+if TYPE_CHECKING:
+    from nodescope.segment._train import SegmentConfig, SegmenterModule, SegmentRunSummary, run_segment_cv
+
+#: Training names, imported on first use: they need Lightning, which inference (the web service) does not.
+_LAZY = {"SegmentConfig", "SegmenterModule", "SegmentRunSummary", "run_segment_cv"}
+
+
+def __getattr__(name: str) -> Any:
+    """The training names of :data:`_LAZY`, imported on first access."""
+    if name in _LAZY:
+        from nodescope.segment import _train
+
+        return getattr(_train, name)
+    raise AttributeError(f"module 'nodescope.segment' has no attribute {name!r}")
+
 
 __all__ = [
     "EMPTY_POLICY",
