@@ -10,7 +10,8 @@ detection; classification AUC on BrEaST with whole image vs manual-mask crop vs 
 3. Classifier trained on BUSI only (benign vs malignant): (a) whole image, (b) manual-mask ROI crop, (c) the (b)
    classifier on automatic ROI crops from the fused segmenter. AUC with DeLong 95% CIs on BrEaST; (b) vs (c) and
    (a) vs (c) by DeLong's paired test.
-4. Inference speed: masks per second of the fused segmenter (PyTorch; segmenters have no ONNX engine yet).
+4. Inference speed: masks per second of each member and of the fused segmenter, PyTorch and ONNX Runtime (one image
+   at a time, at the original size: decoding excluded, preprocessing and the inverse transform included).
 
 Every figure is computed from the saved masks and predictions under ``--out``; the JSON of all figures is written to
 ``--out/bench_segment.json``.
@@ -143,7 +144,7 @@ def classification(args: argparse.Namespace, busi: Path, breast: Path, runs: dic
     return out
 
 
-def speed(runs: dict[str, Path], breast: Path, n: int, fusion: str) -> dict[str, float]:
+def speed(runs: dict[str, Path], breast: Path, n: int, fusion: str, engine: str) -> dict[str, float]:
     from nodescope.data import read_image
     from nodescope.segment import Segmenter
 
@@ -152,7 +153,7 @@ def speed(runs: dict[str, Path], breast: Path, n: int, fusion: str) -> dict[str,
     res = {}
     for label, bundles in [*((a, [r / "final" / "bundle"]) for a, r in runs.items()),
                            (f"fusion_{fusion}", [r / "final" / "bundle" for r in runs.values()])]:
-        seg = Segmenter(bundles, fusion=fusion)  # type: ignore[arg-type]
+        seg = Segmenter(bundles, fusion=fusion, engine=engine)  # type: ignore[arg-type]
         seg.predict_mask(imgs[0])  # warm-up
         t0 = time.perf_counter()
         for im in imgs:
@@ -223,9 +224,9 @@ def main() -> None:
         print("BrEaST classification AUC (DeLong 95% CI):")
         for k, v in result["breast_classification"].items():  # type: ignore[union-attr]
             print(f"  {k}: {v}")
-    result["masks_per_second_torch"] = speed(runs, breast, args.speed_images, args.fusion)
-    result["masks_per_second_onnx"] = "n/a: segmenters have no ONNX engine yet"
-    print("masks per second (PyTorch):", {k: round(v, 2) for k, v in result["masks_per_second_torch"].items()})
+    for engine in ("torch", "onnx"):
+        result[f"masks_per_second_{engine}"] = sp = speed(runs, breast, args.speed_images, args.fusion, engine)
+        print(f"masks per second ({engine}, {args.image_size} px):", {k: round(v, 2) for k, v in sp.items()})
     result["wall_s_total"] = time.perf_counter() - t_all
     print(f"wall time: segmentation CV {t_cv:.0f} s, total {result['wall_s_total']:.0f} s")
     (args.out / "bench_segment.json").write_text(json.dumps(result, indent=2, default=float))

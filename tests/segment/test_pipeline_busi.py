@@ -37,6 +37,7 @@ SEG = ["--architecture", "monai_unet", "--image-size", "32", "--epochs", "1", "-
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.slow
 def test_automatic_pipeline_end_to_end(shared_data: Path, tmp_path: Path) -> None:
     man = _busi_subset(shared_data, tmp_path / "data")
     out = _ok(["segment", "train", str(man), "-o", str(tmp_path / "seg"), *SEG])

@@ -141,3 +141,17 @@ def test_automatic_roi_needs_a_mask_cropping_classifier(tmp_path: Path) -> None:
                        meta.replace(input=InputSpec(image_size=32, channels=1, mean=(0.5,), std=(0.5,), roi="mask")))
     out = predict_files(load_bundle(crop), [tmp_path / "a.png"], mask_source=source)
     assert out["roi_source"].tolist() == ["automatic"] and out["roi_empty"].tolist() == [True]
+
+
+@pytest.mark.parametrize("arch", [{"name": "monai_unet", "in_chans": 1, "features": [4, 4, 8, 8, 16, 4]},
+                                  {"name": "unet", "in_chans": 1, "encoder": "resnet18"}])
+def test_onnx_engine_matches_torch(tmp_path: Path, arch: dict) -> None:
+    torch.manual_seed(0)
+    meta = BundleMeta(kind="segmenter", architecture=arch, name="s",
+                      input=InputSpec(image_size=32, channels=1, mean=(0.5,), std=(0.25,), tta=True))
+    path = save_bundle(tmp_path / "s", build_segmenter(arch), meta)
+    img = np.random.default_rng(0).integers(0, 255, (45, 60), dtype=np.uint8)
+    a = Segmenter([path]).predict_mask(img)
+    b = Segmenter([path], engine="onnx", threads=1).predict_mask(img)
+    np.testing.assert_allclose(a.probability, b.probability, atol=1e-4)
+    assert (path / "segmenter.onnx").is_file()

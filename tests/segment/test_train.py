@@ -49,6 +49,7 @@ def test_two_fold_run_writes_bundles_masks_and_scores(tmp_path: Path) -> None:
     assert seg.predict_mask(img).mask.shape == (40, 48)
 
 
+@pytest.mark.slow
 def test_learns_the_disc_with_validation_dice_early_stopping(tmp_path: Path) -> None:
     """Enough epochs on an easy task: out-of-fold Dice well above the empty-mask baseline (0)."""
     cfg = _cfg(tmp_path, per_patient=2, epochs=15, batch_size=2, lr=1e-2, val_fraction=0.25, patience=10,

@@ -85,6 +85,7 @@ def predict(
     probability: Annotated[bool, typer.Option(help="also write probability maps (8-bit PNG)")] = False,
     group_col: Annotated[str, typer.Option(help="grouping column of an input manifest")] = "patient_id",
     threads: Annotated[int | None, typer.Option(callback=in_range(ge=1))] = None,
+    engine: Annotated[str, typer.Option(help="torch | onnx", callback=choice("torch", "onnx"))] = "torch",
     overwrite: Annotated[bool, typer.Option(help="write into an existing, non-empty output folder")] = False,
 ) -> None:
     """Predict lesion masks at the original image size; the manifest's 'mask' column points at them."""
@@ -96,7 +97,7 @@ def predict(
     bundles, inputs = paths[:-1], paths[-1:]
     check_outputs([out], [*bundles, *inputs], overwrite, kind="folder")
     seg = Segmenter(bundles, fusion=fusion, largest_component=largest_component,  # type: ignore[arg-type]
-                    fill_holes=fill_holes, threads=threads)
+                    fill_holes=fill_holes, threads=threads, engine=engine)
     frame = segment_files(seg, inputs, out, group_col=group_col, keep_probability=probability)
     console.print(f"{len(frame)} mask(s) ({int(frame['mask_empty'].sum())} empty) -> {out / 'masks'}; manifest "
                   f"{out / 'manifest.csv'}")

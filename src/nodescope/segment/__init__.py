@@ -30,7 +30,7 @@ from nodescope.segment._nets import (
 )
 from nodescope.segment._overlay import contour, overlay_contours
 from nodescope.segment._pipeline import automatic_roi, segment_files
-from nodescope.segment._predict import MaskPrediction, Segmenter, probability_grid
+from nodescope.segment._predict import MaskPrediction, Segmenter, export_segmenter_onnx, probability_grid
 
 if TYPE_CHECKING:
     from nodescope.segment._train import SegmentConfig, SegmenterModule, SegmentRunSummary, run_segment_cv
@@ -68,6 +68,7 @@ __all__ = [
     "contour",
     "evaluate_segmenters",
     "evaluate_table",
+    "export_segmenter_onnx",
     "fuse_masks",
     "load_encoder_weights",
     "mask_scores",

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from nodescope.errors import BundleError, ConfigError
 from nodescope.models import InputSpec, ModelBundle, load_bundle
 from nodescope.segment._fusion import FUSION_RULES, FusionRule, fuse_masks, postprocess_mask
 
-__all__ = ["MaskPrediction", "Segmenter", "probability_grid"]
+__all__ = ["MaskPrediction", "Segmenter", "export_segmenter_onnx", "probability_grid"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,57 @@ def probability_grid(net: torch.nn.Module, spec: InputSpec, images: torch.Tensor
     return np.concatenate(outs).astype(np.float32) if outs else np.zeros((0, s, s), np.float32)
 
 
+class _ProbabilityNet(torch.nn.Module):
+    """What is exported to ONNX: ``(N, C, S, S)`` float in [0, 1] -> normalise -> network -> sigmoid."""
+
+    def __init__(self, net: torch.nn.Module, spec: InputSpec) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net((x - self.mean) / self.std))
+
+
+def export_segmenter_onnx(bundle: ModelBundle, path: str | Path | None = None, *, opset: int = 17) -> Path:
+    """Export a segmenter bundle (normalisation and sigmoid included) to ONNX with a dynamic batch.
+
+    The graph maps ``image`` ``(N, C, S, S)`` float32 in [0, 1] to ``probability`` ``(N, 1, S, S)``. The file
+    (default ``<bundle>/segmenter.onnx``) is keyed on the SHA-256 of the weights and input spec in
+    ``<file>.json`` and exported again when they change, as :func:`nodescope.models.export_onnx` does.
+    """
+    import copy
+    import json
+    import os
+    import warnings
+
+    from nodescope.models._predict import _weights_digest
+
+    if bundle.kind != "segmenter":
+        raise BundleError(f"bundle {bundle.path}: kind {bundle.kind!r}; expected a 'segmenter' bundle")
+    out = Path(path) if path is not None else bundle.path / "segmenter.onnx"
+    sidecar = out.with_name(out.name + ".json")
+    digest = _weights_digest(bundle)
+    if out.is_file() and sidecar.is_file():
+        try:
+            if json.loads(sidecar.read_text()).get("weights_sha256") == digest:
+                return out
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
+    model = _ProbabilityNet(copy.deepcopy(bundle.model), bundle.spec).eval()
+    s, c = bundle.image_size, bundle.channels
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.rand(1, c, s, s),), str(tmp), dynamo=False, input_names=["image"],
+                          output_names=["probability"], opset_version=opset,
+                          dynamic_axes={"image": {0: "batch"}, "probability": {0: "batch"}})
+    os.replace(tmp, out)
+    sidecar.write_text(json.dumps({"weights_sha256": digest, "outputs": ["probability"], "opset": opset}))
+    return out
+
+
 @dataclass(frozen=True)
 class MaskPrediction:
     """The segmentation of one image at its original size.
@@ -97,8 +149,8 @@ class Segmenter:
         Segmenter bundles (or their folders); several are fused with ``fusion``.
     fusion : {"mean", "vote", "staple"}, default "mean"
         See :func:`~nodescope.segment.fuse_masks`; irrelevant for one bundle (its probability >= ``threshold``).
-    engine : {"torch"}, default "torch"
-        Only PyTorch today.
+    engine : {"torch", "onnx"}, default "torch"
+        ``onnx`` exports each bundle once (:func:`export_segmenter_onnx`) and runs ONNX Runtime on the CPU.
     threshold : float, default 0.5
     largest_component, fill_holes : bool, default False
         Post-processing of the fused mask (:func:`~nodescope.segment.postprocess_mask`).
@@ -124,8 +176,8 @@ class Segmenter:
             raise ConfigError("bundles: give at least one segmenter bundle")
         if fusion not in FUSION_RULES:
             raise ConfigError(f"fusion: unknown rule {fusion!r}; valid: {list(FUSION_RULES)}")
-        if engine != "torch":
-            raise ConfigError(f"engine: segmenters run with 'torch' only, got {engine!r}")
+        if engine not in ("torch", "onnx"):
+            raise ConfigError(f"engine: expected 'torch' or 'onnx', got {engine!r}")
         if not 0.0 < float(threshold) < 1.0:
             raise ConfigError(f"threshold: expected a value in (0, 1), got {threshold!r}")
         if threads is not None:
@@ -145,6 +197,11 @@ class Segmenter:
         self.largest_component = bool(largest_component)
         self.fill_holes = bool(fill_holes)
         self.tta = tta
+        self._onnx: list[Any] = []
+        if engine == "onnx":
+            from nodescope.models import OnnxPredictor
+
+            self._onnx = [OnnxPredictor(export_segmenter_onnx(b), threads=threads) for b in self.bundles]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -157,10 +214,16 @@ class Segmenter:
         if not isinstance(image, UltrasoundImage | np.ndarray):
             image = read_image(image)
         probs, transforms = [], []
-        for b in self.bundles:
+        for i, b in enumerate(self.bundles):
             x, tr = b.spec.prepare(image)
             use_tta = b.spec.tta if self.tta is None else bool(self.tta)
-            grid = probability_grid(b.model, b.spec, x[None], tta=use_tta)[0]
+            if self._onnx:
+                xb = x[None].numpy().astype(np.float32) / np.float32(255.0)
+                grid = self._onnx[i](xb)[0, 0]
+                if use_tta:
+                    grid = (grid + self._onnx[i](np.ascontiguousarray(xb[..., ::-1]))[0, 0, :, ::-1]) / 2
+            else:
+                grid = probability_grid(b.model, b.spec, x[None], tta=use_tta)[0]
             probs.append(tr.inverse(grid, resample="bilinear").astype(np.float32))
             transforms.append(tr)
         return probs, transforms, tuple(transforms[0].in_shape)  # type: ignore[return-value]
