@@ -74,7 +74,7 @@ def _png_data(rgb: np.ndarray, max_side: int = 360) -> str:
     im = Image.fromarray(rgb)
     scale = max_side / max(im.size)
     if scale < 1:
-        im = im.resize((max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale))), Image.BILINEAR)
+        im = im.resize((max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale))), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     return base64.b64encode(buf.getvalue()).decode("ascii")

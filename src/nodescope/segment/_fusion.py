@@ -94,13 +94,12 @@ def staple(masks: np.ndarray | list[np.ndarray], *, prior: float | None = None, 
         raise ValueError(f"prior: expected a probability in [0, 1], got {prior!r}")
     shape = np.shape(masks)[1:]
     if f in (0.0, 1.0):  # every rater says the same thing everywhere
-        w = np.full(shape, f, np.float32)
-        return StapleResult(w, np.ones(m), np.ones(m), f, 0, True)
+        return StapleResult(np.full(shape, f, np.float32), np.ones(m), np.ones(m), f, 0, True)
     p = np.full(m, init_sensitivity)
     q = np.full(m, init_specificity)
     eps = 1e-6
     lf, lnf = np.log(f), np.log1p(-f)
-    w = np.zeros(d.shape[1])
+    w: np.ndarray = np.zeros(d.shape[1])
     converged, it = False, 0
     for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
         la = d.T @ np.log(p) + (1 - d).T @ np.log1p(-p) + lf

@@ -220,7 +220,10 @@ class SegmenterModule(L.LightningModule):
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1))
         self.augment = augment
-        self.hp = {"loss": loss, "lr": lr, "weight_decay": weight_decay, "max_epochs": max_epochs}
+        self.loss_kind: Literal["dice_bce", "dice_focal"] = "dice_focal" if loss == "dice_focal" else "dice_bce"
+        if loss not in ("dice_bce", "dice_focal"):
+            raise ConfigError(f"loss: expected 'dice_bce' or 'dice_focal', got {loss!r}")
+        self.lr, self.weight_decay, self.max_epochs = float(lr), float(weight_decay), int(max_epochs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of uint8 (or 0..255 float) images."""
@@ -230,23 +233,23 @@ class SegmenterModule(L.LightningModule):
         x, m = batch
         x, m = x.float() / 255.0, m.float()
         if self.augment is not None:
-            x, m = self.augment(x, m)  # type: ignore[misc]
+            x, m = self.augment(x, m)
         logits = self.net((x - self.mean) / self.std)
-        loss = segmentation_loss(logits, m, kind=self.hp["loss"])
+        loss = segmentation_loss(logits, m, kind=self.loss_kind)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x), sync_dist=True)
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         x, m = batch
         logits = self(x)
-        loss = segmentation_loss(logits, m.float(), kind=self.hp["loss"])
+        loss = segmentation_loss(logits, m.float(), kind=self.loss_kind)
         self.log("val_loss", loss, on_epoch=True, batch_size=len(x), sync_dist=True)
         self.log("val_dice", _hard_dice(logits, m).mean(), on_epoch=True, prog_bar=True, batch_size=len(x),
                  sync_dist=True)
 
     def configure_optimizers(self) -> Any:
-        opt = torch.optim.AdamW(self.parameters(), lr=self.hp["lr"], weight_decay=self.hp["weight_decay"])
-        sch = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.hp["max_epochs"]))
+        opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        sch = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, self.max_epochs))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sch, "interval": "epoch"}}
 
 
