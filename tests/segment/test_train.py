@@ -100,3 +100,19 @@ def test_each_architecture_takes_a_lightning_step(arch: str, tmp_path: Path) -> 
     assert "val_dice" in trainer.callback_metrics and 0 <= float(trainer.callback_metrics["val_dice"]) <= 1
     changed = [k for k, v in net.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, before[k])]
     assert changed  # the step updated the weights
+
+
+def test_resume_reuses_finished_folds(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, epochs=1)
+    first = run_segment_cv(cfg)
+    fold0 = (cfg.out / "folds" / "fold_0" / "predictions.csv").read_text()
+    mask0 = sorted((cfg.out / "folds" / "fold_0" / "masks").iterdir())[0].read_bytes()
+    (cfg.out / "folds" / "fold_1" / "DONE").unlink()  # fold 1 "interrupted"
+    again = run_segment_cv(cfg.model_copy(update={"resume": True}))
+    assert (cfg.out / "folds" / "fold_0" / "predictions.csv").read_text() == fold0
+    assert sorted((cfg.out / "folds" / "fold_0" / "masks").iterdir())[0].read_bytes() == mask0
+    a = first.predictions.sort_values("image")["pred_mask"].tolist()
+    b = again.predictions.sort_values("image")["pred_mask"].tolist()
+    assert a == b and len(pd.read_csv(cfg.out / "scores.csv")) == 8
+    with pytest.raises(ConfigError, match="epochs"):
+        run_segment_cv(cfg.model_copy(update={"resume": True, "epochs": 2}))
