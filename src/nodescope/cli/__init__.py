@@ -16,6 +16,7 @@ from nodescope.cli import demo as _demo
 from nodescope.cli import doctor as _doctor
 from nodescope.cli import evaluate as _evaluate
 from nodescope.cli import meta as _meta
+from nodescope.cli import segment as _segment
 from nodescope.cli import train as _train
 from nodescope.cli._common import NodescopeGroup, console
 
@@ -70,7 +71,7 @@ def version() -> None:
 
 
 # Stage registrations: each module adds its commands or sub-apps to ``app``.
-for _module in (_data, _train, _evaluate, _meta, _demo, _doctor):
+for _module in (_data, _train, _evaluate, _meta, _demo, _doctor, _segment):
     _module.register(app)
 
 

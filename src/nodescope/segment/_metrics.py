@@ -223,8 +223,10 @@ def summarise_scores(scores: pd.DataFrame, *, n_boot: int = 2000, alpha: float =
     for b in range(n_boot):
         pick = rng.choice(uniq, size=len(uniq), replace=True)
         boot[b] = _stats(scores.iloc[np.concatenate([rows_of[g] for g in pick])])
-    lo = np.nanpercentile(boot, 100 * alpha / 2, axis=0) if n_boot else np.full(len(est), np.nan)
-    hi = np.nanpercentile(boot, 100 * (1 - alpha / 2), axis=0) if n_boot else np.full(len(est), np.nan)
+    with warnings.catch_warnings():  # a metric undefined in every replicate (no lesion-free image): nan bounds
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo = np.nanpercentile(boot, 100 * alpha / 2, axis=0) if n_boot else np.full(len(est), np.nan)
+        hi = np.nanpercentile(boot, 100 * (1 - alpha / 2), axis=0) if n_boot else np.full(len(est), np.nan)
     lesion = ~scores["truth_empty"].to_numpy(bool)
     detected = lesion & ~scores["pred_empty"].to_numpy(bool)
     ns = [int(lesion.sum())] * 2 + [int(detected.sum())] * 2 + [int(lesion.sum()), int((~lesion).sum())]
