@@ -48,14 +48,17 @@ figcaption{color:#5a6478;font-size:.88rem}
 img{max-width:100%}
 footer{margin-top:3rem;color:#7a8499;font-size:.8rem;border-top:1px solid #d5dbe5;padding-top:.5rem}
 .table-wrap{overflow-x:auto;max-width:100%}
+table.text td,table.text th{text-align:left}
 section.summary{border:1px solid #b9c6dc;border-radius:6px;padding:.2rem 1rem .6rem;margin:1rem 0;background:#f8fafd}
 section.summary h2{margin-top:.6rem}
 section.summary table{margin:.4rem 0}
 section.summary figure{margin:.4rem 0}
 section.summary img{max-height:430px}
 .answer{font-size:1.02rem;margin:.4rem 0}
+.cols{display:flex;flex-wrap:wrap;gap:0 1.5rem;align-items:flex-start}
+.cols>.col{flex:1 1 420px;min-width:0}
 nav.toc{margin:1rem 0}
-nav.toc ol{margin:.3rem 0;columns:2;column-gap:2rem}
+nav.toc ul{margin:.3rem 0;columns:2;column-gap:2rem;list-style:none;padding-left:1rem}
 details.section{border-bottom:1px solid #d5dbe5}
 details.section>summary{cursor:pointer;padding:.2rem 0}
 details.section>summary h2{display:inline;border:none;margin:0;font-size:1.3rem}
@@ -70,14 +73,15 @@ details.section>summary::marker{color:#2b5797}
   details.section>summary h2{display:block;font-size:14pt;margin-top:1rem;border-bottom:1px solid #d5dbe5}
   details.section{border:none}
   section.summary{background:none;break-inside:auto}
-  section.summary img,img{max-height:235mm;max-width:100%;width:auto!important;height:auto}
+  img{width:calc(var(--w) * .75)!important;max-width:100%;max-height:235mm;object-fit:contain}
   figure,tr,.banner{break-inside:avoid}
   h2,h3,caption,figcaption{break-after:avoid}
   .table-wrap{overflow:visible}
   table{font-size:8pt;max-width:100%}
-  th,td{overflow-wrap:anywhere;padding:.15rem .35rem}
+  th,td{overflow-wrap:break-word;padding:.15rem .35rem}
   thead{display:table-header-group}
-  nav.toc ol{columns:1}
+  nav.toc ul{columns:1}
+  .cols{display:block}
   a{color:inherit;text-decoration:none}
 }
 """
@@ -189,6 +193,19 @@ class HtmlReport:
             self._parts.append("</details>")
             self._open = None
 
+    @contextmanager
+    def block(self, css_class: str) -> Iterator[None]:
+        """Wrap what is added inside the ``with`` in a ``<div class="css_class">``.
+
+        The style sheet knows ``cols`` (children side by side on a wide screen, one under the other in print and on
+        narrow screens) and ``col`` (one such child).
+        """
+        self._parts.append(f'<div class="{html.escape(css_class)}">')
+        try:
+            yield
+        finally:
+            self._parts.append("</div>")
+
     def contents(self, title: str = "Contents") -> None:
         """Add the table of contents here: a link to every section (those added later included)."""
         self._contents_title = title
@@ -196,7 +213,7 @@ class HtmlReport:
 
     def _render_contents(self, body: str) -> str:
         items = "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t in self._toc)
-        nav = (f'<nav class="toc" id="contents"><h2>{html.escape(self._contents_title)}</h2><ol>{items}</ol>'
+        nav = (f'<nav class="toc" id="contents"><h2>{html.escape(self._contents_title)}</h2><ul>{items}</ul>'
                "</nav>")
         return body.replace(_TOC_MARK, nav, 1)
 
@@ -224,7 +241,7 @@ class HtmlReport:
         self._parts.append(f"<ul>{lis}</ul>")
 
     def table(self, frame: pd.DataFrame, *, caption: str | None = None, float_format: str = "{:.3f}",
-              index: bool = False) -> None:
+              index: bool = False, text: bool = False) -> None:
         """Add a table.
 
         Parameters
@@ -237,6 +254,8 @@ class HtmlReport:
             A :meth:`str.format` pattern for floats.
         index : bool
             Whether to include the index as the first column.
+        text : bool
+            Align every column left (a table of sentences rather than numbers).
         """
         def fmt(value: object) -> str:
             if value is None or (isinstance(value, float) and value != value):
@@ -252,13 +271,15 @@ class HtmlReport:
             for row in df.itertuples(index=False, name=None)
         )
         cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-        self._parts.append(f'<div class="table-wrap"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody>'
+        cls = ' class="text"' if text else ""
+        self._parts.append(f'<div class="table-wrap"><table{cls}>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody>'
                            "</table></div>")
 
     def figure(self, fig: Figure, *, caption: str | None = None, css_class: str | None = None) -> None:
         """Embed a matplotlib figure as a base64 PNG (the figure is not closed).
 
-        The PNG is rendered at 1.36 times the resolution it is shown at on screen, so it stays sharp when printed.
+        The PNG is rendered at 1.36 times the resolution it is shown at on screen and printed at 3/4 of its screen
+        size (at most the page), so it stays sharp on paper with its text about the size of the tables'.
         """
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=_EMBED_DPI, bbox_inches="tight")
@@ -268,7 +289,7 @@ class HtmlReport:
         cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
         cls = f' class="{css_class}"' if css_class else ""
         self._parts.append(f'<figure{cls}><img alt="{html.escape(caption or "figure")}" '
-                           f'style="width:{round(width * _SCREEN_DPI / _EMBED_DPI)}px" '
+                           f'style="--w:{round(width * _SCREEN_DPI / _EMBED_DPI)}px;width:var(--w)" '
                            f'src="data:image/png;base64,{data}"/>{cap}</figure>')
 
     def render(self) -> str:
