@@ -51,7 +51,8 @@ footer{margin-top:3rem;color:#7a8499;font-size:.8rem;border-top:1px solid #d5dbe
 table.text td,table.text th{text-align:left}
 section.summary{border:1px solid #b9c6dc;border-radius:6px;padding:.2rem 1rem .6rem;margin:1rem 0;background:#f8fafd}
 section.summary h2{margin-top:.6rem}
-section.summary table{margin:.4rem 0}
+section.summary table{margin:.4rem 0;font-size:.85rem}
+section.summary th,section.summary td{padding:.18rem .5rem}
 section.summary figure{margin:.4rem 0}
 section.summary img{max-height:430px}
 .answer{font-size:1.02rem;margin:.4rem 0}
