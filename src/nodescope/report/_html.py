@@ -5,9 +5,10 @@ from :class:`pandas.DataFrame` and matplotlib figures embedded as base64 PNG, so
 anywhere, offline, with nothing fetched from the network (no script, font, style sheet or image outside the file).
 
 A report opens with its answer: :meth:`HtmlReport.summary` is an always-open block at the top,
-:meth:`HtmlReport.contents` a table of contents, and each :meth:`HtmlReport.section` a folded ``<details>`` block. The print style sheet unfolds
-every section (``details::details-content``, Chromium 131+ and Firefox 143+), keeps figures and table rows whole on a
-page and fits figures to the page, so "Save as PDF" from a browser gives the complete document.
+:meth:`HtmlReport.contents` a table of contents, and each :meth:`HtmlReport.section` a folded ``<details>`` block.
+The print style sheet unfolds every section (``details::details-content``: Chromium 131+ and any browser supporting
+it), keeps figures and table rows whole on a page and fits figures to the page, so "Save as PDF" from a browser
+gives the complete document.
 """
 
 from __future__ import annotations
