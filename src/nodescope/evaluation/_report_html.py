@@ -191,13 +191,23 @@ def _answer(run: EvaluationRun, table: pd.DataFrame) -> str:
     disc = disc[(disc["split"] == split) & (disc["metric" if m["task"] == "binary" else "name"]
                                             == ("auc" if m["task"] == "binary" else "macro_auc"))]
     order = disc.sort_values("estimate", ascending=False, na_position="last")["model"].tolist()
-    ranked = [r for name in order for _, r in part[part["model"] == name].iterrows()]
+    ranked = [r for name in order for _, r in part[part["model"] == name].iterrows()]  # best AUC first
     where = f"On the {split} split" + (" (threshold tuned on these rows; no held-out split)"
                                        if split not in ("test", "external") else "")
     if len(ranked) == 1:
         return f"{where}, {ranked[0]['model']}: {key} {ranked[0][col]}."
-    text = (f"{where}, the highest {key} is {ranked[0]['model']}'s, {ranked[0][col]}; then "
-            + "; ".join(f"{r['model']} {r[col]}" for r in ranked[1:]) + ".")
+    best = ranked[0][col].split(" ")[0]  # the estimate as shown: models equal to the shown digits tie
+    top = [r for r in ranked if r[col].split(" ")[0] == best]
+    rest = ranked[len(top):]
+    if best == "n/a":
+        text = f"{where}, the {key} is undefined for every model."
+    elif len(top) == 1:
+        text = f"{where}, the highest {key} is {top[0]['model']}'s, {top[0][col]}"
+    else:
+        text = (f"{where}, the highest {key}, {best}, is shared by "
+                + ", ".join(f"{r['model']} {r[col].partition(' ')[2]}" for r in top))
+    if best != "n/a":
+        text += ("; then " + "; ".join(f"{r['model']} {r[col]}" for r in rest) if rest else "") + "."
     comp = run.tables.get("comparisons")
     if comp is not None:
         hit = comp[(comp["split"] == split) & comp["metric"].astype(str).str.startswith("auc")]

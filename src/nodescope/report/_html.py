@@ -55,7 +55,7 @@ section.summary h2{margin-top:.6rem}
 section.summary table{margin:.4rem 0;font-size:.85rem}
 section.summary th,section.summary td{padding:.18rem .5rem}
 section.summary figure{margin:.4rem 0}
-section.summary img{max-height:430px}
+section.summary img{width:auto!important;max-width:100%;max-height:350px}
 .answer{font-size:1.02rem;margin:.4rem 0}
 .cols{display:flex;flex-wrap:wrap;gap:0 1.5rem;align-items:flex-start}
 .cols>.col{flex:1 1 420px;min-width:0}
