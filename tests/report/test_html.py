@@ -76,9 +76,10 @@ def test_in_a_browser_links_unfold_and_print_unfolds_everything(tmp_path: Path) 
         page.locator("nav.toc a").nth(1).click()
         assert page.locator("details.section").evaluate_all("ds => ds.map(d => d.open)") == [False, True, False,
                                                                                             False]
+        assert page.locator(".screen-only").is_visible()  # "click a section to unfold it"
         page.emulate_media(media="print")
         n, shown = folded_sections(page)
-        assert all(shown)
+        assert all(shown) and not page.locator(".screen-only").is_visible()
         img = page.locator("figure img")
         assert image_loaded(img) and img.is_visible()
         # printed at 3/4 of the on-screen width

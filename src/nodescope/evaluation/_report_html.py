@@ -325,7 +325,7 @@ def build_report(run: EvaluationRun, *, title: str = "nodescope evaluation") -> 
     rep.paragraph(f"Settings: threshold rule '{s['threshold']}' chosen on cv/val rows of each model and applied "
                   f"unchanged to test/external rows; alpha = {s['alpha']}; bootstrap replicates = {s['n_boot']}; "
                   f"seed = {s['seed']}.", css_class="note")
-    rep.contents("Details (click a section to unfold it)")
+    rep.contents("Details")
     with rep.section("Flow of patients per split"):
         rep.table(t["flow"], caption="Rows, patients and outcomes per model and split (TRIPOD+AI 20a/21, STARD 19)")
     for name, doc in m["models"].items():

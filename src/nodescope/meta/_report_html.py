@@ -136,7 +136,7 @@ def build_meta_html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], fig
     rep = HtmlReport(title, banner=banner)
     _intro(rep, parts)
     _summary(rep, parts)
-    rep.contents("Details (PRISMA-DTA results; click a section to unfold it)")
+    rep.contents("Details (PRISMA-DTA results)")
     for heading, write in _SECTIONS:
         with rep.section(heading):
             write(rep, parts)

@@ -84,6 +84,7 @@ details.section>summary::marker{color:#2b5797}
   thead{display:table-header-group}
   nav.toc ul{columns:1}
   .cols{display:block}
+  .screen-only{display:none}
   a{color:inherit;text-decoration:none}
 }
 """
@@ -209,14 +210,18 @@ class HtmlReport:
             self._parts.append("</div>")
 
     def contents(self, title: str = "Contents") -> None:
-        """Add the table of contents here: a link to every section (those added later included)."""
+        """Add the table of contents here: a link to every section (those added later included).
+
+        On screen it says that sections unfold on a click (a line left out in print, where all are unfolded).
+        """
         self._contents_title = title
         self._parts.append(_TOC_MARK)
 
     def _render_contents(self, body: str) -> str:
         items = "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t in self._toc)
-        nav = (f'<nav class="toc" id="contents"><h2>{html.escape(self._contents_title)}</h2><ul>{items}</ul>'
-               "</nav>")
+        nav = (f'<nav class="toc" id="contents"><h2>{html.escape(self._contents_title)}</h2>'
+               '<p class="note screen-only">Click a section to unfold it; printing unfolds every section.</p>'
+               f"<ul>{items}</ul></nav>")
         return body.replace(_TOC_MARK, nav, 1)
 
     def heading(self, text: str, level: int = 2) -> None:
