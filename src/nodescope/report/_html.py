@@ -282,7 +282,7 @@ class HtmlReport:
         self._parts.append(f'<div class="table-wrap"><table{cls}>{cap}<thead><tr>{head}</tr></thead><tbody>{rows}</tbody>'
                            "</table></div>")
 
-    def figure(self, fig: Figure, *, caption: str | None = None, css_class: str | None = None) -> None:
+    def figure(self, fig: Figure, *, caption: str | None = None) -> None:
         """Embed a matplotlib figure as a base64 PNG (the figure is not closed).
 
         The PNG is rendered at 1.36 times the resolution it is shown at on screen and printed at 3/4 of its screen
@@ -294,8 +294,7 @@ class HtmlReport:
         width = int.from_bytes(png[16:20], "big")  # IHDR width of the PNG just written
         data = base64.b64encode(png).decode("ascii")
         cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-        cls = f' class="{css_class}"' if css_class else ""
-        self._parts.append(f'<figure{cls}><img alt="{html.escape(caption or "figure")}" '
+        self._parts.append(f'<figure><img alt="{html.escape(caption or "figure")}" '
                            f'style="--w:{round(width * _SCREEN_DPI / _EMBED_DPI)}px;width:var(--w)" '
                            f'src="data:image/png;base64,{data}"/>{cap}</figure>')
 
