@@ -80,10 +80,13 @@ details.section>summary::marker{color:#2b5797}
   h2,h3,caption,figcaption{break-after:avoid}
   .table-wrap{overflow:visible}
   table{font-size:8pt;max-width:100%}
-  th,td{overflow-wrap:break-word;padding:.15rem .35rem}
+  th,td,section.summary th,section.summary td{overflow-wrap:break-word;padding:.12rem .3rem}
+  section.summary table{font-size:7.5pt}
+  section.summary table:not(.text) td{white-space:nowrap}
   thead{display:table-header-group}
   nav.toc ul{columns:1}
-  .cols{display:block}
+  .cols>.col{flex:1 1 0}
+  details.section>summary{break-after:avoid;break-inside:avoid}
   .screen-only{display:none}
   a{color:inherit;text-decoration:none}
 }
@@ -200,8 +203,8 @@ class HtmlReport:
     def block(self, css_class: str) -> Iterator[None]:
         """Wrap what is added inside the ``with`` in a ``<div class="css_class">``.
 
-        The style sheet knows ``cols`` (children side by side on a wide screen, one under the other in print and on
-        narrow screens) and ``col`` (one such child).
+        The style sheet knows ``cols`` (children side by side on a wide screen and on paper, one under the other on
+        a narrow screen) and ``col`` (one such child).
         """
         self._parts.append(f'<div class="{html.escape(css_class)}">')
         try:
