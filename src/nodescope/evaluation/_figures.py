@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from matplotlib import rcParams
 from matplotlib.figure import Figure
 
 from nodescope.evaluation._plots import (
@@ -14,7 +15,7 @@ from nodescope.evaluation._plots import (
     plot_pr,
     plot_roc,
 )
-from nodescope.evaluation._run import primary_split
+from nodescope.evaluation._run import TUNING_SPLITS, primary_split, split_order
 
 if TYPE_CHECKING:
     from nodescope.evaluation._compute import (
@@ -80,6 +81,29 @@ def _roc_figure(model: ModelResult, readers: ReaderResult | None) -> Figure | No
                     aucs={s.split: s.auc for s in splits}, points=points, title=f"ROC: {model.name}")
 
 
+def _roc_overlay(models: tuple[ModelResult, ...]) -> Figure | None:
+    """One panel per split, each overlaying the ROC curves of every model with its AUC (CI) and operating point.
+
+    A model keeps its colour in every panel; splits where no model has both classes are left out.
+    """
+    splits = split_order({s.split for m in models for s in m.splits if s.roc is not None})  # type: ignore[union-attr]
+    if not splits:
+        return None
+    cycle = [c["color"] for c in rcParams["axes.prop_cycle"]]
+    colour = {m.name: cycle[i % len(cycle)] for i, m in enumerate(models)}
+    fig = Figure(figsize=(4.1 * len(splits), 4.3), layout="constrained")
+    for ax, split in zip(fig.subplots(1, len(splits), squeeze=False)[0], splits, strict=True):
+        rows: dict[str, BinarySplitResult] = {m.name: s for m in models for s in m.splits  # type: ignore[misc]
+                                              if s.split == split and s.roc is not None}
+        ax.set_prop_cycle(color=[colour[name] for name in rows])
+        plot_roc({name: r.roc for name, r in rows.items()}, aucs={name: r.auc for name, r in rows.items()},  # type: ignore[misc]
+                 ax=ax, title=f"ROC, {split}" + (" (threshold tuned here)" if split in TUNING_SPLITS else ""))
+        for name, r in rows.items():
+            ax.plot([1 - r.metrics.specificity.estimate], [r.metrics.sensitivity.estimate], marker="o",
+                    linestyle="none", color=colour[name], markeredgecolor="black", zorder=3)
+    return fig
+
+
 def _multiclass_figures(model: ModelResult, figures: dict[str, Figure]) -> None:
     name = model.name
     splits: tuple[MulticlassSplitResult, ...] = model.splits  # type: ignore[assignment]
@@ -101,7 +125,8 @@ def evaluation_figures(results: EvaluationResults) -> dict[str, Figure]:
     -------
     dict of str to matplotlib.figure.Figure
         Binary tasks: ``pr_<model>``, ``calibration_<model>`` (first held-out split), ``dca_<model>``,
-        ``confusion_<model>_<split>`` per model, then ``roc_<model>`` (with reader points). Multi-class tasks:
+        ``confusion_<model>_<split>`` per model, then ``roc_<model>`` (with reader points), then ``summary_roc`` (every
+        model, one panel per split; the report's summary figure). Multi-class tasks:
         ``confusion_<model>_<split>`` and ``roc_<model>`` (one-vs-rest) per model.
     """
     figures: dict[str, Figure] = {}
@@ -115,4 +140,7 @@ def evaluation_figures(results: EvaluationResults) -> dict[str, Figure]:
         fig = _roc_figure(model, results.readers)
         if fig is not None:
             figures[f"roc_{model.name}"] = fig
+    overlay = _roc_overlay(results.models) if binary else None
+    if overlay is not None:
+        figures["summary_roc"] = overlay
     return figures

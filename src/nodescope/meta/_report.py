@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from nodescope import __version__
-from nodescope._estimate import Estimate
 from nodescope.meta._plots import (
     clopper_pearson_bounds,
     deeks_funnel_plot,
@@ -32,20 +31,14 @@ from nodescope.meta._plots import (
     quadas_traffic_light,
     sroc_plot,
 )
+from nodescope.meta._report_html import build_meta_html, model_label
 from nodescope.meta._run import MetaAnalysis, finite_or_none
 from nodescope.meta._summary import BivariateResult
-from nodescope.report import HtmlReport, save_figure
+from nodescope.report import save_figure
 
 __all__ = ["RESULTS_SCHEMA_VERSION", "meta_figures", "meta_results", "meta_tables", "write_meta_report"]
 
 RESULTS_SCHEMA_VERSION = "2.0"  # 2.0: pooled.heterogeneity I2 in percent (was a fraction)
-_MODEL_TEXT = {
-    "glmm": "exact bivariate binomial GLMM (logit sensitivity and specificity with correlated random effects; "
-            "Laplace approximation), the model of Stata metandi/midas and lme4::glmer",
-    "reitsma": "bivariate normal-approximation model of Reitsma et al. (2005) fitted by REML (estimates validated "
-               "against metafor::rma.mv)",
-}
-
 
 def _per_study(analysis: MetaAnalysis) -> pd.DataFrame:
     s = analysis.studies
@@ -255,7 +248,7 @@ def meta_figures(analysis: MetaAnalysis) -> dict[str, Figure]:
     ``quadas_traffic_light``, ``quadas_summary``."""
     p = analysis.pooled
     s = analysis.studies
-    model = "GLMM" if analysis.model == "glmm" else "Reitsma"
+    model = model_label(p)  # the model actually fitted (a GLMM may have fallen back to Reitsma)
     figs = {
         "forest": forest_plot(s, pooled_sensitivity=p.sensitivity, pooled_specificity=p.specificity,
                               alpha=analysis.alpha, title=f"Paired forest plot ({len(s)} cohorts; pooled: {model})"),
@@ -274,16 +267,6 @@ def meta_figures(analysis: MetaAnalysis) -> dict[str, Figure]:
         figs["quadas_summary"] = quadas_summary_plot(analysis.quadas)
     return figs
 
-
-def _fmt(e: Estimate, digits: int = 3) -> str:
-    return e.format(digits)
-
-
-def _pooled_table(result: BivariateResult) -> pd.DataFrame:
-    return pd.DataFrame([{"measure": e.name, "estimate (95% CI)" if result.alpha == 0.05 else "estimate (CI)":
-                          _fmt(e, 3 if e.name in ("sensitivity", "specificity", "auc") else 2), "method": e.method}
-                         for e in (result.sensitivity, result.specificity, result.lr_positive, result.lr_negative,
-                                   result.dor, result.auc)])
 
 
 def write_meta_report(
@@ -331,258 +314,8 @@ def write_meta_report(
     figures = meta_figures(analysis)
     for name, fig in figures.items():
         written[f"figure:{name}"] = save_figure(fig, out / "figures", name)[0]
-    report = _html(analysis, tables, figures, doc, title=title, banner=banner)
+    report = build_meta_html(analysis, tables, figures, doc, title=title, banner=banner)
     written["report"] = report.write(out / "report.html")
     return written
 
 
-@dataclass(frozen=True)
-class _ReportParts:
-    """What the report sections draw on: the analysis and the tables, figures and results made from it."""
-
-    analysis: MetaAnalysis
-    tables: dict[str, pd.DataFrame]
-    figures: dict[str, Figure]
-    doc: dict[str, Any]
-
-    @property
-    def pct(self) -> str:
-        """The confidence level as text, e.g. ``95%``."""
-        return f"{100 * (1 - self.analysis.alpha):g}%"
-
-
-def _html(analysis: MetaAnalysis, tables: dict[str, pd.DataFrame], figures: dict[str, Figure], doc: dict[str, Any],
-          *, title: str, banner: str | None) -> HtmlReport:
-    """Lay the results out in the order of the PRISMA-DTA results section."""
-    parts = _ReportParts(analysis, tables, figures, doc)
-    rep = HtmlReport(title, banner=banner)
-    _intro(rep, parts)
-    sections = (
-        _selection_section,
-        _quadas_section,
-        _studies_section,
-        _synthesis_section,
-        _heterogeneity_section,
-        _additional_section,
-        _sensitivity_section,
-        _bias_section,
-        _utility_section,
-        _notes_section,
-    )
-    for section in sections:
-        section(rep, parts)
-    return rep
-
-
-def _intro(rep: HtmlReport, parts: _ReportParts) -> None:
-    """Banner for synthetic cohorts and the one-line overview."""
-    analysis = parts.analysis
-    doc = parts.doc
-    s = parts.analysis.studies
-    pct = parts.pct
-    synthetic = parts.doc["synthetic_cohorts"]
-    if synthetic:
-        rep.banner(f"{len(synthetic)} of {len(s)} analysed cohorts are SYNTHETIC (column data_source): "
-                   + "; ".join(synthetic) + ". Numbers built on them illustrate the software, not medicine.")
-    rep.paragraph(f"{len(s)} validation cohorts from {doc['k_studies']} studies; main model: "
-                  f"{_MODEL_TEXT[analysis.model]}. Intervals are {pct} unless stated.")
-
-
-def _selection_section(rep: HtmlReport, parts: _ReportParts) -> None:
-    """1. Study selection and characteristics."""
-    analysis = parts.analysis
-    tables = parts.tables
-    s = parts.analysis.studies
-    rep.heading("1. Study selection and characteristics")
-    chars = tables["per_study"][["study", "cohort", "n", "prevalence", *s.covariates]].copy()
-    rep.table(chars.drop(columns=[c for c in ("notes",) if c in chars.columns]), caption="Included cohorts",
-              float_format="{:.2f}")
-    if analysis.excluded is not None:
-        rep.paragraph(f"Excluded by the selection {analysis.options['select']}: " + "; ".join(analysis.excluded.labels())
-                      + ".")
-    if "notes" in s.frame.columns:
-        notes = s.frame[["study", "cohort", "notes"]]
-        rep.table(notes, caption="Source of each cohort (notes column of the input)")
-
-
-def _quadas_section(rep: HtmlReport, parts: _ReportParts) -> None:
-    """2. Risk of bias and applicability (QUADAS-2)."""
-    analysis = parts.analysis
-    tables = parts.tables
-    figures = parts.figures
-    rep.heading("2. Risk of bias and applicability (QUADAS-2)")
-    if analysis.quadas is None:
-        rep.paragraph("No QUADAS-2 table was given (use --quadas rob.csv).", css_class="note")
-    else:
-        rep.figure(figures["quadas_traffic_light"], caption="QUADAS-2 judgements per study")
-        rep.figure(figures["quadas_summary"], caption="QUADAS-2 summary across studies")
-        rep.table(tables["quadas"].drop(columns=["column"]), float_format="{:.1f}",
-                  caption="Number and percentage of studies per judgement")
-        if analysis.quadas_missing:
-            rep.paragraph("Studies without a QUADAS-2 row: " + "; ".join(analysis.quadas_missing) + ".",
-                          css_class="note")
-
-
-def _studies_section(rep: HtmlReport, parts: _ReportParts) -> None:
-    """3. Results of individual studies."""
-    tables = parts.tables
-    figures = parts.figures
-    pct = parts.pct
-    rep.heading("3. Results of individual studies")
-    rep.figure(figures["forest"], caption=f"Sensitivity and specificity per cohort with exact (Clopper-Pearson) {pct} "
-                                          "CIs; diamonds: pooled estimates of the main model")
-    per = tables["per_study"][["study", "cohort", "TP", "FP", "FN", "TN", "sensitivity", "sens_ci_low",
-                               "sens_ci_high", "specificity", "spec_ci_low", "spec_ci_high"]]
-    rep.table(per, caption="2x2 tables and per-cohort accuracy")
-
-
-def _synthesis_section(rep: HtmlReport, parts: _ReportParts) -> None:
-    """4. Synthesis of results: pooled estimates, model facts, SROC."""
-    analysis = parts.analysis
-    figures = parts.figures
-    p = parts.analysis.pooled
-    pct = parts.pct
-    skipped = parts.analysis.skipped
-    rep.heading("4. Synthesis of results")
-    rep.table(_pooled_table(p), caption=f"Pooled estimates ({p.model}, k = {p.k})")
-    multi = [m for a, m in analysis.warnings if a == "cohorts per study"]
-    if multi:
-        ops = analysis.one_per_study
-        check = (f" One cohort per study (highest Youden index, k = {ops.k}): sensitivity {_fmt(ops.sensitivity)}, "
-                 f"specificity {_fmt(ops.specificity)} (section 7)." if ops is not None else
-                 " The one-cohort-per-study sensitivity analysis was not done"
-                 f" ({skipped.get('one per study', 'switched off')}).")
-        rep.banner("Independence assumption: " + multi[0] + "." + check)
-    corr = ("correlation fixed at 0 (see fallback)" if p.rho_fixed else
-            f"correlation of logit sens and logit spec rho = {p.rho:.3f} (the (sens, FPR) correlation reported by "
-            f"mada/midas is {p.rho_sens_fpr:.3f})")
-    facts = [f"Between-cohort variances: tau2 logit sens = {p.tau2_sens:.3f}, tau2 logit spec = {p.tau2_spec:.3f}; "
-             f"{corr}."]
-    if p.hsroc is not None:
-        h = p.hsroc
-        facts.append(f"HSROC parameters (Harbord 2007): Lambda = {h.lambda_:.3f}, Theta = {h.theta:.3f}, "
-                     f"beta = {h.beta:.3f}, sigma2_alpha = {h.sigma2_alpha:.3f}, sigma2_theta = {h.sigma2_theta:.3f}.")
-    if p.correction:
-        facts.append(f"Continuity correction {p.correction} ({p.correction_rule}); corrected cohorts: "
-                     + ("; ".join(p.corrected) or "none") + ".")
-    if p.fallback:
-        facts.append(f"Fallback: {p.fallback}.")
-    rep.bullets(facts)
-    rep.figure(figures["sroc"], caption=f"SROC: cohorts (circle area proportional to n), SROC curve over the observed "
-                                        f"FPR range, summary point, {pct} confidence and prediction regions")
-
-
-def _heterogeneity_section(rep: HtmlReport, parts: _ReportParts) -> None:
-    """5. Heterogeneity."""
-    analysis = parts.analysis
-    tables = parts.tables
-    p = parts.analysis.pooled
-    pct = parts.pct
-    rep.heading("5. Heterogeneity")
-    rep.paragraph(f"Bivariate I2 (generalised variance, Zhou & Dendukuri 2014) = "
-                  f"{p.heterogeneity.i2_bivariate:.1f}%; I2 logit sens = {p.heterogeneity.i2_sens:.1f}%, "
-                  f"logit spec = {p.heterogeneity.i2_spec:.1f}%. The prediction region of the SROC plot shows "
-                  "where the true accuracy of a new cohort is expected.")
-    if analysis.univariate:
-        uni = tables["heterogeneity"]
-        uni = uni[uni["source"] == "univariate"][["measure", "estimate", "ci_low", "ci_high", "pi_low", "pi_high",
-                                                   "tau2", "Q", "Q_df", "Q_p", "I2_percent", "k"]].copy()
-        uni[["Q_df", "k"]] = uni[["Q_df", "k"]].astype("Int64")
-        uni["Q_p"] = [f"{v:.3g}" for v in uni["Q_p"]]
-        rep.table(uni, caption=f"Univariate random-effects pooling (REML) with {pct} prediction intervals, Cochran's Q "
-                               "and I2 (0.5 added to the cells of cohorts with a zero cell)")
-
-
-def _additional_section(rep: HtmlReport, parts: _ReportParts) -> None:
-    """6. Additional analyses: subgroups and meta-regression."""
-    analysis = parts.analysis
-    tables = parts.tables
-    skipped = parts.analysis.skipped
-    rep.heading("6. Additional analyses: subgroups and meta-regression")
-    if not analysis.subgroups and analysis.regression is None:
-        rep.paragraph("None requested (--subgroup COL, --covariate COL).", css_class="note")
-    for col, sg in analysis.subgroups.items():
-        sub = tables["subgroups"]
-        sub = sub[(sub["column"] == col) & sub["name"].isin(["sensitivity", "specificity", "dor"])]
-        wide = sub.pivot_table(index=["level", "k"], columns="name", values="estimate", aggfunc="first")
-        lo = sub.pivot_table(index=["level", "k"], columns="name", values="ci_low", aggfunc="first")
-        hi = sub.pivot_table(index=["level", "k"], columns="name", values="ci_high", aggfunc="first")
-        shown = pd.DataFrame(index=wide.index)
-        for name in ("sensitivity", "specificity", "dor"):
-            nd = 3 if name != "dor" else 1
-            shown[name] = [f"{e:.{nd}f} ({a:.{nd}f}-{b:.{nd}f})" for e, a, b in zip(wide[name], lo[name], hi[name],
-                                                                              strict=True)]
-        r = sg.regression
-        rep.table(shown.reset_index(), caption=f"Subgroups by {col}: likelihood-ratio test of a difference in "
-                                               f"(logit sens, logit spec), chi2 = {r.lrt_statistic:.2f}, "
-                                               f"df = {r.lrt_df}, p = {r.lrt_p_value:.3g}")
-    for name, why in skipped.items():
-        if name.startswith("subgroup") or name == "meta-regression":
-            rep.paragraph(f"{name}: not done ({why}).", css_class="note")
-    if analysis.regression is not None:
-        r = analysis.regression
-        rep.table(r.coefficients, caption=f"Meta-regression on {', '.join(analysis.options['covariates'])} "
-                                          f"({r.model}; logit scale): LRT chi2 = {r.lrt_statistic:.2f}, df = {r.lrt_df}, "
-                                          f"p = {r.lrt_p_value:.3g}")
-
-
-def _sensitivity_section(rep: HtmlReport, parts: _ReportParts) -> None:
-    """7. Sensitivity analyses."""
-    analysis = parts.analysis
-    skipped = parts.analysis.skipped
-    rep.heading("7. Sensitivity analyses")
-    if analysis.one_per_study is not None and analysis.one_per_study_rows is not None:
-        kept = analysis.one_per_study_rows
-        rep.table(_pooled_table(analysis.one_per_study),
-                  caption=f"One cohort per study (highest Youden index; k = {analysis.one_per_study.k})")
-        rep.paragraph("Cohorts kept: " + "; ".join(f"{a}: {b}" if b else str(a)
-                                                   for a, b in zip(kept["study"], kept["cohort"], strict=True)) + ".")
-    if analysis.leave_one_out is not None:
-        loo = analysis.leave_one_out[["omitted", "k", "sensitivity", "sensitivity_ci_low", "sensitivity_ci_high",
-                                      "specificity", "specificity_ci_low", "specificity_ci_high", "fallback"]]
-        rep.table(loo, caption="Leave-one-out: pooled estimates without each cohort")
-    for name in ("one per study", "leave-one-out"):
-        if name in skipped:
-            rep.paragraph(f"{name}: not done ({skipped[name]}).", css_class="note")
-
-
-def _bias_section(rep: HtmlReport, parts: _ReportParts) -> None:
-    """8. Publication bias and small-study effects."""
-    analysis = parts.analysis
-    figures = parts.figures
-    skipped = parts.analysis.skipped
-    rep.heading("8. Publication bias and small-study effects")
-    if analysis.deeks is not None:
-        d = analysis.deeks
-        rep.figure(figures["deeks"], caption="Deeks' funnel plot: ln DOR against 1/sqrt(ESS), weighted by ESS")
-        rep.paragraph(f"Deeks' test: slope {d.slope:.2f} (SE {d.slope_se:.2f}), t = {d.t:.2f} on {d.df} df, "
-                      f"p = {d.p_value:.3g} (p < 0.10 suggests asymmetry).")
-    else:
-        rep.paragraph(f"Deeks' test not done ({skipped.get('deeks', 'not requested')}).", css_class="note")
-
-
-def _utility_section(rep: HtmlReport, parts: _ReportParts) -> None:
-    """9. Clinical utility."""
-    analysis = parts.analysis
-    figures = parts.figures
-    rep.heading("9. Clinical utility")
-    pt = analysis.post_test
-    rep.figure(figures["fagan"], caption=f"Fagan nomogram at a pre-test probability of {100 * pt.pretest:.3g}% "
-                                         f"({analysis.pretest_source})")
-    rep.paragraph(f"Post-test probability after a positive result {_fmt(pt.positive)}, after a negative result "
-                  f"{_fmt(pt.negative)} (CIs from the CIs of the pooled likelihood ratios, pre-test probability fixed).")
-
-
-def _notes_section(rep: HtmlReport, parts: _ReportParts) -> None:
-    """Notes, warnings and inputs."""
-    analysis = parts.analysis
-    doc = parts.doc
-    rep.heading("Notes, warnings and inputs")
-    notes = [f"{a}: {m}" for a, m in analysis.warnings] or ["No warnings."]
-    rep.bullets(notes)
-    files = [f"{k}: {v['path']} (sha256 {v['sha256']})" for k, v in doc["inputs"].items() if v]
-    if files:
-        rep.bullets(files)
-    rep.paragraph("Machine-readable results: results.json (schema nodescope.meta.results "
-                  f"{RESULTS_SCHEMA_VERSION}); tables in tables/*.csv; figures in figures/ (PNG and SVG).",
-                  css_class="note")
