@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from nodescope.cli._common import choice, console, fail, in_range
+from nodescope.cli._common import choice, console, fail, in_range, print_paths, progress
 
 __all__ = ["register"]
 
@@ -63,7 +63,8 @@ def train(
                               patience=patience, final_model=final_model, seed=seed, num_threads=num_threads,
                               accelerator=accelerator, tta=tta, resume=resume, overwrite=overwrite)
     try:
-        res = run_segment_cv(cfg)
+        with progress() as shown:
+            res = run_segment_cv(cfg, progress=shown)
     except TrainingTerminated as exc:
         fail(f"training was terminated ({signal.Signals(exc.signum).name}) during {exc.stage}; the finished folds "
              f"are kept in {exc.run_dir}: continue with --resume", code=128 + exc.signum)
@@ -72,6 +73,7 @@ def train(
     console.print(f"[bold]run[/] {res.run_dir}")
     console.print(res.run_summary.render())
     console.print(f"  masks: {res.run_dir / 'predictions.csv'}; scores: {res.run_dir / 'scores.csv'}")
+    print_paths(res.run_dir / "predictions.csv", res.run_dir / "scores.csv")
 
 
 @segment_app.command("predict")
@@ -101,6 +103,7 @@ def predict(
     frame = segment_files(seg, inputs, out, group_col=group_col, keep_probability=probability)
     console.print(f"{len(frame)} mask(s) ({int(frame['mask_empty'].sum())} empty) -> {out / 'masks'}; manifest "
                   f"{out / 'manifest.csv'}")
+    print_paths(out / "manifest.csv")
 
 
 @segment_app.command("evaluate")
@@ -135,6 +138,7 @@ def evaluate(
                                   n_cases=cases, spacing_col=spacing_col)
     console.print(res.dice_table().to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     console.print(f"report: {out / 'report.html'}")
+    print_paths(out / "report.html")
 
 
 def register(app: typer.Typer) -> None:

@@ -30,6 +30,7 @@ import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nodescope._progress import Progress
 from nodescope.data import ImageTransform
 from nodescope.errors import ConfigError, DataError
 from nodescope.segment._masks_io import score_table, write_mask_png
@@ -268,8 +269,11 @@ def _precision(cfg: SegmentConfig) -> str:
 
 
 def _fit(cfg: SegmentConfig, s: SegSamples, train_idx: np.ndarray, val_idx: np.ndarray, workdir: Path,
-         seed: int) -> tuple[SegmenterModule, dict[str, Any], dict[str, Any]]:
-    """Train one segmenter; returns (module with the chosen weights on the CPU, weights_init, fit info)."""
+         seed: int, progress: Progress | None = None) -> tuple[SegmenterModule, dict[str, Any], dict[str, Any]]:
+    """Train one segmenter; returns (module with the chosen weights on the CPU, weights_init, fit info).
+
+    Lightning's own progress bar and model summary are off; ``progress`` (if given) shows the fit instead.
+    """
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
@@ -289,6 +293,10 @@ def _fit(cfg: SegmentConfig, s: SegSamples, train_idx: np.ndarray, val_idx: np.n
     callbacks: list[Any] = [ckpt]
     if has_val and cfg.patience > 0:
         callbacks.append(EarlyStopping(monitor="val_dice", patience=cfg.patience, mode="max"))
+    if progress is not None:
+        from nodescope.training._progress_callback import ProgressCallback
+
+        callbacks.append(ProgressCallback(progress))
     trainer = L.Trainer(max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
                         precision=_precision(cfg), deterministic=cfg.deterministic,  # type: ignore[arg-type]
                         logger=[CSVLogger(workdir, name="logs")], callbacks=callbacks, enable_model_summary=False,
@@ -348,11 +356,14 @@ class SegmentTask:
     ----------
     cfg : SegmentConfig
     samples : SegSamples
+    progress : Progress, optional
+        Shows each fit (epoch, losses, validation Dice, ETA).
     """
 
-    def __init__(self, cfg: SegmentConfig, samples: SegSamples) -> None:
+    def __init__(self, cfg: SegmentConfig, samples: SegSamples, progress: Progress | None = None) -> None:
         self.cfg = cfg
         self.samples = samples
+        self.progress = progress
         self.run_dir = Path(cfg.out)
         self.run_id = self.run_dir.resolve().name
         self.scores: pd.DataFrame | None = None
@@ -360,7 +371,7 @@ class SegmentTask:
     def fit(self, train_idx: np.ndarray, val_idx: np.ndarray, workdir: Path,
             seed: int) -> tuple[tuple[SegmenterModule, dict[str, Any]], dict[str, Any]]:
         """Train one segmenter (see :class:`~nodescope.training._folds.FoldTask`)."""
-        module, winfo, info = _fit(self.cfg, self.samples, train_idx, val_idx, workdir, seed)
+        module, winfo, info = _fit(self.cfg, self.samples, train_idx, val_idx, workdir, seed, self.progress)
         return (module, winfo), info
 
     def _grid(self, model: Any, idx: np.ndarray) -> np.ndarray:
@@ -441,8 +452,10 @@ class SegmentTask:
         return SegmentRunSummary(out, dict(folds), dict(final))
 
 
-def run_segment_cv(cfg: SegmentConfig) -> Any:
+def run_segment_cv(cfg: SegmentConfig, *, progress: Progress | None = None) -> Any:
     """Train and cross-validate a segmenter (``nodescope segment train``); returns the :class:`FoldRun`.
+
+    ``progress`` (see :mod:`nodescope._progress`) shows each fold's fit; None shows nothing.
 
     Writes the run folder of :func:`~nodescope.training._folds.run_folds` plus the saved masks; ``predictions.csv``
     lists them, and ``scores.csv`` holds the per-image metrics computed from them.
@@ -458,8 +471,8 @@ def run_segment_cv(cfg: SegmentConfig) -> Any:
         (plan.out / "scores.csv").unlink(missing_ok=True)
     torch.set_num_threads(cfg.num_threads or owned_cores())
     samples = build_seg_samples(cfg)
-    task = SegmentTask(cfg, samples)
-    res = run_folds(task, samples.frame, plan)
+    task = SegmentTask(cfg, samples, progress)
+    res = run_folds(task, samples.frame, plan, progress=progress)
     if task.scores is not None:
         atomic_write_csv(task.scores, plan.out / "scores.csv", index=False)
     return res

@@ -19,7 +19,7 @@ from nodescope._progress import Progress, ProgressTask
 __all__ = ["ProgressCallback"]
 
 #: Logged metrics shown in the status, in this order, when present.
-SHOWN_METRICS = ("train_loss", "val_loss", "val_acc")
+SHOWN_METRICS = ("train_loss", "val_loss", "val_acc", "val_dice")
 
 
 class ProgressCallback(Callback):
