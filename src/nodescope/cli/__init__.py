@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from nodescope import __version__
+from nodescope.cli import clinical as _clinical
 from nodescope.cli import data as _data
 from nodescope.cli import demo as _demo
 from nodescope.cli import evaluate as _evaluate
@@ -46,7 +47,7 @@ def version() -> None:
 
 
 # Stage registrations: each module adds its commands or sub-apps to ``app``.
-for _module in (_data, _train, _evaluate, _meta, _demo):
+for _module in (_data, _train, _evaluate, _meta, _demo, _clinical):
     _module.register(app)
 
 

@@ -1,0 +1,90 @@
+"""``nodescope table1``: describe a cohort per group from a clinical CSV (the clinical stage's commands)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from nodescope.cli._common import console
+from nodescope.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nodescope.clinical import Table1
+
+__all__ = ["register"]
+
+_FORMATS = {".csv": "csv", ".html": "html", ".htm": "html", ".tex": "latex", ".md": "markdown"}
+
+
+def _parse_summary(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        col, sep, how = item.rpartition("=")
+        if not sep or not col.strip() or how.strip() not in ("mean", "median"):
+            raise ConfigError(f"--summary {item!r}: expected COLUMN=mean or COLUMN=median")
+        out[col.strip()] = how.strip()
+    return out
+
+
+def _render(result: Table1, fmt: str) -> str:
+    if fmt == "csv":
+        return result.to_frame().to_csv(index=False)
+    if fmt == "html":
+        return result.to_html()
+    if fmt == "latex":
+        return result.to_latex()
+    return result.to_markdown()
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the ``table1`` command to the main app."""
+
+    @app.command(name="table1")
+    def table1_cmd(
+        clinical: Annotated[Path, typer.Argument(help="Clinical CSV, one row per patient.", show_default=False)],
+        group: Annotated[str, typer.Option("--group", "-g", help="Grouping column (the table's columns).")],
+        out: Annotated[Path | None, typer.Option("-o", "--out", help="Output file; its suffix picks the format "
+                                                 "(.csv, .html, .tex, .md). Default: print Markdown.")] = None,
+        fmt: Annotated[str | None, typer.Option("--format", help="csv, html, latex or markdown (overrides the "
+                                                "suffix).")] = None,
+        variable: Annotated[list[str] | None, typer.Option("--variable", "-v", help="A row variable (repeatable; "
+                                                           "default every column).")] = None,
+        summary: Annotated[list[str] | None, typer.Option(help="COLUMN=mean or COLUMN=median, overriding the "
+                                                          "normality check (repeatable).")] = None,
+        categorical: Annotated[list[str] | None, typer.Option(help="Treat a numeric column as categorical "
+                                                              "(repeatable).")] = None,
+        continuous: Annotated[list[str] | None, typer.Option(help="Treat a column as continuous "
+                                                             "(repeatable).")] = None,
+        exclude: Annotated[list[str] | None, typer.Option(help="Leave a column out (repeatable).")] = None,
+        digits: Annotated[int, typer.Option(help="Decimals of continuous summaries.")] = 1,
+        overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    ) -> None:
+        """Table 1: per-group n, mean ± SD or median [IQR], n (%), missing counts, tests, SMDs and p-values."""
+        from nodescope._files import atomic_write_text, check_outputs
+        from nodescope.clinical import read_clinical_table, table1
+
+        if fmt is None and out is not None:
+            fmt = _FORMATS.get(out.suffix.lower())
+            if fmt is None:
+                raise ConfigError(f"--out {out}: unknown suffix {out.suffix!r}; use .csv, .html, .tex or .md, or "
+                                  "give --format")
+        fmt = fmt or "markdown"
+        if fmt not in ("csv", "html", "latex", "markdown"):
+            raise ConfigError(f"--format: must be one of csv, html, latex, markdown, got {fmt!r}")
+        if out is not None:
+            check_outputs([out], [clinical], overwrite)
+        frame = read_clinical_table(clinical)
+        variables = list(variable) if variable else None
+        if variables is None and exclude:
+            variables = [c for c in frame.columns if c not in (group, "patient_id", *exclude)]
+        result = table1(frame, group, variables=variables, summary=_parse_summary(summary or []),  # type: ignore[arg-type]
+                        continuous=continuous or (), categorical=categorical or (), digits=digits)
+        text = _render(result, fmt)
+        if out is None:
+            console.print(text, markup=False, highlight=False, soft_wrap=True)
+            return
+        atomic_write_text(out, text)
+        console.print(f"Table 1 by {group!r} ({len(result.rows)} variables, groups "
+                      f"{', '.join(f'{g} n={n}' for g, n in result.n.items())}) written to {out}")
