@@ -16,6 +16,7 @@ from nodescope.clinical._lrm import (
 from nodescope.clinical._lrm_tests import effects, lr_tests, wald_anova
 from nodescope.clinical._nomogram import Nomogram, NomogramAxis, nomogram, plot_nomogram, pretty
 from nodescope.clinical._rcs import rcs_basis, rcs_knots
+from nodescope.clinical._reclass import Reclassification, reclassification
 from nodescope.clinical._table import MISSING_TOKENS, VariableKind, column_kinds, read_clinical_table
 from nodescope.clinical._table1 import Table1, Table1Row, format_p, smd_categorical, smd_continuous, table1
 from nodescope.clinical._validate import Calibration, Validation, calibrate, validate
@@ -28,6 +29,7 @@ __all__ = [
     "LogisticFit",
     "Nomogram",
     "NomogramAxis",
+    "Reclassification",
     "SeparationWarning",
     "Table1",
     "Table1Row",
@@ -51,6 +53,7 @@ __all__ = [
     "rcs_basis",
     "rcs_knots",
     "read_clinical_table",
+    "reclassification",
     "smd_categorical",
     "smd_continuous",
     "table1",

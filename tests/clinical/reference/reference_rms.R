@@ -108,3 +108,19 @@ ff <- glm(y ~ age + flag + marker, family = binomial, data = dc, method = "brglm
 print(summary(ff))
 write.csv(data.frame(term = names(coef(ff)), coef = fmt(coef(ff)), se = fmt(sqrt(diag(vcov(ff))))),
           "rms_firth_coef.csv", row.names = FALSE)
+
+# ---- NRI and IDI (Hmisc improveProb, Pencina 2008 formulas) for adding marker to the clinical model ----
+old <- lrm(y ~ rcs(age, k4) + sex + stage, data = cc)
+new <- lrm(y ~ rcs(age, k4) + sex + stage + marker, data = cc)
+p_old <- plogis(old$linear.predictors); p_new <- plogis(new$linear.predictors)
+write.csv(data.frame(y = cc$y, p_old = fmt(p_old), p_new = fmt(p_new)), "rms_reclass_probs.csv", row.names = FALSE)
+ip <- improveProb(p_old, p_new, cc$y)
+print(ip)
+# categorical NRI with risk categories < 0.2, 0.2-0.4, >= 0.4: the same formulas on the category indices
+cat_old <- cut(p_old, c(-Inf, 0.2, 0.4, Inf), right = FALSE, labels = FALSE)
+cat_new <- cut(p_new, c(-Inf, 0.2, 0.4, Inf), right = FALSE, labels = FALSE)
+ipc <- improveProb((cat_old - 1) / 2, (cat_new - 1) / 2, cc$y)
+print(ipc)
+keys <- c("nri", "se.nri", "nri.ev", "se.nri.ev", "nri.ne", "se.nri.ne", "idi", "se.idi")
+write.csv(data.frame(key = keys, continuous = fmt(unlist(ip[keys])), categorical = fmt(unlist(ipc[keys]))),
+          "rms_reclass.csv", row.names = FALSE)
