@@ -1,4 +1,5 @@
-"""``nodescope table1``: describe a cohort per group from a clinical CSV (the clinical stage's commands)."""
+"""The clinical stage's commands: ``nodescope table1`` (cohort per group) and ``nodescope nomogram`` (DL signature
++ clinical factors)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nodescope.cli._common import console
+from nodescope.cli._common import console, in_range
 from nodescope.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -39,7 +40,8 @@ def _render(result: Table1, fmt: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    """Attach the ``table1`` command to the main app."""
+    """Attach the clinical stage's commands (``table1``, ``nomogram``) to the main app."""
+    register_nomogram(app)
 
     @app.command(name="table1")
     def table1_cmd(
@@ -88,3 +90,57 @@ def register(app: typer.Typer) -> None:
         atomic_write_text(out, text)
         console.print(f"Table 1 by {group!r} ({len(result.rows)} variables, groups "
                       f"{', '.join(f'{g} n={n}' for g, n in result.n.items())}) written to {out}")
+
+
+def register_nomogram(app: typer.Typer) -> None:
+    """Attach the ``nomogram`` command to the main app."""
+
+    @app.command(name="nomogram")
+    def nomogram_cmd(
+        predictions: Annotated[Path, typer.Argument(help="predictions.csv with the DL signature.",
+                                                    show_default=False)],
+        clinical: Annotated[Path, typer.Argument(help="Clinical CSV, one row per patient, joined on patient_id.",
+                                                 show_default=False)],
+        terms: Annotated[str, typer.Option("--terms", "-t", help="Clinical part of the formula, e.g. "
+                                           "'rcs(age, 3) + shape'.")],
+        out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("nomogram-out"),
+        model: Annotated[str | None, typer.Option(help="The model in predictions.csv (when it holds several).")] = None,
+        positive: Annotated[str | None, typer.Option(help="Positive class of the predictions.")] = None,
+        scale: Annotated[str, typer.Option(help="Signature as 'logit' (log odds) or 'probability'.")] = "logit",
+        signature_term: Annotated[str, typer.Option(help="How the signature enters, e.g. 'rcs(dl_signature, 3)'.")
+                                  ] = "dl_signature",
+        outcome: Annotated[str | None, typer.Option(help="Clinical column to use as outcome instead of y_true.")
+                           ] = None,
+        n_boot: Annotated[int, typer.Option("--n-boot", callback=in_range(ge=1),
+                                            help="Bootstrap repetitions (validate, calibrate).")] = 200,
+        seed: Annotated[int, typer.Option(help="Seed of the bootstraps.")] = 0,
+        firth: Annotated[str, typer.Option(help="Firth's penalised likelihood: 'no', 'yes' or 'auto' (when "
+                                           "separation is detected).")] = "no",
+        cutoff: Annotated[list[float] | None, typer.Option(help="Risk-category bound for a categorical NRI "
+                                                           "(repeatable; default category-free).")] = None,
+        overwrite: Annotated[bool, typer.Option(help="Write into a non-empty output folder.")] = False,
+    ) -> None:
+        """Clinical-only vs DL-only vs combined logistic models: comparisons, validation, nomogram, report.html."""
+        from nodescope._files import atomic_folder, check_outputs, rebase
+        from nodescope.clinical._combine import combine_signature, join_signature
+        from nodescope.clinical._combine_report import write_combined
+
+        if scale not in ("logit", "probability"):
+            raise ConfigError(f"--scale: must be logit or probability, got {scale!r}")
+        if firth not in ("no", "yes", "auto"):
+            raise ConfigError(f"--firth: must be no, yes or auto, got {firth!r}")
+        check_outputs([out], [predictions, clinical], overwrite, kind="folder")
+        data, notes = join_signature(predictions, clinical, model=model, positive=positive,
+                                     scale=scale, outcome=outcome)  # type: ignore[arg-type]
+        result = combine_signature(data, terms, dl_term=signature_term, B=n_boot, seed=seed,
+                                   firth={"no": False, "yes": True, "auto": None}[firth], cutoffs=cutoff,
+                                   notes=notes)
+        with atomic_folder(out) as tmp:
+            files = rebase(write_combined(result, tmp, sources={"predictions": str(predictions),
+                                                                "clinical": str(clinical)}), tmp, out)
+        for k, f in result.fits.items():
+            corrected = result.validation[k].corrected_c
+            console.print(f"{k:9s} n={f.n} C={f.stats['C']:.3f} (optimism-corrected {corrected:.3f})")
+        lr = result.lr_signature
+        console.print(f"signature added to clinical: LR chi2={lr['chi2']:.2f}, df={lr['df']:g}, p={lr['p']:.3g}")
+        console.print(f"wrote {files['report']}")
