@@ -225,13 +225,19 @@ def plot_nomogram(nom: Nomogram, *, probabilities: Sequence[float] = (0.01, 0.05
         ax.text(-0.3 * nom.maxscale, y, label, va="center", ha="left", fontsize=9, fontweight="bold")
         if len(xs):
             ax.plot([min(xs), max(xs)], [y, y], color="black", lw=0.8)
-        # a U-shaped effect folds the axis back: ticks after the turning point go below the line
-        turn = int(np.argmax(xs)) if len(xs) and np.any(np.diff(xs) < 0) and np.argmax(xs) > 0 else len(xs)
+        # a U-shaped effect folds the axis back: ticks after the turning point go below the line; a label closer
+        # than 3% of the width to the last one shown on its side is left out (its tick stays)
+        steps = np.sign(np.diff(xs)) if len(xs) > 1 else np.array([])
+        change = np.flatnonzero(steps != steps[0]) if len(steps) else np.array([])
+        turn = int(change[0]) if len(change) else len(xs)
+        shown: dict[bool, list[float]] = {True: [], False: []}
         for i, (x, t) in enumerate(zip(xs, texts, strict=True)):
             below = i > turn
             ax.plot([x, x], [y, y - 0.12 if below else y + 0.12], color="black", lw=0.8)
-            ax.text(x, y - 0.18 if below else y + 0.18, t, ha="center", va="top" if below else "bottom",
-                    fontsize=7)
+            if all(abs(x - s) >= 0.03 * nom.maxscale for s in shown[below]):
+                shown[below].append(x)
+                ax.text(x, y - 0.18 if below else y + 0.18, t, ha="center", va="top" if below else "bottom",
+                        fontsize=7)
 
     ticks = pretty(0, nom.maxscale, 10)
     ruler(0, "Points", list(ticks), [f"{t:g}" for t in ticks])
