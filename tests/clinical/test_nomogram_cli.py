@@ -114,3 +114,12 @@ def test_join_errors(tmp_path):
         join_signature(pred, dup)
     with pytest.raises(ConfigError, match="no model 'vit'"):
         join_signature(pred, clin, model="vit")
+
+
+def test_multiple_imputation_keeps_the_patient_and_says_so(tmp_path):
+    pred, clin = _cohort(tmp_path)
+    data, notes = join_signature(pred, clin)
+    res = combine_signature(data, "age + sex", B=5, seed=1, missing="impute", m=2)
+    assert {f.n for f in res.fits.values()} == {120}  # the patient without age is imputed, not dropped
+    assert any("multiple imputation" in n for n in res.notes)
+    assert "multiple imputation" in res.fits["combined"].missing

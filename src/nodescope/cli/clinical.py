@@ -116,6 +116,10 @@ def register_nomogram(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Seed of the bootstraps.")] = 0,
         firth: Annotated[str, typer.Option(help="Firth's penalised likelihood: 'no', 'yes' or 'auto' (when "
                                            "separation is detected).")] = "no",
+        missing: Annotated[str, typer.Option(help="Missing clinical values: 'complete' (complete cases) or 'impute' "
+                                             "(multiple imputation, Rubin's rules).")] = "complete",
+        imputations: Annotated[int, typer.Option(callback=in_range(ge=2), help="Imputed data sets for --missing "
+                                                 "impute.")] = 20,
         cutoff: Annotated[list[float] | None, typer.Option(help="Risk-category bound for a categorical NRI "
                                                            "(repeatable; default category-free).")] = None,
         overwrite: Annotated[bool, typer.Option(help="Write into a non-empty output folder.")] = False,
@@ -127,6 +131,8 @@ def register_nomogram(app: typer.Typer) -> None:
 
         if scale not in ("logit", "probability"):
             raise ConfigError(f"--scale: must be logit or probability, got {scale!r}")
+        if missing not in ("complete", "impute"):
+            raise ConfigError(f"--missing: must be complete or impute, got {missing!r}")
         if firth not in ("no", "yes", "auto"):
             raise ConfigError(f"--firth: must be no, yes or auto, got {firth!r}")
         check_outputs([out], [predictions, clinical], overwrite, kind="folder")
@@ -134,7 +140,7 @@ def register_nomogram(app: typer.Typer) -> None:
                                      scale=scale, outcome=outcome)  # type: ignore[arg-type]
         result = combine_signature(data, terms, dl_term=signature_term, B=n_boot, seed=seed,
                                    firth={"no": False, "yes": True, "auto": None}[firth], cutoffs=cutoff,
-                                   notes=notes)
+                                   missing=missing, m=imputations, notes=notes)  # type: ignore[arg-type]
         with atomic_folder(out) as tmp:
             files = rebase(write_combined(result, tmp, sources={"predictions": str(predictions),
                                                                 "clinical": str(clinical)}), tmp, out)

@@ -5,6 +5,7 @@ brglm2: the R script and its output are in tests/clinical/reference/).
 """
 
 from nodescope.clinical._design import Design, Limits, Term, build_design, parse_formula
+from nodescope.clinical._impute import fit_lrm_imputed, pool_rubin
 from nodescope.clinical._lrm import (
     LogisticFit,
     SeparationWarning,
@@ -42,6 +43,7 @@ __all__ = [
     "detect_separation",
     "effects",
     "fit_lrm",
+    "fit_lrm_imputed",
     "format_p",
     "gini_md",
     "lr_tests",
@@ -49,6 +51,7 @@ __all__ = [
     "nomogram",
     "parse_formula",
     "plot_nomogram",
+    "pool_rubin",
     "pretty",
     "rcs_basis",
     "rcs_knots",

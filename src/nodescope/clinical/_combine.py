@@ -200,6 +200,7 @@ def _evaluate_split(name: str, fits: dict[str, LogisticFit], data: pd.DataFrame,
 
 def combine_signature(data: pd.DataFrame, clinical_terms: str, *, dl_term: str = SIGNATURE, B: int = 200,
                       seed: int = 0, firth: bool | None = False, cutoffs: Sequence[float] | None = None,
+                      missing: Literal["complete", "impute"] = "complete", m: int = 20,
                       notes: Sequence[str] = ()) -> CombinedModels:
     """Fit, compare and validate the clinical-only, DL-only and combined models.
 
@@ -218,6 +219,12 @@ def combine_signature(data: pd.DataFrame, clinical_terms: str, *, dl_term: str =
         Firth's penalised likelihood (None: only when separation is detected).
     cutoffs : sequence of float, optional
         Risk categories for a categorical NRI (default: category-free).
+    missing : {"complete", "impute"}, default "complete"
+        Complete-case analysis, or multiple imputation of missing clinical predictors (``m`` data sets, Rubin's
+        rules; :func:`~nodescope.clinical.fit_lrm_imputed`). Patients without a signature or outcome are always
+        left out. The choice is stated in ``notes``.
+    m : int, default 20
+        Imputed data sets when ``missing="impute"``.
     notes : sequence of str
         Notes from the join, carried into the result.
 
@@ -237,15 +244,28 @@ def combine_signature(data: pd.DataFrame, clinical_terms: str, *, dl_term: str =
         raise DataError(f"no development rows: the predictions have splits {sorted(set(data['split']))}; the "
                         f"models are fitted on {' and '.join(_DEV)} rows (out-of-fold or validation predictions)")
     cols = ["y", *sorted(variables)]
-    complete = data[cols].notna().all(axis=1).to_numpy()
+    always = ["y", SIGNATURE] if SIGNATURE in variables else ["y"]
+    need = cols if missing == "complete" else always
+    complete = data[need].notna().all(axis=1).to_numpy()
     dev = data[dev_mask & complete].reset_index(drop=True)
     dropped = int((dev_mask & ~complete).sum())
     per = ", ".join(f"{c}: {int(data.loc[dev_mask, c].isna().sum())}" for c in cols
                     if data.loc[dev_mask, c].isna().any())
-    notes.append(f"missing data: complete-case analysis -- {dropped} of {int(dev_mask.sum())} development patients "
-                 f"dropped{f' ({per})' if per else ''}; all three models use the same {len(dev)} patients "
-                 "(multiple imputation is not applied)")
-    fits = {k: fit_lrm(f, dev, firth=firth) for k, f in formulas.items()}
+    if missing == "complete":
+        notes.append(f"missing data: complete-case analysis -- {dropped} of {int(dev_mask.sum())} development "
+                     f"patients dropped{f' ({per})' if per else ''}; all three models use the same {len(dev)} "
+                     "patients (multiple imputation not applied)")
+        fits = {k: fit_lrm(f, dev, firth=firth) for k, f in formulas.items()}
+    elif missing == "impute":
+        from nodescope.clinical._impute import fit_lrm_imputed
+
+        notes.append(f"missing data: multiple imputation of clinical predictors ({m} data sets, Rubin's rules); "
+                     f"{dropped} development patients without outcome or signature left out"
+                     f"{f'; missing per column: {per}' if per else ''}")
+        fits = {k: fit_lrm_imputed(f, dev, m=m, seed=seed, firth=firth) for k, f in formulas.items()}
+        complete = data[cols].notna().all(axis=1).to_numpy()  # held-out rows are scored only when complete
+    else:
+        raise ConfigError(f"missing: must be 'complete' or 'impute', got {missing!r}")
     for k, f in fits.items():
         notes += [f"{k} model: {w}" for w in f.warnings]
     y = fits["combined"].y
