@@ -118,7 +118,7 @@ def test_join_errors(tmp_path):
 
 def test_multiple_imputation_keeps_the_patient_and_says_so(tmp_path):
     pred, clin = _cohort(tmp_path)
-    data, notes = join_signature(pred, clin)
+    data, _ = join_signature(pred, clin)
     res = combine_signature(data, "age + sex", B=5, seed=1, missing="impute", m=2)
     assert {f.n for f in res.fits.values()} == {120}  # the patient without age is imputed, not dropped
     assert any("multiple imputation" in n for n in res.notes)

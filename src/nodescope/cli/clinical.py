@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import pandas as pd
 import typer
 
 from nodescope.cli._common import console, in_range
@@ -40,8 +41,9 @@ def _render(result: Table1, fmt: str) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    """Attach the clinical stage's commands (``table1``, ``nomogram``) to the main app."""
+    """Attach the clinical stage's commands (``table1``, ``nomogram``, ``features``, ``signature``) to the app."""
     register_nomogram(app)
+    register_radiomics(app)
 
     @app.command(name="table1")
     def table1_cmd(
@@ -150,3 +152,85 @@ def register_nomogram(app: typer.Typer) -> None:
         lr = result.lr_signature
         console.print(f"signature added to clinical: LR chi2={lr['chi2']:.2f}, df={lr['df']:g}, p={lr['p']:.3g}")
         console.print(f"wrote {files['report']}")
+
+
+def _check_table_suffix(out: Path) -> None:
+    """Refuse, before any work, an output that is neither .csv nor a .parquet this environment can write."""
+    if out.suffix.lower() == ".parquet":
+        import importlib.util
+
+        if not any(importlib.util.find_spec(m) for m in ("pyarrow", "fastparquet")):
+            raise ConfigError(f"--out {out}: writing Parquet needs pyarrow or fastparquet, neither is installed; "
+                              "install one, or give a .csv path")
+    elif out.suffix.lower() != ".csv":
+        raise ConfigError(f"--out {out}: unknown suffix {out.suffix!r}; use .parquet or .csv")
+
+
+def _write_table(frame: pd.DataFrame, out: Path) -> None:
+    """CSV, or Parquet when the suffix says so (checked by :func:`_check_table_suffix`)."""
+    from nodescope._files import atomic_path, atomic_write_csv
+
+    if out.suffix.lower() == ".parquet":
+        with atomic_path(out) as tmp:
+            frame.to_parquet(tmp, index=False)
+    else:
+        atomic_write_csv(frame, out, index=False)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    from nodescope.errors import MissingFileError
+
+    if not path.is_file():
+        raise MissingFileError(f"features table {path} not found")
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, dtype={"patient_id": str, "y_true": str, "split": str}, keep_default_na=False)
+
+
+def register_radiomics(app: typer.Typer) -> None:
+    """Attach ``features`` (penultimate-layer features) and ``signature`` (LASSO deep-radiomics signature)."""
+
+    @app.command(name="features")
+    def features_cmd(
+        bundle: Annotated[Path, typer.Argument(help="Classifier bundle folder.", show_default=False)],
+        inputs: Annotated[list[Path], typer.Argument(help="Manifest CSVs, folders or image files.",
+                                                     show_default=False)],
+        out: Annotated[Path, typer.Option("-o", "--out", help="features.parquet or features.csv.")
+                       ] = Path("features.parquet"),
+        pool: Annotated[str, typer.Option(help="'none' (one row per image) or 'mean' (per patient).")] = "none",
+        overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    ) -> None:
+        """Penultimate-layer (pooled) features of every image, for deep-learning radiomics."""
+        from nodescope._files import check_outputs
+        from nodescope.clinical._radiomics import extract_features, feature_columns
+
+        if pool not in ("none", "mean"):
+            raise ConfigError(f"--pool: must be none or mean, got {pool!r}")
+        _check_table_suffix(out)
+        check_outputs([out], [bundle, *inputs], overwrite)
+        table = extract_features(bundle, inputs, pool=pool)  # type: ignore[arg-type]
+        _write_table(table, out)
+        console.print(f"{len(table)} rows x {len(feature_columns(table))} features written to {out}")
+
+    @app.command(name="signature")
+    def signature_cmd(
+        features: Annotated[Path, typer.Argument(help="Features table from 'nodescope features'.",
+                                                 show_default=False)],
+        out: Annotated[Path, typer.Option("-o", "--out", help="Predictions CSV of the signature (feeds "
+                                          "'nodescope nomogram').")] = Path("dlr-predictions.csv"),
+        positive: Annotated[str | None, typer.Option(help="The event label of y_true.")] = None,
+        folds: Annotated[int, typer.Option(callback=in_range(ge=2), help="Cross-validation folds.")] = 5,
+        seed: Annotated[int, typer.Option(help="Seed of the fold assignment.")] = 0,
+        overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    ) -> None:
+        """LASSO-logistic deep-radiomics signature (CV penalty); out-of-fold scores for development patients."""
+        from nodescope._files import atomic_write_csv, check_outputs
+        from nodescope.clinical._radiomics import dlr_signature
+
+        selected_out = out.with_name(out.stem + "_selected.csv")
+        check_outputs([out, selected_out], [features], overwrite)
+        sig = dlr_signature(_read_table(features), positive=positive, folds=folds, seed=seed)
+        atomic_write_csv(sig.predictions, out, index=False)
+        atomic_write_csv(sig.selected, selected_out, index=False)
+        console.print(f"{len(sig.selected)} features selected (C={sig.C:.4g}); out-of-fold AUC {sig.oof_auc:.3f}; "
+                      f"wrote {out} and {selected_out}")

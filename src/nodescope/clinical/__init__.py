@@ -16,6 +16,7 @@ from nodescope.clinical._lrm import (
 )
 from nodescope.clinical._lrm_tests import effects, lr_tests, wald_anova
 from nodescope.clinical._nomogram import Nomogram, NomogramAxis, nomogram, plot_nomogram, pretty
+from nodescope.clinical._radiomics import DlrSignature, dlr_signature, extract_features, feature_columns
 from nodescope.clinical._rcs import rcs_basis, rcs_knots
 from nodescope.clinical._reclass import Reclassification, reclassification
 from nodescope.clinical._table import MISSING_TOKENS, VariableKind, column_kinds, read_clinical_table
@@ -26,6 +27,7 @@ __all__ = [
     "MISSING_TOKENS",
     "Calibration",
     "Design",
+    "DlrSignature",
     "Limits",
     "LogisticFit",
     "Nomogram",
@@ -41,7 +43,10 @@ __all__ = [
     "calibrate",
     "column_kinds",
     "detect_separation",
+    "dlr_signature",
     "effects",
+    "extract_features",
+    "feature_columns",
     "fit_lrm",
     "fit_lrm_imputed",
     "format_p",

@@ -80,7 +80,7 @@ def _collect(inputs: Sequence[str | Path], *, group_col: str = "patient_id", mod
 
 def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: bool | None = None,
                   engine: Engine = "torch", split: str = "test", batch_size: int = 32, group_col: str | None = None,
-                  threads: int | None = None) -> pd.DataFrame:
+                  threads: int | None = None, features: bool = False) -> pd.DataFrame:
     """Predict every image of ``inputs`` (manifest CSVs, folders, image files) with a classifier bundle.
 
     Manifests are read with ``group_col`` (default: the bundle's training ``group_col``, else ``patient_id``); an
@@ -93,7 +93,7 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
     Returns a predictions frame (contract columns ``patient_id``, ``y_true`` -- the manifest label, empty for bare
     images --, ``p_<class>``, ``split``, ``fold`` = -1, ``model``, ``run_id``, ``image``, manifest extras) plus
     ``y_pred`` (binary: ``p_<positive> >= threshold`` of the bundle; otherwise the most probable class) and
-    ``threshold``.
+    ``threshold``. With ``features=True`` the pooled penultimate-layer features follow as ``f_0 .. f_{F-1}``.
     """
     from nodescope.data import read_image
     from nodescope.evaluation import make_predictions
@@ -116,7 +116,8 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
                                 "give a manifest with a 'mask' column")
             mask = read_image(mp).pixels
         imgs[i] = spec.prepare(read_image(p), mask=mask)[0]
-    probs = predictor.predict(imgs, tta=tta).probabilities
+    scored = predictor.predict(imgs, tta=tta, features=features)
+    probs = scored.probabilities
     out = make_predictions(
         frame["patient_id"].to_numpy(), frame["y_true"].to_numpy(), probs, bundle.classes, split=split, fold=-1,
         model=bundle.name, run_id=str(bundle.meta.run_id or bundle.path.resolve().parent.parent.name),
@@ -128,4 +129,7 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
         out["threshold"] = thr
     else:
         out["y_pred"] = [bundle.classes[k] for k in probs.argmax(1)]
+    if features and scored.features is not None:
+        feats = pd.DataFrame(scored.features, columns=[f"f_{j}" for j in range(scored.features.shape[1])])
+        out = pd.concat([out.reset_index(drop=True), feats], axis=1)
     return out
