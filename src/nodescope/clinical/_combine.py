@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,10 @@ from nodescope.clinical._reclass import Reclassification, reclassification
 from nodescope.clinical._table import read_clinical_table, require_columns
 from nodescope.clinical._validate import Calibration, Validation, calibrate, validate
 from nodescope.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from nodescope._estimate import Estimate
+    from nodescope.evaluation import AucComparison, CalibrationMetrics, DecisionCurve
 
 __all__ = ["SIGNATURE", "CombinedModels", "HeldOut", "combine_signature", "join_signature", "model_table"]
 
@@ -47,10 +51,10 @@ class HeldOut:
     split: str
     n: int
     n_events: int
-    auc: dict[str, object]
-    comparisons: dict[str, object]
-    calibration: object
-    decision: dict[str, object]
+    auc: dict[str, Estimate]
+    comparisons: dict[str, AucComparison]
+    calibration: CalibrationMetrics
+    decision: dict[str, DecisionCurve]
     probabilities: dict[str, np.ndarray] = field(repr=False)
     y: np.ndarray = field(repr=False)
 
@@ -73,8 +77,10 @@ class CombinedModels:
         ``chi2``, ``df``, ``p`` of the signature added to the clinical model.
     nomogram : Nomogram or None
         Of the combined model (None when it has interactions; see ``notes``).
-    evaluation : dict
-        ``calibration`` (CalibrationMetrics of the combined model) and ``decision`` (DecisionCurve per model).
+    calibration_summary : CalibrationMetrics
+        The evaluation module's calibration summary of the combined model (development patients, apparent).
+    decision : dict
+        The evaluation module's decision curve per model (development patients, apparent).
     held_out : tuple of HeldOut
     notes : tuple of str
         Joins, pooled images, dropped patients, missing-data handling, separation.
@@ -84,11 +90,12 @@ class CombinedModels:
     fits: dict[str, LogisticFit]
     validation: dict[str, Validation]
     calibration: dict[str, Calibration]
-    delong: dict[str, object]
+    delong: dict[str, AucComparison]
     reclass: Reclassification
     lr_signature: dict[str, float]
     nomogram: Nomogram | None
-    evaluation: dict[str, object]
+    calibration_summary: CalibrationMetrics
+    decision: dict[str, DecisionCurve]
     held_out: tuple[HeldOut, ...]
     notes: tuple[str, ...]
     data: pd.DataFrame = field(repr=False)
@@ -282,8 +289,8 @@ def combine_signature(data: pd.DataFrame, clinical_terms: str, *, dl_term: str =
     except ConfigError as exc:
         nom = None
         notes.append(str(exc))
-    evaluation = {"calibration": calibration_metrics(y, probs["combined"], n_boot=200, seed=seed),
-                  "decision": {k: decision_curve(y, v, n_boot=0) for k, v in probs.items()}}
+    cal_summary = calibration_metrics(y, probs["combined"], n_boot=200, seed=seed)
+    decision = {k: decision_curve(y, v, n_boot=0) for k, v in probs.items()}
     held = []
     for split in ("test", "external"):
         rows = data[(data["split"] == split).to_numpy() & complete].reset_index(drop=True)
@@ -294,7 +301,7 @@ def combine_signature(data: pd.DataFrame, clinical_terms: str, *, dl_term: str =
             held.append(_evaluate_split(split, fits, rows, seed))
     return CombinedModels(formulas=formulas, fits=fits, validation=validation, calibration=calib, delong=delong,
                           reclass=reclass, lr_signature=_lr_added(fits["clinical"], fits["combined"]), nomogram=nom,
-                          evaluation=evaluation, held_out=tuple(held), notes=tuple(notes), data=dev)
+                          calibration_summary=cal_summary, decision=decision, held_out=tuple(held), notes=tuple(notes), data=dev)
 
 
 def model_table(result: CombinedModels) -> pd.DataFrame:

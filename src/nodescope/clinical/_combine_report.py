@@ -22,9 +22,9 @@ def comparison_table(result: CombinedModels) -> pd.DataFrame:
     """DeLong tests, NRI / IDI and the LR test of the signature, one row each, on the development patients."""
     rows = []
     for name, comp in result.delong.items():
-        d = comp.difference  # type: ignore[attr-defined]
+        d = comp.difference
         rows.append({"comparison": f"C: {name}", "estimate": d.estimate, "ci_low": d.ci_low, "ci_high": d.ci_high,
-                     "p": comp.p_value, "method": "DeLong (paired)"})  # type: ignore[attr-defined]
+                     "p": comp.p_value, "method": "DeLong (paired)"})
     for est in (result.reclass.nri, result.reclass.nri_events, result.reclass.nri_nonevents, result.reclass.idi):
         rows.append({"comparison": f"{est.name}: combined vs clinical", "estimate": est.estimate,
                      "ci_low": est.ci_low, "ci_high": est.ci_high, "p": est.extra["p_value"], "method": est.method})
@@ -124,22 +124,22 @@ def write_combined(result: CombinedModels, out: str | Path, *, sources: dict[str
     p = 1 / (1 + np.exp(-comb.linear_predictor))
     figs.append(("calibration_combined", plot_calibration(reliability_curve(y, p, n_boot=200), label="combined"),
                  "Calibration of the combined model (evaluation module)."))
-    figs.append(("decision_curve", plot_decision_curve(result.evaluation["decision"]),  # type: ignore[arg-type]
+    figs.append(("decision_curve", plot_decision_curve(result.decision),
                  "Decision curves on the development patients (apparent)."))
-    cal = result.evaluation["calibration"]
-    rep.table(cal.summary_frame(), caption="Calibration of the combined model on the development "  # type: ignore
+    cal = result.calibration_summary
+    rep.table(cal.summary_frame(), caption="Calibration of the combined model on the development "
               "patients (apparent).")
     for ho in result.held_out:
         rep.heading(f"Held-out split: {ho.split} (n = {ho.n}, events = {ho.n_events})")
-        rows = [{"model": k, "AUC": e.estimate, "ci_low": e.ci_low, "ci_high": e.ci_high}  # type: ignore
+        rows = [{"model": k, "AUC": e.estimate, "ci_low": e.ci_low, "ci_high": e.ci_high}
                 for k, e in ho.auc.items()]
         rep.table(pd.DataFrame(rows), caption="AUC with DeLong 95% intervals; models fitted on development data.")
-        rows = [{"comparison": k, "difference": c.difference.estimate, "ci_low": c.difference.ci_low,  # type: ignore
-                 "ci_high": c.difference.ci_high, "p": format_p(c.p_value)}  # type: ignore
+        rows = [{"comparison": k, "difference": c.difference.estimate, "ci_low": c.difference.ci_low,
+                 "ci_high": c.difference.ci_high, "p": format_p(c.p_value)}
                 for k, c in ho.comparisons.items()]
         rep.table(pd.DataFrame(rows), caption="DeLong tests on the held-out patients.")
-        rep.table(ho.calibration.summary_frame(), caption="Calibration of the combined model.")  # type: ignore
-        figs.append((f"decision_curve_{ho.split}", plot_decision_curve(ho.decision),  # type: ignore[arg-type]
+        rep.table(ho.calibration.summary_frame(), caption="Calibration of the combined model.")
+        figs.append((f"decision_curve_{ho.split}", plot_decision_curve(ho.decision),
                      f"Decision curves, {ho.split} split."))
     rep.heading("Figures")
     for stem, fig, caption in figs:
@@ -147,7 +147,7 @@ def write_combined(result: CombinedModels, out: str | Path, *, sources: dict[str
         rep.figure(fig, caption=caption)
     summary = {"formulas": result.formulas, "models": models.to_dict(orient="records"),
                "comparisons": comps.replace({np.nan: None}).to_dict(orient="records"),
-               "held_out": [{"split": h.split, "n": h.n, "auc": {k: e.to_dict() for k, e in h.auc.items()}}  # type: ignore
+               "held_out": [{"split": h.split, "n": h.n, "auc": {k: e.to_dict() for k, e in h.auc.items()}}
                             for h in result.held_out],
                "notes": list(result.notes), "sources": sources or {}}
     files["results"] = atomic_write_text(out / "results.json", json.dumps(summary, indent=2, default=float))

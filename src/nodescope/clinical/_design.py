@@ -217,10 +217,10 @@ def parse_formula(formula: str) -> tuple[str, list[tuple[str, str, int]], list[t
             raise ConfigError(f"formula {formula!r}: only two-way interactions are supported ({part.strip()!r})")
         else:
             add(atom(part))
-    for a, b in inter:
-        for v in (a, b):
+    for ia, ib in inter:
+        for v in (ia, ib):
             if v not in [x[1] for x in mains]:
-                raise ConfigError(f"formula {formula!r}: interaction {a}:{b} needs the main effect {v!r} too")
+                raise ConfigError(f"formula {formula!r}: interaction {ia}:{ib} needs the main effect {v!r} too")
     return _name(lhs), mains, inter
 
 

@@ -141,9 +141,9 @@ def _firth(x: NDArray[np.float64], y: NDArray[np.float64], *, maxiter: int = 100
         current = penalised(beta)
         if np.max(np.abs(t * step)) < tol:
             p = 1 / (1 + np.exp(-(x @ beta)))
-            return beta, np.linalg.inv(x.T @ (x * (p * (1 - p))[:, None])), True
+            return beta, np.asarray(np.linalg.inv(x.T @ (x * (p * (1 - p))[:, None])), float), True
     p = 1 / (1 + np.exp(-(x @ beta)))
-    return beta, np.linalg.inv(x.T @ (x * (p * (1 - p))[:, None])), False
+    return beta, np.asarray(np.linalg.inv(x.T @ (x * (p * (1 - p))[:, None])), float), False
 
 
 def _mle(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:

@@ -134,7 +134,8 @@ def effects(fit: LogisticFit, *, alpha: float = 0.05) -> pd.DataFrame:
         lim = design.limits[var]
         if design.kind(var) == "categorical":
             levels = next(t.levels for t in design.terms if t.kind == "categorical" and t.variable == var)
-            pairs = [(f"{var} - {lev}:{levels[0]}", levels[0], lev) for lev in levels[1:]]
+            pairs: list[tuple[str, float | str, float | str]] = [
+                (f"{var} - {lev}:{levels[0]}", levels[0], lev) for lev in levels[1:]]
         else:
             pairs = [(var, lim.low, lim.high)]
         for label, low, high in pairs:

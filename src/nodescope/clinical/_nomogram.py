@@ -43,7 +43,7 @@ def pretty(lo: float, hi: float, n: int = 5) -> NDArray[np.float64]:
         cell = max(abs(lo), abs(hi))
         u = 1 + (1 / (1 + h) if h5 >= 1.5 * h + 0.5 else 1.5 / (1 + h5))
         u *= max(1, n) * np.finfo(float).eps
-        small = dx < cell * u * 3
+        small = bool(dx < cell * u * 3)
     if small:
         if cell > 10:
             cell = 9 + cell / 10
@@ -107,10 +107,10 @@ class Nomogram:
     intercept: float
     maxscale: float = 100.0
 
-    def _contribution(self, variable: str, values: Sequence[object]) -> NDArray[np.float64]:
+    def _contribution(self, variable: str, values: Sequence[float | str]) -> NDArray[np.float64]:
         return _contribution(self.fit, variable, values)
 
-    def points(self, variable: str, values: Sequence[object]) -> NDArray[np.float64]:
+    def points(self, variable: str, values: Sequence[float | str]) -> NDArray[np.float64]:
         """Points of ``variable`` at any ``values`` (not only the axis ticks)."""
         axis = next(a for a in self.axes if a.variable == variable)
         low = float(np.min(self._contribution(variable, list(axis.values))))
@@ -120,11 +120,11 @@ class Nomogram:
         """Total points of each row of ``frame`` (one column per predictor)."""
         return np.sum([self.points(a.variable, frame[a.variable].tolist()) for a in self.axes], axis=0)
 
-    def linear_predictor(self, total_points: ArrayLike) -> NDArray[np.float64]:
+    def linear_predictor(self, total_points: float | ArrayLike) -> NDArray[np.float64]:
         """``intercept + total / scale``."""
         return self.intercept + np.asarray(total_points, float) / self.scale
 
-    def probability(self, total_points: ArrayLike) -> NDArray[np.float64]:
+    def probability(self, total_points: float | ArrayLike) -> NDArray[np.float64]:
         """The predicted probability at the given total points."""
         return 1 / (1 + np.exp(-self.linear_predictor(total_points)))
 
@@ -137,7 +137,7 @@ class Nomogram:
 ArrayLike = Sequence[float] | NDArray[np.float64]
 
 
-def _contribution(fit: LogisticFit, variable: str, values: Sequence[object]) -> NDArray[np.float64]:
+def _contribution(fit: LogisticFit, variable: str, values: Sequence[float | str]) -> NDArray[np.float64]:
     term = next(t for t in fit.design.terms if t.kind != "interaction" and t.variable == variable)
     cols = fit.design.term_columns(variable)
     cells = [v if isinstance(v, str) else repr(float(v)) for v in values]
@@ -145,7 +145,7 @@ def _contribution(fit: LogisticFit, variable: str, values: Sequence[object]) -> 
     return x @ fit.coef.to_numpy()[cols]
 
 
-def nomogram(fit: LogisticFit, *, axes: Mapping[str, Sequence[object]] | None = None,
+def nomogram(fit: LogisticFit, *, axes: Mapping[str, Sequence[float | str]] | None = None,
              maxscale: float = 100.0) -> Nomogram:
     """Build the nomogram of a fitted model (rms ``nomogram(fit)``).
 
@@ -176,7 +176,7 @@ def nomogram(fit: LogisticFit, *, axes: Mapping[str, Sequence[object]] | None = 
     unknown = sorted(set(axes) - set(design.variables))
     if unknown:
         raise ConfigError(f"nomogram: {', '.join(map(repr, unknown))} not in the model ({', '.join(design.variables)})")
-    values: dict[str, list[object]] = {}
+    values: dict[str, list[float | str]] = {}
     for var in design.variables:
         if var in axes:
             values[var] = list(axes[var])

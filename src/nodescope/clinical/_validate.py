@@ -237,7 +237,8 @@ def calibrate(fit: LogisticFit, *, B: int = 200, seed: int = 0, indices: ArrayLi
     corrected = orig - optimism
     table = pd.DataFrame({"predy": grid, "calibrated.orig": orig, "calibrated.corrected": corrected,
                           "optimism": optimism, "n": num})
-    ok = np.isfinite(corrected)
-    err = np.abs(np.interp(pred, grid[ok], corrected[ok] - grid[ok])) if ok.sum() > 1 else np.array([math.nan])
+    reached = np.isfinite(corrected)
+    err = (np.abs(np.interp(pred, grid[reached], corrected[reached] - grid[reached])) if reached.sum() > 1
+           else np.array([math.nan]))
     return Calibration(table=table, mean_absolute_error=float(np.mean(err)),
                        q90_absolute_error=float(np.quantile(err, 0.9)), B=len(idx))
