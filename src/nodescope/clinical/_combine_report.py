@@ -110,8 +110,10 @@ def write_combined(result: CombinedModels, out: str | Path, *, sources: dict[str
               "others at median / mode (rms summary).")
     an = wald_anova(comb).reset_index(names="factor")
     rep.table(an.assign(P=an.P.map(format_p)), caption="Wald tests (rms anova).")
-    rep.table(result.validation["combined"].table.reset_index(names="index"),
-              caption="Bootstrap internal validation (rms validate).")
+    val = result.validation["combined"]
+    rep.table(val.table.reset_index(names="index"),
+              caption=f"Bootstrap internal validation (rms validate), B = {val.B}"
+              + (f"; {val.failed} resamples left out (refit did not converge)" if val.failed else "") + ".")
     figs: list[tuple[str, Figure, str]] = []
     if result.nomogram is not None:
         files["nomogram_points"] = atomic_write_csv(result.nomogram.to_frame(), out / "nomogram_points.csv",

@@ -92,11 +92,15 @@ class Validation:
         optimism, index.corrected, n`` (as rms prints them).
     B : int
         Bootstrap repetitions asked for; ``table["n"]`` says how many fitted.
+    failed : int
+        Repetitions left out because the refit did not converge (separation in the resample) or the resample held
+        one outcome only -- rms leaves them out too ("Divergence or singularity in k samples").
     method : str
     """
 
     table: pd.DataFrame
     B: int
+    failed: int = 0
     method: str = "bootstrap optimism (Efron-Harrell)"
 
     @property
@@ -128,12 +132,15 @@ def validate(fit: LogisticFit, *, B: int = 200, seed: int = 0, indices: ArrayLik
     train = np.zeros(len(_INDEXES))
     test = np.zeros(len(_INDEXES))
     num = np.zeros(len(_INDEXES))
+    failed = 0
     for rows in idx:
         yb = y[rows]
         if yb.min() == yb.max():
+            failed += 1
             continue
         beta, _, ok = fit_matrix(x[rows], yb, firth=fit.firth)
         if not ok or not np.all(np.isfinite(beta)):
+            failed += 1
             continue
         tr = _apparent(x[rows] @ beta, yb, df)
         te = _test(x @ beta, y)
@@ -154,7 +161,7 @@ def validate(fit: LogisticFit, *, B: int = 200, seed: int = 0, indices: ArrayLik
     emax_row = pd.DataFrame({"index.orig": [0.0], "training": [0.0], "test": [emax], "optimism": [emax],
                              "index.corrected": [emax], "n": [num[0]]}, index=["Emax"])
     table = pd.concat([table.iloc[:4], emax_row, table.iloc[4:]])
-    return Validation(table=table, B=len(idx))
+    return Validation(table=table, B=len(idx), failed=failed)
 
 
 @dataclass(frozen=True)
