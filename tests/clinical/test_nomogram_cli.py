@@ -123,3 +123,17 @@ def test_multiple_imputation_keeps_the_patient_and_says_so(tmp_path):
     assert {f.n for f in res.fits.values()} == {120}  # the patient without age is imputed, not dropped
     assert any("multiple imputation" in n for n in res.notes)
     assert "multiple imputation" in res.fits["combined"].missing
+
+
+def test_text_outcome_from_the_clinical_table(tmp_path):
+    pred, clin = _cohort(tmp_path)
+    c = pd.read_csv(clin, dtype=str, keep_default_na=False)
+    p = pd.read_csv(pred, dtype=str)
+    c["status"] = c.patient_id.map(dict(zip(p.patient_id, p.y_true.map({"1": "N1", "0": "N0"}), strict=False)))
+    c.to_csv(clin, index=False)
+    data, _ = join_signature(pred, clin, outcome="status")
+    res = combine_signature(data, "age + sex", B=5, seed=1)
+    ref = combine_signature(join_signature(pred, clin)[0], "age + sex", B=5, seed=1)
+    # "N1" (second in sorted order) is the event: the same fits as with the predictions' 0/1 y_true
+    np.testing.assert_allclose(res.fits["combined"].coef, ref.fits["combined"].coef)
+    assert res.held_out[0].n_events == ref.held_out[0].n_events

@@ -123,6 +123,7 @@ def test_cli_formats_and_refusal(tmp_path):
         res = runner.invoke(app, ["table1", str(csv), "--group", "grp", "-o", str(out)])
         assert res.exit_code == 0, res.output
         assert marker in out.read_text()
+    assert f"Source: {csv}" in (tmp_path / "t1.html").read_text()
     res = runner.invoke(app, ["table1", str(csv), "--group", "grp", "-o", str(tmp_path / "t1.csv")])
     assert res.exit_code == 2 and "already exists" in res.output
     res = runner.invoke(app, ["table1", str(csv), "--group", "grp", "-o", str(tmp_path / "t1.docx")])

@@ -26,7 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from nodescope.clinical._design import parse_formula
-from nodescope.clinical._lrm import LogisticFit, fit_lrm
+from nodescope.clinical._lrm import LogisticFit, fit_lrm, outcome_array
 from nodescope.clinical._nomogram import Nomogram, nomogram
 from nodescope.clinical._reclass import Reclassification, reclassification
 from nodescope.clinical._table import read_clinical_table, require_columns
@@ -193,7 +193,7 @@ def _lr_added(small: LogisticFit, big: LogisticFit) -> dict[str, float]:
 def _evaluate_split(name: str, fits: dict[str, LogisticFit], data: pd.DataFrame, seed: int) -> HeldOut:
     from nodescope.evaluation import calibration_metrics, compare_auc, decision_curve, roc_auc
 
-    y = data["y"].astype(float).to_numpy()
+    y = outcome_array(data, "y")
     lps = {k: f.predict_lp(data) for k, f in fits.items()}
     probs = {k: 1 / (1 + np.exp(-v)) for k, v in lps.items()}
     auc = {k: roc_auc(y, v) for k, v in lps.items()}

@@ -28,7 +28,8 @@ from scipy import optimize, stats
 from nodescope.clinical._design import Design, build_design
 from nodescope.errors import StatisticsInputError
 
-__all__ = ["LogisticFit", "SeparationWarning", "detect_separation", "fit_lrm", "gini_md", "lrm_indexes"]
+__all__ = ["LogisticFit", "SeparationWarning", "detect_separation", "fit_lrm", "gini_md", "lrm_indexes",
+           "outcome_array"]
 
 
 class SeparationWarning(UserWarning):
@@ -238,7 +239,8 @@ def _complete_cases(frame: pd.DataFrame, design: Design) -> tuple[pd.DataFrame, 
     return frame[keep].reset_index(drop=True), text
 
 
-def _outcome(frame: pd.DataFrame, name: str) -> NDArray[np.float64]:
+def outcome_array(frame: pd.DataFrame, name: str) -> NDArray[np.float64]:
+    """The outcome column as 0/1 floats: ``0``/``1`` as given, or two labels of which the second (sorted) is 1."""
     raw = frame[name].astype(str).str.strip()
     levels = sorted(raw.unique())
     src = frame.attrs.get("source", "data")
@@ -282,7 +284,7 @@ def fit_lrm(formula: str, frame: pd.DataFrame, *, firth: bool | None = False, de
     """
     design = design or build_design(formula, frame)
     data, missing = _complete_cases(frame, design)
-    y = _outcome(data, design.outcome)
+    y = outcome_array(data, design.outcome)
     x = design.matrix(data)
     n_ev = int(y.sum())
     if min(n_ev, len(y) - n_ev) < 2 or x.shape[1] >= len(y):

@@ -159,6 +159,8 @@ class Table1:
     rows : tuple of Table1Row
     notes : tuple of str
         Footnotes: the rules applied, dropped rows, substituted tests.
+    source : str
+        The file the table was read from (``frame.attrs["source"]``), named in the HTML page.
     """
 
     group: str
@@ -166,6 +168,7 @@ class Table1:
     n: dict[str, int]
     rows: tuple[Table1Row, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    source: str = ""
 
     def to_frame(self, *, show_missing: bool = True) -> pd.DataFrame:
         """The display table: ``Variable``, one column per group (``name (n=..)``), ``p``, ``Test``, ``SMD``."""
@@ -220,6 +223,8 @@ class Table1:
         from nodescope.report import HtmlReport
 
         rep = HtmlReport(f"Table 1 by {self.group}")
+        if self.source:
+            rep.paragraph(f"Source: {self.source}")
         rep.table(self.to_frame())
         rep.bullets(list(self.notes))
         return rep.render()
@@ -395,7 +400,8 @@ def table1(frame: pd.DataFrame, group: str, *, variables: Sequence[str] | None =
     if dropped:
         notes.append(f"{dropped} row(s) with a missing {group!r} were left out.")
     n = {g: int((grp == g).sum()) for g in groups}
-    return Table1(group=group, groups=tuple(groups), n=n, rows=tuple(rows), notes=tuple(notes))
+    return Table1(group=group, groups=tuple(groups), n=n, rows=tuple(rows), notes=tuple(notes),
+                  source=str(frame.attrs.get("source", "")))
 
 
 def _natural(text: str) -> tuple[float, str]:
