@@ -122,6 +122,9 @@ def register_nomogram(app: typer.Typer) -> None:
                                              "(multiple imputation, Rubin's rules).")] = "complete",
         imputations: Annotated[int, typer.Option(callback=in_range(ge=2), help="Imputed data sets for --missing "
                                                  "impute.")] = 20,
+        fit_split: Annotated[list[str] | None, typer.Option(help="Split(s) to fit the models on (repeatable; default "
+                                                            "cv and val). 'test' when the signature's model was "
+                                                            "trained on other data.")] = None,
         cutoff: Annotated[list[float] | None, typer.Option(help="Risk-category bound for a categorical NRI "
                                                            "(repeatable; default category-free).")] = None,
         overwrite: Annotated[bool, typer.Option(help="Write into a non-empty output folder.")] = False,
@@ -142,7 +145,8 @@ def register_nomogram(app: typer.Typer) -> None:
                                      scale=scale, outcome=outcome)  # type: ignore[arg-type]
         result = combine_signature(data, terms, dl_term=signature_term, B=n_boot, seed=seed,
                                    firth={"no": False, "yes": True, "auto": None}[firth], cutoffs=cutoff,
-                                   missing=missing, m=imputations, notes=notes)  # type: ignore[arg-type]
+                                   missing=missing, m=imputations, development=tuple(fit_split or ("cv", "val")),
+                                   notes=notes)  # type: ignore[arg-type]
         with atomic_folder(out) as tmp:
             files = rebase(write_combined(result, tmp, sources={"predictions": str(predictions),
                                                                 "clinical": str(clinical)}), tmp, out)

@@ -208,7 +208,7 @@ def _evaluate_split(name: str, fits: dict[str, LogisticFit], data: pd.DataFrame,
 def combine_signature(data: pd.DataFrame, clinical_terms: str, *, dl_term: str = SIGNATURE, B: int = 200,
                       seed: int = 0, firth: bool | None = False, cutoffs: Sequence[float] | None = None,
                       missing: Literal["complete", "impute"] = "complete", m: int = 20,
-                      notes: Sequence[str] = ()) -> CombinedModels:
+                      development: Sequence[str] = _DEV, notes: Sequence[str] = ()) -> CombinedModels:
     """Fit, compare and validate the clinical-only, DL-only and combined models.
 
     Parameters
@@ -232,6 +232,10 @@ def combine_signature(data: pd.DataFrame, clinical_terms: str, *, dl_term: str =
         left out. The choice is stated in ``notes``.
     m : int, default 20
         Imputed data sets when ``missing="impute"``.
+    development : sequence of str, default ("cv", "val")
+        The ``split`` values the models are fitted on; the other splits among ``test`` / ``external`` are held
+        out. Give ``("test",)`` when the signature came from a model trained elsewhere and every patient here is
+        its test set (the nomogram is then developed on those patients).
     notes : sequence of str
         Notes from the join, carried into the result.
 
@@ -246,10 +250,12 @@ def combine_signature(data: pd.DataFrame, clinical_terms: str, *, dl_term: str =
     variables = {v for f in formulas.values() for _, v, _ in parse_formula(f)[1]}
     require_columns(data, sorted(variables))
     notes = list(notes)
-    dev_mask = data["split"].isin(_DEV).to_numpy()
+    development = tuple(development)
+    dev_mask = data["split"].isin(development).to_numpy()
     if not dev_mask.any():
         raise DataError(f"no development rows: the predictions have splits {sorted(set(data['split']))}; the "
-                        f"models are fitted on {' and '.join(_DEV)} rows (out-of-fold or validation predictions)")
+                        f"models are fitted on {' and '.join(development)} rows (by default the out-of-fold and "
+                        "validation predictions)")
     cols = ["y", *sorted(variables)]
     always = ["y", SIGNATURE] if SIGNATURE in variables else ["y"]
     need = cols if missing == "complete" else always
@@ -292,7 +298,7 @@ def combine_signature(data: pd.DataFrame, clinical_terms: str, *, dl_term: str =
     cal_summary = calibration_metrics(y, probs["combined"], n_boot=200, seed=seed)
     decision = {k: decision_curve(y, v, n_boot=0) for k, v in probs.items()}
     held = []
-    for split in ("test", "external"):
+    for split in (s for s in ("test", "external") if s not in development):
         rows = data[(data["split"] == split).to_numpy() & complete].reset_index(drop=True)
         if len(rows):
             if rows["y"].nunique() < 2:

@@ -15,12 +15,14 @@ which the fit's ``missing`` text says.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from nodescope.clinical._design import Design, build_design
-from nodescope.clinical._lrm import LogisticFit, fit_lrm
+from nodescope.clinical._lrm import LogisticFit, SeparationWarning, fit_lrm
 from nodescope.errors import StatisticsInputError
 
 __all__ = ["fit_lrm_imputed", "pool_rubin"]
@@ -112,7 +114,13 @@ def fit_lrm_imputed(formula: str, frame: pd.DataFrame, *, m: int = 20, n_burn: i
     if m < 2:
         raise StatisticsInputError(f"multiple imputation needs m >= 2 completed data sets, got {m}")
     sets = _completed_sets(data, design, m, n_burn, seed)
-    fits = [fit_lrm(formula, s, firth=firth, design=design) for s in sets]
+    with warnings.catch_warnings():  # one warning for the pooled fit, not one per completed data set
+        warnings.simplefilter("ignore", SeparationWarning)
+        fits = [fit_lrm(formula, s, firth=firth, design=design) for s in sets]
+    if any(f.separation for f in fits) and not any(f.firth for f in fits):
+        warnings.warn(f"outcome separated in {sum(f.separation for f in fits)} of {m} completed data sets; "
+                      "maximum-likelihood estimates do not exist -- refit with Firth's penalised likelihood",
+                      SeparationWarning, stacklevel=2)
     coef, cov = pool_rubin(np.array([f.coef.to_numpy() for f in fits]), np.array([f.cov.to_numpy() for f in fits]))
     stats = {k: float(np.mean([f.stats[k] for f in fits])) for k in fits[0].stats}
     per = ", ".join(f"{c}: {int(miss[c].sum())}" for c in miss.columns if miss[c].any())

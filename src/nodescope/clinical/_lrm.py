@@ -148,12 +148,27 @@ def _firth(x: NDArray[np.float64], y: NDArray[np.float64], *, maxiter: int = 100
 
 
 def _mle(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
+    """Maximum likelihood by statsmodels' Logit (Newton); under separation, where its Hessian turns singular, by
+    statsmodels' GLM (IRLS), whose diverging estimates come back flagged as not converged."""
     import statsmodels.api as sm
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = sm.Logit(y, x).fit(method="newton", maxiter=100, tol=1e-12, disp=0)
-    return np.asarray(res.params, float), np.asarray(res.cov_params(), float), bool(res.mle_retvals["converged"])
+        try:
+            res = sm.Logit(y, x).fit(method="newton", maxiter=100, tol=1e-12, disp=0)
+            return (np.asarray(res.params, float), np.asarray(res.cov_params(), float),
+                    bool(res.mle_retvals["converged"]))
+        except (np.linalg.LinAlgError, ValueError):
+            pass
+        try:
+            glm = sm.GLM(y, x, family=sm.families.Binomial()).fit(maxiter=100)
+            beta = np.asarray(glm.params, float)
+            p = 1 / (1 + np.exp(-(x @ beta)))
+            cov = np.linalg.pinv(x.T @ (x * (p * (1 - p))[:, None]))
+        except (np.linalg.LinAlgError, ValueError):
+            nan = np.full(x.shape[1], np.nan)
+            return nan, np.full((x.shape[1], x.shape[1]), np.nan), False
+    return beta, np.asarray(cov, float), False
 
 
 def fit_matrix(x: NDArray[np.float64], y: NDArray[np.float64], *, firth: bool = False
@@ -224,9 +239,10 @@ class LogisticFit:
         z = self.coef.to_numpy() / se
         q = stats.norm.ppf(1 - alpha / 2)
         b = self.coef.to_numpy()
-        return pd.DataFrame({"Coef": b, "S.E.": se, "Wald Z": z, "P": 2 * stats.norm.sf(np.abs(z)),
-                             "OR": np.exp(b), "OR lower": np.exp(b - q * se), "OR upper": np.exp(b + q * se)},
-                            index=self.coef.index)
+        with np.errstate(over="ignore"):  # a diverged (separated) fit has huge coefficients: OR inf, said in warnings
+            return pd.DataFrame({"Coef": b, "S.E.": se, "Wald Z": z, "P": 2 * stats.norm.sf(np.abs(z)),
+                                 "OR": np.exp(b), "OR lower": np.exp(b - q * se), "OR upper": np.exp(b + q * se)},
+                                index=self.coef.index)
 
 
 def _complete_cases(frame: pd.DataFrame, design: Design) -> tuple[pd.DataFrame, str]:

@@ -154,8 +154,9 @@ def validate(fit: LogisticFit, *, B: int = 200, seed: int = 0, indices: ArrayLik
     corrected = orig - optimism
     a, b = corrected[2], corrected[3]
     p = np.arange(0, 1 + 1e-12, 0.0005)
-    with np.errstate(divide="ignore"):
-        emax = float(np.nanmax(np.abs(p - _plogis(a + b * np.log(p / (1 - p))))))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.abs(p - _plogis(a + b * np.log(p / (1 - p))))
+    emax = float(np.nanmax(gap)) if np.isfinite(gap).any() else float("nan")
     table = pd.DataFrame({"index.orig": orig, "training": train, "test": test, "optimism": optimism,
                           "index.corrected": corrected, "n": num}, index=_INDEXES)
     emax_row = pd.DataFrame({"index.orig": [0.0], "training": [0.0], "test": [emax], "optimism": [emax],
