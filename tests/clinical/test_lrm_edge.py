@@ -54,3 +54,15 @@ def test_bad_outcomes_and_columns(frame):
         fit_lrm("y ~ age", frame)
     with pytest.raises(DataError, match="column 'three' must be numeric"):
         fit_lrm("y ~ rcs(three, 3)", frame)
+
+
+def test_singular_resample_is_skipped_not_raised(frame):
+    from nodescope.clinical._lrm import fit_matrix
+
+    fit = fit_lrm("y ~ x + g", frame, firth=True)
+    rows = np.flatnonzero(frame.g.to_numpy() != "c")  # no patient of level c: its column is all zero
+    beta, _, ok = fit_matrix(fit.x[rows], fit.y[rows], firth=True)
+    assert not ok and np.isnan(beta).all()
+    idx = np.vstack([rows[np.arange(len(frame)) % len(rows)], np.arange(len(frame))])
+    val = validate(fit, indices=idx)
+    assert val.failed == 1 and val.table.loc["Dxy", "n"] == 1

@@ -173,8 +173,18 @@ def _mle(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[NDArray[np.flo
 
 def fit_matrix(x: NDArray[np.float64], y: NDArray[np.float64], *, firth: bool = False
                ) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
-    """Fit a logistic model on a design matrix (intercept included): coefficients, covariance, converged."""
-    return _firth(x, y) if firth else _mle(x, y)
+    """Fit a logistic model on a design matrix (intercept included): coefficients, covariance, converged.
+
+    A singular design (a bootstrap resample without any patient of some level: rms' "singularity") gives ``nan``
+    estimates and ``converged = False`` instead of an exception, so resampling loops can count and skip it.
+    """
+    if firth:
+        try:
+            return _firth(x, y)
+        except np.linalg.LinAlgError:
+            p = x.shape[1]
+            return np.full(p, np.nan), np.full((p, p), np.nan), False
+    return _mle(x, y)
 
 
 @dataclass(frozen=True)
