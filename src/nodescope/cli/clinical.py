@@ -145,8 +145,8 @@ def register_nomogram(app: typer.Typer) -> None:
                                      scale=scale, outcome=outcome)  # type: ignore[arg-type]
         result = combine_signature(data, terms, dl_term=signature_term, B=n_boot, seed=seed,
                                    firth={"no": False, "yes": True, "auto": None}[firth], cutoffs=cutoff,
-                                   missing=missing, m=imputations, development=tuple(fit_split or ("cv", "val")),
-                                   notes=notes)  # type: ignore[arg-type]
+                                   missing=missing,  # type: ignore[arg-type]
+                                   m=imputations, development=tuple(fit_split or ("cv", "val")), notes=notes)
         with atomic_folder(out) as tmp:
             files = rebase(write_combined(result, tmp, sources={"predictions": str(predictions),
                                                                 "clinical": str(clinical)}), tmp, out)
