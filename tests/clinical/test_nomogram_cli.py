@@ -137,3 +137,20 @@ def test_text_outcome_from_the_clinical_table(tmp_path):
     # "N1" (second in sorted order) is the event: the same fits as with the predictions' 0/1 y_true
     np.testing.assert_allclose(res.fits["combined"].coef, ref.fits["combined"].coef)
     assert res.held_out[0].n_events == ref.held_out[0].n_events
+
+
+def test_report_page_renders_its_figures_in_chromium(tmp_path):
+    from browser import chromium_page
+
+    pred, clin = _cohort(tmp_path)
+    out = tmp_path / "nom"
+    res = CliRunner().invoke(app, ["nomogram", str(pred), str(clin), "--terms", "age + sex", "-o", str(out),
+                                   "--n-boot", "5"])
+    assert res.exit_code == 0, res.output
+    with chromium_page() as page:
+        page.goto((out / "report.html").as_uri())
+        assert page.title() == "DL signature + clinical model: nomogram"
+        widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth)")
+        assert len(widths) >= 5 and all(w > 100 for w in widths)  # nomogram, calibrations, decision curves
+        assert page.locator("text=Held-out split: test").count() == 1
+        assert page.locator("table").count() >= 6
