@@ -107,6 +107,33 @@ def _studies(d: Path) -> Path:
     return _write(d / "studies.csv", "study,TP,FP,FN,TN\nA,20,3,4,50\nB,30,4,5,40\nC,25,6,3,60\nD,40,2,8,55\n")
 
 
+def _clinical_table(d: Path, text: str | None = None) -> Path:
+    rows = [f"P{i},{30 + 3 * i},{'F' if i % 3 else 'M'}" for i in range(8)]
+    return _write(d / "clinical.csv", "patient_id,age,sex\n" + "\n".join(rows) + "\n" if text is None else text)
+
+
+def _clinical_case(kind: str) -> Case:
+    """The clinical stage's commands (table1, nomogram, signature) given a table or option that cannot be used."""
+
+    def build(d: Path, b: Path) -> tuple[list[str], list[str], dict[str, str]]:
+        if kind == "table1-no-group":
+            c = _clinical_table(d)
+            return ["table1", str(c), "--group", "nope", "-o", str(d / "t1.csv")], [str(c), "no column 'nope'"], {}
+        if kind == "table1-empty":
+            c = _clinical_table(d, "")
+            return ["table1", str(c), "--group", "sex"], [str(c), "cannot be read as CSV"], {}
+        p, c = _predictions(d), _clinical_table(d)
+        if kind == "nomogram-no-development":
+            return (["nomogram", str(p), str(c), "--terms", "age", "-o", str(d / "nom")],
+                    ["no development rows", "['test']"], {})
+        if kind == "nomogram-bad-terms":
+            return (["nomogram", str(p), str(c), "--terms", "age +", "--fit-split", "test", "-o", str(d / "nom")],
+                    ["cannot read term ''"], {})
+        return (["signature", str(p), "--folds", "1", "-o", str(d / "s.csv")], ["--folds", ">= 2"], {})
+
+    return build
+
+
 # ------------------------------------------------------------------------------------------------ the cases
 # Each builder gets a fresh folder and the bundle and returns (CLI arguments, culprits the message must name,
 # environment variables).
@@ -380,6 +407,11 @@ CASES: dict[str, Case] = {
     "synth-image-size": _option(["data", "synth", "sy", "--image-size", "8"], ["--image-size", "in [32, 2048]"]),
     "synth-seed": _option(["data", "synth", "sy", "--seed", "-1"], ["--seed", ">= 0"]),
     "import-bad-regex": _bad_regex,
+    # the clinical stage
+    **{k: _clinical_case(k) for k in ("table1-no-group", "table1-empty", "nomogram-no-development",
+                                      "nomogram-bad-terms", "signature-folds")},
+    "nomogram-n-boot": _option(["nomogram", "-o", "nom", "--terms", "age", "--n-boot", "0"], ["--n-boot", ">= 1"],
+                               "preds"),
 }
 
 

@@ -226,6 +226,25 @@ def demo_overwrite_of_a_folder_that_is_no_demo(tmp: Path) -> tuple[list[str], st
     return ["demo", "-o", str(tmp / "data"), "--overwrite"], "does not look like a nodescope demo folder"
 
 
+def table1_onto_its_clinical_table(tmp: Path) -> tuple[list[str], str]:
+    c = tmp / "clinical.csv"
+    c.write_text("patient_id,age,sex\nA,40,F\nB,50,M\nC,60,F\n")
+    return ["table1", str(c), "--group", "sex", "-o", str(c), "--overwrite"], "is the input"
+
+
+def nomogram_into_the_folder_of_its_input(tmp: Path) -> tuple[list[str], str]:
+    p = _predictions(tmp)
+    c = p.parent / "clinical.csv"
+    c.write_text("patient_id,age\nP0,40\n")
+    return ["nomogram", str(p), str(c), "--terms", "age", "-o", str(p.parent), "--overwrite"], "holds the input"
+
+
+def signature_onto_its_features(tmp: Path) -> tuple[list[str], str]:
+    f = tmp / "features.csv"
+    f.write_text("patient_id,y_true,f_0\nA,x,0.1\nB,y,0.2\n")
+    return ["signature", str(f), "-o", str(f), "--overwrite"], "is the input"
+
+
 CASES: list[Case] = [
     train_into_non_empty_folder, train_overwrite_of_a_folder_that_is_no_run, train_overwrite_would_delete_an_input,
     train_resume_and_overwrite, train_out_is_a_file, predict_onto_its_manifest,
@@ -234,7 +253,8 @@ CASES: list[Case] = [
     split_manifest_out_is_the_manifest, split_two_outputs_one_file, split_output_exists, synth_overwrite_of_real_data,
     synth_without_overwrite, import_over_an_earlier_manifest, evaluate_into_non_empty_folder,
     evaluate_into_the_folder_of_its_input, meta_into_non_empty_folder, pretrain_into_non_empty_folder,
-    demo_overwrite_of_a_folder_that_is_no_demo,
+    demo_overwrite_of_a_folder_that_is_no_demo, table1_onto_its_clinical_table, nomogram_into_the_folder_of_its_input,
+    signature_onto_its_features,
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from nodescope import __version__
+from nodescope.cli import clinical as _clinical
 from nodescope.cli import data as _data
 from nodescope.cli import demo as _demo
 from nodescope.cli import doctor as _doctor
@@ -71,7 +72,7 @@ def version() -> None:
 
 
 # Stage registrations: each module adds its commands or sub-apps to ``app``.
-for _module in (_data, _train, _evaluate, _meta, _demo, _doctor, _segment):
+for _module in (_data, _train, _evaluate, _meta, _demo, _doctor, _segment, _clinical):
     _module.register(app)
 
 

@@ -81,8 +81,8 @@ def _collect(inputs: Sequence[str | Path], *, group_col: str = "patient_id", mod
 
 def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: bool | None = None,
                   engine: Engine = "torch", split: str = "test", batch_size: int = 32, group_col: str | None = None,
-                  threads: int | None = None, mask_source: Callable[[Any], np.ndarray] | None = None
-                  ) -> pd.DataFrame:
+                  threads: int | None = None, mask_source: Callable[[Any], np.ndarray] | None = None,
+                  features: bool = False) -> pd.DataFrame:
     """Predict every image of ``inputs`` (manifest CSVs, folders, image files) with a classifier bundle.
 
     Manifests are read with ``group_col`` (default: the bundle's training ``group_col``, else ``patient_id``); an
@@ -101,6 +101,8 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
     mask, e.g. :func:`nodescope.segment.automatic_roi`) replaces the manifest's masks for a mask-cropping bundle
     (``input.roi`` ``"mask"``): image -> mask -> crop -> class with no drawn mask; the output then has
     ``roi_source`` = ``automatic`` and ``roi_empty`` (no lesion found: the whole image was used).
+
+    With ``features=True`` the pooled penultimate-layer features follow as ``f_0 .. f_{F-1}``.
     """
     from nodescope.data import read_image
     from nodescope.evaluation import make_predictions
@@ -133,7 +135,8 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
                                 "give a manifest with a 'mask' column")
             mask = read_image(mp).pixels
         imgs[i] = spec.prepare(read_image(p), mask=mask)[0]
-    probs = predictor.predict(imgs, tta=tta).probabilities
+    scored = predictor.predict(imgs, tta=tta, features=features)
+    probs = scored.probabilities
     out = make_predictions(
         frame["patient_id"].to_numpy(), frame["y_true"].to_numpy(), probs, bundle.classes, split=split, fold=-1,
         model=bundle.name, run_id=str(bundle.meta.run_id or bundle.path.resolve().parent.parent.name),
@@ -148,4 +151,7 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
     if mask_source is not None:
         out["roi_source"] = "automatic"
         out["roi_empty"] = roi_empty
+    if features and scored.features is not None:
+        feats = pd.DataFrame(scored.features, columns=[f"f_{j}" for j in range(scored.features.shape[1])])
+        out = pd.concat([out.reset_index(drop=True), feats], axis=1)
     return out
