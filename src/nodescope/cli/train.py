@@ -128,42 +128,42 @@ def _overrides(given: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _train(**given: Any) -> None:
+    """Train a classifier with patient-level k-fold cross-validation; writes bundles and predictions.csv."""
+    from nodescope.training import load_config, run_cv
+    from nodescope.training._config import check_accelerator
+    from nodescope.training._folds import TrainingTerminated
+
+    config = given.pop("config")
+    cfg = load_config(config, **_overrides(given))
+    try:
+        check_accelerator(cfg.accelerator)
+    except ConfigError as exc:
+        raise ConfigError(f"--{exc}") from None
+    if cfg.weights not in ("none", "imagenet") and Path(cfg.weights).is_file():
+        from nodescope.models._weights import read_state_dict
+
+        read_state_dict(cfg.weights)  # refused before the run writes anything (a pickle, a broken file)
+    try:
+        with progress() as shown:
+            res = run_cv(cfg, progress=shown)
+    except TrainingTerminated as exc:  # not a user error: exit 128 + signal, as a shell reports a killed job
+        fail(f"training was terminated ({signal.Signals(exc.signum).name}) during {exc.stage}; the finished folds "
+             f"are kept in {exc.run_dir}: continue with --resume", code=128 + exc.signum)
+    if res.run_summary is None:
+        return  # a non-zero DDP rank
+    from nodescope.cli._summaries import train_summary
+
+    if not _common.output.quiet:  # the CIs are computed from the saved predictions: skipped when nothing is shown
+        for item in train_summary(res.run_dir, res.run_summary):
+            console.print(item, highlight=False)
+    final = res.run_dir / "final" / "bundle"
+    print_paths(res.run_dir / "predictions.csv", final if final.is_dir() else None)
+
+
 def register(app: typer.Typer) -> None:
     """Attach ``train``, ``predict`` and ``pretrain`` to the main app."""
-
-    def train(**given: Any) -> None:
-        """Train a classifier with patient-level k-fold cross-validation; writes bundles and predictions.csv."""
-        from nodescope.training import load_config, run_cv
-        from nodescope.training._config import check_accelerator
-        from nodescope.training._folds import TrainingTerminated
-
-        config = given.pop("config")
-        cfg = load_config(config, **_overrides(given))
-        try:
-            check_accelerator(cfg.accelerator)
-        except ConfigError as exc:
-            raise ConfigError(f"--{exc}") from None
-        if cfg.weights not in ("none", "imagenet") and Path(cfg.weights).is_file():
-            from nodescope.models._weights import read_state_dict
-
-            read_state_dict(cfg.weights)  # refused before the run writes anything (a pickle, a broken file)
-        try:
-            with progress() as shown:
-                res = run_cv(cfg, progress=shown)
-        except TrainingTerminated as exc:  # not a user error: exit 128 + signal, as a shell reports a killed job
-            fail(f"training was terminated ({signal.Signals(exc.signum).name}) during {exc.stage}; the finished folds "
-                 f"are kept in {exc.run_dir}: continue with --resume", code=128 + exc.signum)
-        if res.run_summary is None:
-            return  # a non-zero DDP rank
-        from nodescope.cli._summaries import train_summary
-
-        if not _common.output.quiet:  # the CIs are computed from the saved predictions: skipped when nothing is shown
-            for item in train_summary(res.run_dir, res.run_summary):
-                console.print(item, highlight=False)
-        final = res.run_dir / "final" / "bundle"
-        print_paths(res.run_dir / "predictions.csv", final if final.is_dir() else None)
-
-    app.command(name="train")(_with_signature(train, train_options()))
+    app.command(name="train")(_with_signature(_train, train_options()))
 
     @app.command()
     def predict(
