@@ -102,7 +102,7 @@ def create_app(settings: ServeSettings, service: ModelService) -> FastAPI:
         pool.shutdown(wait=True)  # uvicorn has drained the requests in flight by now
 
     app = FastAPI(title="nodescope", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url="/api/openapi.json", max_body_size=settings.max_upload_bytes,
+                  openapi_url="/api/openapi.json",
                   description="Lymph-node metastasis prediction from ultrasound images. " + RESEARCH_NOTICE)
     app.state.service, app.state.settings, app.state.admission = service, settings, admission
 
@@ -110,7 +110,7 @@ def create_app(settings: ServeSettings, service: ModelService) -> FastAPI:
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         detail = str(exc.detail)
         if exc.status_code == 413:
-            detail = f"the request body exceeds this server's limit of {settings.max_upload_mb:g} MiB"
+            detail = f"the request body exceeds this server's limit of {settings.max_upload_bytes:,} bytes"
         return _error(exc.status_code, detail, request, exc.headers)
 
     @app.exception_handler(UploadRejected)
@@ -133,7 +133,10 @@ def create_app(settings: ServeSettings, service: ModelService) -> FastAPI:
         return ModelsResponse(models=[model_info(m) for m in service.models.values()], default=service.default,
                               segmenter=service.segmenter is not None)
 
-    @app.post("/api/predict", response_model=PredictResponse, responses=_ERRORS, tags=["predict"])
+    limit = settings.max_upload_bytes  # declared bodies: the guard; streamed ones: FastAPI's per-route limit
+
+    @app.post("/api/predict", response_model=PredictResponse, responses=_ERRORS, tags=["predict"],
+              max_body_size=limit)
     async def predict(
         request: Request,
         bmode: Annotated[UploadFile | None, File(description="B-mode image (PNG, JPEG or DICOM)")] = None,
@@ -164,7 +167,7 @@ def create_app(settings: ServeSettings, service: ModelService) -> FastAPI:
         return await in_pool(work)
 
     @app.post("/api/batch", response_class=Response, responses={200: {"content": {"text/csv": {}}}, **_ERRORS},
-              tags=["predict"])
+              tags=["predict"], max_body_size=limit)
     async def batch(
         request: Request,
         files: Annotated[list[UploadFile] | None, File(description="Images of a folder")] = None,
@@ -194,7 +197,8 @@ def create_app(settings: ServeSettings, service: ModelService) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(GuardMiddleware, admission=admission,
-                       api_key=settings.api_key.get_secret_value() if settings.api_key else None)
+                       api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+                       max_body=settings.max_upload_bytes)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

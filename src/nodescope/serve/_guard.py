@@ -8,6 +8,8 @@ One pure ASGI middleware (no per-request thread, nothing buffered) wraps the Fas
   referrer, ``no-store`` caching for the API;
 - with an API key, ``/api/`` routes other than ``/api/health`` answer 401 without header ``X-API-Key`` (or
   ``Authorization: Bearer``) equal to it (constant-time comparison);
+- a declared body (``Content-Length``) over the limit is answered 413 before it is read (a streamed one is cut by
+  FastAPI's own body limit, also 413);
 - inference routes are admitted while fewer than ``capacity`` (workers + queue) are in flight; beyond that the
   answer is 503 with ``Retry-After`` at once, before the body is read, so an overload never piles up.
 """
@@ -64,8 +66,10 @@ class Admission:
 class GuardMiddleware:
     """The ASGI middleware described in the module docstring."""
 
-    def __init__(self, app: ASGIApp, *, admission: Admission, api_key: str | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, admission: Admission, api_key: str | None = None,
+                 max_body: int | None = None) -> None:
         self.app = app
+        self.max_body = max_body
         self.admission = admission
         self.api_key = api_key.encode() if api_key else None
 
@@ -115,6 +119,11 @@ class GuardMiddleware:
             if path.startswith("/api/") and path != "/api/health" and not self._authorised(scope):
                 await self._reply(send_wrapped, 401, "missing or wrong API key: send header X-API-Key", rid,
                                   (("www-authenticate", "Bearer"),))
+                return
+            length = next((v for k, v in scope.get("headers", []) if k == b"content-length"), b"")
+            if self.max_body is not None and length.isdigit() and int(length) > self.max_body:
+                await self._reply(send_wrapped, 413, f"the request body ({int(length):,} bytes) exceeds this "
+                                  f"server's limit of {self.max_body:,} bytes", rid)
                 return
             if scope.get("method") == "POST" and path in ADMITTED_PATHS:
                 adm = self.admission

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,8 @@ def decode_upload(data: bytes, label: str, *, max_pixels: int) -> DecodedUpload:
 
 
 def _no_path(message: str, name: str) -> str:
-    """A reader's message, which starts with the name it was given, as it is."""
+    """A reader's message, starting with the upload's name, without the repr of an in-memory stream."""
+    message = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the upload", message)
     return message if message.startswith(name) else f"{name}: {message}"
 
 
@@ -181,7 +183,7 @@ def deidentify_dicom(data: bytes) -> bytes:
     out.StudyInstanceUID = generate_uid()
     out.SeriesInstanceUID = generate_uid()
     out.PatientIdentityRemoved = "YES"
-    out.DeidentificationMethod = "DICOM PS3.15 E.1 basic profile: only pixel-module attributes retained (nodescope)"
+    out.DeidentificationMethod = "PS3.15 E.1 basic profile; pixel module kept (nodescope)"
     code = Dataset()
     code.CodeValue, code.CodingSchemeDesignator = "113100", "DCM"
     code.CodeMeaning = "Basic Application Confidentiality Profile"
