@@ -21,6 +21,8 @@ from nodescope.models import (
 )
 
 MODALITIES = ("bmode", "cdfi", "elastography")
+#: metrics.json of the tiny bundles (made-up figures of an untrained network: the page only has to show them)
+METRICS = {"metric": "auc", "splits": {"cv": {"n": 24, "patients": 12, "auc": 0.61, "auc_ci": [0.4, 0.8]}}}
 
 
 def _meta(kind: str, arch: dict[str, Any], mods: tuple[str, ...] | None, *, name: str, roi: str = "none",
@@ -42,9 +44,7 @@ def make_classifier(path: Path, modality: str | None, *, seed: int = 0, roi: str
     arch = {"backbone": "resnet18", "num_classes": 2, "in_chans": 1, "image_size": 32, "head": "mlp", "hidden": 8,
             "dropout": 0.0}
     meta = _meta("classifier", arch, (modality,) if modality else None, name=f"tiny_{modality or 'any'}", roi=roi)
-    metrics = {"metric": "auc", "splits": {"cv": {"n": 24, "patients": 12, "auc": 0.61,
-                                                  "auc_ci": [0.4, 0.8]}}}
-    return save_bundle(path, net, meta, metrics=metrics)
+    return save_bundle(path, net, meta, metrics=METRICS)
 
 
 def make_fusion(path: Path) -> Path:
@@ -52,7 +52,8 @@ def make_fusion(path: Path) -> Path:
     torch.manual_seed(1)
     net = IntermediateFusionNet("resnet18", list(MODALITIES), 2, in_chans=1, image_size=32, hidden=8, dropout=0.0,
                                 shared=True)
-    return save_bundle(path, net, _meta("fusion", {"kind": "fusion", **net.config}, MODALITIES, name="tiny_fusion"))
+    return save_bundle(path, net, _meta("fusion", {"kind": "fusion", **net.config}, MODALITIES, name="tiny_fusion"),
+                       metrics=METRICS)
 
 
 def png(shape: tuple[int, ...] = (40, 48), seed: int = 0, fmt: str = "PNG") -> bytes:
