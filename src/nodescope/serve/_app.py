@@ -39,7 +39,7 @@ from nodescope.serve._schemas import (
 )
 from nodescope.serve._service import ModelService, ServedModel
 from nodescope.serve._settings import ServeSettings
-from nodescope.serve._uploads import UploadRejected, keep_upload
+from nodescope.serve._uploads import UploadRejected, keep_upload, quiet_dicom_logging
 
 __all__ = ["STATIC", "create_app", "model_info"]
 
@@ -90,6 +90,7 @@ def create_app(settings: ServeSettings, service: ModelService) -> FastAPI:
 
     # uploads stay in memory: starlette spools files above 1 MiB to a temporary file on disk otherwise
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, settings.max_upload_bytes + 1)
+    quiet_dicom_logging()
     pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="nodescope-infer")
     admission = Admission(capacity=settings.workers + settings.queue, workers=settings.workers)
     keep = settings.keep_uploads

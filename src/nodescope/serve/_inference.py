@@ -43,7 +43,7 @@ def parse_box(text: str | None) -> tuple[int, int, int, int] | None:
         return None
     try:
         vals = tuple(round(float(v)) for v in text.split(","))
-    except ValueError:
+    except (ValueError, OverflowError):  # not numbers, nan, inf
         vals = ()
     if len(vals) != 4 or vals[2] <= vals[0] or vals[3] <= vals[1] or min(vals) < 0:
         raise UploadRejected(422, f"box: expected 'x0,y0,x1,y1' in pixels with x1 > x0 >= 0 and y1 > y0 >= 0, "

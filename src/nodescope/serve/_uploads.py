@@ -8,7 +8,9 @@ the decoder cannot read (truncated, corrupt, an unsupported layout) is a 422 nam
 
 Names: the messages call an upload by its form field (``upload 'bmode'``), never by the client's file name, which
 in a hospital often holds a patient's name. DICOM headers are read only for the pixel module; nothing from them is
-logged or returned. :func:`deidentify_dicom` is what ``--keep-uploads`` stores (DICOM PS3.15 Annex E, basic
+logged or returned (only pixel-module attributes are read; as a second guard pydicom's warnings, which quote the
+values of malformed elements, are silenced while an upload is decoded, and the service turns pydicom's logger off,
+see :func:`quiet_dicom_logging`). :func:`deidentify_dicom` is what ``--keep-uploads`` stores (DICOM PS3.15 Annex E, basic
 application level confidentiality profile, by the "retain only safe attributes" route: every attribute not needed
 to display the pixels is removed, which removes each one the profile lists; UIDs are replaced).
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,7 @@ from nodescope.data import UltrasoundImage, image_info, read_image
 from nodescope.errors import DataError
 
 __all__ = ["DecodedUpload", "UploadRejected", "decode_upload", "deidentify_dicom", "display_uint8", "keep_upload",
-           "png_bytes", "sniff_format"]
+           "png_bytes", "quiet_dicom_logging", "sniff_format"]
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +111,9 @@ def decode_upload(data: bytes, label: str, *, max_pixels: int) -> DecodedUpload:
                                   "name and declared type are not trusted)")
     name = f"{label}"
     try:
-        info = image_info(data, name=name)
-        pixels = int(info.width) * int(info.height) * max(1, int(info.frames))
-        if pixels > max_pixels:
-            raise UploadRejected(413, f"{label}: {info.width}x{info.height}"
-                                      f"{f' x {info.frames} frames' if info.frames > 1 else ''} = {pixels:,} pixels "
-                                      f"exceeds this server's limit of {max_pixels:,} pixels")
-        if info.width < 1 or info.height < 1:
-            raise UploadRejected(422, f"{label}: the header announces an empty image ({info.width}x{info.height})")
-        img = read_image(data, name=name, max_pixels=max_pixels)
+        with warnings.catch_warnings():  # pydicom's warnings quote the values of malformed elements
+            warnings.simplefilter("ignore")
+            return _decode(data, label, name, fmt, max_pixels)
     except UploadRejected:
         raise
     except DataError as exc:
@@ -126,10 +123,28 @@ def decode_upload(data: bytes, label: str, *, max_pixels: int) -> DecodedUpload:
     except Exception as exc:  # a decoder's own failure on hostile input: refused, never a 500 or a dead worker
         log.warning("decoder failure on %s (%s): %s", label, fmt, type(exc).__name__)
         raise UploadRejected(422, f"{label}: cannot decode the {fmt.upper()} file ({type(exc).__name__})") from None
+
+
+def _decode(data: bytes, label: str, name: str, fmt: str, max_pixels: int) -> DecodedUpload:
+    """Header check (pixel limit) then decoding; see :func:`decode_upload`."""
+    info = image_info(data, name=name)
+    pixels = int(info.width) * int(info.height) * max(1, int(info.frames))
+    if pixels > max_pixels:
+        raise UploadRejected(413, f"{label}: {info.width}x{info.height}"
+                                  f"{f' x {info.frames} frames' if info.frames > 1 else ''} = {pixels:,} pixels "
+                                  f"exceeds this server's limit of {max_pixels:,} pixels")
+    if info.width < 1 or info.height < 1:
+        raise UploadRejected(422, f"{label}: the header announces an empty image ({info.width}x{info.height})")
+    img = read_image(data, name=name, max_pixels=max_pixels)
     px = img.pixels
     if px.ndim != 3 or px.shape[0] < 1 or px.shape[1] < 1 or px.shape[2] not in (1, 3):
         raise UploadRejected(422, f"{label}: unsupported pixel layout {tuple(px.shape)}; expected (H, W, 1 or 3)")
     return DecodedUpload(label=label, format=fmt, image=img, data=data)
+
+
+def quiet_dicom_logging() -> None:
+    """Turn pydicom's logger off for this process: its warnings quote the values of malformed elements."""
+    logging.getLogger("pydicom").disabled = True
 
 
 def _no_path(message: str, name: str) -> str:
