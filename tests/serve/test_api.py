@@ -57,7 +57,7 @@ def test_openapi_documents_every_route_with_schemas(make_client) -> None:
 def test_single_classifier_matches_predict_files(make_client, bundles, tmp_path: Path) -> None:
     c = make_client()
     data = png((40, 48), seed=3)
-    r = _post(c, {"bmode": data}, model="tiny_bmode")
+    r = _post(c, {"bmode": data}, model="tiny_bmode", images="true")
     assert r.status_code == 200, r.text
     body = r.json()
     (tmp_path / "x.png").write_bytes(data)
@@ -73,6 +73,7 @@ def test_single_classifier_matches_predict_files(make_client, bundles, tmp_path:
     # the generic 'image' field feeds a single-image model too
     r2 = _post(c, {"image": data}, model="tiny_bmode")
     assert r2.json()["probabilities"] == body["probabilities"]
+    assert r2.json()["modalities"][0]["image_png"] is None  # only when asked
 
 
 def test_fusion_matches_the_network_and_any_modality_may_be_missing(make_client, bundles) -> None:

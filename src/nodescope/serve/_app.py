@@ -148,13 +148,14 @@ def create_app(settings: ServeSettings, service: ModelService) -> FastAPI:
         explain: Annotated[bool, Form(description="Add a Grad-CAM heat map per image")] = False,
         roi: Annotated[RoiOption, Form(description="none, auto (segmenter) or box")] = "none",
         box: Annotated[str | None, Form(description="roi=box: 'x0,y0,x1,y1' in pixels")] = None,
+        images: Annotated[bool, Form(description="Return each decoded image as PNG (for display)")] = False,
     ) -> PredictResponse:
         """Predict one lymph node from one image per modality (any modality may be missing)."""
         t0 = time.perf_counter()
         rid = request.state.request_id
         files = {"bmode": bmode, "cdfi": cdfi, "elastography": elastography, "image": image}
         uploads = {k: await f.read() for k, f in files.items() if f is not None}
-        opts = PredictOptions(explain=explain, roi=roi, box=parse_box(box))
+        opts = PredictOptions(explain=explain, roi=roi, box=parse_box(box), images=images)
 
         def work() -> PredictResponse:
             queued = (time.perf_counter() - t0) * 1000

@@ -30,9 +30,11 @@ DISPLAY_SIDE = 768
 
 @dataclass(frozen=True)
 class PredictOptions:
-    """Options of one request: ``explain`` (Grad-CAM), ``roi`` and its ``box`` ``(x0, y0, x1, y1)`` in pixels."""
+    """Options of one request: ``explain`` (Grad-CAM), ``roi`` and its ``box`` ``(x0, y0, x1, y1)`` in pixels,
+    ``images`` (return each decoded image as PNG: the page shows them, a browser cannot show a DICOM)."""
 
     explain: bool = False
+    images: bool = False
     roi: RoiOption = "none"
     box: tuple[int, int, int, int] | None = None
 
@@ -171,7 +173,7 @@ def run_prediction(service: ModelService, uploads: Mapping[str, bytes], opts: Pr
             modality=f, width=up.image.width, height=up.image.height, format=up.format,  # type: ignore[arg-type]
             probabilities=dict(zip(model.classes, map(float, p), strict=True)) if p is not None else None,
             predicted_class=decide(p, model.classes, model.positive_class, model.threshold)[0] if p is not None
-            else None, image_png=_b64(png_bytes(img, max_side=DISPLAY_SIDE)), heatmap_png=heat, roi_png=roi,
+            else None, image_png=_b64(png_bytes(img, max_side=DISPLAY_SIDE)) if opts.images else None, heatmap_png=heat, roi_png=roi,
             roi_used=mask is not None and any(b.spec.roi == "mask" for b in _bundles(model)), notes=notes))
     t3 = time.perf_counter()
     cls, rule = decide(probs, model.classes, model.positive_class, model.threshold)

@@ -111,7 +111,8 @@ class ModalityResult(BaseModel):
     probabilities: dict[str, float] | None = Field(
         None, description="This modality alone (late fusion: its classifier; fusion: the network with only it).")
     predicted_class: str | None = None
-    image_png: str = Field(description="The decoded image (base64 PNG, at most 768 px a side).")
+    image_png: str | None = Field(None, description="The decoded image (base64 PNG, at most 768 px a side), when "
+                                                    "images was asked.")
     heatmap_png: str | None = Field(None, description="Grad-CAM overlay (base64 PNG), when explain was asked.")
     roi_png: str | None = Field(None, description="ROI contour overlay (base64 PNG), when roi was auto or box.")
     roi_used: bool = Field(False, description="The ROI cropped the model's input (bundles with input.roi 'mask').")
@@ -121,10 +122,10 @@ class ModalityResult(BaseModel):
 class Timing(BaseModel):
     """Milliseconds spent in the server."""
 
-    queue_ms: float
-    decode_ms: float
-    model_ms: float
-    explain_ms: float
+    queue_ms: float = Field(description="Reading the upload and waiting for a worker.")
+    decode_ms: float = Field(description="Decoding the uploads and the ROI masks.")
+    model_ms: float = Field(description="Preparing the model input (resize, channels) and the forward pass(es).")
+    explain_ms: float = Field(description="Grad-CAM and the PNGs returned.")
     total_ms: float
 
 

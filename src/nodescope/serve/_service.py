@@ -215,7 +215,9 @@ def load_service(bundles: Sequence[str | Path], *, engine: str = "torch", thread
         mid = _unique(b.name, models)
         thr = b.threshold
         if b.kind == "classifier":
-            pred = Predictor(b, engine=engine, threads=threads, batch_size=8)  # type: ignore[arg-type]
+            # no busy-waiting ONNX threads: the event loop and the decoding need the cores between runs
+            pred = Predictor(b, engine=engine, threads=threads, batch_size=8,  # type: ignore[arg-type]
+                             onnx_spinning=False)
             m: ServedModel = ClassifierModel(mid, "classifier", b.classes, b.positive_class, thr, (_field_of(b),), b,
                                              predictor=pred)
             if m.fields[0] != "image":

@@ -205,6 +205,7 @@ async function predict(ev) {
   form.append("model", m.id);
   form.append("explain", $("explain").checked ? "true" : "false");
   form.append("roi", $("roi").value);
+  form.append("images", "true");
   if ($("roi").value === "box") form.append("box", $("box").value);
   $("predict-btn").disabled = true;
   say("status", "Predicting...");
