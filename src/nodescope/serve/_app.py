@@ -93,9 +93,8 @@ def create_app(settings: ServeSettings, service: ModelService) -> FastAPI:
     quiet_dicom_logging()
     pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="nodescope-infer")
     admission = Admission(capacity=settings.workers + settings.queue, workers=settings.workers)
-    keep = settings.keep_uploads
-    if keep is not None:
-        keep.mkdir(parents=True, exist_ok=True)
+    if settings.keep_uploads is not None:
+        settings.keep_uploads.mkdir(parents=True, exist_ok=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -117,6 +116,24 @@ def create_app(settings: ServeSettings, service: ModelService) -> FastAPI:
     @app.exception_handler(UploadRejected)
     async def rejected(request: Request, exc: UploadRejected) -> JSONResponse:
         return _error(exc.status, exc.reason, request)
+
+    _add_routes(app, service, settings, admission, pool)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(GuardMiddleware, admission=admission,
+                       api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+                       max_body=settings.max_upload_bytes)
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["x-api-key", "authorization", "x-request-id"])
+    return app
+
+
+def _add_routes(app: FastAPI, service: ModelService, settings: ServeSettings, admission: Admission,
+                pool: ThreadPoolExecutor) -> None:
+    """The routes: health, models, predict, batch and the page."""
+    keep = settings.keep_uploads
 
     async def in_pool(fn: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(pool, fn)
@@ -196,17 +213,6 @@ def create_app(settings: ServeSettings, service: ModelService) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
-
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(GuardMiddleware, admission=admission,
-                       api_key=settings.api_key.get_secret_value() if settings.api_key else None,
-                       max_body=settings.max_upload_bytes)
-    if settings.cors_origins:
-        from fastapi.middleware.cors import CORSMiddleware
-
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
-                           allow_headers=["x-api-key", "authorization", "x-request-id"])
-    return app
 
 
 def _batch_model(service: ModelService, model_id: str | None) -> ServedModel:
