@@ -123,4 +123,5 @@ def test_cli_starts_uvicorn_with_the_settings(bundles, monkeypatch: pytest.Monke
     assert r.exit_code == 0, r.output
     assert (seen["host"], seen["port"], seen["access_log"]) == ("127.0.0.1", 8123, False)
     assert seen["timeout_graceful_shutdown"] == 30
+    assert seen["log_config"]["loggers"]["nodescope"]["level"] == "INFO"  # access lines with request ids shown
     assert seen["app"].state.service.models["tiny_bmode"].predictor.threads == 1

@@ -6,7 +6,7 @@ import logging
 
 from nodescope.serve._settings import ServeSettings
 
-__all__ = ["build", "serve"]
+__all__ = ["build", "log_config", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -35,4 +35,16 @@ def serve(settings: ServeSettings) -> None:
     app = build(settings)
     log.info("serving %d bundle(s) on http://%s:%d", len(settings.bundles), settings.host, settings.port)
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info",  # type: ignore[arg-type]
-                timeout_graceful_shutdown=int(settings.shutdown_timeout), server_header=False)
+                timeout_graceful_shutdown=int(settings.shutdown_timeout), server_header=False,
+                log_config=log_config())
+
+
+def log_config() -> dict:
+    """uvicorn's logging configuration plus the ``nodescope`` loggers (the access lines with request ids) at INFO."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    cfg = copy.deepcopy(LOGGING_CONFIG)
+    cfg["loggers"]["nodescope"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return cfg
