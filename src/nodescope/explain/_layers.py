@@ -75,7 +75,8 @@ def token_reshape(grid: tuple[int, int], prefix_tokens: int = 0) -> Reshape:
                 raise ValueError(f"CAM layer output {tuple(t.shape)} does not match the patch grid {(h, w)}")
             return t.permute(0, 3, 1, 2)
         if t.ndim != 3 or t.shape[1] != prefix_tokens + h * w:
-            raise ValueError(f"CAM layer output {tuple(t.shape)}: expected (N, {prefix_tokens} + {h}x{w}, C) tokens")
+            raise ValueError(f"CAM layer output {tuple(t.shape)} does not match the patch grid: expected "
+                             f"(N, {prefix_tokens} + {h}x{w}, C) tokens")
         return t[:, prefix_tokens:, :].reshape(t.shape[0], h, w, t.shape[2]).permute(0, 3, 1, 2)
 
     return reshape
