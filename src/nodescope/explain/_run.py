@@ -244,12 +244,14 @@ def write_gallery(path: Path, scores: pd.DataFrame, summary: LocalisationSummary
         for method, data in overs:
             r = sub[sub["method"] == method]
             e = r["energy_in_mask"].iloc[0] if len(r) else np.nan
-            cap = method + ("" if not np.isfinite(e) else f" | energy in mask {e:.2f}")
+            layer = r["layer"].iloc[0] if len(r) else ""
+            cap = f"{method} @ {layer}" + ("" if not np.isfinite(e) else f" | energy in mask {e:.2f}")
             figs.append(f'<figure><img alt="{html.escape(method)}" src="data:image/png;base64,{data}"/>'
                         f"<figcaption>{html.escape(cap)}</figcaption></figure>")
         cards.append(f'<div class="cam-card"><p class="note">{html.escape(str(rec["image"]))}<br/>'
                      f'{html.escape(meta)}</p><div class="cam-row">{"".join(figs)}</div></div>')
-    rep.raw_html("<style>.cam-row{display:flex;flex-wrap:wrap;gap:.5rem}.cam-row figure{margin:0}"
+    rep.raw_html("<style>.cam-row{display:flex;flex-wrap:wrap;gap:.5rem}.cam-row figure{margin:0;width:220px}"
+                 ".cam-row img{width:220px;height:auto;image-rendering:pixelated}"
                  ".cam-card{border-top:1px solid #d5dbe5;padding:.4rem 0}</style>" + "".join(cards))
     from nodescope._files import atomic_write_text
 
