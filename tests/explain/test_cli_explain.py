@@ -107,12 +107,14 @@ def test_folder_without_masks_and_refusals(tiny, tmp_path) -> None:
     bundle, manifest = tiny
     out = tmp_path / "f"
     res = runner.invoke(app, ["explain", str(bundle), str(manifest.parent), "-o", str(out), "--method", "layercam",
-                              "--target", "benign"])
+                              "--target", "benign", "--gallery-max", "3"])
     assert res.exit_code == 0, res.output
     scores = pd.read_csv(out / "explanations.csv")
     assert len(scores) == 16  # the folder holds the images and their masks: all are explained as images
     assert set(scores["target_class"]) == {"benign"}
     assert scores["energy_in_mask"].isna().all() and not (out / "summary.csv").exists()
+    page = (out / "gallery.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 * 2 and "The first 3 of 16 images are shown" in page
     before = _digest(out)
     for args, text in (
         (["-o", str(out)], "not empty"),  # an existing output without --overwrite
@@ -142,3 +144,20 @@ def test_fusion_bundle_explained_per_modality(tmp_path) -> None:
     # one unit, one prediction: both modalities of a patient explain the same class with the same probabilities
     for _pid, g in scores.groupby("patient_id"):
         assert g["target_class"].nunique() == 1 and g["p_malignant"].nunique() == 1
+    # two images of one modality in a unit: each gets its own map (with the first image of the other modality as
+    # context, the image training used), not one map written twice
+    m = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    m = pd.concat([m, m.assign(image=m["image"].str.replace(".png", "_b.png"))], ignore_index=True)
+    for name in m["image"][len(m) // 2:]:
+        src = np.asarray(Image.open(tmp_path / "data" / name.replace("_b.png", ".png")))
+        Image.fromarray(np.ascontiguousarray(src[:, ::-1])).save(tmp_path / "data" / name)  # mirrored copy
+    m.to_csv(tmp_path / "data" / "dup.csv", index=False)
+    res = runner.invoke(app, ["explain", str(bundle), str(tmp_path / "data" / "dup.csv"), "-o", str(tmp_path / "d"),
+                              "--n-boot", "20"])
+    assert res.exit_code == 0, res.output
+    dup = pd.read_csv(tmp_path / "d" / "explanations.csv")
+    assert len(dup) == 8
+    by_image = dup.set_index(dup["image"].map(lambda v: Path(v).name))["heatmap"]
+    first, second = (np.asarray(Image.open(tmp_path / "d" / by_image[n])) for n in ("p00_0_bmode.png",
+                                                                                  "p00_0_bmode_b.png"))
+    assert first.shape == second.shape and not np.array_equal(first, second)

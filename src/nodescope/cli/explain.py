@@ -55,6 +55,8 @@ def register(app: typer.Typer) -> None:
         max_pixels: Annotated[int | None, typer.Option(
             callback=in_range(ge=1), help="refuse images with more pixels (default 100000000, or "
                                           "$NODESCOPE_MAX_PIXELS)")] = None,
+        gallery_max: Annotated[int, typer.Option(callback=in_range(ge=1),
+                                                 help="images shown in gallery.html (all get their files)")] = 200,
         overwrite: Annotated[bool, typer.Option(help="write into a non-empty output folder, replacing files of "
                                                      "the same name")] = False,
     ) -> None:
@@ -77,7 +79,8 @@ def register(app: typer.Typer) -> None:
             torch.set_num_threads(threads)
         with max_pixels_limit(max_pixels), atomic_folder(out) as tmp:
             run = explain_files(b, inputs, tmp, methods=method.split(","), target=target, alpha=alpha,
-                                tolerance=tolerance, n_boot=n_boot, seed=seed, group_col=group_col)
+                                tolerance=tolerance, n_boot=n_boot, seed=seed, group_col=group_col,
+                                gallery_max=gallery_max)
             files = rebase(run.files, tmp, out)
         n_img = run.scores["image"].nunique()
         console.print(f"{n_img} image(s) explained with {b.name} ({method}) -> {out}")

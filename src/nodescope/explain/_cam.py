@@ -301,7 +301,8 @@ class CamExplainer:
     # ------------------------------------------------------------------------------------------------ public
     def explain(self, image: UltrasoundImage | np.ndarray | Any, target: int | str | None = None, *,
                 mask: np.ndarray | None = None, modality: str | None = None,
-                others: Mapping[str, Any] | None = None) -> CamResult:
+                others: Mapping[str, Any] | None = None,
+                other_masks: Mapping[str, np.ndarray | None] | None = None) -> CamResult:
         """The class activation map of one image at the original image's size.
 
         Parameters
@@ -319,6 +320,8 @@ class CamExplainer:
         others : mapping, optional
             Fusion bundles: the unit's images of other modalities (``{modality: image}``), used as fixed context;
             modalities not given are absent, as in training with modality dropout.
+        other_masks : mapping, optional
+            Fusion bundles that crop to the lesion: the masks of ``others``.
 
         Returns
         -------
@@ -331,8 +334,9 @@ class CamExplainer:
             grid, layer = self._run_cam(0, x, k)
             single = self.modalities[0] if len(self.modalities) == 1 else None
             return self._result(grid, tr, k, probs, layer, modality or single)
-        return self.explain_unit({**(others or {}), self._check_modality(modality): image}, target,
-                                 masks={modality: mask} if mask is not None else None, only=modality)[str(modality)]
+        mod = self._check_modality(modality)
+        return self.explain_unit({**(others or {}), mod: image}, target, masks={**(other_masks or {}), mod: mask},
+                                 only=mod)[mod]
 
     def _check_modality(self, modality: str | None) -> str:
         if modality not in self.modalities:

@@ -18,8 +18,10 @@ import html
 import io
 import logging
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -117,7 +119,7 @@ def _units(frame: pd.DataFrame, fusion: bool) -> list[list[int]]:
 def explain_files(bundle: ModelBundle, inputs: Sequence[str | Path], out: str | Path, *,
                   methods: Sequence[str] = ("gradcam",), target: int | str | None = None, alpha: float = 0.45,
                   tolerance: float = 0.0, n_boot: int = 2000, ci_alpha: float = 0.05, seed: int = 0,
-                  group_col: str | None = None, thumbnail: int = 256) -> ExplainRun:
+                  group_col: str | None = None, thumbnail: int = 256, gallery_max: int = 200) -> ExplainRun:
     """Explain every image of ``inputs`` with each CAM method and write the outputs into ``out``.
 
     Parameters
@@ -143,6 +145,8 @@ def explain_files(bundle: ModelBundle, inputs: Sequence[str | Path], out: str | 
         Manifest grouping column (default: the bundle's, else ``patient_id``).
     thumbnail : int, default 256
         Longest side of the gallery's images (the PNG files keep the full size).
+    gallery_max : int, default 200
+        Images shown in the gallery (the first ones, in input order; every image still gets its files and row).
 
     Returns
     -------
@@ -160,25 +164,22 @@ def explain_files(bundle: ModelBundle, inputs: Sequence[str | Path], out: str | 
     needs_mask = bundle.spec.roi == "mask"
     rows: list[dict[str, object]] = []
     gallery: dict[str, _Card] = {}
-    for method in methods:
-        with CamExplainer(bundle, method=method) as cam:  # type: ignore[arg-type]
-            for unit in _units(frame, fusion):
-                imgs = {i: read_image(paths[i]) for i in unit}
-                masks = {i: _read_mask(mask_paths[i], imgs[i].pixels.shape[:2], paths[i]) for i in unit}
-                for i in unit:
-                    if needs_mask and masks[i] is None:
-                        raise DataError(f"{paths[i]}: the bundle crops to the lesion (input.roi 'mask') but this "
-                                        "image has no mask; give a manifest with a 'mask' column")
-                roi = {i: (masks[i].astype(np.uint8) if needs_mask and masks[i] is not None else None) for i in unit}
-                if fusion:
-                    by_mod = cam.explain_unit({str(frame.at[i, "modality"]): imgs[i] for i in unit}, target,
-                                              masks={str(frame.at[i, "modality"]): roi[i] for i in unit})
-                    results = {i: by_mod[str(frame.at[i, "modality"])] for i in unit}
-                else:
-                    results = {unit[0]: cam.explain(imgs[unit[0]], target, mask=roi[unit[0]])}
-                for i, res in results.items():
+    with ExitStack() as stack:
+        cams = [stack.enter_context(CamExplainer(bundle, method=m)) for m in methods]  # type: ignore[arg-type]
+        for unit in _units(frame, fusion):
+            imgs = {i: read_image(paths[i]) for i in unit}
+            masks = {i: _read_mask(mask_paths[i], imgs[i].pixels.shape[:2], paths[i]) for i in unit}
+            for i in unit:
+                if needs_mask and masks[i] is None:
+                    raise DataError(f"{paths[i]}: the bundle crops to the lesion (input.roi 'mask') but this image "
+                                    "has no mask; give a manifest with a 'mask' column")
+            roi = {i: (masks[i].astype(np.uint8) if needs_mask and masks[i] is not None else None) for i in unit}
+            for i in unit:
+                for cam in cams:
+                    res = _explain_one(cam, i, unit, frame, imgs, roi, target)
+                    shown = len(gallery) < gallery_max or str(paths[i]) in gallery
                     rows.append(_write_one(out, i, paths[i], frame.iloc[i], imgs[i], masks[i], mask_paths[i], res,
-                                           bundle, alpha, tolerance, gallery, thumbnail))
+                                           bundle, alpha, tolerance, gallery if shown else None, thumbnail))
     scores = pd.DataFrame(rows)
     summary = None
     if scores["mask"].astype(str).ne("").any():
@@ -187,9 +188,24 @@ def explain_files(bundle: ModelBundle, inputs: Sequence[str | Path], out: str | 
     return _finish(out, scores, summary, tuple(methods), bundle, gallery)
 
 
+def _explain_one(cam: CamExplainer, i: int, unit: list[int], frame: pd.DataFrame, imgs: dict[int, Any],
+                 roi: dict[int, np.ndarray | None], target: int | str | None) -> CamResult:
+    """One image's map; a fusion image is explained with the first image of each other modality of its unit as
+    context (the image training used for that modality)."""
+    if not cam.fusion:
+        return cam.explain(imgs[i], target, mask=roi[i])
+    mod = str(frame.at[i, "modality"])
+    first: dict[str, int] = {}
+    for j in unit:
+        first.setdefault(str(frame.at[j, "modality"]), j)
+    others = {m: j for m, j in first.items() if m != mod}
+    return cam.explain(imgs[i], target, mask=roi[i], modality=mod, others={m: imgs[j] for m, j in others.items()},
+                       other_masks={m: roi[j] for m, j in others.items()})
+
+
 def _write_one(out: Path, i: int, path: Path, row: pd.Series, image: object, mask: np.ndarray | None,
                mask_path: Path | None, res: CamResult, bundle: ModelBundle, alpha: float, tolerance: float,
-               gallery: dict[str, _Card], thumbnail: int) -> dict[str, object]:
+               gallery: dict[str, _Card] | None, thumbnail: int) -> dict[str, object]:
     q, metrics = _score_row(res, mask, tolerance)
     shown = display_pixels(image, uint16=bundle.spec.uint16)  # type: ignore[arg-type]
     over = overlay_heatmap(shown, q.astype(np.float32) / 65535.0, alpha)
@@ -207,6 +223,8 @@ def _write_one(out: Path, i: int, path: Path, row: pd.Series, image: object, mas
         "mask": str(mask_path) if mask_path is not None else "", **metrics,
         "heatmap": heat_file.relative_to(out).as_posix(), "overlay": over_file.relative_to(out).as_posix()}
     rec["group"] = rec["patient_id"]
+    if gallery is None:
+        return rec
     if rec["image"] not in gallery:
         rgb = shown if shown.ndim == 3 else np.repeat(shown[..., None], 3, axis=-1)
         gallery[str(rec["image"])] = (rec, _thumb(rgb, thumbnail), [])
@@ -233,7 +251,11 @@ def write_gallery(path: Path, scores: pd.DataFrame, summary: LocalisationSummary
                       "lesion. Means with 95% percentile bootstrap intervals resampling patients.", css_class="note")
         rep.table(summary.to_frame()[["method", "class", "metric", "estimate", "ci_low", "ci_high", "n",
                                       "n_groups", "n_undefined"]])
+    n_all = scores["image"].nunique()
     rep.heading("Images")
+    if len(gallery) < n_all:
+        rep.paragraph(f"The first {len(gallery)} of {n_all} images are shown; explanations.csv and the PNG files "
+                      "cover all of them.", css_class="note")
     cards = []
     for rec, original, overs in gallery.values():
         meta = (f"{rec['patient_id']} | label {rec['label'] or '-'} | explained: {rec['target_class']}"
