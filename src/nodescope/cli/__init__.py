@@ -12,6 +12,7 @@ from nodescope import __version__
 from nodescope.cli import data as _data
 from nodescope.cli import demo as _demo
 from nodescope.cli import evaluate as _evaluate
+from nodescope.cli import explain as _explain
 from nodescope.cli import meta as _meta
 from nodescope.cli import serve as _serve
 from nodescope.cli import train as _train
@@ -47,7 +48,7 @@ def version() -> None:
 
 
 # Stage registrations: each module adds its commands or sub-apps to ``app``.
-for _module in (_data, _train, _evaluate, _meta, _demo, _serve):
+for _module in (_data, _train, _evaluate, _meta, _demo, _explain, _serve):
     _module.register(app)
 
 
