@@ -1,5 +1,5 @@
-"""Helpers of the service tests: tiny bundles (ResNet-18 at 32 px, seeded), images and DICOMs in memory, a stand-in
-for nodescope.explain until it lands, a live uvicorn server in a thread."""
+"""Helpers of the service tests: tiny bundles (ResNet-18 at 32 px, seeded), images and DICOMs in memory, a live uvicorn
+server in a thread."""
 
 from __future__ import annotations
 
@@ -93,36 +93,6 @@ def dicom_bytes(pixels: np.ndarray, *, phi: bool = True) -> bytes:
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
-
-
-class StandInExplain:
-    """Stand-in for ``nodescope.explain`` (being written on the ``explain`` branch) with its announced API; the
-    heat map is the image's normalised brightness, so a test can check it is drawn where the image is bright."""
-
-    class _Result:
-        def __init__(self, heatmap: np.ndarray) -> None:
-            self.heatmap, self.target = heatmap, 1
-
-    class CamExplainer:
-        def __init__(self, model: Any, method: str = "gradcam") -> None:
-            self.model = model
-
-        def __enter__(self) -> Any:
-            return self
-
-        def __exit__(self, *exc: Any) -> None:
-            return None
-
-        def explain(self, image: np.ndarray) -> Any:
-            g = image.astype(np.float32).mean(axis=-1) if image.ndim == 3 else image.astype(np.float32)
-            return StandInExplain._Result((g - g.min()) / max(float(np.ptp(g)), 1.0))
-
-    @staticmethod
-    def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-        rgb = np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image
-        red = np.zeros_like(rgb)
-        red[..., 0] = (heatmap * 255).astype(np.uint8)
-        return ((1 - alpha) * rgb + alpha * red).astype(np.uint8)
 
 
 class LiveServer:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import torch
-from serve_helpers import MODALITIES, LiveServer, StandInExplain, make_classifier, make_fusion
+from serve_helpers import MODALITIES, LiveServer, make_classifier, make_fusion
 
 
 @pytest.fixture(scope="session")
@@ -46,24 +46,6 @@ def make_client(bundles: dict[str, Path]) -> Iterator[Callable[..., Any]]:
     yield make
     for c in clients:
         c.__exit__(None, None, None)
-
-
-@pytest.fixture
-def explain_module(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The real ``nodescope.explain`` when installed, else :class:`StandInExplain` put in its place."""
-    import sys
-    import types
-
-    try:
-        import nodescope.explain as real  # type: ignore[import-not-found]
-
-        return real
-    except ImportError:
-        mod = types.ModuleType("nodescope.explain")
-        mod.CamExplainer = StandInExplain.CamExplainer  # type: ignore[attr-defined]
-        mod.overlay_heatmap = StandInExplain.overlay_heatmap  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "nodescope.explain", mod)
-        return mod
 
 
 @pytest.fixture

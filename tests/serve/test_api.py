@@ -22,6 +22,10 @@ def _post(client, files: dict[str, bytes], **data):
     return client.post("/api/predict", files={k: (f"{k}.bin", v) for k, v in files.items()}, data=data)
 
 
+def _png_array(b64: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))))
+
+
 # ------------------------------------------------------------------------------------------------ routes
 
 
@@ -67,7 +71,7 @@ def test_single_classifier_matches_predict_files(make_client, bundles, tmp_path:
     assert body["threshold"] == pytest.approx(0.42) and body["model_id"] == "tiny_bmode"
     mod = body["modalities"][0]
     assert (mod["modality"], mod["width"], mod["height"], mod["format"]) == ("bmode", 48, 40, "png")
-    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(mod["image_png"]))))
+    shown = _png_array(mod["image_png"])
     np.testing.assert_array_equal(shown, np.asarray(Image.open(io.BytesIO(data))))
     assert body["timing"]["model_ms"] > 0 and body["latency_ms"] >= body["timing"]["model_ms"]
     # the generic 'image' field feeds a single-image model too
@@ -108,10 +112,27 @@ def test_late_fusion_is_the_mean_of_the_modality_models(make_client) -> None:
                                                                                                 "elastography"]
 
 
-def test_explain_returns_a_heat_map(make_client, explain_module) -> None:
-    body = _post(make_client(), {"bmode": png(seed=9)}, model="tiny_bmode", explain="true").json()
-    heat = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["modalities"][0]["heatmap_png"]))))
-    assert heat.shape == (40, 48, 3) and heat.dtype == np.uint8
+def test_explain_returns_the_explainers_heat_map(make_client, bundles) -> None:
+    from nodescope.data import read_image
+    from nodescope.explain import CamExplainer, overlay_heatmap
+
+    data = png(seed=9)
+    body = _post(make_client(), {"bmode": data}, model="tiny_bmode", explain="true").json()
+    heat = _png_array(body["modalities"][0]["heatmap_png"])
+    img = read_image(data).pixels[..., 0]
+    with CamExplainer(load_bundle(bundles["bmode"])) as cam:  # nodescope explain's own path
+        ref = overlay_heatmap(img, cam.explain(img).heatmap, alpha=0.45)
+    assert heat.shape == (40, 48, 3)
+    assert np.abs(heat.astype(int) - ref.astype(int)).max() <= 1
+    assert body["timing"]["explain_ms"] > 0
+
+
+def test_explain_fusion_and_late_fusion_give_a_map_per_image(make_client) -> None:
+    imgs = {"bmode": png(seed=1), "cdfi": png((30, 30, 3), 2)}
+    for model in ("tiny_fusion", "late_mean"):
+        body = _post(make_client(), imgs, model=model, explain="true").json()
+        assert [m["heatmap_png"] is not None for m in body["modalities"]] == [True, True], body["modalities"]
+        assert _png_array(body["modalities"][1]["heatmap_png"]).shape == (30, 30, 3)
 
 
 def test_roi_box_contour_and_a_roi_model(make_client) -> None:
@@ -121,7 +142,7 @@ def test_roi_box_contour_and_a_roi_model(make_client) -> None:
     body = _post(c, {"image": png(seed=2)}, roi="box", box="4,5,20,30").json()
     mod = body["modalities"][0]
     assert mod["roi_used"] is True
-    roi = np.asarray(Image.open(io.BytesIO(base64.b64decode(mod["roi_png"]))))
+    roi = _png_array(mod["roi_png"])
     assert tuple(roi[5, 10]) == (255, 220, 0) and tuple(roi[15, 12]) != (255, 220, 0)  # outline, not the inside
 
 

@@ -41,7 +41,12 @@ def _predict(url: str, out: list, i: int, barrier: threading.Barrier | None = No
     out.append((r.status_code, time.perf_counter() - t, r.headers.get("retry-after")))
 
 
+def _infer_threads() -> set[int]:
+    return {t.ident for t in threading.enumerate() if t.name.startswith("nodescope-infer") and t.ident}
+
+
 def test_overload_is_shed_fast_and_the_pool_stays_bounded(bundles, live_server) -> None:
+    before = _infer_threads()
     srv = live_server(_slow_app(bundles["bmode"], 1.5, workers=1, queue=1))
     out: list = []
     barrier = threading.Barrier(6)
@@ -55,7 +60,7 @@ def test_overload_is_shed_fast_and_the_pool_stays_bounded(bundles, live_server) 
     shed = [dt for c, dt, _ in out if c == 503]
     assert max(shed) < 0.5 and all(ra and int(ra) >= 1 for c, _, ra in out if c == 503)  # answered, not queued
     assert httpx.get(f"{srv.url}/api/health").json()["in_flight"] == 0
-    assert len([t for t in threading.enumerate() if t.name.startswith("nodescope-infer")]) <= 1
+    assert len(_infer_threads() - before) == 1  # 6 requests, one worker thread (workers=1), none per request
 
 
 def test_graceful_shutdown_finishes_the_request_in_flight(bundles, live_server) -> None:

@@ -14,7 +14,7 @@ from nodescope.serve import create_app, load_service, load_settings
 
 
 @pytest.fixture
-def page_server(bundles, live_server, explain_module):
+def page_server(bundles, live_server):
     s = load_settings(bundles=[bundles[m] for m in ("bmode", "cdfi", "elastography", "fusion")], threads=1)
     return live_server(create_app(s, load_service(s.bundles, threads=1)))
 
@@ -36,11 +36,13 @@ def _tab_to(page, element_id: str, limit: int = 60) -> list[str]:
 
 def test_predict_with_three_modalities_keyboard_only(page_server) -> None:
     with chromium_page() as page:
+        from playwright.sync_api import expect  # after chromium_page checked that playwright is there
+
         problems: list[str] = []
         page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.goto(page_server.url + "/")
-        page.wait_for_function("document.getElementById('status').textContent === 'Ready.'", timeout=20_000)
+        expect(page.locator("#status")).to_have_text("Ready.", timeout=20_000)  # (no eval: the CSP forbids it)
         assert page.eval_on_selector("#model", "e => e.value") == "tiny_fusion"
         card = page.inner_text("#card")
         assert "0.420" in card and "SYNTHETIC" in card and "splits.cv.auc_ci\t[0.400, 0.800]" in card, card
@@ -69,8 +71,9 @@ def test_predict_with_three_modalities_keyboard_only(page_server) -> None:
         fill = page.eval_on_selector(".bar .fill", "e => e.getBoundingClientRect().width / "
                                                    "e.parentElement.getBoundingClientRect().width")
         assert fill == pytest.approx(values[0], abs=0.01)
-        # intermediate fusion has no Grad-CAM: the page says so per image
-        assert page.locator("text=Grad-CAM is not available for a fusion model").count() == 3
+        heat = page.locator("img[alt^='Grad-CAM heat map']")
+        assert heat.count() == 3
+        assert all(heat.nth(i).evaluate("e => e.complete && e.naturalWidth === 80") for i in range(3))
         # late fusion of the three modality classifiers: a heat map per image, chosen from the keyboard
         page.focus("#model")
         page.keyboard.press("End")  # the last option: late_mean
@@ -99,8 +102,10 @@ def test_batch_zip_to_csv_download(page_server) -> None:
         z.writestr("a.png", png(seed=1))
         z.writestr("b.png", png(seed=2))
     with chromium_page() as page:
+        from playwright.sync_api import expect  # after chromium_page checked that playwright is there
+
         page.goto(page_server.url + "/")
-        page.wait_for_function("document.getElementById('status').textContent === 'Ready.'", timeout=20_000)
+        expect(page.locator("#status")).to_have_text("Ready.", timeout=20_000)  # (no eval: the CSP forbids it)
         page.select_option("#model", "tiny_bmode")
         page.set_input_files("#batch-zip", files=[{"name": "cases.zip", "mimeType": "application/zip",
                                                   "buffer": buf.getvalue()}])

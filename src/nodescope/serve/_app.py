@@ -69,7 +69,7 @@ def model_info(m: ServedModel) -> ModelInfo:
                                                                   if x.bundle is not None),
         weights_init=dict(meta.weights_init) if meta else {}, versions=dict(meta.versions) if meta else {},
         created=meta.created if meta else None, members=[x.id for x in members],
-        explain=m.kind != "fusion", batch=m.kind == "classifier")
+        explain=True, batch=m.kind == "classifier")
 
 
 def _error(status: int, detail: str, request: Request, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -107,20 +107,35 @@ def _masks(service: ModelService, decoded: Mapping[str, DecodedUpload], opts: Pr
     return out
 
 
-def _explain(model: ServedModel, field: str, image: np.ndarray) -> tuple[np.ndarray | None, str | None]:
-    """Grad-CAM overlay of ``field`` (uint8 RGB) or a note saying why there is none."""
-    target = model.explain_target(field)
-    if target is None:
-        return None, f"Grad-CAM is not available for a {model.kind} model"
-    if target.bundle is not None and target.bundle.spec.roi == "mask":
-        return None, "Grad-CAM is not available for a model that crops to the lesion"
+def _explain(model: ServedModel, decoded: Mapping[str, DecodedUpload], masks: Mapping[str, np.ndarray | None]
+             ) -> dict[str, tuple[np.ndarray | None, str | None]]:
+    """Grad-CAM overlay (uint8 RGB) of each image, or a note saying why there is none.
+
+    The map explains the class the model predicts (``nodescope.explain`` decides it as ``predict`` does); a fusion
+    bundle's maps are computed for the whole unit (the other images are the context, absent ones absent).
+    """
     try:
-        from nodescope.explain import CamExplainer, overlay_heatmap  # type: ignore[attr-defined]
+        from nodescope.explain import CamExplainer, overlay_heatmap
     except ImportError:
-        return None, "Grad-CAM is not installed in this server (nodescope.explain)"
-    with target.lock, CamExplainer(target.predictor or target.bundle, method="gradcam") as cam:
-        res = cam.explain(image)
-    return np.asarray(overlay_heatmap(image, res.heatmap, alpha=0.45)), None
+        return {f: (None, "Grad-CAM is not installed in this server (nodescope.explain)") for f in decoded}
+    out: dict[str, tuple[np.ndarray | None, str | None]] = {}
+    groups: dict[int, tuple[ServedModel, list[str]]] = {}
+    for f in decoded:
+        target = model.explain_target(f)
+        if target is None:
+            out[f] = (None, f"Grad-CAM is not available for a {model.kind} model")
+        else:
+            groups.setdefault(id(target), (target, []))[1].append(f)
+    for target, fields in groups.values():
+        owner = getattr(target, "predictor", None) or target.bundle
+        with target.lock, CamExplainer(owner, method="gradcam") as cam:
+            if target.kind == "fusion":
+                res = cam.explain_unit({f: decoded[f].image for f in fields}, masks={f: masks.get(f) for f in fields})
+            else:
+                res = {f: cam.explain(decoded[f].image, mask=masks.get(f)) for f in fields}
+        for f in fields:
+            out[f] = (np.asarray(overlay_heatmap(display_uint8(decoded[f].image), res[f].heatmap, alpha=0.45)), None)
+    return out
 
 
 def _inputs(model: ServedModel, decoded: Mapping[str, DecodedUpload]) -> dict[str, DecodedUpload]:
@@ -157,15 +172,13 @@ def run_prediction(service: ModelService, uploads: Mapping[str, bytes], opts: Pr
     except (DataError, ValueError) as exc:
         raise UploadRejected(422, f"the image cannot be prepared for model {model.id!r} ({exc})") from None
     t2 = time.perf_counter()
+    cams = _explain(model, decoded, masks) if opts.explain else {}
     results = []
     for f, up in decoded.items():
         img = display_uint8(up.image)
-        notes: list[str] = []
-        heat = None
-        if opts.explain:
-            overlay, note = _explain(model, f, img)
-            heat = _b64(png_bytes(overlay, max_side=DISPLAY_SIDE)) if overlay is not None else None
-            notes += [note] if note else []
+        overlay, note = cams.get(f, (None, None))
+        heat = _b64(png_bytes(overlay, max_side=DISPLAY_SIDE)) if overlay is not None else None
+        notes = [note] if note else []
         mask = masks.get(f)
         roi = _b64(png_bytes(_contours(img, mask), max_side=DISPLAY_SIDE)) if mask is not None else None
         p = per.get(f)

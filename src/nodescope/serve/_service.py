@@ -74,9 +74,9 @@ class ServedModel:
         models (empty for single-image models)."""
         raise NotImplementedError
 
-    def explain_target(self, field_name: str) -> ClassifierModel | None:
-        """The classifier whose Grad-CAM explains ``field_name`` (None: not available for this model)."""
-        return None
+    def explain_target(self, field_name: str) -> ServedModel | None:
+        """The model whose network Grad-CAM explains for ``field_name`` (None: not available)."""
+        return self
 
 
 @dataclass
@@ -99,8 +99,6 @@ class ClassifierModel(ServedModel):
         with self.lock:
             return self.predictor.predict(x).probabilities[0], {}
 
-    def explain_target(self, field_name: str) -> ClassifierModel | None:
-        return self
 
 
 @dataclass
@@ -143,7 +141,7 @@ class LateFusionModel(ServedModel):
         per = {m: self.members[m].predict({m: img}, masks)[0] for m, img in images.items()}
         return np.mean(np.stack(list(per.values())), axis=0), per
 
-    def explain_target(self, field_name: str) -> ClassifierModel | None:
+    def explain_target(self, field_name: str) -> ServedModel | None:
         return self.members.get(field_name)
 
 
