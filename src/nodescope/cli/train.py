@@ -180,17 +180,29 @@ def register(app: typer.Typer) -> None:
         max_pixels: Annotated[int | None, typer.Option(
             callback=in_range(ge=1), help="refuse images with more pixels (default 100000000, or "
                                           "$NODESCOPE_MAX_PIXELS)")] = None,
+        segmenter: Annotated[list[Path] | None, typer.Option(
+            help="segmenter bundle(s) (repeatable): crop each image to its automatic mask, for a classifier "
+                 "trained with --roi mask")] = None,
+        fusion: Annotated[str, typer.Option(callback=choice("mean", "vote", "staple"),
+                                            help="fusion of several --segmenter bundles")] = "mean",
     ) -> None:
-        """Predict images with a bundle; writes a predictions CSV (contract columns + y_pred at the bundle threshold)."""
+        """Predict images with a bundle; writes a predictions CSV (contract columns + y_pred at the bundle threshold).
+
+        With --segmenter: image -> automatic mask -> crop -> class, no drawn mask needed."""
         from nodescope._files import atomic_write_csv, check_outputs
         from nodescope.data._io_base import max_pixels_limit
         from nodescope.models import load_bundle, predict_files
 
         b = load_bundle(bundle)
-        check_outputs([output], [bundle, *inputs], overwrite)  # before the (slow) prediction
+        check_outputs([output], [bundle, *inputs, *(segmenter or [])], overwrite)  # before the (slow) prediction
+        source = None
+        if segmenter:
+            from nodescope.segment import Segmenter, automatic_roi
+
+            source = automatic_roi(Segmenter(segmenter, fusion=fusion))  # type: ignore[arg-type]
         with max_pixels_limit(max_pixels):
             df = predict_files(b, inputs, tta=tta, engine=engine, split=split,  # type: ignore[arg-type]
-                               batch_size=batch_size, group_col=group_col, threads=threads)
+                               batch_size=batch_size, group_col=group_col, threads=threads, mask_source=source)
         atomic_write_csv(df, output, index=False)
         console.print(f"{len(df)} image(s) predicted with {b.name} ({engine}) -> {output}")
 

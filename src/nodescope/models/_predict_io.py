@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from nodescope.data import IMAGE_SUFFIXES
-from nodescope.errors import BundleError, DataError, MissingFileError
+from nodescope.errors import BundleError, ConfigError, DataError, MissingFileError
 from nodescope.models._bundle import ModelBundle
 from nodescope.models._predict import Engine, Predictor
 
@@ -80,7 +81,8 @@ def _collect(inputs: Sequence[str | Path], *, group_col: str = "patient_id", mod
 
 def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: bool | None = None,
                   engine: Engine = "torch", split: str = "test", batch_size: int = 32, group_col: str | None = None,
-                  threads: int | None = None) -> pd.DataFrame:
+                  threads: int | None = None, mask_source: Callable[[Any], np.ndarray] | None = None
+                  ) -> pd.DataFrame:
     """Predict every image of ``inputs`` (manifest CSVs, folders, image files) with a classifier bundle.
 
     Manifests are read with ``group_col`` (default: the bundle's training ``group_col``, else ``patient_id``); an
@@ -94,6 +96,11 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
     images --, ``p_<class>``, ``split``, ``fold`` = -1, ``model``, ``run_id``, ``image``, manifest extras) plus
     ``y_pred`` (binary: ``p_<positive> >= threshold`` of the bundle; otherwise the most probable class) and
     ``threshold``.
+
+    ``mask_source`` (a callable from the decoded :class:`~nodescope.data.UltrasoundImage` to its ``(H, W)`` lesion
+    mask, e.g. :func:`nodescope.segment.automatic_roi`) replaces the manifest's masks for a mask-cropping bundle
+    (``input.roi`` ``"mask"``): image -> mask -> crop -> class with no drawn mask; the output then has
+    ``roi_source`` = ``automatic`` and ``roi_empty`` (no lesion found: the whole image was used).
     """
     from nodescope.data import read_image
     from nodescope.evaluation import make_predictions
@@ -107,9 +114,19 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
     if threads is None and engine == "torch":
         threads = torch.get_num_threads()
     predictor = Predictor(bundle, engine=engine, batch_size=batch_size, threads=threads)
+    if mask_source is not None and spec.roi != "mask":
+        raise ConfigError(f"bundle {bundle.path}: input.roi is {spec.roi!r}: the classifier sees the whole image, so "
+                          "an automatic mask (a segmenter) would not be used; give a bundle trained with roi 'mask'")
     imgs = torch.empty((len(paths), spec.channels, spec.image_size, spec.image_size), dtype=torch.uint8)
+    roi_empty = []
     for i, (p, mp) in enumerate(zip(paths, masks, strict=True)):
         mask = None
+        if mask_source is not None:
+            img = read_image(p)
+            mask = np.asarray(mask_source(img))
+            roi_empty.append(not mask.any())
+            imgs[i] = spec.prepare(img, mask=mask)[0]
+            continue
         if spec.roi == "mask":
             if mp is None:
                 raise DataError(f"{p}: the bundle crops to the lesion (input.roi 'mask') but this image has no mask; "
@@ -128,4 +145,7 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
         out["threshold"] = thr
     else:
         out["y_pred"] = [bundle.classes[k] for k in probs.argmax(1)]
+    if mask_source is not None:
+        out["roi_source"] = "automatic"
+        out["roi_empty"] = roi_empty
     return out
