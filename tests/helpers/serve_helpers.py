@@ -56,6 +56,17 @@ def make_fusion(path: Path) -> Path:
                        metrics=METRICS)
 
 
+def make_segmenter(path: Path) -> Path:
+    """A seeded tiny MONAI U-Net segmenter bundle (1 channel, 32 px, random weights)."""
+    from nodescope.segment import build_segmenter
+
+    torch.manual_seed(3)
+    arch = {"name": "monai_unet", "in_chans": 1, "features": [4, 4, 8, 8, 16, 4]}
+    meta = BundleMeta(kind="segmenter", architecture=arch, name="tiny_seg",
+                      input=InputSpec(image_size=32, channels=1, mean=(0.5,), std=(0.25,)))
+    return save_bundle(path, build_segmenter(arch), meta)
+
+
 def png(shape: tuple[int, ...] = (40, 48), seed: int = 0, fmt: str = "PNG") -> bytes:
     """A random grey (or RGB for a 3-tuple shape) image encoded in memory."""
     arr = np.random.default_rng(seed).integers(0, 255, shape, dtype=np.uint8)

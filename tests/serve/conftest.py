@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import torch
-from serve_helpers import MODALITIES, LiveServer, make_classifier, make_fusion
+from serve_helpers import MODALITIES, LiveServer, make_classifier, make_fusion, make_segmenter
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +20,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out["any"] = make_classifier(root / "any", None, seed=7)
     out["fusion"] = make_fusion(root / "fusion")
     out["roi"] = make_classifier(root / "roi", None, seed=8, roi="mask")
+    out["seg"] = make_segmenter(root / "seg")
     return out
 
 

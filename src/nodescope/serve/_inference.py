@@ -67,25 +67,10 @@ def _box_mask(shape: tuple[int, int], box: tuple[int, int, int, int], label: str
     return m
 
 
-def _outline(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The mask's boundary drawn in yellow on a copy of ``rgb`` (for a box when no contour renderer is installed)."""
-    inner = mask.copy()
-    inner[1:-1, 1:-1] &= mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
-    edge = mask & ~inner
-    out = rgb.copy()
-    out[edge] = (255, 220, 0)
-    return out
-
-
-def _rgb(img: np.ndarray) -> np.ndarray:
-    return np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
-
-
 def _contours(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    try:
-        from nodescope.segment import overlay_contours  # type: ignore[attr-defined]
-    except ImportError:
-        return _outline(_rgb(image), mask)
+    """The ROI's contour drawn on the image (``nodescope.segment.overlay_contours``)."""
+    from nodescope.segment import overlay_contours
+
     return np.asarray(overlay_contours(image, mask))
 
 
@@ -101,7 +86,7 @@ def _masks(service: ModelService, decoded: Mapping[str, DecodedUpload], opts: Pr
             if service.segmenter is None:
                 raise UploadRejected(422, "roi=auto needs a segmenter: this server was started without --segmenter")
             with service.segmenter_lock:
-                out[f] = np.asarray(service.segmenter.predict_mask(display_uint8(up.image)).mask, bool)
+                out[f] = np.asarray(service.segmenter.predict_mask(up.image).mask, bool)
         else:
             out[f] = None
     return out

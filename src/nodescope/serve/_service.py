@@ -259,9 +259,6 @@ def _late_fusion(singles: dict[str, ClassifierModel], models: dict[str, ServedMo
 
 
 def _load_segmenter(paths: Sequence[str | Path]) -> Any:
-    try:
-        from nodescope.segment import Segmenter  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise ConfigError(f"segmenter: this nodescope has no nodescope.segment.Segmenter ({exc}); serve without "
-                          "a segmenter") from None
+    from nodescope.segment import Segmenter
+
     return Segmenter([Path(p) for p in paths], fusion="mean")
