@@ -31,7 +31,8 @@ def register(app: typer.Typer) -> None:
                            ] = None,
         queue: Annotated[int | None, typer.Option(
             callback=in_range(ge=0), help="requests that may wait for a worker before 503 (default 8)")] = None,
-        max_upload_mb: Annotated[float | None, typer.Option(callback=in_range(gt=0), help="default 32")] = None,
+        max_upload_mb: Annotated[float | None, typer.Option(
+            callback=in_range(gt=0), help="largest request body, MiB (default 32)")] = None,
         max_pixels: Annotated[int | None, typer.Option(callback=in_range(ge=1),
                                                        help="largest image, pixels (default 40000000)")] = None,
         api_key: Annotated[str | None, typer.Option(

@@ -233,7 +233,7 @@ def load_service(bundles: Sequence[str | Path], *, engine: str = "torch", thread
             raise BundleError(f"{b.path / 'model.json'}: kind {b.kind!r} cannot be served; expected a 'classifier' or "
                               "'fusion' bundle")
         models[mid] = m
-    if engine == "torch" and torch.get_num_threads() != threads:
+    if torch.get_num_threads() != threads:  # torch also prepares inputs, runs fusion bundles and Grad-CAM
         torch.set_num_threads(threads)
     late = _late_fusion(singles, models)
     default = next((k for k, v in models.items() if v.kind == "fusion"), None) or late or next(iter(models))
