@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from functools import partial
@@ -72,9 +72,10 @@ def model_info(m: ServedModel) -> ModelInfo:
         explain=True, batch=m.kind == "classifier")
 
 
-def _error(status: int, detail: str, request: Request, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(status: int, detail: str, request: Request, headers: Mapping[str, str] | None = None) -> JSONResponse:
     rid = getattr(request.state, "request_id", None)
-    return JSONResponse({"detail": detail, "request_id": rid}, status_code=status, headers=headers)
+    return JSONResponse({"detail": detail, "request_id": rid}, status_code=status,
+                        headers=dict(headers) if headers else None)
 
 
 def create_app(settings: ServeSettings, service: ModelService) -> FastAPI:
@@ -141,7 +142,7 @@ def _add_routes(app: FastAPI, service: ModelService, settings: ServeSettings, ad
     @app.get("/api/health", response_model=HealthResponse, tags=["service"])
     async def health() -> HealthResponse:
         """Liveness: the models are loaded and warm."""
-        return HealthResponse(models=len(service.models), engine=service.engine,  # type: ignore[arg-type]
+        return HealthResponse(models=len(service.models), engine=service.engine,
                               workers=settings.workers, threads=service.threads, in_flight=admission.in_flight,
                               capacity=admission.capacity)
 

@@ -50,7 +50,7 @@ def parse_box(text: str | None) -> tuple[int, int, int, int] | None:
     if len(vals) != 4 or vals[2] <= vals[0] or vals[3] <= vals[1] or min(vals) < 0:
         raise UploadRejected(422, f"box: expected 'x0,y0,x1,y1' in pixels with x1 > x0 >= 0 and y1 > y0 >= 0, "
                                   f"got {text[:60]!r}")
-    return vals  # type: ignore[return-value]
+    return vals[0], vals[1], vals[2], vals[3]
 
 
 def _b64(png: bytes) -> str:
@@ -113,6 +113,8 @@ def _explain(model: ServedModel, decoded: Mapping[str, DecodedUpload], masks: Ma
             groups.setdefault(id(target), (target, []))[1].append(f)
     for target, fields in groups.values():
         owner = getattr(target, "predictor", None) or target.bundle
+        if owner is None:  # every explainable model has a network
+            continue
         with target.lock, CamExplainer(owner, method="gradcam") as cam:
             if target.kind == "fusion":
                 res = cam.explain_unit({f: decoded[f].image for f in fields}, masks={f: masks.get(f) for f in fields})

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -151,7 +151,7 @@ class ModelService:
 
     models: dict[str, ServedModel]
     default: str
-    engine: str
+    engine: Literal["torch", "onnx"]
     threads: int
     segmenter: Any = None
     segmenter_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -238,7 +238,7 @@ def load_service(bundles: Sequence[str | Path], *, engine: str = "torch", thread
     late = _late_fusion(singles, models)
     default = next((k for k, v in models.items() if v.kind == "fusion"), None) or late or next(iter(models))
     seg = _load_segmenter(segmenter) if segmenter else None
-    service = ModelService(models, default, engine, threads, seg)
+    service = ModelService(models, default, "onnx" if engine == "onnx" else "torch", threads, seg)
     if warm:
         service.warm_up()
     return service

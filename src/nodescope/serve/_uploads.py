@@ -185,14 +185,14 @@ def deidentify_dicom(data: bytes) -> bytes:
     """
     import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, UltrasoundImageStorage, generate_uid
 
     src = pydicom.dcmread(io.BytesIO(data), force=True)
     out = Dataset()
     for kw in DICOM_SAFE_KEYWORDS:
         if kw in src:
             out[kw] = src[kw]
-    sop_class = str(getattr(src, "SOPClassUID", "") or "1.2.840.10008.5.1.4.1.1.6.1")
+    sop_class = UID(str(getattr(src, "SOPClassUID", "") or UltrasoundImageStorage))
     out.SOPClassUID = sop_class
     out.SOPInstanceUID = generate_uid()
     out.StudyInstanceUID = generate_uid()
