@@ -148,21 +148,24 @@ def test_roi_box_contour_and_a_roi_model(make_client) -> None:
     assert tuple(roi[5, 10]) == PRED_COLOUR and tuple(roi[15, 12]) != PRED_COLOUR  # the contour, not the inside
 
 
-def test_roi_auto_uses_the_segmenters_mask(make_client, bundles) -> None:
+@pytest.mark.parametrize("engine", ["torch", "onnx"])
+def test_roi_auto_uses_the_segmenters_mask(make_client, bundles, engine: str) -> None:
     from nodescope.data import read_image
     from nodescope.models import Predictor
     from nodescope.segment import Segmenter, overlay_contours
 
-    c = make_client(("roi",), segmenter=[bundles["seg"]])
+    c = make_client(("roi",), segmenter=[bundles["seg"]], engine=engine)
     assert c.get("/api/models").json()["segmenter"] is True
     data = png((40, 48), 5)
     body = _post(c, {"image": data}, roi="auto").json()
     img = read_image(data)
     mask = Segmenter([bundles["seg"]]).predict_mask(img).mask  # the segment stage's own path
     expected = overlay_contours(img.pixels[..., 0], mask)
-    np.testing.assert_array_equal(_png_array(body["modalities"][0]["roi_png"]), expected)
+    differ = (_png_array(body["modalities"][0]["roi_png"]) != expected).any(axis=-1).mean()
+    # torch: the same mask; ONNX (within 1e-4 of torch) may flip a pixel whose probability sits at the threshold
+    assert differ == 0 if engine == "torch" else differ < 0.01
     ref = Predictor(bundles["roi"], threads=1).predict_images([img], masks=[mask]).probabilities[0]
-    assert body["probabilities"]["malignant"] == pytest.approx(float(ref[1]), abs=1e-6)
+    assert body["probabilities"]["malignant"] == pytest.approx(float(ref[1]), abs=1e-6 if engine == "torch" else 1e-4)
     assert body["modalities"][0]["roi_used"] is True
 
 

@@ -237,7 +237,7 @@ def load_service(bundles: Sequence[str | Path], *, engine: str = "torch", thread
         torch.set_num_threads(threads)
     late = _late_fusion(singles, models)
     default = next((k for k, v in models.items() if v.kind == "fusion"), None) or late or next(iter(models))
-    seg = _load_segmenter(segmenter) if segmenter else None
+    seg = _load_segmenter(segmenter, engine, threads) if segmenter else None
     service = ModelService(models, default, "onnx" if engine == "onnx" else "torch", threads, seg)
     if warm:
         service.warm_up()
@@ -258,7 +258,7 @@ def _late_fusion(singles: dict[str, ClassifierModel], models: dict[str, ServedMo
     return mid
 
 
-def _load_segmenter(paths: Sequence[str | Path]) -> Any:
+def _load_segmenter(paths: Sequence[str | Path], engine: str, threads: int) -> Any:
     from nodescope.segment import Segmenter
 
-    return Segmenter([Path(p) for p in paths], fusion="mean")
+    return Segmenter([Path(p) for p in paths], fusion="mean", engine=engine, threads=threads)
