@@ -344,3 +344,30 @@ def test_batch_file_count_limit(make_client) -> None:
     r = make_client(max_batch_files=3).post("/api/batch", data={"model": "tiny_bmode"},
                                             files={"archive": ("b.zip", buf.getvalue())})
     assert r.status_code == 413 and "batch limit of 3" in r.json()["detail"]
+
+
+def test_log_lines_inside_a_request_carry_its_id(make_client, caplog: pytest.LogCaptureFixture) -> None:
+    from nodescope.serve._guard import RequestIdFilter
+    from nodescope.serve._run import log_config
+
+    c = make_client(("any",))
+    model = c.app.state.service.models["tiny_any"]
+    real = model.predict
+
+    def logged(*a, **k):
+        logging.getLogger("nodescope.serve.test").warning("inside the worker")
+        return real(*a, **k)
+
+    model.predict = logged
+    caplog.handler.addFilter(RequestIdFilter())  # what log_config() puts on the nodescope handler
+    try:
+        with caplog.at_level(logging.INFO):
+            r = c.post("/api/predict", files={"image": ("a.png", png())}, headers={"X-Request-ID": "rid-42"})
+    finally:
+        model.predict = real
+    assert r.status_code == 200
+    assert "[rid-42] inside the worker" in caplog.messages  # the id followed the work into the pool thread
+    assert any(m.startswith("rid-42 POST /api/predict 200") for m in caplog.messages)  # access line, no prefix
+    cfg = log_config()
+    assert cfg["loggers"]["nodescope"]["handlers"] == ["nodescope"]
+    assert cfg["handlers"]["nodescope"]["filters"] == ["request_id"]

@@ -9,6 +9,7 @@ into 4xx answers with a reason. The pool has ``workers`` threads: requests beyon
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -137,7 +138,8 @@ def _add_routes(app: FastAPI, service: ModelService, settings: ServeSettings, ad
     keep = settings.keep_uploads
 
     async def in_pool(fn: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(pool, fn)
+        ctx = contextvars.copy_context()  # the request id follows the work into the worker (log lines)
+        return await asyncio.get_running_loop().run_in_executor(pool, ctx.run, fn)
 
     @app.get("/api/health", response_model=HealthResponse, tags=["service"])
     async def health() -> HealthResponse:

@@ -16,6 +16,7 @@ One pure ASGI middleware (no per-request thread, nothing buffered) wraps the Fas
 
 from __future__ import annotations
 
+import contextvars
 import hmac
 import json
 import logging
@@ -27,9 +28,22 @@ from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["SECURITY_HEADERS", "Admission", "GuardMiddleware"]
+__all__ = ["REQUEST_ID", "SECURITY_HEADERS", "Admission", "GuardMiddleware", "RequestIdFilter"]
 
 access_log = logging.getLogger("nodescope.serve.access")
+#: The id of the request being handled (``-`` outside a request); copied into the worker that runs it.
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("nodescope_request_id", default="-")
+
+
+class RequestIdFilter(logging.Filter):
+    """Prefixes ``[<request id>]`` to the messages logged while a request is handled (the access lines carry it
+    already)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        rid = REQUEST_ID.get()
+        if rid != "-" and record.name != access_log.name:
+            record.msg = f"[{rid}] {record.msg}"
+        return True
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -100,6 +114,7 @@ class GuardMiddleware:
         given = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"), "")
         rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
+        token = REQUEST_ID.set(rid)
         path: str = scope.get("path", "")
         status = [0]
 
@@ -142,3 +157,4 @@ class GuardMiddleware:
                 if status[0] == 200:
                     self.admission.record(dt)
             access_log.info("%s %s %s %d %.1fms", rid, scope.get("method"), path, status[0], dt * 1000)
+            REQUEST_ID.reset(token)

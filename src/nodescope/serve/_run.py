@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 from nodescope.serve._settings import ServeSettings
 
 __all__ = ["build", "log_config", "serve"]
-
-log = logging.getLogger(__name__)
 
 
 def build(settings: ServeSettings) -> object:
@@ -33,18 +29,20 @@ def serve(settings: ServeSettings) -> None:
     import uvicorn
 
     app = build(settings)
-    log.info("serving %d bundle(s) on http://%s:%d", len(settings.bundles), settings.host, settings.port)
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info",  # type: ignore[arg-type]
                 timeout_graceful_shutdown=int(settings.shutdown_timeout), server_header=False,
                 log_config=log_config())
 
 
 def log_config() -> dict:
-    """uvicorn's logging configuration plus the ``nodescope`` loggers (the access lines with request ids) at INFO."""
+    """uvicorn's logging configuration plus the ``nodescope`` loggers at INFO: the access lines (with request ids)
+    and, prefixed with ``[<request id>]``, whatever is logged while a request is handled."""
     import copy
 
     from uvicorn.config import LOGGING_CONFIG
 
     cfg = copy.deepcopy(LOGGING_CONFIG)
-    cfg["loggers"]["nodescope"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    cfg.setdefault("filters", {})["request_id"] = {"()": "nodescope.serve._guard.RequestIdFilter"}
+    cfg["handlers"]["nodescope"] = {**cfg["handlers"]["default"], "filters": ["request_id"]}
+    cfg["loggers"]["nodescope"] = {"handlers": ["nodescope"], "level": "INFO", "propagate": False}
     return cfg
