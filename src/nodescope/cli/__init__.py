@@ -16,8 +16,10 @@ from nodescope.cli import data as _data
 from nodescope.cli import demo as _demo
 from nodescope.cli import doctor as _doctor
 from nodescope.cli import evaluate as _evaluate
+from nodescope.cli import explain as _explain
 from nodescope.cli import meta as _meta
 from nodescope.cli import segment as _segment
+from nodescope.cli import serve as _serve
 from nodescope.cli import train as _train
 from nodescope.cli._common import NodescopeGroup, console
 
@@ -72,7 +74,7 @@ def version() -> None:
 
 
 # Stage registrations: each module adds its commands or sub-apps to ``app``.
-for _module in (_data, _train, _evaluate, _meta, _demo, _doctor, _segment, _clinical):
+for _module in (_data, _train, _evaluate, _meta, _demo, _doctor, _explain, _segment, _serve, _clinical):
     _module.register(app)
 
 

@@ -131,15 +131,21 @@ def export_onnx(bundle: ModelBundle, path: str | Path | None = None, *, opset: i
 
 
 class OnnxPredictor:
-    """ONNX Runtime session on CPU: ``__call__(x: (N, C, S, S) float32 in [0, 1]) -> (N, K)`` probabilities."""
+    """ONNX Runtime session on CPU: ``__call__(x: (N, C, S, S) float32 in [0, 1]) -> (N, K)`` probabilities.
 
-    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+    ``spinning=False`` stops idle intra-op threads from busy-waiting for the next run (ONNX Runtime's default is to
+    spin): a server that also decodes uploads and answers HTTP between runs needs those cores.
+    """
+
+    def __init__(self, path: str | Path, *, threads: int | None = None, spinning: bool = True) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
+        if not spinning:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -189,10 +195,13 @@ class Predictor:
     batch_size : int, default 32
     onnx_path : str or Path, optional
         Where the ONNX export lives (default ``<bundle>/model.onnx``).
+    onnx_spinning : bool, default True
+        Let idle ONNX Runtime threads busy-wait between runs (fastest for back-to-back batches; a server turns it
+        off, see :class:`OnnxPredictor`).
     """
 
     def __init__(self, bundle: ModelBundle | str | Path, *, engine: Engine = "torch", threads: int | None = None,
-                 batch_size: int = 32, onnx_path: str | Path | None = None) -> None:
+                 batch_size: int = 32, onnx_path: str | Path | None = None, onnx_spinning: bool = True) -> None:
         if engine not in ("torch", "onnx"):
             raise ConfigError(f"engine: expected 'torch' or 'onnx', got {engine!r}")
         if threads is not None and int(threads) < 1:
@@ -206,7 +215,8 @@ class Predictor:
         self._torch = InferenceModel.from_bundle(self.bundle)
         self._onnx: OnnxPredictor | None = None
         if engine == "onnx":
-            self._onnx = OnnxPredictor(export_onnx(self.bundle, onnx_path), threads=self.threads)
+            self._onnx = OnnxPredictor(export_onnx(self.bundle, onnx_path), threads=self.threads,
+                                       spinning=onnx_spinning)
         elif torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
 

@@ -1,0 +1,48 @@
+"""Running the service: settings -> models loaded and warmed -> uvicorn (graceful shutdown drains requests)."""
+
+from __future__ import annotations
+
+from nodescope.serve._settings import ServeSettings
+
+__all__ = ["build", "log_config", "serve"]
+
+
+def build(settings: ServeSettings) -> object:
+    """Load the models of ``settings`` (raising the first bundle's error) and return the FastAPI app."""
+    from nodescope.serve._app import create_app
+    from nodescope.serve._service import load_service
+
+    service = load_service(settings.bundles, engine=settings.engine, threads=settings.intra_threads,
+                           segmenter=settings.segmenter)
+    return create_app(settings, service)
+
+
+def serve(settings: ServeSettings) -> None:
+    """Load and warm the models, then serve until SIGINT/SIGTERM; requests in flight finish first (up to
+    ``settings.shutdown_timeout`` seconds).
+
+    Raises
+    ------
+    BundleError, MissingFileError, ConfigError
+        Before the port is opened, when a bundle or the segmenter cannot be loaded.
+    """
+    import uvicorn
+
+    app = build(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info",  # type: ignore[arg-type]
+                timeout_graceful_shutdown=int(settings.shutdown_timeout), server_header=False,
+                log_config=log_config())
+
+
+def log_config() -> dict:
+    """uvicorn's logging configuration plus the ``nodescope`` loggers at INFO: the access lines (with request ids)
+    and, prefixed with ``[<request id>]``, whatever is logged while a request is handled."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    cfg = copy.deepcopy(LOGGING_CONFIG)
+    cfg.setdefault("filters", {})["request_id"] = {"()": "nodescope.serve._guard.RequestIdFilter"}
+    cfg["handlers"]["nodescope"] = {**cfg["handlers"]["default"], "filters": ["request_id"]}
+    cfg["loggers"]["nodescope"] = {"handlers": ["nodescope"], "level": "INFO", "propagate": False}
+    return cfg
