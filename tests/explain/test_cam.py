@@ -106,10 +106,14 @@ def test_every_method(method: str, rng, capfd) -> None:
 def test_training_flags_restored_and_bad_arguments() -> None:
     net = ClassifierNet("resnet18", 2, in_chans=1, image_size=64, hidden=8)
     b = _bundle(net, "resnet18", 64)
-    net.train()  # the caller's choice: put back after the explainer (pytorch-grad-cam switches to eval)
+    image = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+    with torch.no_grad():
+        p_eval = torch.softmax(net.eval()((b.spec.prepare(image)[0][None].float() / 255 - 0.5) / 0.25), 1)[0]
+    net.train()  # the caller's choice: put back after the explainer (which runs the network in eval mode)
     with CamExplainer(b) as cam:
-        cam.explain(np.zeros((64, 64), np.uint8))
+        res = cam.explain(image)
         assert not net.training
+    np.testing.assert_allclose(res.probabilities, p_eval.numpy(), atol=1e-6)  # no dropout, running BN statistics
     assert net.training and all(m.training for m in net.modules())
     with pytest.raises(ConfigError, match="Did you mean 'gradcam'"):
         CamExplainer(b, method="gradcma")

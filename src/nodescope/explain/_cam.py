@@ -186,6 +186,7 @@ class CamExplainer:
         self.net: Any = self.bundle.model
         self._target_layer = target_layer
         self._modes = {m: m.training for m in self.net.modules()}
+        self.net.eval()  # dropout and batch statistics off, for the probabilities too; flags restored on close
         self._fresh = [p for p in self.net.parameters() if p.grad is None]
         self.device = next(self.net.parameters()).device
         spec = self.bundle.spec
