@@ -92,11 +92,12 @@ def test_transformer_layers_use_the_patch_grid() -> None:
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_every_method(method: str, rng) -> None:
+def test_every_method(method: str, rng, capfd) -> None:
     torch.manual_seed(0)
     net = ClassifierNet("resnet18", 2, in_chans=1, image_size=64, hidden=8)
     with CamExplainer(_bundle(net, "resnet18", 64), method=method, score_batch_size=128) as cam:
         res = cam.explain(rng.integers(0, 256, (50, 70), dtype=np.uint8), target="benign")
+    assert capfd.readouterr().err == ""  # Score-CAM's progress bar is silenced: library code writes nothing
     assert res.method == method and res.target == 0
     assert res.heatmap.shape == (50, 70) and 0 <= res.heatmap.min() and res.heatmap.max() <= 1
     assert _hooks(net) == 0
@@ -105,10 +106,14 @@ def test_every_method(method: str, rng) -> None:
 def test_training_flags_restored_and_bad_arguments() -> None:
     net = ClassifierNet("resnet18", 2, in_chans=1, image_size=64, hidden=8)
     b = _bundle(net, "resnet18", 64)
-    net.train()  # the caller's choice: put back after the explainer (pytorch-grad-cam switches to eval)
+    image = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+    with torch.no_grad():
+        p_eval = torch.softmax(net.eval()((b.spec.prepare(image)[0][None].float() / 255 - 0.5) / 0.25), 1)[0]
+    net.train()  # the caller's choice: put back after the explainer (which runs the network in eval mode)
     with CamExplainer(b) as cam:
-        cam.explain(np.zeros((64, 64), np.uint8))
+        res = cam.explain(image)
         assert not net.training
+    np.testing.assert_allclose(res.probabilities, p_eval.numpy(), atol=1e-6)  # no dropout, running BN statistics
     assert net.training and all(m.training for m in net.modules())
     with pytest.raises(ConfigError, match="Did you mean 'gradcam'"):
         CamExplainer(b, method="gradcma")
@@ -250,6 +255,19 @@ def test_fusion_bundle_is_explained_per_modality(rng) -> None:
     with torch.no_grad():
         p = torch.softmax(net((x - 0.5) / 0.25), 1)[0].numpy()
     np.testing.assert_allclose(both["bmode"].probabilities, p, atol=1e-5)
+
+
+def test_display_pixels_maps_16_bit_as_the_model_input() -> None:
+    from nodescope.data import UltrasoundImage
+    from nodescope.explain import display_pixels
+
+    px = np.array([[0, 2048, 4095, 65535]], np.uint16)
+    twelve = UltrasoundImage(px, Path("a.dcm"), meta={"bits_stored": 12})
+    # 12 stored bits: round(min(v, 4095) * 255 / 4095); the legacy rule divides by 65535
+    np.testing.assert_array_equal(display_pixels(twelve), [[0, 128, 255, 255]])
+    np.testing.assert_array_equal(display_pixels(twelve, uint16="full_range"), [[0, 8, 16, 255]])
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    assert display_pixels(rgba).shape == (2, 2, 3)
 
 
 def test_overlay_heatmap() -> None:

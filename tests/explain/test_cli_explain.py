@@ -127,6 +127,18 @@ def test_folder_without_masks_and_refusals(tiny, tmp_path) -> None:
         lines = res.stderr.splitlines()
         assert lines[0].startswith("error: ") and text in " ".join(res.stderr.split()), res.stderr
     assert _digest(out) == before and not (tmp_path / "x").exists()
+    # a mask of another size than its image: the manifest reader names the row and column, nothing is written
+    m = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / "small_mask.png")
+    m.loc[3, "mask"] = str(tmp_path / "small_mask.png")
+    m["image"] = [str(manifest.parent / v) for v in m["image"]]
+    m["mask"] = [v if Path(v).is_absolute() else str(manifest.parent / v) for v in m["mask"]]
+    m.to_csv(tmp_path / "bad.csv", index=False)
+    res = runner.invoke(app, ["explain", str(bundle), str(tmp_path / "bad.csv"), "-o", str(tmp_path / "y")])
+    assert res.exit_code == 2 and res.stderr.startswith("error: ")
+    flat = " ".join(res.stderr.split())
+    assert "row 5, column 'mask'" in flat and "mask size 5x5 differs from image size 48x40" in flat, flat
+    assert not (tmp_path / "y").exists()
 
 
 def test_fusion_bundle_explained_per_modality(tmp_path) -> None:

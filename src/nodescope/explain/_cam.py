@@ -123,9 +123,11 @@ class _FusionBranch(nn.Module):
 
     def __init__(self, net: nn.Module, index: int, mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__()
-        self.net, self.index, self.mean, self.std = net, index, mean, std
+        self.net: Any = net
+        self.index, self.mean, self.std = index, mean, std
         self.context: list[torch.Tensor] = []
-        self.present = torch.ones(1, len(net.modalities), dtype=torch.bool)
+        fused: Any = net
+        self.present = torch.ones(1, len(fused.modalities), dtype=torch.bool)
 
     def encoder(self) -> nn.Module:
         return self.net.encoders[0 if self.net.shared else self.index]
@@ -181,16 +183,18 @@ class CamExplainer:
         if int(score_batch_size) < 1:
             raise ConfigError(f"score_batch_size: expected a positive number, got {score_batch_size!r}")
         self.score_batch_size = int(score_batch_size)
-        self.net: nn.Module = self.bundle.model
+        self.net: Any = self.bundle.model
         self._target_layer = target_layer
         self._modes = {m: m.training for m in self.net.modules()}
+        self.net.eval()  # dropout and batch statistics off, for the probabilities too; flags restored on close
         self._fresh = [p for p in self.net.parameters() if p.grad is None]
         self.device = next(self.net.parameters()).device
         spec = self.bundle.spec
         self._mean = torch.tensor(list(spec.mean), dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self._std = torch.tensor(list(spec.std), dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self.fusion = self.bundle.kind == "fusion"
-        self.modalities: tuple[str, ...] = tuple(self.net.modalities) if self.fusion else tuple(
+        network: Any = self.bundle.model
+        self.modalities: tuple[str, ...] = tuple(network.modalities) if self.fusion else tuple(
             self.bundle.meta.modalities or ())
         self._cams: dict[int, tuple[Any, nn.Module, CamLayer]] = {}
         self._closed = False

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -106,22 +107,25 @@ def cam_layer(backbone: nn.Module, name: str) -> CamLayer:
         When the module does not have the layer its family should have (a network not built by nodescope).
     """
     family = get_backbone_spec(name).family
+    bb: Any = backbone  # timm models: attributes resolved at run time
     try:
         if family == "vit":
-            grid = tuple(int(v) for v in backbone.patch_embed.grid_size)
-            return CamLayer(backbone.blocks[-1].norm1, f"blocks.{len(backbone.blocks) - 1}.norm1",
-                            token_reshape(grid, int(getattr(backbone, "num_prefix_tokens", 1))), grid)  # type: ignore[arg-type]
+            gh, gw = (int(v) for v in bb.patch_embed.grid_size)
+            grid = (gh, gw)
+            return CamLayer(bb.blocks[-1].norm1, f"blocks.{len(bb.blocks) - 1}.norm1",
+                            token_reshape(grid, int(getattr(bb, "num_prefix_tokens", 1))), grid)
         if family == "swin":
-            block = backbone.layers[-1].blocks[-1]
-            grid = tuple(int(v) for v in block.input_resolution)
-            name_ = f"layers.{len(backbone.layers) - 1}.blocks.{len(backbone.layers[-1].blocks) - 1}.norm2"
-            return CamLayer(block.norm2, name_, token_reshape(grid, 0), grid)  # type: ignore[arg-type]
+            block = bb.layers[-1].blocks[-1]
+            gh, gw = (int(v) for v in block.input_resolution)
+            grid = (gh, gw)
+            name_ = f"layers.{len(bb.layers) - 1}.blocks.{len(bb.layers[-1].blocks) - 1}.norm2"
+            return CamLayer(block.norm2, name_, token_reshape(grid, 0), grid)
         if family == "efficientnet":  # the 1x1 head convolution (+ BN and activation) is still spatial
             return _named(backbone, "bn2")
         if family == "densenet":
             return _named(backbone, "features.norm5")
         # resnet, inception, convnext, mobilenet: timm's last feature stage is the last spatial map before pooling
-        return _named(backbone, str(backbone.feature_info[-1]["module"]))
+        return _named(backbone, str(bb.feature_info[-1]["module"]))
     except (AttributeError, IndexError, KeyError, TypeError) as exc:
         raise BundleError(f"backbone {name!r} ({family}): its CAM layer was not found ({exc}); was the network built "
                           "by nodescope.models.build_backbone?") from exc

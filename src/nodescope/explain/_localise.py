@@ -113,6 +113,7 @@ def _mean_ci(values: np.ndarray, groups: np.ndarray, *, n_boot: int, alpha: floa
         return Estimate(name, float("nan"), float("nan"), float("nan"), "none", alpha, 0,
                         note="no image with a defined value")
     codes = as_groups(g, v.size)
+    assert codes is not None  # groups were given
     w = bootstrap_weights(np.zeros(v.size, bool), n_boot=n_boot, rng=make_rng(seed), groups=codes,
                           stratified=False)
     with np.errstate(invalid="ignore", divide="ignore"):

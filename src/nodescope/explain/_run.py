@@ -81,6 +81,10 @@ def _read_mask(path: Path | None, shape: tuple[int, int], image: Path) -> np.nda
     return m > 0
 
 
+def _roi_mask(mask: np.ndarray | None, needed: bool) -> np.ndarray | None:
+    return mask.astype(np.uint8) if needed and mask is not None else None
+
+
 def _png(array: np.ndarray) -> bytes:
     from PIL import Image
 
@@ -173,7 +177,7 @@ def explain_files(bundle: ModelBundle, inputs: Sequence[str | Path], out: str | 
                 if needs_mask and masks[i] is None:
                     raise DataError(f"{paths[i]}: the bundle crops to the lesion (input.roi 'mask') but this image "
                                     "has no mask; give a manifest with a 'mask' column")
-            roi = {i: (masks[i].astype(np.uint8) if needs_mask and masks[i] is not None else None) for i in unit}
+            roi = {i: _roi_mask(masks[i], needs_mask) for i in unit}
             for i in unit:
                 for cam in cams:
                     res = _explain_one(cam, i, unit, frame, imgs, roi, target)
