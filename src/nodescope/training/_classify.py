@@ -104,8 +104,10 @@ def _check_pretrain_overlap(cfg: TrainConfig, samples: Samples) -> str | None:
 
 
 def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.ndarray, workdir: Path,
-         seed: int) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """Train one model; returns (module with best weights, bundle meta parts, fit info)."""
+         seed: int, extra_callbacks: Sequence[Any] = ()) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Train one model; returns (module with best weights, bundle meta parts, fit info).
+
+    ``extra_callbacks`` (Lightning callbacks, e.g. a progress reporter) are added to the trainer's own."""
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -133,7 +135,7 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
     has_val = len(val_idx) > 0
     ckpt = ModelCheckpoint(dirpath=workdir / "checkpoints", filename="best-{epoch}",
                            monitor="val_loss" if has_val else None, mode="min", save_last=True, save_top_k=1)
-    callbacks: list[Any] = [ckpt]
+    callbacks: list[Any] = [ckpt, *extra_callbacks]
     if has_val and cfg.patience > 0:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min"))
     loggers: list[Any] = [CSVLogger(workdir, name="logs")]
@@ -224,14 +226,18 @@ class ClassifyTask:
         The preloaded images and their frame (row positions are the runner's indices).
     pretrain_overlap : str, optional
         The overlap warning of :func:`_check_pretrain_overlap`, reported in the summary.
+    callbacks : sequence of lightning.pytorch.Callback, optional
+        Added to every fit's trainer (progress reporting); they must not change what is trained.
 
     Notes
     -----
     Stateful: :meth:`finalise` records the pooled out-of-fold rows and the threshold the final model is saved with.
     """
 
-    def __init__(self, cfg: TrainConfig, samples: Samples, pretrain_overlap: str | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, samples: Samples, pretrain_overlap: str | None = None,
+                 callbacks: Sequence[Any] = ()) -> None:
         self.cfg = cfg
+        self.callbacks = tuple(callbacks)
         self.samples = samples
         self.pretrain_overlap = pretrain_overlap
         self.run_id = Path(cfg.out).resolve().name
@@ -239,13 +245,13 @@ class ClassifyTask:
         self.threshold: OperatingThreshold | None = None
 
     @classmethod
-    def from_config(cls, cfg: TrainConfig) -> ClassifyTask:
+    def from_config(cls, cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> ClassifyTask:
         """Set the torch threads, preload the data and check the pretraining overlap (may raise ConfigError)."""
         from nodescope.training._samples import build_samples
 
         _threads(cfg)
         samples = build_samples(cfg)
-        return cls(cfg, samples, _check_pretrain_overlap(cfg, samples))
+        return cls(cfg, samples, _check_pretrain_overlap(cfg, samples), callbacks)
 
     @property
     def _threshold_dict(self) -> dict[str, Any] | None:
@@ -254,7 +260,7 @@ class ClassifyTask:
     def fit(self, train_idx: np.ndarray, val_idx: np.ndarray, workdir: Path,
             seed: int) -> tuple[FittedClassifier, dict[str, Any]]:
         """Train one classifier (see :class:`~nodescope.training._folds.FoldTask`)."""
-        module, parts, info = _fit(self.cfg, self.samples, train_idx, val_idx, workdir, seed)
+        module, parts, info = _fit(self.cfg, self.samples, train_idx, val_idx, workdir, seed, self.callbacks)
         return FittedClassifier(module, parts), info
 
     def _frame(self, idx: np.ndarray, probs: np.ndarray, split: str, fold: int) -> pd.DataFrame:

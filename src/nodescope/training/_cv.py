@@ -22,8 +22,10 @@ classifier it trains is :class:`nodescope.training._classify.ClassifyTask`; the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nodescope.training._classify import ClassifyTask
 from nodescope.training._config import TrainConfig, check_accelerator
@@ -48,12 +50,15 @@ RESUME_KEYS = ("manifest", "external", "classes", "positive", "group_col", "moda
                "hidden", "channels", "image_size", "roi", "roi_margin")
 
 
-def run_cv(cfg: TrainConfig) -> CVResult:
+def run_cv(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> CVResult:
     """Run the whole cross-validation experiment described by ``cfg`` (see the module docstring).
 
     Parameters
     ----------
     cfg : TrainConfig
+    callbacks : sequence of lightning.pytorch.Callback, optional
+        Added to the trainer of every fit (each fold, then the refit): progress reporting. They are not saved
+        with the run and must not change what is trained.
 
     Returns
     -------
@@ -74,7 +79,7 @@ def run_cv(cfg: TrainConfig) -> CVResult:
     if is_rank_zero():
         check_run_dir(plan)  # refuse early, before the images are loaded
     check_accelerator(cfg.accelerator)
-    task = ClassifyTask.from_config(cfg)  # reads and checks the data: a refusal leaves no run folder behind
+    task = ClassifyTask.from_config(cfg, callbacks)  # reads and checks the data: a refusal leaves no run folder behind
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     run = run_folds(task, task.samples.frame, plan)
     summary = run.run_summary if isinstance(run.run_summary, RunSummary) else None
