@@ -14,9 +14,24 @@ from nodescope.pipeline import run_demo
 
 
 @pytest.mark.slow
-def test_demo_end_to_end(tmp_path):
+def test_demo_end_to_end(tmp_path, monkeypatch):
+    import webbrowser
+
+    def no_browser(*args, **kwargs):
+        raise AssertionError("the demo must not open anything by itself")
+
+    monkeypatch.setattr(webbrowser, "open", no_browser)
     torch.set_num_threads(1)
-    res = run_demo(tmp_path / "demo", n_patients=24, image_size=32, epochs=1, folds=2, n_boot=50)
+    lines: list[str] = []
+    res = run_demo(tmp_path / "demo", n_patients=24, image_size=32, epochs=1, folds=2, batch_size=8, n_boot=50,
+                   step=lines.append)
+    # progress: every stage, then the model, fold and epoch of every fit, each with an estimate of the time left
+    assert [ln[:3] for ln in lines if not ln.startswith(" ")] == ["1/4", "2/4", "2/4", "2/4", "3/4", "3/4", "4/4"]
+    for model in ("bmode", "cdfi", "elastography", "fusion_intermediate"):
+        for fold in (1, 2):
+            assert any(ln.startswith(f"  {model}: fold {fold}/2, epoch 1/1 (ETA ") for ln in lines), (model, lines)
+    assert all("ETA" in ln for ln in lines)
+    assert res.cpu_seconds > 0
     # every patient of the development part has exactly one out-of-fold prediction per modality model
     pred = pd.read_csv(res.predictions, dtype={"patient_id": str})
     assert set(pred["model"]) == {"bmode", "cdfi", "elastography", "late_stacking", "fusion_intermediate"}
@@ -42,6 +57,12 @@ def test_demo_end_to_end(tmp_path):
     assert (res.out_dir / "DEMO.txt").is_file()
     with pytest.raises(FileExistsError, match="not empty"):
         run_demo(tmp_path / "demo", n_patients=24)
+    # the command's closing lines say where everything is
+    from nodescope.cli.demo import where_to_look
+
+    text = where_to_look(res)
+    for path in (res.report, res.predictions, res.metrics, res.out_dir / "runs", res.out_dir / "data"):
+        assert str(path) in text
 
 
 def test_demo_refuses_to_delete_a_foreign_folder(tmp_path):

@@ -68,8 +68,8 @@ class DemoProgress:
         Monotonic clock (tests pass a fake one).
     """
 
-    def __init__(self, say: Callable[[str], None], stages: Sequence[TrainingStage], *, data_units: float = 2.0,
-                 eval_units: float = 8.0, min_interval: float = 5.0,
+    def __init__(self, say: Callable[[str], None], stages: Sequence[TrainingStage], *, data_units: float = 4.0,
+                 eval_units: float = 10.0, min_interval: float = 5.0,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.say = say
         self.stages = {s.name: s for s in stages}
