@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from rich.console import Console
 
+from nodescope._progress import Progress
 from nodescope.evaluation import read_predictions, roc_auc
 from nodescope.pipeline import run_demo
 
 
 @pytest.mark.slow
-def test_demo_end_to_end(tmp_path):
+def test_demo_end_to_end(tmp_path, monkeypatch):
+    import webbrowser
+
+    def no_browser(*args, **kwargs):
+        raise AssertionError("the demo must not open anything by itself")
+
+    monkeypatch.setattr(webbrowser, "open", no_browser)
     torch.set_num_threads(1)
-    res = run_demo(tmp_path / "demo", n_patients=24, image_size=32, epochs=1, folds=2, n_boot=50)
+    buf = io.StringIO()
+    with Progress(Console(file=buf, width=200), mode="lines") as shown:
+        res = run_demo(tmp_path / "demo", n_patients=24, image_size=32, epochs=1, folds=2, batch_size=8, n_boot=50,
+                       progress=shown)
+    lines = buf.getvalue().splitlines()
+    # progress: every stage with the training time left (unknown until a fit has finished) ...
+    stages = [ln for ln in lines if ln[:3] in ("1/4", "2/4", "3/4", "4/4")]
+    assert [ln[:3] for ln in stages] == ["1/4", "2/4", "2/4", "2/4", "3/4", "3/4", "4/4"]
+    assert "training left: about ?" in stages[0] and "training left: about 0:" in stages[2]
+    # ... and every fit's fold and epoch with an ETA (the training progress display)
+    for model, stage in zip(("bmode", "cdfi", "elastography"), stages[1:4], strict=True):
+        assert f"the {model} model" in stage, stages
+    assert "intermediate fusion" in stages[5], stages
+    assert sum("epoch 1/1" in ln and "ETA" in ln for ln in lines) >= 4 * 2, lines
+    assert res.cpu_seconds > 0
     # every patient of the development part has exactly one out-of-fold prediction per modality model
     pred = pd.read_csv(res.predictions, dtype={"patient_id": str})
     assert set(pred["model"]) == {"bmode", "cdfi", "elastography", "late_stacking", "fusion_intermediate"}
@@ -42,6 +65,12 @@ def test_demo_end_to_end(tmp_path):
     assert (res.out_dir / "DEMO.txt").is_file()
     with pytest.raises(FileExistsError, match="not empty"):
         run_demo(tmp_path / "demo", n_patients=24)
+    # the command's closing lines say where everything is
+    from nodescope.cli.demo import where_to_look
+
+    text = where_to_look(res)
+    for path in (res.report, res.predictions, res.metrics, res.out_dir / "runs", res.out_dir / "data"):
+        assert str(path) in text
 
 
 def test_demo_refuses_to_delete_a_foreign_folder(tmp_path):

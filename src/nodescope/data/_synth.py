@@ -36,9 +36,11 @@ from nodescope._files import atomic_path, atomic_write_csv, atomic_write_text
 from nodescope.data._synth_render import (
     Geometry,
     NodeParams,
+    block_mean,
     render_bmode,
     render_doppler,
     render_elastography,
+    render_factor,
 )
 from nodescope.errors import ConfigError, OutputExistsError
 
@@ -82,13 +84,13 @@ _BINARY: dict[str, tuple[float, float, float]] = {
 _CATEGORICAL: dict[str, tuple[tuple[Any, ...], tuple[tuple[float, ...], ...]]] = {
     "doppler_pattern": (
         ("hilar", "peripheral", "mixed", "absent"),
-        ((0.65, 0.05, 0.05, 0.25), (0.25, 0.15, 0.50, 0.10), (0.10, 0.50, 0.25, 0.15)),
+        ((0.70, 0.02, 0.08, 0.20), (0.25, 0.10, 0.55, 0.10), (0.05, 0.65, 0.25, 0.05)),
     ),
     # Elasticity score after Alam et al., AJR 2008;191:604-610 (1: no/very small hard area; 2: hard area < 45 %;
     # 3: hard area >= 45 %; 4: hard area over the entire node).
     "elasto_score": (
         (1, 2, 3, 4),
-        ((0.45, 0.40, 0.12, 0.03), (0.15, 0.35, 0.35, 0.15), (0.03, 0.17, 0.40, 0.40)),
+        ((0.50, 0.38, 0.10, 0.02), (0.20, 0.45, 0.28, 0.07), (0.03, 0.12, 0.40, 0.45)),
     ),
 }
 # Clinical signals (clinical.csv).
@@ -156,7 +158,7 @@ def _draw_node(rng: np.random.Generator, cls: int, difficulty: float) -> NodePar
     short = float(np.clip(math.exp(c["log_short_axis_mm"]), 3.0, 35.0))
     ls = float(np.clip(1.0 + math.exp(c["log_ls_excess"]), 1.0, 4.5))
     long_mm = short * ls
-    fov = max(20.0, long_mm * float(rng.uniform(1.8, 2.3)))  # field of view (mm) adapted to the node
+    fov = max(20.0, long_mm * float(rng.uniform(1.3, 1.6)))  # field of view (mm) adapted to the node
     return NodeParams(
         short_axis_mm=short,
         ls_ratio=ls,
@@ -450,15 +452,19 @@ def _write_patient(root: Path, pid: str, cls: int, site: str, date: str, seed_se
     node = _draw_node(r_params, cls, d)
     clin = _draw_clinical(r_clin, cls, d)
     effects = _SITE_EFFECTS[site]
-    grey, geom = render_bmode(node, size, effects, r_bmode)
+    # small images are rendered at an integer multiple of their size and block-averaged down, as a scanner's
+    # frame resized for a network would be (speckle averaged, thin vessels blended into their pixel)
+    f = render_factor(size)
+    grey, geom = render_bmode(node, size * f, effects, r_bmode)
     mask_rel = f"masks/{pid}_node.png"
-    _save_png(np.where(geom.mask, 255, 0).astype(np.uint8), root / mask_rel)
+    _save_png(np.where(block_mean(geom.mask, f) >= 0.5, 255, 0).astype(np.uint8), root / mask_rel)
     rendered: dict[str, NDArray[np.uint8]] = {"bmode": grey}
     if "cdfi" in mods:
         rendered["cdfi"] = render_doppler(grey, geom, node, effects, r_cdfi)
     if "elastography" in mods:
         rendered["elastography"] = render_elastography(grey, geom, node, r_elasto)
-    synth = _synth_columns(node, geom)
+    rendered = {m: np.round(block_mean(a, f)).astype(np.uint8) for m, a in rendered.items()}
+    synth = _synth_columns(node, geom, f)
     manifest_rows: list[dict[str, Any]] = []
     for m in mods:
         rel = f"images/{pid}_{m}.png"
@@ -476,8 +482,8 @@ def _write_patient(root: Path, pid: str, cls: int, site: str, date: str, seed_se
     return manifest_rows, clinical_row
 
 
-def _synth_columns(node: NodeParams, geom: Geometry) -> dict[str, Any]:
-    """The true generating parameters of a node, as ``synth_*`` manifest columns."""
+def _synth_columns(node: NodeParams, geom: Geometry, factor: int) -> dict[str, Any]:
+    """The true generating parameters of a node, as ``synth_*`` manifest columns (``factor``: render / image size)."""
     yn = {True: "yes", False: "no"}
     return {
         "synth_short_axis_mm": round(node.short_axis_mm, 2),
@@ -493,5 +499,5 @@ def _synth_columns(node: NodeParams, geom: Geometry) -> dict[str, Any]:
         "synth_necrosis": yn[node.necrosis],
         "synth_doppler_pattern": node.doppler_pattern,
         "synth_elasto_score": node.elasto_score,
-        "synth_pixel_mm": round(geom.mm_per_px, 4),
+        "synth_pixel_mm": round(geom.mm_per_px * factor, 4),
     }

@@ -23,7 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-__all__ = ["Geometry", "NodeParams", "render_bmode", "render_doppler", "render_elastography"]
+__all__ = ["Geometry", "NodeParams", "block_mean", "render_bmode", "render_doppler", "render_elastography",
+           "render_factor"]
 
 FloatArray = NDArray[np.float64]
 
@@ -86,6 +87,30 @@ class Geometry:
         x0 = max(1, int(self.cx - ex))
         x1 = min(self.size - 2, math.ceil(self.cx + ex))
         return y0, y1, x0, x1
+
+
+#: Images are rendered with at least this many pixels a side, then block-averaged to the size asked for.
+MIN_RENDER_SIZE = 192
+
+
+def render_factor(size: int) -> int:
+    """The integer factor ``f`` such that an image of side ``size`` is rendered at ``f * size >= MIN_RENDER_SIZE``.
+
+    A real frame has ~500 pixels a side and speckle cells smaller than a millimetre; a network sees it resized to
+    64-128 pixels, where each pixel averages several speckle cells and a 1 mm vessel covers part of a pixel. Rendering
+    small images directly would give one independent speckle sample per pixel and vessels thresholded to whole
+    pixels; rendering larger and averaging gives what the resized scan would show.
+    """
+    return max(1, math.ceil(MIN_RENDER_SIZE / size))
+
+
+def block_mean(arr: NDArray, factor: int) -> FloatArray:
+    """Mean over non-overlapping ``factor x factor`` blocks: ``(f*S, f*S[, C])`` -> ``(S, S[, C])`` float."""
+    if factor == 1:
+        return np.asarray(arr, dtype=np.float64)
+    h, w = arr.shape[:2]
+    a = np.asarray(arr, dtype=np.float64).reshape(h // factor, factor, w // factor, factor, *arr.shape[2:])
+    return a.mean(axis=(1, 3))
 
 
 def _sigmoid(z: FloatArray) -> FloatArray:

@@ -4,8 +4,8 @@ Steps, each through the public API of its stage:
 
 1. write the synthetic lymph-node data set (:func:`nodescope.data.make_synthetic_dataset`) and a binary view of it
    (metastatic vs not; the three-class diagnosis is kept in a ``diagnosis`` column);
-2. one patient-level split for everything: a stratified 20 % hold-out test part and 5 folds on the rest;
-3. one CNN per modality (B-mode, colour Doppler, elastography) by 5-fold cross-validation, sharing the split
+2. one patient-level split for everything: a stratified 20 % hold-out test part and ``folds`` folds on the rest;
+3. one CNN per modality (B-mode, colour Doppler, elastography) by k-fold cross-validation, sharing the split
    (:func:`nodescope.training.run_cv`), each scoring the untouched test patients with its fold models;
 4. late fusion of the three modalities by logistic stacking fitted on out-of-fold predictions only
    (:func:`nodescope.models.late_fusion`), and intermediate fusion (one encoder per modality, concatenated
@@ -15,6 +15,9 @@ Steps, each through the public API of its stage:
    calibration, decision curves, the fusion-vs-B-mode DeLong comparison, and the HTML report.
 
 Everything it writes says that the data are synthetic.
+
+The defaults (150 patients, 64 px, 3 folds x 10 epochs, batch 16, class weights, difficulty 0.1) are sized for a
+few minutes on 2 CPU cores; the figures behind them are in ``docs/benchmarks.md`` (issue #16).
 """
 
 from __future__ import annotations
@@ -22,15 +25,17 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from nodescope._files import atomic_write_csv, atomic_write_text, check_outputs
 from nodescope.errors import OutputExistsError
+
+if TYPE_CHECKING:
+    from nodescope._progress import Progress
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -41,6 +46,7 @@ SYNTHETIC_NOTE = ("SYNTHETIC DATA: every image, label and number in this run com
 MODALITIES = ("bmode", "cdfi", "elastography")
 POSITIVE = "metastatic"
 NEGATIVE = "not_metastatic"
+FUSION_NAME = "fusion_intermediate"
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class DemoResult:
         AUC with its CI per model and split (from the evaluation).
     seconds : dict of str to float
         Wall time per step.
+    cpu_seconds : float
+        CPU time (user + system) of this process over the whole demo, all threads.
     """
 
     out_dir: Path
@@ -72,6 +80,7 @@ class DemoResult:
     metrics: Path
     auc: pd.DataFrame
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: float = float("nan")
 
 
 def _binary_manifest(src: Path, dst: Path) -> Path:
@@ -94,15 +103,16 @@ def run_demo(
     n_patients: int = 150,
     image_size: int = 64,
     epochs: int = 10,
-    folds: int = 5,
+    folds: int = 3,
+    batch_size: int = 16,
     backbone: str = "tf_efficientnet_lite0",
     weights: str = "imagenet",
-    difficulty: float = 0.5,
+    difficulty: float = 0.1,
     seed: int = 0,
     n_boot: int = 1000,
     intermediate_fusion: bool = True,
     overwrite: bool = False,
-    step: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> DemoResult:
     """Run the main job end to end on synthetic data.
 
@@ -116,16 +126,20 @@ def run_demo(
         Side of the generated images and of the network input.
     epochs : int
         Epochs per fold: a fixed cosine schedule on all of the fold's training patients (no inner validation split:
-        with ~100 training images per fold its loss is too noisy to stop on).
+        with ~100 training images per fold its loss is too noisy to stop on). Classes are balanced by loss weights
+        rather than oversampling (the same balance for fewer images per epoch).
     folds : int
         Cross-validation folds.
+    batch_size : int
+        Images per training batch.
     backbone : str
         A registered backbone name.
     weights : str
         ``"imagenet"`` (default: EfficientNet-Lite0's ImageNet weights, installed with nodescope, no network) or
         ``"none"`` (train from scratch) or a weights file/bundle, as ``nodescope train --weights``.
     difficulty : float
-        Class overlap of the synthetic data (0 easy ... 1 nearly random).
+        Class overlap of the synthetic data (0 textbook signs ... 1 classes identical); the generator's own default
+        is 0.5, the demo's 0.1 keeps the signs close to their textbook descriptions.
     seed : int
         Seed for the data, the split and training.
     n_boot : int
@@ -134,8 +148,9 @@ def run_demo(
         Also train the intermediate-fusion model (three encoders, one head) on the same split.
     overwrite : bool
         Replace an earlier demo in ``out_dir``.
-    step : callable, optional
-        Called with a short description at the start of each step (the CLI prints it).
+    progress : Progress, optional
+        Shows the stages, each with the time left at the pace measured so far, and every fit's fold, epoch,
+        losses and ETA (:mod:`nodescope._progress`; the CLI hands one in). None: the stage lines are logged.
 
     Returns
     -------
@@ -145,11 +160,12 @@ def run_demo(
     from nodescope.evaluation import evaluate_predictions, read_predictions, write_evaluation
 
     out = _fresh_folder(Path(out_dir), overwrite, [Path(weights)] if Path(weights).exists() else [])
-    say = step or (lambda msg: logger.info(msg))
+    cpu0 = time.process_time()
+    pace = _Pace(progress, n_fits=len(MODALITIES) + (len(MODALITIES) if intermediate_fusion else 0))
     seconds: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    say(f"1/4 writing the synthetic data set ({n_patients} patients x {len(MODALITIES)} modalities)")
+    pace.stage(f"1/4 writing the synthetic data set ({n_patients} patients x {len(MODALITIES)} modalities)")
     ds = make_synthetic_dataset(out / "data", n_patients=n_patients, image_size=image_size, difficulty=difficulty,
                                 seed=seed)
     manifest = _binary_manifest(ds.manifest_path, out / "data" / "manifest_metastasis.csv")
@@ -157,24 +173,63 @@ def run_demo(
 
     common: dict[str, Any] = dict(
         manifest=manifest, classes=[NEGATIVE, POSITIVE], positive=POSITIVE, backbone=backbone, weights=weights,
-        image_size=image_size, epochs=epochs, folds=folds, test_size=0.2, batch_size=16, lr=1e-3,
-        final_model="none", seed=seed, accelerator="cpu", synthetic_data=True, val_fraction=0.0, patience=0,
+        image_size=image_size, epochs=epochs, folds=folds, test_size=0.2, batch_size=batch_size, lr=1e-3,
+        imbalance="class_weights", final_model="none", seed=seed, accelerator="cpu", synthetic_data=True,
+        val_fraction=0.0, patience=0,
     )
-    frames, fused_name = _train_models(out, common, folds=folds, intermediate_fusion=intermediate_fusion, say=say,
-                                       seconds=seconds)
+    frames, fused_name = _train_models(out, common, folds=folds, intermediate_fusion=intermediate_fusion,
+                                       pace=pace, seconds=seconds)
     allp = pd.concat(frames, ignore_index=True, sort=False)
     allp["synthetic"] = "yes"
     pred_path = out / "predictions.csv"
     atomic_write_csv(allp, pred_path, index=False)
 
     t0 = time.perf_counter()
-    say("4/4 evaluating every model from predictions.csv and writing the report")
+    pace.stage("4/4 evaluating every model from predictions.csv and writing the report")
     run = evaluate_predictions(read_predictions(pred_path, positive=POSITIVE), compare=(fused_name, "bmode"),
                                by=("site",), n_boot=n_boot, seed=seed, source=str(pred_path))
     written = write_evaluation(run, out / "evaluation", title="nodescope demo: metastatic lymph node (SYNTHETIC data)")
     seconds["evaluate"] = time.perf_counter() - t0
     auc = run.tables.get("discrimination", pd.DataFrame())
-    return DemoResult(out, manifest, pred_path, Path(written["report"]), Path(written["metrics"]), auc, seconds)
+    return DemoResult(out, manifest, pred_path, Path(written["report"]), Path(written["metrics"]), auc, seconds,
+                      time.process_time() - cpu0)
+
+
+class _Pace:
+    """The demo's stage lines, each with the time left at the training pace measured so far.
+
+    Training dominates the run: ``n_fits`` counts encoder trainings (one per modality model, one per modality
+    encoder of the intermediate fusion, which costs about as much as the three single models together); the time
+    left is the seconds per finished fit times the fits to go (unknown before the first one finishes).
+    """
+
+    def __init__(self, progress: Progress | None, n_fits: int) -> None:
+        self.progress = progress
+        self.n_fits = n_fits
+        self.done = 0
+        self.training_s = 0.0
+        self._t = time.perf_counter()
+
+    def stage(self, text: str) -> None:
+        """Show a stage line with the estimated time left."""
+        left = "?" if self.done == 0 else _clock(self.training_s / self.done * (self.n_fits - self.done))
+        line = f"{text}  [training left: about {left}]" if self.done < self.n_fits else text
+        if self.progress is None:
+            logger.info(line)
+        else:
+            self.progress.message(line)
+        self._t = time.perf_counter()
+
+    def fitted(self, n: int) -> None:
+        """``n`` encoder trainings finished since the last stage line."""
+        self.training_s += time.perf_counter() - self._t
+        self.done += n
+
+
+def _clock(seconds: float) -> str:
+    from nodescope._progress import format_seconds
+
+    return format_seconds(seconds)
 
 
 def _fresh_folder(out: Path, overwrite: bool, inputs: list[Path]) -> Path:
@@ -196,7 +251,7 @@ def _fresh_folder(out: Path, overwrite: bool, inputs: list[Path]) -> Path:
 
 
 def _train_models(out: Path, common: dict[str, Any], *, folds: int, intermediate_fusion: bool,
-                  say: Callable[[str], None], seconds: dict[str, float]) -> tuple[list[pd.DataFrame], str]:
+                  pace: _Pace, seconds: dict[str, float]) -> tuple[list[pd.DataFrame], str]:
     """One CNN per modality on one patient split, their late fusion and (optionally) the intermediate fusion.
 
     Returns the predictions frames of every model and the late-fusion model's name.
@@ -208,11 +263,13 @@ def _train_models(out: Path, common: dict[str, Any], *, folds: int, intermediate
     splits_file: Path | None = None
     for i, mod in enumerate(MODALITIES):
         t0 = time.perf_counter()
-        say(f"2/4 training the {mod} model: {folds}-fold patient-level CV + hold-out test ({i + 1}/{len(MODALITIES)})")
+        pace.stage(f"2/4 training the {mod} model: {folds}-fold patient-level CV + hold-out test "
+                   f"({i + 1}/{len(MODALITIES)})")
         # the first run draws the hold-out test part; the others reuse its splits.csv, which fixes it
         cfg = load_config(None, out=out / "runs" / mod, name=mod, modality=mod, splits_file=splits_file,
                           **(common if splits_file is None else dict(common, test_size=0.0)))
-        res = run_cv(cfg)
+        res = run_cv(cfg, progress=pace.progress)
+        pace.fitted(1)
         if splits_file is None:  # every modality reuses the first run's patient split
             splits_file = res.run_dir / "splits.csv"
         preds[mod] = _load_predictions(res.run_dir / "predictions.csv")
@@ -220,19 +277,19 @@ def _train_models(out: Path, common: dict[str, Any], *, folds: int, intermediate
         seconds[f"train_{mod}"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    say("3/4 late fusion of the three modalities (logistic stacking on out-of-fold predictions only)")
+    pace.stage("3/4 late fusion of the three modalities (logistic stacking on out-of-fold predictions only)")
     fused = late_fusion(preds, positive=POSITIVE, method="stacking")
     frames = [*preds.values(), fused]
     seconds["late_fusion"] = time.perf_counter() - t0
     if intermediate_fusion:
         t0 = time.perf_counter()
-        say("3/4 intermediate fusion: one encoder per modality, concatenated features, one head (same split)")
-        cfg = load_config(None, out=out / "runs" / "fusion_intermediate", name="fusion_intermediate",
-                          fusion="intermediate", modalities=list(MODALITIES), splits_file=splits_file,
-                          **dict(common, test_size=0.0))
-        res = run_cv(cfg)
+        pace.stage("3/4 intermediate fusion: one encoder per modality, concatenated features, one head (same split)")
+        cfg = load_config(None, out=out / "runs" / FUSION_NAME, name=FUSION_NAME, fusion="intermediate",
+                          modalities=list(MODALITIES), splits_file=splits_file, **dict(common, test_size=0.0))
+        res = run_cv(cfg, progress=pace.progress)
+        pace.fitted(len(MODALITIES))
         frames.append(_load_predictions(res.run_dir / "predictions.csv"))
-        seconds["train_fusion_intermediate"] = time.perf_counter() - t0
+        seconds[f"train_{FUSION_NAME}"] = time.perf_counter() - t0
     return frames, str(fused["model"].iloc[0])
 
 
