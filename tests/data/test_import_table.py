@@ -78,6 +78,16 @@ def test_import_table_missing_file_and_a_column_mapped_twice(tmp_path):
         import_table(src, tmp_path / "out", columns={**COLUMNS, "lesion_id": "Case"})
 
 
+def test_import_table_keeps_an_existing_dup_group_column(tmp_path):
+    src = _table(tmp_path / "release")
+    pd.read_csv(src).assign(dup_group="g").to_csv(src, index=False)
+    with pytest.raises(DataError, match=r"table.csv: the table already has a 'dup_group' column; refusing to replace"):
+        import_table(src, tmp_path / "out", columns=COLUMNS, dup_groups=True)
+    res = import_table(src, tmp_path / "out", columns={**COLUMNS, "orig_dup_group": "dup_group"}, dup_groups=True)
+    frame = pd.read_csv(res.manifest_path, dtype=str)
+    assert list(frame["orig_dup_group"]) == ["g"] * 5 and frame["dup_group"].iloc[4] == "case1"
+
+
 def test_folder_labels_read_only_those_classes(tmp_path):
     for cls in ("a", "b", "c"):
         (tmp_path / "src" / cls).mkdir(parents=True)

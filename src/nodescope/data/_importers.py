@@ -115,10 +115,11 @@ def _merge_masks(paths: list[Path], out_path: Path) -> None:
     Image.fromarray((union * 255).astype(np.uint8)).save(out_path)
 
 
-def _add_dup_groups(frame: pd.DataFrame, out_dir: Path) -> int:
+def _add_dup_groups(frame: pd.DataFrame, out_dir: Path, src: Path) -> int:
     """Add the ``dup_group`` column in place (image paths relative to ``out_dir``); returns the multi-image groups."""
     if DUP_GROUP_COLUMN in frame.columns:
-        raise DataError(f"the table already has a {DUP_GROUP_COLUMN!r} column; refusing to replace it")
+        raise DataError(f"{src}: the table already has a {DUP_GROUP_COLUMN!r} column; refusing to replace it (import "
+                        f"without dup_groups to keep it, or map it to another name, e.g. orig_dup_group=dup_group)")
     paths = [p if Path(p).is_absolute() else out_dir / p for p in frame["image"]]
     groups = duplicate_groups(paths, patients=list(frame["patient_id"]) if "patient_id" in frame.columns else None,
                               names=[str(v) for v in frame["image"]] if "patient_id" not in frame.columns else None)
@@ -202,7 +203,7 @@ def _build(src: Path, out_dir: Path, *, patient_regex: str | None, masks_dir: st
     if not rows:
         raise DataError(f"{src}: no images found in the class folders {classes}")
     frame = pd.DataFrame(rows)
-    n_dup = _add_dup_groups(frame, out_dir) if dup_groups else None
+    n_dup = _add_dup_groups(frame, out_dir, src) if dup_groups else None
     manifest = out_dir / "manifest.csv"
     atomic_write_csv(frame, manifest, index=False)
     if pattern is None and not dup_groups:
@@ -349,7 +350,7 @@ def import_table(src: str | Path, out_dir: str | Path, *, columns: Mapping[str, 
             frame[col] = [v if not v or Path(v).is_absolute() else _rel(base / v, out_abs) for v in frame[col]]
     front = [c for c in ("patient_id", "image", "label", "mask") if c in frame.columns]
     frame = frame[front + [c for c in frame.columns if c not in front]]
-    n_dup = _add_dup_groups(frame, out_dir) if dup_groups else None
+    n_dup = _add_dup_groups(frame, out_dir, src) if dup_groups else None
     manifest = out_dir / "manifest.csv"
     atomic_write_csv(frame, manifest, index=False)
     return ImportResult(manifest, len(frame), classes, 0, n_dup, n_all - len(frame))
