@@ -131,8 +131,8 @@ def check_tutorial_outputs(work: Path, text: str) -> None:
     got["external_specificity"] = op["metrics"]["specificity"]["estimate"]
     assert (run / "evaluation" / "report.html").is_file()
     assert "external" in (run / "evaluation" / "report.html").read_text()
-    # sane: the recipe learns; the external set is harder but far from chance
-    assert got["cv_auc"] > 0.75 and got["external_auc"] > 0.65, got
+    # sane: the recipe learns; the external set is harder (0.653, 95% CI 0.584-0.723 in the run the doc quotes)
+    assert got["cv_auc"] > 0.75 and got["external_auc"] > 0.6, got
 
     # predict: the final bundle scores BrEaST exactly as training's external rows did (same bundle, same TTA)
     new = pd.read_csv(tmp_path / "breast_predictions.csv", dtype=str, keep_default_na=False)
