@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from busi_release import rebuild_busi_release
 from PIL import Image
 
 from nodescope.data import import_busi, import_image_folder, read_image, read_manifest
@@ -26,20 +27,7 @@ def test_busi_release_layout(shared_data, tmp_path):
     single = labels[labels["n_mask_files"] == "1"].groupby("label").head(3)
     subset = pd.concat([multi, single])
     src = tmp_path / "Dataset_BUSI_with_GT"
-    for row in subset.itertuples():
-        stem = Path(row.orig_name).stem  # "benign (12)"
-        _link(base / row.image, src / row.label / row.orig_name)
-        union = read_image(base / row.mask).pixels[..., 0] > 0
-        if int(row.n_mask_files) == 1:
-            _link(base / row.mask, src / row.label / f"{stem}_mask.png")
-        else:  # split the union into two release-style masks: left and right of the foreground's middle column
-            cols = np.nonzero(union.any(axis=0))[0]
-            mid = int(np.median(cols)) if len(cols) else union.shape[1] // 2
-            left, right = union.copy(), union.copy()
-            left[:, mid:] = False
-            right[:, :mid] = False
-            Image.fromarray(left.astype(np.uint8) * 255).save(src / row.label / f"{stem}_mask.png")
-            Image.fromarray(right.astype(np.uint8) * 255).save(src / row.label / f"{stem}_mask_1.png")
+    rebuild_busi_release(base, src, subset)
     out = tmp_path / "out"
     res = import_busi(src, out)
     assert res.n_images == len(subset)

@@ -156,30 +156,59 @@ def synth(
     print_paths(ds.manifest_path, ds.clinical_path)
 
 
+def _column_map(items: list[str] | None) -> dict[str, str]:
+    """``--column manifest=source`` options as a dict; a malformed one is refused naming it."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        target, sep, source = item.partition("=")
+        if not sep or not target.strip() or not source.strip():
+            fail(f"--column: expected MANIFEST_COLUMN=SOURCE_COLUMN (e.g. label=Classification), got {item!r}")
+        out[target.strip()] = source.strip()
+    return out
+
+
 @data_app.command("import")
 def import_(
-    kind: Annotated[str, typer.Argument(help="Layout: 'folder' (one folder per class) or 'busi'.")],
-    src: Annotated[Path, typer.Argument(help="The source folder (never modified).")],
+    kind: Annotated[str, typer.Argument(help="Layout: 'folder' (one folder per class), 'busi' (the BUSI release) or "
+                                             "'table' (a CSV listing the images, e.g. a data set's labels.csv).")],
+    src: Annotated[Path, typer.Argument(help="The source folder, or the table for 'table' (never modified).")],
     out: Annotated[Path, typer.Argument(help="Output folder for manifest.csv (and merged masks).")],
     patient_regex: Annotated[str | None, typer.Option(help="Regex extracting the patient id from a file name.")] = None,
+    column: Annotated[list[str] | None, typer.Option(
+        help="table: MANIFEST_COLUMN=SOURCE_COLUMN, repeatable (e.g. --column label=Classification).")] = None,
+    labels: Annotated[str | None, typer.Option(help="Comma-separated labels (class folders) to import; others are "
+                                                    "left out (e.g. benign,malignant).")] = None,
+    dup_groups: Annotated[bool, typer.Option(
+        "--dup-groups", help="Add a dup_group column: near-duplicate images and each patient's images share a group "
+                             "(split and train with --group-col dup_group).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT/manifest.csv and merged masks of an earlier import.")
                          ] = False,
 ) -> None:
-    """Build a manifest from a class-per-folder layout or the BUSI release layout."""
+    """Build a manifest from a class-per-folder layout, the BUSI release layout or a labels table."""
     from nodescope._files import check_outputs
-    from nodescope.data import import_busi, import_image_folder
+    from nodescope.data import import_busi, import_image_folder, import_table
 
-    if kind in ("busi", "folder"):
-        check_outputs([out / "manifest.csv"], [src], overwrite)
+    if kind not in ("busi", "folder", "table"):
+        fail(f"unknown layout {kind!r}; expected 'folder', 'busi' or 'table'")
+    if kind != "table" and column:
+        fail(f"--column applies to the 'table' layout, not {kind!r}")
+    if kind == "table" and patient_regex:
+        fail("--patient-regex applies to the 'folder' layout; map a patient column with --column patient_id=COLUMN")
+    check_outputs([out / "manifest.csv"], [src], overwrite)
+    if kind != "table":
         check_outputs([out / ("merged_masks" if kind == "busi" else "masks")], [src], overwrite, kind="folder")
+    keep = [v.strip() for v in labels.split(",") if v.strip()] if labels else None
     if kind == "busi":
-        res = import_busi(src, out)
+        res = import_busi(src, out, dup_groups=dup_groups, labels=keep)
     elif kind == "folder":
-        res = import_image_folder(src, out, patient_regex=patient_regex)
+        res = import_image_folder(src, out, patient_regex=patient_regex, dup_groups=dup_groups, labels=keep)
     else:
-        fail(f"unknown layout {kind!r}; expected 'folder' or 'busi'")
-    console.print(f"[green]wrote[/] {res.manifest_path}: {res.n_images} images, classes {list(res.classes)}, "
-                  f"{res.n_merged_masks} merged masks")
+        res = import_table(src, out, columns=_column_map(column), labels=keep, dup_groups=dup_groups)
+    extra = f", {res.n_merged_masks} merged masks" if kind != "table" else ""
+    extra += f", {res.n_dropped} left out (labels)" if res.n_dropped else ""
+    if res.n_dup_groups is not None:
+        extra += f", {res.n_dup_groups} dup_group(s) of several images"
+    console.print(f"[green]wrote[/] {res.manifest_path}: {res.n_images} images, classes {list(res.classes)}{extra}")
     print_paths(res.manifest_path)
 
 

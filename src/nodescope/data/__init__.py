@@ -1,6 +1,13 @@
 """Data: manifest, image I/O, preprocessing, patient-level splits, importers and synthetic demo data."""
 
-from nodescope.data._importers import ImportResult, import_busi, import_image_folder
+from nodescope.data._duplicates import duplicate_groups, thumbnail
+from nodescope.data._importers import (
+    DUP_GROUP_COLUMN,
+    ImportResult,
+    import_busi,
+    import_image_folder,
+    import_table,
+)
 from nodescope.data._io import (
     IMAGE_SUFFIXES,
     ImageInfo,
@@ -45,6 +52,7 @@ from nodescope.data._transform import ImageTransform
 __all__ = [
     "COLOUR_MODALITIES",
     "DEFAULT_MAX_PIXELS",
+    "DUP_GROUP_COLUMN",
     "GREY_MODALITIES",
     "IMAGE_SUFFIXES",
     "KNOWN_MODALITIES",
@@ -69,9 +77,11 @@ __all__ = [
     "check_leakage",
     "crop_roi",
     "crop_scan_region",
+    "duplicate_groups",
     "image_info",
     "import_busi",
     "import_image_folder",
+    "import_table",
     "join_clinical",
     "make_splits",
     "make_synthetic_dataset",
@@ -82,6 +92,7 @@ __all__ = [
     "resize_pad",
     "roi_box_from_mask",
     "split_summary",
+    "thumbnail",
     "to_model_channels",
     "validate_manifest",
 ]
