@@ -28,7 +28,7 @@ def test_demo_end_to_end(tmp_path, monkeypatch):
     buf = io.StringIO()
     with Progress(Console(file=buf, width=200), mode="lines") as shown:
         res = run_demo(tmp_path / "demo", n_patients=24, image_size=32, epochs=1, folds=2, batch_size=8, n_boot=50,
-                       progress=shown)
+                       intermediate_fusion=True, progress=shown)
     lines = buf.getvalue().splitlines()
     # progress: every stage with the training time left (unknown until a fit has finished) ...
     stages = [ln for ln in lines if ln[:3] in ("1/4", "2/4", "3/4", "4/4")]

@@ -16,8 +16,8 @@ Steps, each through the public API of its stage:
 
 Everything it writes says that the data are synthetic.
 
-The defaults (150 patients, 64 px, 3 folds x 10 epochs, batch 16, class weights, difficulty 0.1) are sized for a
-few minutes on 2 CPU cores; the figures behind them are in ``docs/benchmarks.md`` (issue #16).
+The defaults (150 patients, 64 px, 3 folds x 12 epochs, batch 8, class weights, difficulty 0.1, no intermediate
+fusion) are sized for under 3 minutes on 2 idle CPU cores; the figures behind them are in ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -102,15 +102,15 @@ def run_demo(
     *,
     n_patients: int = 150,
     image_size: int = 64,
-    epochs: int = 10,
+    epochs: int = 12,
     folds: int = 3,
-    batch_size: int = 16,
+    batch_size: int = 8,
     backbone: str = "tf_efficientnet_lite0",
     weights: str = "imagenet",
     difficulty: float = 0.1,
     seed: int = 0,
     n_boot: int = 1000,
-    intermediate_fusion: bool = True,
+    intermediate_fusion: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> DemoResult:
