@@ -97,11 +97,15 @@ class Server:
                "--port", str(self.port), "--queue", str(queue)]
         if threads:
             cmd += ["--threads", str(threads)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+        # the server's log goes to a file: a pipe nobody reads fills after ~64 kB of access-log lines and then blocks
+        # the server mid-request (the first full run hung at concurrency 4 that way)
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, env=os.environ.copy())
         deadline = time.time() + 300
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                self.log.seek(0)
+                raise RuntimeError(f"server exited: {self.log.read().decode()[-2000:]}")
             try:
                 self.health = httpx.get(self.url + "/api/health", timeout=1).json()
                 return
@@ -112,6 +116,7 @@ class Server:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=60)
+        self.log.close()
 
 
 async def _load(url: str, image: bytes, n: int, conc: int) -> dict:
