@@ -112,3 +112,33 @@ def test_bootstrap_metric_callable_drops_undefined_replicates():
     assert "dropped" in est.note
     strat = bootstrap_metric(y, s, lambda a, b: recall_score(a, b >= 0.5), n_boot=50)
     assert strat.extra["n_boot_used"] == 50
+
+
+def test_patient_level_fusion_pairs_with_per_image_model(tmp_path):
+    """A late-fusion model scores the patient (no image of its own): it pairs with a per-image model on patient_id
+    (and lesion_id), instead of finding no common case because one side's image column is empty."""
+    import pandas as pd
+
+    from nodescope.evaluation import evaluate_predictions, read_predictions
+
+    rng = np.random.default_rng(3)
+    n = 40
+    y = np.array(["pos", "neg"] * (n // 2))
+    rows = []
+    for i in range(n):
+        s_img = rng.uniform(0.6, 1) if y[i] == "pos" else rng.uniform(0, 0.7)
+        s_fus = rng.uniform(0.5, 1) if y[i] == "pos" else rng.uniform(0, 0.6)
+        rows.append(dict(patient_id=f"P{i:02d}", y_true=y[i], p_pos=s_img, p_neg=1 - s_img, split="cv", fold=i % 2,
+                         model="cnn", run_id="r", image=f"img/P{i:02d}.png", lesion_id=f"P{i:02d}_L1"))
+        rows.append(dict(patient_id=f"P{i:02d}", y_true=y[i], p_pos=s_fus, p_neg=1 - s_fus, split="cv", fold=i % 2,
+                         model="fusion", run_id="r", image="", lesion_id=f"P{i:02d}_L1"))
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    run = evaluate_predictions(read_predictions(path, positive="pos"), compare=("fusion", "cnn"), n_boot=20)
+    doc = next(d for d in run.metrics["comparisons"] if d["split"] == "cv")
+    assert doc["n_paired"] == n and doc["n_only_a"] == 0 and doc["n_only_b"] == 0
+    # the DeLong AUCs of the pair are the two models' own AUCs on all the cases
+    from nodescope.evaluation import roc_auc
+
+    yy = (y == "pos").astype(int)
+    assert np.isclose(doc["auc"]["auc_a"], roc_auc(yy, np.array([r["p_pos"] for r in rows[1::2]])).estimate)

@@ -41,6 +41,18 @@ def row_keys(frame: pd.DataFrame) -> list[str]:
     return ["patient_id", *[c for c in ("image", "lesion_id") if c in frame.columns]]
 
 
+def pair_keys(fa: pd.DataFrame, fb: pd.DataFrame) -> list[str]:
+    """The case columns for pairing two models' rows: :func:`row_keys` less any ``image``/``lesion_id`` column that
+    one model leaves empty throughout (a late-fusion model scores the patient, with no image of its own)."""
+
+    def filled(f: pd.DataFrame, col: str) -> bool:
+        v = f[col]
+        return bool(v.notna().any() and (v.astype(str).str.strip() != "").any())
+
+    keys = row_keys(fa)
+    return [k for k in keys if k == "patient_id" or (k in fb.columns and filled(fa, k) and filled(fb, k))]
+
+
 def _row(a: str, b: str, split: str, metric: str, estimate_a: float, estimate_b: float, diff: Any,
          statistic: float, p_value: float, method: str, n: int | None) -> dict[str, Any]:
     """One row of ``comparisons.csv``; ``diff`` is an Estimate of the difference a - b."""
@@ -118,8 +130,8 @@ def _compare_binary(preds: Predictions, a: str, b: str, thresholds: dict[str, fl
                     seed: int) -> ComparisonResult:
     rows: list[dict[str, Any]] = []
     docs: list[dict[str, Any]] = []
-    keys = row_keys(preds.frame)
     for split, pa, pb in _split_pairs(preds, a, b):
+        keys = pair_keys(pa.frame, pb.frame)
         m = _paired_binary(pa, pb, a, b, split, keys)
         doc: dict[str, Any] = {"model_a": a, "model_b": b, "split": split, "n_paired": len(m),
                                "n_only_a": len(pa) - len(m), "n_only_b": len(pb) - len(m)}
@@ -139,8 +151,8 @@ def _compare_binary(preds: Predictions, a: str, b: str, thresholds: dict[str, fl
 
 def _compare_multiclass(preds: Predictions, a: str, b: str, alpha: float) -> ComparisonResult:
     rows: list[dict[str, Any]] = []
-    keys = row_keys(preds.frame)
     for split, pa, pb in _split_pairs(preds, a, b):
+        keys = pair_keys(pa.frame, pb.frame)
         for lab, part in ((a, pa), (b, pb)):
             dup = part.frame[keys][part.frame.duplicated(keys, keep=False)]
             if len(dup):
