@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from nodescope.errors import DataError
+from nodescope.explain._overlay import display_pixels
 from nodescope.serve._schemas import ModalityResult, PredictResponse, RoiOption, Timing
 from nodescope.serve._service import ClassifierModel, ModelService, ServedModel, decide
-from nodescope.serve._uploads import DecodedUpload, UploadRejected, decode_upload, display_uint8, png_bytes
+from nodescope.serve._uploads import DecodedUpload, UploadRejected, decode_upload, png_bytes
 
 __all__ = ["PredictOptions", "parse_box", "run_prediction"]
 
@@ -121,7 +122,7 @@ def _explain(model: ServedModel, decoded: Mapping[str, DecodedUpload], masks: Ma
             else:
                 res = {f: cam.explain(decoded[f].image, mask=masks.get(f)) for f in fields}
         for f in fields:
-            out[f] = (np.asarray(overlay_heatmap(display_uint8(decoded[f].image), res[f].heatmap, alpha=0.45)), None)
+            out[f] = (np.asarray(overlay_heatmap(display_pixels(decoded[f].image), res[f].heatmap, alpha=0.45)), None)
     return out
 
 
@@ -162,7 +163,7 @@ def run_prediction(service: ModelService, uploads: Mapping[str, bytes], opts: Pr
     cams = _explain(model, decoded, masks) if opts.explain else {}
     results = []
     for f, up in decoded.items():
-        img = display_uint8(up.image)
+        img = display_pixels(up.image)
         overlay, note = cams.get(f, (None, None))
         heat = _b64(png_bytes(overlay, max_side=DISPLAY_SIDE)) if overlay is not None else None
         notes = [note] if note else []

@@ -29,8 +29,9 @@ import numpy as np
 
 from nodescope.data import UltrasoundImage, image_info, read_image
 from nodescope.errors import DataError
+from nodescope.explain._overlay import display_pixels
 
-__all__ = ["DecodedUpload", "UploadRejected", "decode_upload", "deidentify_dicom", "display_uint8", "keep_upload",
+__all__ = ["DecodedUpload", "UploadRejected", "decode_upload", "deidentify_dicom", "keep_upload",
            "png_bytes", "quiet_dicom_logging", "sniff_format"]
 
 log = logging.getLogger(__name__)
@@ -153,15 +154,6 @@ def _no_path(message: str, name: str) -> str:
     return message if message.startswith(name) else f"{name}: {message}"
 
 
-def display_uint8(image: UltrasoundImage) -> np.ndarray:
-    """The pixels as uint8 ``(H, W)`` or ``(H, W, 3)`` for display (16 bits by the DICOM stored range)."""
-    from nodescope.models._preprocess import _to_uint8
-
-    bits = image.meta.get("bits_stored")
-    px = _to_uint8(np.asarray(image.pixels), int(bits) if bits is not None else None)
-    return px[..., 0] if px.shape[-1] == 1 else px
-
-
 def png_bytes(pixels: np.ndarray, *, max_side: int | None = None) -> bytes:
     """PNG encoding of uint8 ``(H, W)`` or ``(H, W, 3)`` pixels, shrunk to ``max_side`` when larger (no metadata)."""
     from PIL import Image
@@ -228,7 +220,7 @@ def keep_upload(folder: Path, stem: str, upload: DecodedUpload) -> Path:
     else:
         px: Any = np.asarray(upload.image.pixels)
         if px.dtype != np.uint8:
-            px = display_uint8(upload.image)
+            px = display_pixels(upload.image)
         payload, suffix = png_bytes(px[..., 0] if px.ndim == 3 and px.shape[-1] == 1 else px), ".png"
     target = folder / f"{stem}{suffix}"
     if target.exists():
