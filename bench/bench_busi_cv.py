@@ -39,19 +39,24 @@ def auc_with_cis(y: np.ndarray, p: np.ndarray, groups: np.ndarray) -> dict[str, 
     return {"auc": d.estimate, "delong_ci": [d.ci_low, d.ci_high], "cluster_bootstrap_ci": [b.ci_low, b.ci_high]}
 
 
+def subset_groups(df: pd.DataFrame, group_col: str, subset: int, seed: int) -> pd.DataFrame:
+    """Whole groups of ``df``, drawn in a seeded random order, until at least ``subset`` rows (for smoke runs)."""
+    groups = df[group_col].drop_duplicates().sample(frac=1.0, random_state=seed)
+    keep, n = [], 0
+    for g in groups:
+        keep.append(g)
+        n += int((df[group_col] == g).sum())
+        if n >= subset:
+            break
+    return df[df[group_col].isin(keep)]
+
+
 def write_manifest(src: Path, out: Path, subset: int | None, seed: int, group_col: str,
                    classes: tuple[str, ...]) -> Path:
     df = pd.read_csv(src / "labels.csv", dtype=str, keep_default_na=False)
     df = df[df["label"].isin(classes)]
     if subset:
-        groups = df[group_col].drop_duplicates().sample(frac=1.0, random_state=seed)
-        keep, n = [], 0
-        for g in groups:
-            keep.append(g)
-            n += int((df[group_col] == g).sum())
-            if n >= subset:
-                break
-        df = df[df[group_col].isin(keep)]
+        df = subset_groups(df, group_col, subset, seed)
     df = df.copy()
     df["image"] = [str((src / v).resolve()) for v in df["image"]]
     df["mask"] = [str((src / v).resolve()) if v else "" for v in df["mask"]]

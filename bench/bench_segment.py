@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from bench_busi_cv import subset_groups  # same folder: the scripts run as files
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data"
@@ -44,14 +45,7 @@ def write_manifest(src: Path, out: Path, name: str, subset: int | None, classes:
     df = pd.read_csv(src / "labels.csv", dtype=str, keep_default_na=False)
     df = df[df["label"].isin(classes) & (df["mask"] != "")]
     if subset:
-        groups = df[group_col].drop_duplicates().sample(frac=1.0, random_state=seed)
-        keep, n = [], 0
-        for g in groups:
-            keep.append(g)
-            n += int((df[group_col] == g).sum())
-            if n >= subset:
-                break
-        df = df[df[group_col].isin(keep)]
+        df = subset_groups(df, group_col, subset, seed)
     df = df.assign(image=[str((src / v).resolve()) for v in df["image"]],
                    mask=[str((src / v).resolve()) for v in df["mask"]], split="")
     out.mkdir(parents=True, exist_ok=True)
