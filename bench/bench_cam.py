@@ -26,6 +26,29 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+
+def oof_explanations(run: Path, manifest: Path, out: Path, methods: list[str], seed: int,
+                     group_col: str = "dup_group") -> pd.DataFrame:
+    """Explain each image of ``manifest`` with the fold model of ``run`` that did not train on it; one row per image
+    and method (``nodescope.explain.explain_files`` scores), with the fold."""
+    from nodescope.explain import explain_files
+    from nodescope.models import load_bundle
+
+    m = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    splits = pd.read_csv(run / "splits.csv", dtype=str, keep_default_na=False)
+    fold_of = splits.drop_duplicates("group").set_index("group")["fold"]
+    frames = []
+    for k in sorted(set(fold_of[fold_of != "-1"])):
+        part = m[m[group_col].map(fold_of) == k]
+        fm = out / f"manifest_fold{k}.csv"
+        part.to_csv(fm, index=False)
+        bundle = load_bundle(run / "folds" / f"fold_{k}" / "bundle")
+        res = explain_files(bundle, [fm], out / f"cam_fold{k}", methods=methods, n_boot=50, seed=seed,
+                            group_col=group_col, gallery_max=40)
+        frames.append(res.scores.assign(fold=k))
+    return pd.concat(frames, ignore_index=True)
+
+
 def main() -> None:
     from bench_busi_cv import write_manifest
 
@@ -44,8 +67,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from nodescope.evaluation import roc_auc
-    from nodescope.explain import explain_files, summarise_localisation
-    from nodescope.models import load_bundle
+    from nodescope.explain import summarise_localisation
     from nodescope.training import TrainConfig, run_cv
 
     t0 = time.perf_counter()
@@ -62,19 +84,7 @@ def main() -> None:
     cv = preds[preds["split"] == "cv"]
     auc = roc_auc((cv["y_true"] == "malignant").to_numpy(int), cv["p_malignant"].to_numpy(float), method="delong")
 
-    m = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-    splits = pd.read_csv(args.out / "run" / "splits.csv", dtype=str, keep_default_na=False)
-    fold_of = splits.drop_duplicates("group").set_index("group")["fold"]
-    frames = []
-    for k in sorted(set(fold_of[fold_of != "-1"])):
-        part = m[m["dup_group"].map(fold_of) == k]
-        fm = args.out / f"manifest_fold{k}.csv"
-        part.to_csv(fm, index=False)
-        bundle = load_bundle(args.out / "run" / "folds" / f"fold_{k}" / "bundle")
-        run = explain_files(bundle, [fm], args.out / f"cam_fold{k}", methods=args.methods.split(","),
-                            n_boot=50, seed=args.seed, group_col="dup_group", gallery_max=40)
-        frames.append(run.scores.assign(fold=k))
-    scores = pd.concat(frames, ignore_index=True)
+    scores = oof_explanations(args.out / "run", manifest, args.out, args.methods.split(","), args.seed)
     scores.to_csv(args.out / "explanations_oof.csv", index=False)
     summary = summarise_localisation(scores, n_boot=args.n_boot, seed=args.seed).to_frame()
     summary.to_csv(args.out / "summary_oof.csv", index=False)
