@@ -71,6 +71,18 @@ def test_automatic_pipeline_end_to_end(shared_data: Path, tmp_path: Path) -> Non
     _ok(["predict", str(cls), str(tmp_path / "auto" / "manifest.csv"), "-o", str(tmp_path / "q.csv")])
     q = pd.read_csv(tmp_path / "q.csv")
     np.testing.assert_allclose(p["p_malignant"], q["p_malignant"], atol=1e-5)
+    # with the clean-up: predict --segmenter applies the same clean-up as segment predict does
+    clean = ["--largest-component", "--fill-holes"]
+    _ok(["segment", "predict", str(seg), str(tmp_path / "bare.csv"), "-o", str(tmp_path / "auto_lc"),
+         "--group-col", "dup_group", *clean])
+    _ok(["predict", str(cls), str(tmp_path / "bare.csv"), "-o", str(tmp_path / "p_lc.csv"), "--segmenter", str(seg),
+         *clean])
+    _ok(["predict", str(cls), str(tmp_path / "auto_lc" / "manifest.csv"), "-o", str(tmp_path / "q_lc.csv")])
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "p_lc.csv")["p_malignant"],
+                               pd.read_csv(tmp_path / "q_lc.csv")["p_malignant"], atol=1e-5)
+    r = CliRunner().invoke(app, ["predict", str(cls), str(tmp_path / "bare.csv"), "-o", str(tmp_path / "x.csv"),
+                                 "--largest-component"])
+    assert r.exit_code == 2 and "--segmenter" in r.output
 
     # two members and every fusion, side by side on the same images, with a report
     seg2 = tmp_path / "seg" / "folds" / "fold_0" / "bundle"

@@ -191,6 +191,9 @@ def register(app: typer.Typer) -> None:
                  "trained with --roi mask")] = None,
         fusion: Annotated[str, typer.Option(callback=choice("mean", "vote", "staple"),
                                             help="fusion of several --segmenter bundles")] = "mean",
+        largest_component: Annotated[bool, typer.Option(
+            help="with --segmenter: keep the largest connected component of each automatic mask")] = False,
+        fill_holes: Annotated[bool, typer.Option(help="with --segmenter: fill holes of each automatic mask")] = False,
     ) -> None:
         """Predict images with a bundle; writes a predictions CSV (contract columns + y_pred at the bundle threshold).
 
@@ -202,10 +205,13 @@ def register(app: typer.Typer) -> None:
         b = load_bundle(bundle)
         check_outputs([output], [bundle, *inputs, *(segmenter or [])], overwrite)  # before the (slow) prediction
         source = None
+        if (largest_component or fill_holes) and not segmenter:
+            raise ConfigError("--largest-component and --fill-holes clean automatic masks: give --segmenter too")
         if segmenter:
             from nodescope.segment import Segmenter, automatic_roi
 
-            source = automatic_roi(Segmenter(segmenter, fusion=fusion))  # type: ignore[arg-type]
+            source = automatic_roi(Segmenter(segmenter, fusion=fusion,  # type: ignore[arg-type]
+                                             largest_component=largest_component, fill_holes=fill_holes))
         with max_pixels_limit(max_pixels):
             df = predict_files(b, inputs, tta=tta, engine=engine, split=split,  # type: ignore[arg-type]
                                batch_size=batch_size, group_col=group_col, threads=threads, mask_source=source)
