@@ -38,7 +38,7 @@ from nodescope.report import save_figure
 
 __all__ = ["RESULTS_SCHEMA_VERSION", "meta_figures", "meta_results", "meta_tables", "write_meta_report"]
 
-RESULTS_SCHEMA_VERSION = "2.0"  # 2.0: pooled.heterogeneity I2 in percent (was a fraction)
+RESULTS_SCHEMA_VERSION = "3.0"  # 3.0: API 1.0 names (heterogeneity i2_*_percent, extra se/mu/scale); 2.0: I2 in percent
 
 def _per_study(analysis: MetaAnalysis) -> pd.DataFrame:
     s = analysis.studies
