@@ -126,14 +126,8 @@ def test_glmm_loglik_aic_bic_match_lme4(name: str) -> None:
         assert fs[q] == pytest.approx(REF[("glmm", name, q)][0], rel=1e-6), q
 
 
-def test_glmm_profile_ci_matches_lme4_profile() -> None:
-    r = bivariate_glmm(frame("skin_tests"))
-    prof = r.profile_ci()
-    for j in ("sens", "spec"):
-        lo, hi = REF[("glmm", "skin_tests", f"sd_{j}_ci")]
-        # lme4 interpolates its profile by splines between profiled points: agreement to ~1e-3 relative
-        assert np.sqrt(prof.loc[f"tau2_{j}", ["ci_low", "ci_high"]].to_numpy(float)) == pytest.approx([lo, hi],
-                                                                                                        rel=1e-3)
+# The GLMM's profile-likelihood intervals against lme4's confint(profile(g)) (skin_tests; ~1e-3, lme4 interpolates
+# its profile by splines) are checked once, by the last block of docs/r-equivalents.md (test_r_equivalents_meta.py).
 
 
 @pytest.mark.parametrize("name", DATA)

@@ -103,13 +103,13 @@ def profile_bounds(profile: Callable[[float], float], estimate: float, loglik_ma
     est = max(float(estimate), 0.0)
     lo = 0.0
     if est > 0 and dev(0.0) > 0:
-        lo = float(optimize.brentq(dev, 0.0, est, xtol=1e-10, rtol=1e-9))
+        lo = float(optimize.brentq(dev, 0.0, est, xtol=1e-9, rtol=1e-7))
     hi_b = max(est, 1e-3) * 2
     while dev(hi_b) < 0:
         hi_b *= 2
         if hi_b > 1e6:
             return lo, math.inf
-    hi = float(optimize.brentq(dev, est, hi_b, xtol=1e-10, rtol=1e-9))
+    hi = float(optimize.brentq(dev, est, hi_b, xtol=1e-9, rtol=1e-7))
     return lo, hi
 
 
