@@ -13,9 +13,10 @@ PAGE = Path(__file__).resolve().parents[2] / "docs" / "r-equivalents.md"
 
 def _meta_blocks() -> list[str]:
     text = PAGE.read_text(encoding="utf-8")
-    start = text.index("\n## Meta-analysis\n")
-    nxt = text.find("\n## ", start + 1)
-    section = text[start: nxt if nxt > 0 else len(text)]
+    head = re.search(r"^## Meta-analysis[ \t]*$", text, flags=re.M)
+    assert head is not None, f"{PAGE} has no '## Meta-analysis' section"
+    nxt = re.search(r"^## ", text[head.end():], flags=re.M)
+    section = text[head.end(): head.end() + nxt.start() if nxt else len(text)]
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
