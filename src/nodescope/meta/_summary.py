@@ -61,7 +61,19 @@ class MetaAnalysisWarning(UserWarning):
 
 @dataclass(frozen=True)
 class HsrocParameters:
-    """Rutter-Gatsonis HSROC parameters implied by the bivariate fit (Harbord et al. 2007)."""
+    """Rutter-Gatsonis HSROC parameters implied by the bivariate fit (Harbord et al. 2007).
+
+    Attributes
+    ----------
+    lambda_ : float
+        Accuracy parameter ``Lambda`` (the SROC curve's location).
+    theta : float
+        Threshold parameter ``Theta``.
+    beta : float
+        Shape (asymmetry) parameter, ``log(tau_spec / tau_sens)``.
+    sigma2_alpha, sigma2_theta : float
+        Between-cohort variances of accuracy and threshold.
+    """
 
     lambda_: float
     theta: float
