@@ -7,12 +7,50 @@ several), so that reports, JSON files and tables are built the same way everywhe
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["Estimate"]
+__all__ = ["Estimate", "EstimateExtra"]
+
+# Old keys of ``Estimate.extra`` that the meta-analysis results used before statistics API 1.0, and their one
+# spelling now: ``mu`` (the estimate on the model scale named by ``extra["scale"]``) and ``se`` (its standard error).
+DEPRECATED_EXTRA_KEYS: dict[str, str] = {"logit": "mu", "se_logit": "se", "log": "mu", "se_log": "se"}
+
+
+class EstimateExtra(dict):
+    """The ``extra`` mapping of an :class:`Estimate`: a plain ``dict`` that still answers the old key names.
+
+    Reading a key of :data:`DEPRECATED_EXTRA_KEYS` (``"se_logit"``, ``"se_log"``, ``"logit"``, ``"log"``) that is
+    not stored returns the value of its new name (``"se"`` or ``"mu"``) with a :class:`DeprecationWarning`.
+    Keys that are stored are returned as they are, so nothing that sets an old key explicitly changes.
+    """
+
+    def _alias(self, key: object) -> str | None:
+        new = DEPRECATED_EXTRA_KEYS.get(key) if isinstance(key, str) else None
+        if new is None or dict.__contains__(self, key) or not dict.__contains__(self, new):
+            return None
+        warnings.warn(f"Estimate.extra[{key!r}] is deprecated; use extra[{new!r}] (on the scale extra['scale'])",
+                      DeprecationWarning, stacklevel=3)
+        return new
+
+    def __missing__(self, key: object) -> Any:
+        new = self._alias(key)
+        if new is None:
+            raise KeyError(key)
+        return dict.__getitem__(self, new)
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or self._alias(key) is not None
+
+    def get(self, key: object, default: Any = None) -> Any:  # type: ignore[override]
+        """``dict.get`` that also answers the deprecated key names (with a warning)."""
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        new = self._alias(key)
+        return dict.__getitem__(self, new) if new is not None else default
 
 
 @dataclass(frozen=True)
@@ -36,7 +74,16 @@ class Estimate:
     note : str
         Why an estimate is undefined, or any caveat (continuity correction applied, ...).
     extra : dict
-        Method-specific details (standard error, counts, ...), JSON-serialisable.
+        Method-specific details, JSON-serialisable. Where an interval is a Wald interval on a transformed scale,
+        ``extra["scale"]`` names the scale (``"logit_sens"``, ``"log_dor"``, ...), ``extra["mu"]`` is the estimate and
+        ``extra["se"]`` its standard error on that scale (the old names ``"logit"``/``"log"`` and
+        ``"se_logit"``/``"se_log"`` still read, with a :class:`DeprecationWarning`; see :class:`EstimateExtra`).
+
+    Examples
+    --------
+    >>> from nodescope import Estimate
+    >>> Estimate("sensitivity", 0.9, 0.8, 0.95, "wilson", n=50).format()
+    '0.900 (0.800-0.950)'
     """
 
     name: str
@@ -48,6 +95,10 @@ class Estimate:
     n: int | None = None
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.extra, EstimateExtra):
+            object.__setattr__(self, "extra", EstimateExtra(self.extra))
 
     @property
     def defined(self) -> bool:

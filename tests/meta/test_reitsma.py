@@ -153,7 +153,7 @@ def test_summary_frame_and_dict() -> None:
     assert {"sensitivity", "specificity", "lr_positive", "lr_negative", "dor", "auc", "hsroc_beta", "i2_bivariate_percent"} <= set(sf["name"])
     d = r.to_dict()
     assert d["estimates"]["sensitivity"]["estimate"] == pytest.approx(r.sensitivity.estimate)
-    assert 0 <= r.heterogeneity.i2_bivariate <= 100
+    assert 0 <= r.heterogeneity.i2_bivariate_percent <= 100
 
 
 def test_docs_claim_only_the_validation_that_was_done() -> None:
@@ -180,9 +180,9 @@ def test_bivariate_i2_uses_the_models_correction_and_percent() -> None:
         w = 1 / v
         s2 = (k - 1) * w.sum() / (w.sum() ** 2 - np.sum(w**2))
         expected.append(100 * r.sigma[j, j] / (r.sigma[j, j] + s2))
-    assert r.heterogeneity.i2_sens == pytest.approx(expected[0], rel=1e-10)
-    assert r.heterogeneity.i2_spec == pytest.approx(expected[1], rel=1e-10)
-    assert 1 < r.heterogeneity.i2_sens <= 100  # percent, not a fraction
+    assert r.heterogeneity.i2_sens_percent == pytest.approx(expected[0], rel=1e-10)
+    assert r.heterogeneity.i2_spec_percent == pytest.approx(expected[1], rel=1e-10)
+    assert 1 < r.heterogeneity.i2_sens_percent <= 100  # percent, not a fraction
 
 
 def test_auc_ci_with_rho_fixed_includes_tau_uncertainty() -> None:
@@ -206,5 +206,5 @@ def test_auc_ci_with_rho_fixed_includes_tau_uncertainty() -> None:
     se_mu_only = np.sqrt(g[:2] @ r.cov_mu @ g[:2])
     cov4 = np.zeros((4, 4))
     cov4[:2, :2], cov4[2:, 2:] = r.cov_mu, r.cov_eta[:2, :2]
-    assert r.auc.extra["se_logit"] == pytest.approx(np.sqrt(g @ cov4 @ g), rel=1e-4)
-    assert r.auc.extra["se_logit"] > se_mu_only
+    assert r.auc.extra["se"] == pytest.approx(np.sqrt(g @ cov4 @ g), rel=1e-4)
+    assert r.auc.extra["se"] > se_mu_only

@@ -61,7 +61,7 @@ def test_first_screen_shows_the_summary_and_the_sroc(runs, which: str) -> None:
     assert set(facts) >= {"model fitted", "heterogeneity", "publication bias"}
     d = analysis.deeks
     assert d is not None and f"p = {d.p_value:.3g}" in facts["publication bias"]
-    assert f"= {analysis.pooled.heterogeneity.i2_bivariate:.1f}%" in facts["heterogeneity"]
+    assert f"= {analysis.pooled.heterogeneity.i2_bivariate_percent:.1f}%" in facts["heterogeneity"]
 
 
 def test_the_model_is_named_from_the_result(runs) -> None:

@@ -51,7 +51,7 @@ def test_matches_metafor_rma(key: tuple[str, str, str]) -> None:
     name, measure, method = key
     ref = R_UNI[key]
     r = univariate_pool(frame(name), measure, method=method)  # type: ignore[arg-type]
-    got = {"mu": r.mu, "se": r.se, "tau2": r.tau2, "Q": r.q, "I2": r.i2,
+    got = {"mu": r.mu, "se": r.se, "tau2": r.tau2, "Q": r.q, "I2": r.i2_percent,
            "pi_lb": np.log(r.prediction.ci_low) if measure.startswith("log_") else np.log(r.prediction.ci_low / (1 - r.prediction.ci_low)),
            "pi_ub": np.log(r.prediction.ci_high) if measure.startswith("log_") else np.log(r.prediction.ci_high / (1 - r.prediction.ci_high))}
     for k, v in ref.items():
@@ -79,7 +79,7 @@ def test_homogeneous_data_give_zero_tau2() -> None:
     df = pd.DataFrame({"TP": [50, 50, 50], "FN": [10, 10, 10], "FP": [5, 5, 5], "TN": [95, 95, 95]})
     for method in ("DL", "REML"):
         r = univariate_pool(df, "logit_sens", method=method)  # type: ignore[arg-type]
-        assert r.tau2 == 0.0 and r.i2 == 0.0
+        assert r.tau2 == 0.0 and r.i2_percent == 0.0
         assert r.mu == pytest.approx(np.log(5))
 
 

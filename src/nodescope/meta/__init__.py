@@ -25,6 +25,7 @@ from nodescope.meta._example import (
     example_settings,
     generate_synthetic_cohorts,
 )
+from nodescope.meta._madad import study_table
 from nodescope.meta._plots import (
     deeks_funnel_plot,
     fagan_nomogram,
@@ -108,6 +109,7 @@ __all__ = [
     "sroc_auc",
     "sroc_plot",
     "study_measures",
+    "study_table",
     "subgroup_analysis",
     "univariate_pool",
     "write_meta_report",

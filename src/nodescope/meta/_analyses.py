@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,15 @@ from scipy import stats
 
 from nodescope._estimate import Estimate
 from nodescope.errors import ConfigError, StatisticsInputError
+from nodescope.meta._analyses_api import (
+    deeks_frame,
+    deeks_summary,
+    deeks_to_dict,
+    regression_summary,
+    regression_to_dict,
+    subgroup_summary,
+    subgroup_to_dict,
+)
 from nodescope.meta._bivariate import Fallback, ModelName, bivariate_glmm, fit_model, reitsma
 from nodescope.meta._counts import LOGITS, Correction, as_counts, design_matrix, measure_data
 from nodescope.meta._fit import BivariateFit
@@ -42,6 +51,19 @@ class DeeksResult:
     ``ESS = 4 n1 n0 / (n1 + n0)`` (``n1`` diseased, ``n0`` non-diseased). ``slope``'s t-test on ``k - 2``
     degrees of freedom is the asymmetry test (p < 0.10 is the usual flag). ``x``, ``y``, ``weights`` and the
     fitted line (``intercept + slope * x``) are what a funnel plot needs.
+
+    Attributes
+    ----------
+    slope, slope_se, intercept, intercept_se : float
+        WLS coefficients and their standard errors (residual variance estimated, as R's ``lm``).
+    t, df, p_value : float, int, float
+        The slope's t statistic, ``k - 2`` degrees of freedom and two-sided p-value.
+    x, y, weights : ndarray, shape (k,)
+        ``1/sqrt(ESS)``, ``ln DOR`` (continuity-corrected) and ``ESS`` per cohort.
+    labels : tuple of str
+        Cohort labels.
+    correction : float
+        The continuity correction; ``corrected`` the cohorts that received it.
     """
 
     slope: float
@@ -62,6 +84,18 @@ class DeeksResult:
         """Fitted regression line ``(x, intercept + slope x)`` over the observed range by default."""
         xs = np.linspace(0, self.x.max() * 1.05, 50) if x is None else np.asarray(x, dtype=float)
         return xs, self.intercept + self.slope * xs
+
+    def to_frame(self) -> pd.DataFrame:
+        """Coefficient table: rows ``intercept, slope``; columns ``estimate, se, t, df, p_value``."""
+        return deeks_frame(self)
+
+    def summary(self, digits: int = 4) -> str:
+        """R-like text (coefficients of the weighted regression and the verdict); ``print()`` it."""
+        return deeks_summary(self, digits)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict of every field."""
+        return deeks_to_dict(self)
 
 
 def deeks_test(data: pd.DataFrame, *, correction: float = 0.5,
@@ -115,9 +149,27 @@ def deeks_test(data: pd.DataFrame, *, correction: float = 0.5,
 class MetaRegressionResult:
     """Bivariate meta-regression of logit sens and logit spec on the same covariates.
 
-    ``coefficients`` has one row per (outcome, term) with estimate, SE, z, p and CI on the logit scale.
-    ``lrt_*`` compare this model with the intercept-only model fitted by the same method (ML for Reitsma, the
-    GLMM's (approximate) ML), ``df = 2 (p - 1)``.
+    Attributes
+    ----------
+    model : str
+        The model fitted (``"glmm-laplace"``, ``"reitsma-ml"``, ...).
+    terms : tuple of str
+        Design columns, intercept first (``"modality[T.mri]"`` for treatment-coded levels).
+    coefficients : DataFrame
+        One row per (``outcome``, ``term``): ``estimate, se, z, p_value, ci_low, ci_high`` on the logit scale.
+    sigma : ndarray, shape (2, 2)
+        Between-cohort covariance of (logit sens, logit spec), common to all covariate values.
+    loglik, loglik_null : float
+        Log-likelihoods of this and of the intercept-only model (same method: ML for Reitsma, the GLMM's
+        (approximate) ML).
+    lrt_statistic, lrt_df, lrt_p_value : float, int, float
+        Likelihood-ratio test of the covariates, ``df = 2 (p - 1)``.
+    k : int
+        Number of cohorts.
+    warnings : tuple of str
+        Every warning raised while fitting.
+    fit : BivariateFit
+        The raw fit (internal).
     """
 
     model: str
@@ -136,6 +188,18 @@ class MetaRegressionResult:
     def predict_logits(self, x: np.ndarray) -> np.ndarray:
         """``(logit sens, logit spec)`` for design rows ``x`` of shape ``(m, p)`` (intercept first); ``(m, 2)``."""
         return np.asarray(x, dtype=float) @ self.fit.coef.T
+
+    def to_frame(self) -> pd.DataFrame:
+        """The coefficient table (a copy of :attr:`coefficients`)."""
+        return self.coefficients.copy()
+
+    def summary(self, digits: int = 4) -> str:
+        """R-like text: coefficients, variance components, LRT, warnings; ``print()`` it."""
+        return regression_summary(self, digits)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (coefficients as records, ``sigma``, log-likelihoods, ``lrt``, warnings)."""
+        return regression_to_dict(self)
 
 
 def _coef_table(fit: BivariateFit, alpha: float) -> pd.DataFrame:
@@ -218,13 +282,36 @@ def meta_regression(
 
 @dataclass(frozen=True)
 class SubgroupResult:
-    """Separate pooled fits per level of a covariate plus the meta-regression LRT of a difference."""
+    """Separate pooled fits per level of a covariate plus the meta-regression LRT of a difference.
+
+    Attributes
+    ----------
+    column : str
+        The subgrouping column.
+    fits : dict of str to BivariateResult
+        The pooled fit of each level.
+    regression : MetaRegressionResult
+        The meta-regression on the column whose LRT tests a difference between levels.
+    """
 
     column: str
     fits: dict[str, BivariateResult]
     regression: MetaRegressionResult
 
+    def to_frame(self) -> pd.DataFrame:
+        """Same as :meth:`summary_frame`."""
+        return self.summary_frame()
+
+    def summary(self, digits: int = 4) -> str:
+        """Text: pooled estimates per level and the LRT of a difference; ``print()`` it."""
+        return subgroup_summary(self, digits)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict: ``column``, ``levels`` (``BivariateResult.to_dict()`` each), ``regression``."""
+        return subgroup_to_dict(self)
+
     def summary_frame(self) -> pd.DataFrame:
+        """One row per (level, estimate): ``level, k, name, estimate, ci_low, ci_high, fallback``."""
         rows = []
         for level, r in self.fits.items():
             for e in (r.sensitivity, r.specificity, r.lr_positive, r.lr_negative, r.dor):

@@ -38,7 +38,7 @@ from nodescope.report import save_figure
 
 __all__ = ["RESULTS_SCHEMA_VERSION", "meta_figures", "meta_results", "meta_tables", "write_meta_report"]
 
-RESULTS_SCHEMA_VERSION = "2.0"  # 2.0: pooled.heterogeneity I2 in percent (was a fraction)
+RESULTS_SCHEMA_VERSION = "3.0"  # 3.0: API 1.0 names (heterogeneity i2_*_percent, extra se/mu/scale); 2.0: I2 in percent
 
 def _per_study(analysis: MetaAnalysis) -> pd.DataFrame:
     s = analysis.studies
@@ -86,11 +86,11 @@ def meta_tables(analysis: MetaAnalysis) -> dict[str, pd.DataFrame]:
     pooled.insert(0, "model", p.model)
     tables["pooled"] = pooled
     het = [{"source": "bivariate", "measure": "logit sensitivity", "tau2": p.tau2_sens,
-            "I2_percent": p.heterogeneity.i2_sens, "rho_sens_spec": p.rho, "k": p.k, "method": p.model},
+            "I2_percent": p.heterogeneity.i2_sens_percent, "rho_sens_spec": p.rho, "k": p.k, "method": p.model},
            {"source": "bivariate", "measure": "logit specificity", "tau2": p.tau2_spec,
-            "I2_percent": p.heterogeneity.i2_spec, "rho_sens_spec": p.rho, "k": p.k, "method": p.model},
+            "I2_percent": p.heterogeneity.i2_spec_percent, "rho_sens_spec": p.rho, "k": p.k, "method": p.model},
            {"source": "bivariate", "measure": "bivariate (generalised variance)", "tau2": np.nan,
-            "I2_percent": p.heterogeneity.i2_bivariate, "rho_sens_spec": p.rho, "k": p.k, "method": p.model}]
+            "I2_percent": p.heterogeneity.i2_bivariate_percent, "rho_sens_spec": p.rho, "k": p.k, "method": p.model}]
     frame = pd.DataFrame(het)
     if analysis.univariate:
         uni = pd.concat([u.summary_frame() for u in analysis.univariate.values()], ignore_index=True)
@@ -205,7 +205,7 @@ def meta_results(analysis: MetaAnalysis, *, inputs: dict[str, str | Path | None]
         "pooled": p.to_dict(),
         "sroc": _sroc_parts(p, fpr),
         "univariate": {m: {"pooled": u.pooled.to_dict(), "prediction": u.prediction.to_dict(), "tau2": u.tau2,
-                           "q": u.q, "q_df": u.q_df, "q_p_value": u.q_pvalue, "i2_percent": u.i2, "method": u.method,
+                           "q": u.q, "q_df": u.q_df, "q_p_value": u.q_p_value, "i2_percent": u.i2_percent, "method": u.method,
                            "correction": u.correction, "correction_rule": u.correction_rule,
                            "corrected": list(u.corrected)}
                        for m, u in analysis.univariate.items()},

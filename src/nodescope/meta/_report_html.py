@@ -84,8 +84,8 @@ def _pooled_table(result: BivariateResult) -> pd.DataFrame:
 
 def _heterogeneity_text(p: BivariateResult) -> str:
     h = p.heterogeneity
-    return (f"Bivariate I2 (generalised variance, Zhou & Dendukuri 2014) = {h.i2_bivariate:.1f}%; I2 logit sens = "
-            f"{h.i2_sens:.1f}%, logit spec = {h.i2_spec:.1f}%; tau2 logit sens = {p.tau2_sens:.3f}, tau2 logit "
+    return (f"Bivariate I2 (generalised variance, Zhou & Dendukuri 2014) = {h.i2_bivariate_percent:.1f}%; I2 logit sens = "
+            f"{h.i2_sens_percent:.1f}%, logit spec = {h.i2_spec_percent:.1f}%; tau2 logit sens = {p.tau2_sens:.3f}, tau2 logit "
             f"spec = {p.tau2_spec:.3f}.")
 
 

@@ -39,10 +39,20 @@ from scipy.special import expit, logit
 
 from nodescope._estimate import Estimate
 from nodescope.errors import ConfigError
-from nodescope.meta._counts import Counts
+from nodescope.meta._bivariate_api import (
+    FLIP,
+    Parametrisation,
+    coef_table,
+    fit_statistics,
+    profile_table,
+    summary_text,
+)
+from nodescope.meta._counts import LOGITS, Counts
 from nodescope.meta._fit import BivariateFit
+from nodescope.meta._results_api import deprecated_alias, json_safe
 
 CiMethod = Literal["delta", "simulation"]
+_LOG_SCALE = {"lr_positive": "log_lr_pos", "lr_negative": "log_lr_neg", "dor": "log_dor"}
 
 
 class MetaAnalysisWarning(UserWarning):
@@ -51,7 +61,19 @@ class MetaAnalysisWarning(UserWarning):
 
 @dataclass(frozen=True)
 class HsrocParameters:
-    """Rutter-Gatsonis HSROC parameters implied by the bivariate fit (Harbord et al. 2007)."""
+    """Rutter-Gatsonis HSROC parameters implied by the bivariate fit (Harbord et al. 2007).
+
+    Attributes
+    ----------
+    lambda_ : float
+        Accuracy parameter ``Lambda`` (the SROC curve's location).
+    theta : float
+        Threshold parameter ``Theta``.
+    beta : float
+        Shape (asymmetry) parameter, ``log(tau_spec / tau_sens)``.
+    sigma2_alpha, sigma2_theta : float
+        Between-cohort variances of accuracy and threshold.
+    """
 
     lambda_: float
     theta: float
@@ -62,15 +84,31 @@ class HsrocParameters:
 
 @dataclass(frozen=True)
 class Heterogeneity:
-    """``I2`` **in percent** (0-100, as metafor and the literature report it, and as
-    :attr:`UnivariateResult.i2 <nodescope.meta.UnivariateResult>`) of each logit and the bivariate
-    generalised-variance ``I2``; ``typical_within_var`` the Higgins-Thompson typical within-cohort variances of
-    (logit sens, logit spec) from the within-cohort variances the model used."""
+    """Between-cohort heterogeneity of a bivariate fit, ``I2`` **in percent** (0-100, as metafor and the literature
+    report it, and as :attr:`UnivariateResult.i2_percent <nodescope.meta.UnivariateResult>`).
 
-    i2_sens: float
-    i2_spec: float
-    i2_bivariate: float
+    Attributes
+    ----------
+    i2_sens_percent, i2_spec_percent : float
+        ``I2`` of logit sensitivity and logit specificity, ``100 tau2 / (tau2 + s2)``.
+    i2_bivariate_percent : float
+        Generalised-variance bivariate ``I2`` (Zhou & Dendukuri 2014).
+    typical_within_var : tuple of float
+        Higgins-Thompson typical within-cohort variances ``s2`` of (logit sens, logit spec), from the within-cohort
+        variances the model used.
+
+    The names ``i2_sens``, ``i2_spec`` and ``i2_bivariate`` (before statistics API 1.0) still read, with a
+    :class:`DeprecationWarning`.
+    """
+
+    i2_sens_percent: float
+    i2_spec_percent: float
+    i2_bivariate_percent: float
     typical_within_var: tuple[float, float]
+
+    i2_sens = deprecated_alias("i2_sens_percent", "i2_sens", "Heterogeneity")
+    i2_spec = deprecated_alias("i2_spec_percent", "i2_spec", "Heterogeneity")
+    i2_bivariate = deprecated_alias("i2_bivariate_percent", "i2_bivariate", "Heterogeneity")
 
 
 @dataclass(frozen=True)
@@ -90,12 +128,41 @@ class BivariateResult:
     hsroc : HsrocParameters or None
         ``None`` when a between-cohort variance is zero (the SROC curve is then undefined).
     heterogeneity : Heterogeneity
+        ``I2`` in percent per logit and bivariate.
     loglik : float
-        Maximised (restricted, for REML) log-likelihood, with binomial constants for the GLMM.
+        Maximised (restricted, for REML) log-likelihood: metafor's constants for the Reitsma model (REML with
+        ``+1/2 log|X'X|``), the binomial constants ``log C(n, x)`` included for the GLMM (as ``lme4::glmer``).
+        :meth:`fit_statistics` adds AIC and BIC.
+    n_params : int
+        Free parameters: 2 means and 3 variance parameters (2 with ``rho`` fixed at 0).
+    k : int
+        Number of cohorts.
+    converged : bool
+        The optimiser's convergence flag.
+    rho_fixed : bool
+        ``rho`` fixed at 0 (fallback, see ``fallback``).
+    se_method : str
+        How ``cov_mu`` was obtained.
+    correction, correction_rule : float, str
+        Continuity correction of the normal model (0 and ``"none"`` for the GLMM, which needs none).
+    corrected : tuple of str
+        Labels of the cohorts that received it.
     fallback : str
         ``""`` or what was done instead of the full model (e.g. ``"rho fixed at 0"``) and why.
     warnings : tuple of str
         Every warning raised while fitting.
+    alpha : float
+        ``1 - alpha`` is the level of every interval.
+    labels : tuple of str
+        Cohort labels; ``counts`` the ``(k, 4)`` integer counts ``TP, FP, FN, TN``.
+    cov_eta, cov_mu_eta : ndarray or None
+        Covariance of ``(log tau_sens, log tau_spec, atanh rho)`` and its cross-covariance with ``mu`` (``None`` at
+        a boundary).
+
+    Notes
+    -----
+    mada's (sens, FPR) parametrisation is available beside it: :attr:`mu_fpr`, :attr:`cov_mu_fpr`,
+    :attr:`sigma_fpr`, :attr:`tau2_fpr`, :attr:`rho_sens_fpr` and ``coef_table("sens_fpr")`` (Wald ``z`` and ``p``).
     """
 
     model: str
@@ -146,6 +213,83 @@ class BivariateResult:
         """Correlation of (logit sens, logit FPR) as mada/midas report it: ``-rho``."""
         return -self.rho
 
+    @property
+    def mu_fpr(self) -> np.ndarray:
+        """``(logit sens, logit FPR) = (mu[0], -mu[1])`` (mada's ``coef(fit)``: ``tsens``, ``tfpr``)."""
+        return FLIP @ self.mu
+
+    @property
+    def cov_mu_fpr(self) -> np.ndarray:
+        """Covariance of :attr:`mu_fpr` (mada's ``vcov(fit)``): ``J cov_mu J`` with ``J = diag(1, -1)``."""
+        return FLIP @ self.cov_mu @ FLIP
+
+    @property
+    def sigma_fpr(self) -> np.ndarray:
+        """Between-cohort covariance of (logit sens, logit FPR): ``J Sigma J``."""
+        return FLIP @ self.sigma @ FLIP
+
+    @property
+    def tau2_fpr(self) -> float:
+        """Between-cohort variance of logit FPR (equal to :attr:`tau2_spec`)."""
+        return float(self.sigma[1, 1])
+
+    def coef_table(self, parametrisation: Parametrisation = "sens_spec") -> pd.DataFrame:
+        """Wald table of the pooled logits, like ``summary(mada::reitsma(...))``'s coefficient table.
+
+        Parameters
+        ----------
+        parametrisation : {"sens_spec", "sens_fpr"}
+            Rows ``logit_sens, logit_spec`` or mada's ``logit_sens, logit_fpr``.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``estimate, se, z, p_value, ci_low, ci_high`` (logit scale, ``1 - alpha`` Wald intervals).
+        """
+        return coef_table(self, parametrisation)
+
+    def fit_statistics(self) -> dict[str, float]:
+        """``loglik, deviance, aic, bic, n_par, n_obs``.
+
+        ``AIC = -2 loglik + 2 n_par``, ``BIC = -2 loglik + n_par log(n_obs)`` with ``n_obs = 2k`` (``2k - 2``
+        for REML, as metafor; lme4's ``glmer`` counts the ``2k`` rows); ``loglik`` as :attr:`loglik`.
+        """
+        return fit_statistics(self)
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion (see :meth:`fit_statistics`)."""
+        return fit_statistics(self)["aic"]
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion (see :meth:`fit_statistics`)."""
+        return fit_statistics(self)["bic"]
+
+    def profile_ci(self, alpha: float | None = None) -> pd.DataFrame:
+        """Profile-likelihood ``1 - alpha`` intervals of ``tau2_sens``, ``tau2_spec`` and the per-logit ``I2``.
+
+        The (restricted) log-likelihood of the fitted model is maximised over the other parameters at each value
+        (``metafor::confint(rma.mv)``, ``lme4::confint(method = "profile")`` squared). Takes a few hundred
+        likelihood evaluations (milliseconds for Reitsma; seconds for the GLMM).
+
+        Returns
+        -------
+        DataFrame
+            Index ``tau2_sens, tau2_spec, i2_sens_percent, i2_spec_percent``; columns ``estimate, ci_low,
+            ci_high, method``.
+        """
+        return profile_table(self, alpha)
+
+    def summary(self, digits: int = 4) -> str:
+        """R-like text report: fixed effects in both parametrisations (estimate, SE, z, p, CI), summary estimates,
+        variance components, ``rho``, ``I2``, logLik/AIC/BIC, HSROC parameters, warnings. ``print()`` it."""
+        return summary_text(self, digits=digits)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Same as :meth:`summary_frame`: one row per summary, variance component, HSROC parameter and ``I2``."""
+        return self.summary_frame()
+
     def sroc_curve(self, fpr: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """SROC curve ``(fpr, sens)`` (Rutter-Gatsonis form); default grid ``fpr = 0.001 .. 0.999``."""
         f = np.linspace(0.001, 0.999, 500) if fpr is None else np.asarray(fpr, dtype=float)
@@ -168,8 +312,9 @@ class BivariateResult:
                                               self.lr_negative, self.dor, self.auc)]
         out = pd.concat(rows, ignore_index=True)
         extra = {"tau2_sens": self.tau2_sens, "tau2_spec": self.tau2_spec, "rho_sens_spec": self.rho,
-                 "i2_sens_percent": self.heterogeneity.i2_sens,
-                 "i2_spec_percent": self.heterogeneity.i2_spec, "i2_bivariate_percent": self.heterogeneity.i2_bivariate, "loglik": self.loglik}
+                 "i2_sens_percent": self.heterogeneity.i2_sens_percent,
+                 "i2_spec_percent": self.heterogeneity.i2_spec_percent,
+                 "i2_bivariate_percent": self.heterogeneity.i2_bivariate_percent, "loglik": self.loglik}
         if self.hsroc is not None:
             extra.update({f"hsroc_{k}": v for k, v in asdict(self.hsroc).items()})
         more = pd.DataFrame([{"name": k, "estimate": v, "method": self.model, "alpha": self.alpha, "n": self.k}
@@ -177,7 +322,8 @@ class BivariateResult:
         return pd.concat([out, more], ignore_index=True)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (no per-cohort arrays)."""
+        """JSON-safe summary (no per-cohort arrays; ``nan`` as ``None``): estimates, ``mu`` and variances in both
+        parametrisations, Wald tables, fit statistics, correction, fallback and warnings."""
         return {
             "model": self.model, "k": self.k, "alpha": self.alpha, "converged": self.converged,
             "estimates": {e.name: e.to_dict() for e in (self.sensitivity, self.specificity, self.lr_positive,
@@ -186,10 +332,15 @@ class BivariateResult:
             "tau2_sens": self.tau2_sens, "tau2_spec": self.tau2_spec,
             "rho_sens_spec": None if np.isnan(self.rho) else self.rho,
             "hsroc": None if self.hsroc is None else asdict(self.hsroc),
-            "heterogeneity": asdict(self.heterogeneity), "loglik": self.loglik, "n_params": self.n_params,
+            "heterogeneity": json_safe(asdict(self.heterogeneity)), "loglik": self.loglik, "n_params": self.n_params,
             "rho_fixed": self.rho_fixed, "se_method": self.se_method, "correction": self.correction,
             "correction_rule": self.correction_rule, "corrected": list(self.corrected),
             "fallback": self.fallback, "warnings": list(self.warnings),
+            "coefficients": {"sens_spec": json_safe(self.coef_table().reset_index()),
+                             "sens_fpr": json_safe(self.coef_table("sens_fpr").reset_index())},
+            "mu_logit_fpr": self.mu_fpr.tolist(), "cov_mu_fpr": self.cov_mu_fpr.tolist(),
+            "tau2_fpr": self.tau2_fpr, "rho_sens_fpr": None if np.isnan(self.rho) else -self.rho,
+            "fit_statistics": json_safe(self.fit_statistics()),
         }
 
 
@@ -247,8 +398,8 @@ def heterogeneity(sigma: np.ndarray, within_var: np.ndarray) -> Heterogeneity:
     t1, t2 = sigma[0, 0], sigma[1, 1]
     det = max(float(np.linalg.det(sigma)), 0.0)
     return Heterogeneity(
-        i2_sens=float(100 * t1 / (t1 + s2[0])), i2_spec=float(100 * t2 / (t2 + s2[1])),
-        i2_bivariate=float(100 * np.sqrt(det) / (np.sqrt(det) + np.sqrt(s2[0] * s2[1]))),
+        i2_sens_percent=float(100 * t1 / (t1 + s2[0])), i2_spec_percent=float(100 * t2 / (t2 + s2[1])),
+        i2_bivariate_percent=float(100 * np.sqrt(det) / (np.sqrt(det) + np.sqrt(s2[0] * s2[1]))),
         typical_within_var=(s2[0], s2[1]),
     )
 
@@ -283,7 +434,7 @@ def build_result(
 
     def prop(name: str, j: int) -> Estimate:
         return Estimate(name, float(expit(mu[j])), float(expit(mu[j] - z * se[j])), float(expit(mu[j] + z * se[j])),
-                        method, alpha, k, "", {"logit": float(mu[j]), "se_logit": float(se[j])})
+                        method, alpha, k, "", {"scale": LOGITS[j], "mu": float(mu[j]), "se": float(se[j])})
 
     funcs = {
         "lr_positive": (lambda m: np.log(expit(m[..., 0])) - np.log(expit(-m[..., 1])), np.array([1 - sens_p, spec_p])),
@@ -299,10 +450,10 @@ def build_result(
         if draws is None:
             s = float(np.sqrt(grad @ cov @ grad))
             lo, hi = val - z * s, val + z * s
-            meth, extra = f"{fit.model}-delta-log", {"log": val, "se_log": s}
+            meth, extra = f"{fit.model}-delta-log", {"scale": _LOG_SCALE[name], "mu": val, "se": s}
         else:
             lo, hi = np.quantile(f(draws), [alpha / 2, 1 - alpha / 2])
-            meth, extra = f"{fit.model}-simulation-{n_sim}", {"log": val, "seed": seed}
+            meth, extra = f"{fit.model}-simulation-{n_sim}", {"scale": _LOG_SCALE[name], "mu": val, "seed": seed}
         ratio[name] = Estimate(name, float(np.exp(val)), float(np.exp(lo)), float(np.exp(hi)), meth, alpha, k, "", extra)
     sd = np.sqrt(np.diag(fit.sigma))
     hs = None
@@ -353,4 +504,5 @@ def _auc_estimate(fit: BivariateFit, mu: np.ndarray, sd: np.ndarray, alpha: floa
     s = float(np.sqrt(max(g @ cov4 @ g, 0.0)))
     z = stats.norm.ppf(1 - alpha / 2)
     return Estimate("auc", val, float(expit(logit(val) - z * s)), float(expit(logit(val) + z * s)),
-                    "sroc-rutter-gatsonis-delta-logit", alpha, k, note, {"se_logit": s})
+                    "sroc-rutter-gatsonis-delta-logit", alpha, k, note,
+                    {"scale": "logit_auc", "mu": float(logit(val)), "se": s})

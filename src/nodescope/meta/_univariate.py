@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,14 @@ from nodescope.meta._counts import (
     as_counts,
     measure_data,
     study_measures,
+)
+from nodescope.meta._results_api import deprecated_alias
+from nodescope.meta._univariate_api import (
+    heterogeneity_ci,
+    tau2_estimate,
+    univariate_fit_statistics,
+    univariate_summary,
+    univariate_to_dict,
 )
 
 __all__ = ["UNIVARIATE_MEASURES", "UnivariateResult", "study_measures", "univariate_pool"]
@@ -55,10 +63,10 @@ class UnivariateResult:
         Pooled value and its standard error on the model scale.
     tau2 : float
         Between-cohort variance (model scale). ``tau = sqrt(tau2)``.
-    q, q_df, q_pvalue : float, int, float
+    q, q_df, q_p_value : float, int, float
         Cochran's ``Q = sum w_i (y_i - mu_FE)^2`` with ``w_i = 1/v_i``, its ``k - 1`` degrees of freedom and
         chi-square p-value.
-    i2 : float
+    i2_percent : float
         ``I^2`` in percent, ``100 tau2 / (tau2 + s2)`` with the typical within-cohort variance
         ``s2 = (k-1) sum w / ((sum w)^2 - sum w^2)`` (Higgins & Thompson 2002; as metafor).
     h2 : float
@@ -74,8 +82,20 @@ class UnivariateResult:
         The continuity correction and the rule choosing which cohorts received it.
     corrected : tuple of str
         Labels of the cohorts that received it.
+    k : int
+        Number of cohorts.
+    alpha : float
+        ``1 - alpha`` is the level of the intervals.
     yi, vi : ndarray, shape (k,)
         Per-cohort estimates and variances on the model scale.
+    labels : tuple of str
+        Cohort labels.
+
+    Notes
+    -----
+    ``q_pvalue`` and ``i2`` (the names before statistics API 1.0) still read, with a :class:`DeprecationWarning`.
+    :meth:`heterogeneity_ci` gives Q-profile intervals of ``tau2`` and ``I2`` (``metafor::confint``),
+    :meth:`fit_statistics` the log-likelihood, AIC and BIC (``metafor::logLik``, ``AIC``, ``BIC``).
     """
 
     measure: str
@@ -85,8 +105,8 @@ class UnivariateResult:
     tau2: float
     q: float
     q_df: int
-    q_pvalue: float
-    i2: float
+    q_p_value: float
+    i2_percent: float
     h2: float
     prediction: Estimate
     method: str
@@ -99,9 +119,43 @@ class UnivariateResult:
     vi: np.ndarray = field(repr=False)
     labels: tuple[str, ...] = field(repr=False, default=())
 
+    q_pvalue = deprecated_alias("q_p_value", "q_pvalue", "UnivariateResult")
+    i2 = deprecated_alias("i2_percent", "i2", "UnivariateResult")
+
     @property
     def tau(self) -> float:
+        """Between-cohort standard deviation ``sqrt(tau2)``."""
         return float(np.sqrt(self.tau2))
+
+    def heterogeneity_ci(self, alpha: float | None = None) -> pd.DataFrame:
+        """Q-profile ``1 - alpha`` intervals (Viechtbauer 2007) of ``tau2``, ``tau``, ``I2`` and ``H2``.
+
+        The same intervals as ``metafor::confint(rma(...))`` (its default method). Returns a frame indexed
+        ``tau2, tau, i2_percent, h2`` with columns ``estimate, ci_low, ci_high, method``.
+        """
+        return heterogeneity_ci(self, alpha)
+
+    def tau2_ci(self, alpha: float | None = None) -> Estimate:
+        """``tau2`` with its Q-profile interval, as an :class:`~nodescope.Estimate`."""
+        return tau2_estimate(self, alpha)
+
+    def fit_statistics(self) -> dict[str, float]:
+        """``loglik, deviance, aic, bic, n_par, n_obs`` with metafor's conventions (REML log-likelihood for a
+        REML fit, ML otherwise; ``n_par = 2``; ``n_obs = k``, ``k - 1`` for REML)."""
+        return univariate_fit_statistics(self)
+
+    def summary(self, digits: int = 4) -> str:
+        """R-like text report (as ``print(rma(...))`` and ``confint``); ``print()`` it."""
+        return univariate_summary(self, digits)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Same as :meth:`summary_frame`."""
+        return self.summary_frame()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict: estimates, Wald row, ``tau2`` and ``I2`` with Q-profile intervals, Q test, fit
+        statistics, correction, per-cohort ``yi`` and ``vi``."""
+        return univariate_to_dict(self)
 
     def summary_frame(self) -> pd.DataFrame:
         """One row: pooled value, CI, prediction interval, tau2, Q, I2 (back-transformed scale)."""
@@ -117,8 +171,8 @@ class UnivariateResult:
                     "tau2": self.tau2,
                     "Q": self.q,
                     "Q_df": self.q_df,
-                    "Q_p": self.q_pvalue,
-                    "I2_percent": self.i2,
+                    "Q_p": self.q_p_value,
+                    "I2_percent": self.i2_percent,
                     "k": self.k,
                     "method": self.method,
                 }
@@ -254,7 +308,7 @@ def univariate_pool(
                     f"prediction-interval-{prediction}", alpha, k, pred_note, pred_extra)
     return UnivariateResult(
         measure=measure, pooled=pooled, mu=mu, se=se, tau2=float(tau2), q=q, q_df=k - 1,
-        q_pvalue=float(stats.chi2.sf(q, k - 1)), i2=i2, h2=h2, prediction=pred, method=method, k=k,
+        q_p_value=float(stats.chi2.sf(q, k - 1)), i2_percent=i2, h2=h2, prediction=pred, method=method, k=k,
         correction=float(correction), correction_rule=correction_rule,
         corrected=tuple(counts.labels[i] for i in np.flatnonzero(mask)), alpha=alpha, yi=y, vi=v,
         labels=counts.labels,
