@@ -27,8 +27,8 @@ import pandas as pd
 from nodescope.errors import ConfigError, StatisticsInputError
 from nodescope.meta._counts import LOGITS, Correction, Counts, as_counts, measure_data
 from nodescope.meta._fit import BivariateFit
-from nodescope.meta._glmm import fit_glmm
-from nodescope.meta._reitsma import fit_reitsma
+from nodescope.meta._glmm import GlmmStart, fit_glmm
+from nodescope.meta._reitsma import fit_reitsma, moment_start
 from nodescope.meta._summary import BivariateResult, CiMethod, MetaAnalysisWarning, build_result
 
 __all__ = ["MIN_COHORTS_BIVARIATE", "bivariate_glmm", "reitsma"]
@@ -75,8 +75,12 @@ def fit_model(
     correction: float,
     correction_rule: str,
     fallback: Fallback,
+    start: GlmmStart | None = None,
 ) -> tuple[BivariateFit, tuple[str, ...], str, np.ndarray]:
-    """Fit with the fallback policy. Returns the fit, warnings, fallback description, corrected-cohort mask."""
+    """Fit with the fallback policy. Returns the fit, warnings, fallback description, corrected-cohort mask.
+
+    ``start`` (GLMM only) replaces the moment starting values (a warm start, see :func:`bivariate_glmm`).
+    """
     if fallback not in ("rho0", "none"):
         raise ConfigError(f"fallback={fallback!r} is not valid; choose 'rho0' or 'none'")
     k = counts.k
@@ -90,10 +94,11 @@ def fit_model(
         if model == "reitsma":
             y, s, mask = measure_data(counts, LOGITS, correction, correction_rule)  # type: ignore[arg-type]
             return fit_reitsma(y, s, X, names, method=method, rho_fixed=rho_fixed)
-        # GLMM: start from the normal-approximation ML fit on 0.5-corrected data (zero cells are fine there)
+        # GLMM: start from moment estimates of the normal approximation on 0.5-corrected data (zero cells are fine
+        # there); the Laplace fit ends with Newton steps, so its estimates do not depend on the start
         y, s, _ = measure_data(counts, LOGITS, 0.5, "studies-with-zero")
-        start = fit_reitsma(y, s, X, names, method="ML", rho_fixed=rho_fixed)
-        return fit_glmm(counts, X, names, n_nodes=n_nodes, start=start, rho_fixed=rho_fixed)
+        first = start if start is not None else moment_start(y, s, X, names, rho_fixed=rho_fixed)
+        return fit_glmm(counts, X, names, n_nodes=n_nodes, start=first, rho_fixed=rho_fixed)
 
     fallback_text = ""
     if k < MIN_COHORTS_BIVARIATE and fallback == "rho0":
@@ -220,6 +225,7 @@ def bivariate_glmm(
     ci_method: CiMethod = "delta",
     n_sim: int = 10000,
     seed: int = 0,
+    start: BivariateResult | None = None,
 ) -> BivariateResult:
     """Exact bivariate binomial GLMM (the default model; Stata metandi/midas, ``lme4::glmer``).
 
@@ -235,6 +241,11 @@ def bivariate_glmm(
     alpha, fallback, ci_method, n_sim, seed
         As in :func:`reitsma`. With ``fallback="rho0"`` a divergent (separated) GLMM is replaced by the Reitsma
         model with continuity correction (module docstring); the result's ``model`` and ``fallback`` say so.
+    start : BivariateResult, optional
+        A warm start: a Laplace GLMM fit of nearly the same data (e.g. all cohorts, when leaving one out, as
+        :func:`leave_one_out` does). Its estimates and inverse information drive chord steps to the maximum
+        (falling back to the usual optimiser when they fail). The estimates do not depend on the start (every
+        Laplace fit ends at a zero of the exact gradient), only the time does.
 
     Notes
     -----
@@ -258,7 +269,8 @@ def bivariate_glmm(
     X = np.ones((counts.k, 1))
     nodes = 1 if method == "laplace" else n_nodes
     fit, msgs, fb, mask = fit_model(counts, X, ("(Intercept)",), model="glmm", method=method, n_nodes=nodes,
-                                 correction=0.0, correction_rule="none", fallback=fallback)
+                                    correction=0.0, correction_rule="none", fallback=fallback,
+                                    start=_warm_start(start) if nodes == 1 else None)
     if fit.model.startswith("reitsma"):  # separation fallback: the normal model with its continuity correction
         return _normal_model_result(fit, counts, mask, 0.5, "all-if-any-zero", alpha=alpha, fallback=fb,
                                     warnings_=msgs, ci_method=ci_method, n_sim=n_sim, seed=seed)
@@ -267,3 +279,18 @@ def bivariate_glmm(
     _, within, _ = measure_data(counts, LOGITS, 0.5, "studies-with-zero")
     return build_result(fit, counts, alpha=alpha, correction=0.0, correction_rule="none", corrected=(),
                         fallback=fb, warnings_=msgs, within_var=within, ci_method=ci_method, n_sim=n_sim, seed=seed)
+
+
+def _warm_start(r: BivariateResult | None) -> GlmmStart | None:
+    """Starting values (and, for an interior Laplace GLMM fit, its inverse information) from a pooled result."""
+    if r is None:
+        return None
+    if not isinstance(r, BivariateResult):
+        raise TypeError(f"start must be a BivariateResult (a pooled fit) or None; got {type(r).__name__}")
+    cov = None
+    if r.model == "glmm-laplace" and r.cov_eta is not None and r.cov_mu_eta is not None:
+        n_eta = 2 if r.rho_fixed else 3
+        cov = np.block([[r.cov_mu, r.cov_mu_eta[:, :n_eta]],
+                        [r.cov_mu_eta[:, :n_eta].T, r.cov_eta[:n_eta, :n_eta]]])
+    return GlmmStart(coef=np.asarray(r.mu, dtype=float).reshape(2, 1), sigma=np.asarray(r.sigma, dtype=float),
+                     cov=cov, rho_fixed=bool(r.rho_fixed))
