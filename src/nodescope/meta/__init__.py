@@ -18,6 +18,7 @@ from nodescope.meta._analyses import (
     subgroup_analysis,
 )
 from nodescope.meta._bivariate import MIN_COHORTS_BIVARIATE, bivariate_glmm, reitsma
+from nodescope.meta._cohorts import COHORT_APPROACHES, compare_cohorts_per_study, pool_cohorts_per_study
 from nodescope.meta._example import (
     EXAMPLE_BANNER,
     ExampleSettings,
@@ -25,6 +26,7 @@ from nodescope.meta._example import (
     example_settings,
     generate_synthetic_cohorts,
 )
+from nodescope.meta._multilevel import MultilevelResult, multilevel_reitsma
 from nodescope.meta._plots import (
     deeks_funnel_plot,
     fagan_nomogram,
@@ -60,6 +62,7 @@ from nodescope.meta._summary import (
 from nodescope.meta._univariate import UNIVARIATE_MEASURES, UnivariateResult, study_measures, univariate_pool
 
 __all__ = [
+    "COHORT_APPROACHES",
     "EXAMPLE_BANNER",
     "MIN_COHORTS_BIVARIATE",
     "QUADAS_COLUMNS",
@@ -74,6 +77,7 @@ __all__ = [
     "MetaAnalysis",
     "MetaAnalysisWarning",
     "MetaRegressionResult",
+    "MultilevelResult",
     "PostTestResult",
     "QuadasError",
     "QuadasTable",
@@ -83,6 +87,7 @@ __all__ = [
     "SubgroupResult",
     "UnivariateResult",
     "bivariate_glmm",
+    "compare_cohorts_per_study",
     "deeks_funnel_plot",
     "deeks_test",
     "example_paths",
@@ -96,7 +101,9 @@ __all__ = [
     "meta_regression",
     "meta_results",
     "meta_tables",
+    "multilevel_reitsma",
     "one_per_study",
+    "pool_cohorts_per_study",
     "post_test_probability",
     "quadas_summary_plot",
     "quadas_traffic_light",

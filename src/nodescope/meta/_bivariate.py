@@ -28,6 +28,7 @@ from nodescope.errors import ConfigError, StatisticsInputError
 from nodescope.meta._counts import LOGITS, Correction, Counts, as_counts, measure_data
 from nodescope.meta._fit import BivariateFit
 from nodescope.meta._glmm import GlmmStart, fit_glmm
+from nodescope.meta._multilevel import robust_fit, study_labels
 from nodescope.meta._reitsma import fit_reitsma, moment_start
 from nodescope.meta._summary import BivariateResult, CiMethod, MetaAnalysisWarning, build_result
 
@@ -149,6 +150,7 @@ def reitsma(
     ci_method: CiMethod = "delta",
     n_sim: int = 10000,
     seed: int = 0,
+    cluster: str | None = None,
 ) -> BivariateResult:
     """Bivariate normal-approximation model of Reitsma et al. (2005) (the model of R ``mada::reitsma``).
 
@@ -171,6 +173,11 @@ def reitsma(
         What to do with fewer than 4 cohorts or a degenerate fit (see module docstring).
     ci_method : {"delta", "simulation"}, default "delta"
         CIs of LR+, LR- and DOR; ``simulation`` draws ``n_sim`` values of ``mu`` (seeded by ``seed``).
+    cluster : str, optional
+        Column naming the study of each cohort when studies contribute several cohorts: ``cov(mu)`` (and every CI)
+        then comes from the CR1 cluster-robust sandwich over studies, as ``metafor::robust(fit, cluster,
+        adjust = TRUE)``; ``mu`` and ``Sigma`` are unchanged. CIs stay Wald-z (metafor uses ``t`` with
+        ``studies - 2`` df): with fewer than ~20 studies prefer :func:`multilevel_reitsma` (docs/meta-models.md).
 
     Returns
     -------
@@ -178,6 +185,8 @@ def reitsma(
 
     References
     ----------
+    Hedges LV, Tipton E, Johnson MC. Robust variance estimation in meta-regression with dependent effect size
+    estimates. Res Synth Methods 2010;1:39-65.
     Reitsma JB et al. Bivariate analysis of sensitivity and specificity produces informative summary measures
     in diagnostic reviews. J Clin Epidemiol 2005;58:982-990.
     Doebler P. mada: Meta-Analysis of Diagnostic Accuracy (R package), reitsma().
@@ -188,8 +197,11 @@ def reitsma(
         raise ConfigError(f"alpha must lie in (0, 1); got {alpha!r}")
     counts = as_counts(data)
     X = np.ones((counts.k, 1))
+    studies = None if cluster is None else study_labels(data, cluster)
     fit, msgs, fb, mask = fit_model(counts, X, ("(Intercept)",), model="reitsma", method=method, n_nodes=1,
                                     correction=correction, correction_rule=correction_rule, fallback=fallback)
+    if studies is not None:
+        fit = robust_fit(fit, counts, X, studies, correction, correction_rule)
     return _normal_model_result(fit, counts, mask, correction, correction_rule, alpha=alpha, fallback=fb,
                                 warnings_=msgs, ci_method=ci_method, n_sim=n_sim, seed=seed)
 
