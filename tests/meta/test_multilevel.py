@@ -159,6 +159,7 @@ def test_compare_and_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
     runner = CliRunner()
     res = runner.invoke(app, ["meta-cohorts", str(csv), "--study-col", "trial", "-o", str(out)])
     assert res.exit_code == 0, res.output
+    assert f"wrote {out}" in " ".join(res.output.split())
     got = pd.read_csv(out)
     np.testing.assert_allclose(got["se_logit_spec"], table["se_logit_spec"], rtol=1e-9)
     res = runner.invoke(app, ["meta-cohorts", str(csv), "--study-col", "trial", "-o", str(out)])

@@ -74,4 +74,5 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[yellow]warning ({r.approach}):[/] {r.warnings}", highlight=False)
         if out is not None:
             atomic_write_csv(frame, out, index=False)
+            console.print(f"[green]wrote[/] {out}", highlight=False)
             print_paths(out)

@@ -261,8 +261,9 @@ def bivariate_glmm(
 
     Notes
     -----
-    Standard errors of ``mu`` come from the observed information (central-difference Hessian of the negative
-    approximate log-likelihood over all parameters, inverted), like lme4's default ``vcov``.
+    Standard errors of ``mu`` come from the observed information (Hessian of the negative approximate
+    log-likelihood over all parameters, inverted; Laplace: central differences of its exact gradient), like lme4's
+    default ``vcov``.
 
     References
     ----------

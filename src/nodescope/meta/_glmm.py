@@ -12,9 +12,14 @@ approximated around the conditional mode ``u_i*`` (found by Newton's method) eit
 (lme4's ``nAGQ = 1``) or by adaptive Gauss-Hermite quadrature with ``n_nodes`` per dimension (``n_nodes = 1`` is
 the Laplace approximation). The approximate log-likelihood is maximised over ``(beta, L)`` by L-BFGS-B with
 ``L = [[a, 0], [b, c]]``, ``a, c >= 0`` (so boundary fits with ``rho = +-1`` or ``tau = 0`` are reachable, as in
-lme4). Standard errors come from the **observed** information: the inverse of a central-difference Hessian of the
-negative approximate log-likelihood over ``(beta, log tau_sens, log tau_spec, atanh rho)``, as lme4's default
-``vcov`` (which also inverts a finite-difference Hessian over all parameters).
+lme4). Standard errors come from the **observed** information: the inverse Hessian of the negative approximate
+log-likelihood over ``(beta, log tau_sens, log tau_spec, atanh rho)``, as lme4's default ``vcov`` (which also
+inverts a finite-difference Hessian over all parameters).
+
+Speed (Laplace): the exact gradient of the Laplace log-likelihood (:meth:`GlmmProblem.laplace_grad`) drives
+L-BFGS-B, and an interior optimum is finished by Newton steps (Hessian by central differences of that gradient),
+so the estimates sit on a zero of the gradient whatever the start; a warm start from a nearby fit
+(:class:`GlmmStart`, leave-one-out) reaches it by chord steps. AGHQ keeps central differences of the objective.
 """
 
 from __future__ import annotations
