@@ -160,3 +160,15 @@ def test_estimates_do_not_depend_on_the_start() -> None:
     assert r_warm.auc.estimate == pytest.approx(r_cold.auc.estimate, rel=1e-8)
     with pytest.raises(TypeError, match="start must be a BivariateResult"):
         bivariate_glmm(df, start=df)  # type: ignore[arg-type]
+
+
+def test_fn_zero_in_every_cohort_falls_back_instead_of_failing() -> None:
+    # issue 15, error 4: this valid set stopped `nodescope meta` with "Singular matrix"; it must reach the documented
+    # separation fallback (the Reitsma model with continuity correction)
+    df = pd.DataFrame({"TP": [24, 28, 34, 32, 23, 38], "FN": [0] * 6, "FP": [7, 3, 6, 9, 6, 5],
+                       "TN": [42, 55, 60, 46, 40, 51]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetaAnalysisWarning)
+        r = bivariate_glmm(df)
+    assert r.model.startswith("reitsma") and "separation" in r.fallback
+    assert np.isfinite(r.mu).all() and 0.9 < r.sensitivity.estimate < 1

@@ -402,5 +402,10 @@ def _observed_information(
         hess = grad_hessian(lambda bb: -prob.laplace_grad(bb, lab)[1][:n_b], beta)  # type: ignore[arg-type]
     else:
         hess = num_hessian(lambda bb: -prob.loglik(bb, sigma), beta, rel_step=1e-3)
-    return (np.linalg.inv(hess), None, None,
-            "observed information for beta with Sigma fixed at its boundary estimate")
+    try:
+        cov = np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        # no curvature in some beta (separation: a proportion at 0 or 1 in every cohort): infinite SEs, which the
+        # separation check of the public functions turns into the documented fallback instead of a failed run
+        cov = np.diag(np.full(n_b, np.inf))
+    return cov, None, None, "observed information for beta with Sigma fixed at its boundary estimate"
