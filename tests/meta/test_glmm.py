@@ -119,3 +119,56 @@ def test_separation_is_detected_and_falls_back_to_reitsma() -> None:
         warnings.simplefilter("ignore")
         kept = bivariate_glmm(df, fallback="none")
     assert kept.model.startswith("glmm") and any("kept as requested" in w for w in kept.warnings)
+
+
+def test_laplace_gradient_matches_central_differences() -> None:
+    # the exact gradient (implicit differentiation through the conditional modes) against central differences of
+    # the Laplace log-likelihood, with a covariate, away from the optimum
+    from nodescope.meta._fit import num_grad, sigma_from_chol
+
+    c = as_counts(frame("AuditC"))
+    X = np.column_stack([np.ones(c.k), np.linspace(-1, 1, c.k)])
+    prob = GlmmProblem(c, X)
+    x = np.array([1.0, 0.3, 1.5, -0.2, 1.2, -0.6, 0.8])
+    ll, g = prob.laplace_grad(x[:4], tuple(x[4:]))
+    f = lambda z: prob.loglik(z[:4], sigma_from_chol(z[4:], False))  # noqa: E731
+    assert ll == pytest.approx(f(x), abs=1e-9)
+    np.testing.assert_allclose(g, num_grad(f, x, 1e-5), rtol=1e-6, atol=1e-5)
+
+
+def test_estimates_do_not_depend_on_the_start() -> None:
+    # L-BFGS-B from a cold start, from moment estimates, and chord steps from a warm start all end at the same
+    # maximum (Newton-polished): the warm start of leave_one_out changes the time, not the numbers
+    from nodescope.meta._bivariate import _warm_start
+    from nodescope.meta._glmm import GlmmStart, fit_glmm
+
+    df = frame("Dementia")
+    full = bivariate_glmm(df)
+    c = as_counts(df.drop(index=4))
+    X = np.ones((c.k, 1))
+    cold = fit_glmm(c, X, ("(Intercept)",))
+    far = fit_glmm(c, X, ("(Intercept)",), start=GlmmStart(np.array([[3.0], [0.0]]), np.diag([0.2, 3.0])))
+    warm = fit_glmm(c, X, ("(Intercept)",), start=_warm_start(full))
+    assert warm.message.startswith("converged by chord steps")
+    for other in (far, warm):
+        np.testing.assert_allclose(other.coef, cold.coef, rtol=1e-8)
+        np.testing.assert_allclose(other.sigma, cold.sigma, rtol=1e-7)
+        np.testing.assert_allclose(other.cov_coef, cold.cov_coef, rtol=1e-6)
+        assert other.loglik == pytest.approx(cold.loglik, abs=1e-9)
+    r_cold, r_warm = bivariate_glmm(df.drop(index=4)), bivariate_glmm(df.drop(index=4), start=full)
+    np.testing.assert_allclose(r_warm.mu, r_cold.mu, rtol=1e-8)
+    assert r_warm.auc.estimate == pytest.approx(r_cold.auc.estimate, rel=1e-8)
+    with pytest.raises(TypeError, match="start must be a BivariateResult"):
+        bivariate_glmm(df, start=df)  # type: ignore[arg-type]
+
+
+def test_fn_zero_in_every_cohort_falls_back_instead_of_failing() -> None:
+    # issue 15, error 4: this valid set stopped `nodescope meta` with "Singular matrix"; it must reach the documented
+    # separation fallback (the Reitsma model with continuity correction)
+    df = pd.DataFrame({"TP": [24, 28, 34, 32, 23, 38], "FN": [0] * 6, "FP": [7, 3, 6, 9, 6, 5],
+                       "TN": [42, 55, 60, 46, 40, 51]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetaAnalysisWarning)
+        r = bivariate_glmm(df)
+    assert r.model.startswith("reitsma") and "separation" in r.fallback
+    assert np.isfinite(r.mu).all() and 0.9 < r.sensitivity.estimate < 1

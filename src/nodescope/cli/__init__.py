@@ -18,6 +18,7 @@ from nodescope.cli import doctor as _doctor
 from nodescope.cli import evaluate as _evaluate
 from nodescope.cli import explain as _explain
 from nodescope.cli import meta as _meta
+from nodescope.cli import meta_cohorts as _meta_cohorts
 from nodescope.cli import segment as _segment
 from nodescope.cli import serve as _serve
 from nodescope.cli import train as _train
@@ -74,7 +75,7 @@ def version() -> None:
 
 
 # Stage registrations: each module adds its commands or sub-apps to ``app``.
-for _module in (_data, _train, _evaluate, _meta, _demo, _doctor, _explain, _segment, _serve, _clinical):
+for _module in (_data, _train, _evaluate, _meta, _meta_cohorts, _demo, _doctor, _explain, _segment, _serve, _clinical):
     _module.register(app)
 
 

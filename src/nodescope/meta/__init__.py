@@ -18,6 +18,7 @@ from nodescope.meta._analyses import (
     subgroup_analysis,
 )
 from nodescope.meta._bivariate import MIN_COHORTS_BIVARIATE, bivariate_glmm, reitsma
+from nodescope.meta._cohorts import COHORT_APPROACHES, compare_cohorts_per_study, pool_cohorts_per_study
 from nodescope.meta._example import (
     EXAMPLE_BANNER,
     ExampleSettings,
@@ -26,6 +27,7 @@ from nodescope.meta._example import (
     generate_synthetic_cohorts,
 )
 from nodescope.meta._madad import study_table
+from nodescope.meta._multilevel import MultilevelResult, multilevel_reitsma
 from nodescope.meta._plots import (
     deeks_funnel_plot,
     fagan_nomogram,
@@ -61,6 +63,7 @@ from nodescope.meta._summary import (
 from nodescope.meta._univariate import UNIVARIATE_MEASURES, UnivariateResult, study_measures, univariate_pool
 
 __all__ = [
+    "COHORT_APPROACHES",
     "EXAMPLE_BANNER",
     "MIN_COHORTS_BIVARIATE",
     "QUADAS_COLUMNS",
@@ -75,6 +78,7 @@ __all__ = [
     "MetaAnalysis",
     "MetaAnalysisWarning",
     "MetaRegressionResult",
+    "MultilevelResult",
     "PostTestResult",
     "QuadasError",
     "QuadasTable",
@@ -84,6 +88,7 @@ __all__ = [
     "SubgroupResult",
     "UnivariateResult",
     "bivariate_glmm",
+    "compare_cohorts_per_study",
     "deeks_funnel_plot",
     "deeks_test",
     "example_paths",
@@ -97,7 +102,9 @@ __all__ = [
     "meta_regression",
     "meta_results",
     "meta_tables",
+    "multilevel_reitsma",
     "one_per_study",
+    "pool_cohorts_per_study",
     "post_test_probability",
     "quadas_summary_plot",
     "quadas_traffic_light",

@@ -27,8 +27,9 @@ import pandas as pd
 from nodescope.errors import ConfigError, StatisticsInputError
 from nodescope.meta._counts import LOGITS, Correction, Counts, as_counts, measure_data
 from nodescope.meta._fit import BivariateFit
-from nodescope.meta._glmm import fit_glmm
-from nodescope.meta._reitsma import fit_reitsma
+from nodescope.meta._glmm import GlmmStart, fit_glmm
+from nodescope.meta._multilevel import robust_fit, study_labels
+from nodescope.meta._reitsma import fit_reitsma, moment_start
 from nodescope.meta._summary import BivariateResult, CiMethod, MetaAnalysisWarning, build_result
 
 __all__ = ["MIN_COHORTS_BIVARIATE", "bivariate_glmm", "reitsma"]
@@ -75,8 +76,12 @@ def fit_model(
     correction: float,
     correction_rule: str,
     fallback: Fallback,
+    start: GlmmStart | None = None,
 ) -> tuple[BivariateFit, tuple[str, ...], str, np.ndarray]:
-    """Fit with the fallback policy. Returns the fit, warnings, fallback description, corrected-cohort mask."""
+    """Fit with the fallback policy. Returns the fit, warnings, fallback description, corrected-cohort mask.
+
+    ``start`` (GLMM only) replaces the moment starting values (a warm start, see :func:`bivariate_glmm`).
+    """
     if fallback not in ("rho0", "none"):
         raise ConfigError(f"fallback={fallback!r} is not valid; choose 'rho0' or 'none'")
     k = counts.k
@@ -90,10 +95,11 @@ def fit_model(
         if model == "reitsma":
             y, s, mask = measure_data(counts, LOGITS, correction, correction_rule)  # type: ignore[arg-type]
             return fit_reitsma(y, s, X, names, method=method, rho_fixed=rho_fixed)
-        # GLMM: start from the normal-approximation ML fit on 0.5-corrected data (zero cells are fine there)
+        # GLMM: start from moment estimates of the normal approximation on 0.5-corrected data (zero cells are fine
+        # there); the Laplace fit ends with Newton steps, so its estimates do not depend on the start
         y, s, _ = measure_data(counts, LOGITS, 0.5, "studies-with-zero")
-        start = fit_reitsma(y, s, X, names, method="ML", rho_fixed=rho_fixed)
-        return fit_glmm(counts, X, names, n_nodes=n_nodes, start=start, rho_fixed=rho_fixed)
+        first = start if start is not None else moment_start(y, s, X, names, rho_fixed=rho_fixed)
+        return fit_glmm(counts, X, names, n_nodes=n_nodes, start=first, rho_fixed=rho_fixed)
 
     fallback_text = ""
     if k < MIN_COHORTS_BIVARIATE and fallback == "rho0":
@@ -144,6 +150,7 @@ def reitsma(
     ci_method: CiMethod = "delta",
     n_sim: int = 10000,
     seed: int = 0,
+    cluster: str | None = None,
 ) -> BivariateResult:
     """Bivariate normal-approximation model of Reitsma et al. (2005) (the model of R ``mada::reitsma``).
 
@@ -166,6 +173,11 @@ def reitsma(
         What to do with fewer than 4 cohorts or a degenerate fit (see module docstring).
     ci_method : {"delta", "simulation"}, default "delta"
         CIs of LR+, LR- and DOR; ``simulation`` draws ``n_sim`` values of ``mu`` (seeded by ``seed``).
+    cluster : str, optional
+        Column naming the study of each cohort when studies contribute several cohorts: ``cov(mu)`` (and every CI)
+        then comes from the CR1 cluster-robust sandwich over studies, as ``metafor::robust(fit, cluster,
+        adjust = TRUE)``; ``mu`` and ``Sigma`` are unchanged. CIs stay Wald-z (metafor uses ``t`` with
+        ``studies - 2`` df): with fewer than ~20 studies prefer :func:`multilevel_reitsma` (docs/meta-models.md).
 
     Returns
     -------
@@ -173,6 +185,8 @@ def reitsma(
 
     References
     ----------
+    Hedges LV, Tipton E, Johnson MC. Robust variance estimation in meta-regression with dependent effect size
+    estimates. Res Synth Methods 2010;1:39-65.
     Reitsma JB et al. Bivariate analysis of sensitivity and specificity produces informative summary measures
     in diagnostic reviews. J Clin Epidemiol 2005;58:982-990.
     Doebler P. mada: Meta-Analysis of Diagnostic Accuracy (R package), reitsma().
@@ -183,8 +197,11 @@ def reitsma(
         raise ConfigError(f"alpha must lie in (0, 1); got {alpha!r}")
     counts = as_counts(data)
     X = np.ones((counts.k, 1))
+    studies = None if cluster is None else study_labels(data, cluster)
     fit, msgs, fb, mask = fit_model(counts, X, ("(Intercept)",), model="reitsma", method=method, n_nodes=1,
                                     correction=correction, correction_rule=correction_rule, fallback=fallback)
+    if studies is not None:
+        fit = robust_fit(fit, counts, X, studies, correction, correction_rule)
     return _normal_model_result(fit, counts, mask, correction, correction_rule, alpha=alpha, fallback=fb,
                                 warnings_=msgs, ci_method=ci_method, n_sim=n_sim, seed=seed)
 
@@ -220,6 +237,7 @@ def bivariate_glmm(
     ci_method: CiMethod = "delta",
     n_sim: int = 10000,
     seed: int = 0,
+    start: BivariateResult | None = None,
 ) -> BivariateResult:
     """Exact bivariate binomial GLMM (the default model; Stata metandi/midas, ``lme4::glmer``).
 
@@ -235,11 +253,17 @@ def bivariate_glmm(
     alpha, fallback, ci_method, n_sim, seed
         As in :func:`reitsma`. With ``fallback="rho0"`` a divergent (separated) GLMM is replaced by the Reitsma
         model with continuity correction (module docstring); the result's ``model`` and ``fallback`` say so.
+    start : BivariateResult, optional
+        A warm start: a Laplace GLMM fit of nearly the same data (e.g. all cohorts, when leaving one out, as
+        :func:`leave_one_out` does). Its estimates and inverse information drive chord steps to the maximum
+        (falling back to the usual optimiser when they fail). The estimates do not depend on the start (every
+        Laplace fit ends at a zero of the exact gradient), only the time does.
 
     Notes
     -----
-    Standard errors of ``mu`` come from the observed information (central-difference Hessian of the negative
-    approximate log-likelihood over all parameters, inverted), like lme4's default ``vcov``.
+    Standard errors of ``mu`` come from the observed information (Hessian of the negative approximate
+    log-likelihood over all parameters, inverted; Laplace: central differences of its exact gradient), like lme4's
+    default ``vcov``.
 
     References
     ----------
@@ -258,7 +282,8 @@ def bivariate_glmm(
     X = np.ones((counts.k, 1))
     nodes = 1 if method == "laplace" else n_nodes
     fit, msgs, fb, mask = fit_model(counts, X, ("(Intercept)",), model="glmm", method=method, n_nodes=nodes,
-                                 correction=0.0, correction_rule="none", fallback=fallback)
+                                    correction=0.0, correction_rule="none", fallback=fallback,
+                                    start=_warm_start(start) if nodes == 1 else None)
     if fit.model.startswith("reitsma"):  # separation fallback: the normal model with its continuity correction
         return _normal_model_result(fit, counts, mask, 0.5, "all-if-any-zero", alpha=alpha, fallback=fb,
                                     warnings_=msgs, ci_method=ci_method, n_sim=n_sim, seed=seed)
@@ -267,3 +292,18 @@ def bivariate_glmm(
     _, within, _ = measure_data(counts, LOGITS, 0.5, "studies-with-zero")
     return build_result(fit, counts, alpha=alpha, correction=0.0, correction_rule="none", corrected=(),
                         fallback=fb, warnings_=msgs, within_var=within, ci_method=ci_method, n_sim=n_sim, seed=seed)
+
+
+def _warm_start(r: BivariateResult | None) -> GlmmStart | None:
+    """Starting values (and, for an interior Laplace GLMM fit, its inverse information) from a pooled result."""
+    if r is None:
+        return None
+    if not isinstance(r, BivariateResult):
+        raise TypeError(f"start must be a BivariateResult (a pooled fit) or None; got {type(r).__name__}")
+    cov = None
+    if r.model == "glmm-laplace" and r.cov_eta is not None and r.cov_mu_eta is not None:
+        n_eta = 2 if r.rho_fixed else 3
+        cov = np.block([[r.cov_mu, r.cov_mu_eta[:, :n_eta]],
+                        [r.cov_mu_eta[:, :n_eta].T, r.cov_eta[:n_eta, :n_eta]]])
+    return GlmmStart(coef=np.asarray(r.mu, dtype=float).reshape(2, 1), sigma=np.asarray(r.sigma, dtype=float),
+                     cov=cov, rho_fixed=bool(r.rho_fixed))

@@ -146,3 +146,16 @@ def fit_reitsma(
         message=str(res.message),
         details={"nit": int(res.nit), "nfev": int(res.nfev)},
     )
+
+
+def moment_start(y: np.ndarray, s: np.ndarray, X: np.ndarray, names: tuple[str, ...], *,
+                 rho_fixed: bool = False) -> BivariateFit:
+    """Starting values without optimisation: the moment ``Sigma`` of :func:`_start_sigma` and the GLS ``B`` at it."""
+    sigma = _start_sigma(y, s)
+    if rho_fixed:
+        sigma[0, 1] = sigma[1, 0] = 0.0
+    beta, a, _, _ = _Problem(y, s, X, reml=False).gls(sigma)
+    p = X.shape[1]
+    return BivariateFit(model="moment-start", coef=np.vstack([beta[:p], beta[p:]]), cov_coef=np.linalg.inv(a),
+                        sigma=sigma, cov_eta=None, cov_mu_eta=None, loglik=float("nan"), n_params=0, converged=True,
+                        names=names, rho_fixed=rho_fixed, se_method="")
