@@ -211,7 +211,7 @@ def roc_auc(
     groups: ArrayLike | None = None,
     stratified: bool = True,
     seed: SeedLike = 0,
-) -> Estimate:
+) -> AucEstimate:
     """Area under the ROC curve with a ``1 - alpha`` confidence interval.
 
     Parameters
