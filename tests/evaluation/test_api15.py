@@ -255,3 +255,33 @@ def test_results_objects_print_frame_and_serialise(data: pd.DataFrame) -> None:
     assert r.to_frame().equals(r.summary_frame())
     assert "global F" in r.summary()
     json.dumps(r.to_dict())
+
+
+def test_val_prob_leaves_p_0_and_1_out_of_the_logistic_indices_only(data: pd.DataFrame) -> None:
+    # evaluation_api15.out section 8: val.prob with p[1] = 0 and p[2] = 1
+    ref = {"Dxy": 0.7202380952380952, "C (ROC)": 0.8601190476190477, "R2": 0.4279583274731703,
+           "D": 0.3696592612140384, "D:Chi-sq": 22.4402371504142266, "U": 0.0583999925247848,
+           "U:Chi-sq": 5.3871995664375163, "U:p": 0.0676370219935788, "Q": 0.3112592686892536,
+           "Brier": 0.1780404000000000, "Intercept": -0.8633771209154448, "Slope": 1.3956832532349404,
+           "Emax": 0.1604705313469273, "E90": 0.1481560119634372, "Eavg": 0.1212256957948828,
+           "S:z": 0.4786686296453309, "S:p": 0.6321743862493296}
+    p = data.p.to_numpy().copy()
+    p[0], p[1] = 0.0, 1.0
+    v = val_prob(data.y, p)
+    got = v.as_r_vector()
+    for key, value in ref.items():
+        assert got[key] == pytest.approx(value, abs=1e-6 if key in ("Intercept", "Slope") else 1e-10), key
+    assert v.n == 58 and "2 row(s)" in v.note
+
+
+def test_bootstrap_metric_and_multiclass_run_without_bootstrap() -> None:
+    from nodescope.evaluation import bootstrap_metric, multiclass_metrics
+
+    y = np.array([0, 1, 0, 1, 1, 0, 1, 0])
+    s = np.array([0.1, 0.8, 0.4, 0.35, 0.9, 0.2, 0.7, 0.6])
+    e = bootstrap_metric(y, s, lambda t, u: float(np.mean((u >= 0.5) == t)), n_boot=0)
+    assert e.estimate == 0.75 and math.isnan(e.ci_low) and "n_boot = 0" in e.note
+    classes = np.array(["a", "b", "c"] * 4)
+    prob = np.tile(np.eye(3), (4, 1)) * 0.7 + 0.1
+    mm = multiclass_metrics(classes, prob, classes=["a", "b", "c"], n_boot=0)
+    assert mm.accuracy.estimate == 1.0 and math.isnan(mm.macro_f1.ci_low)

@@ -74,3 +74,7 @@ for (pt in c(0.1, 0.2, 0.3, 0.4, 0.5)) {
   nb <- tp / n - fp / n * pt / (1 - pt); nball <- mean(a$y) - (1 - mean(a$y)) * pt / (1 - pt)
   cat(sprintf("pt=%.1f tp=%d fp=%d net_benefit=%.15f treat_all=%.15f\n", pt, tp, fp, nb, nball))
 }
+
+cat("\n## 8. val.prob with a p exactly 0 and a p exactly 1 (rows left out of the logistic indices only)\n")
+p2 <- a$p; p2[1] <- 0; p2[2] <- 1
+print(suppressWarnings(val.prob(p2, a$y, pl = FALSE)))
