@@ -65,7 +65,7 @@ def test_val_prob_matches_rms(data: pd.DataFrame) -> None:
     # section 1b: D:p on 1 df (rms 6.5 prints NA), SEs of the recalibration fit, CITL, SE of C (pROC var)
     assert v.d_p == pytest.approx(7.70123549487245e-07, rel=1e-8)
     assert v.recalibration_intercept.extra["se"] == pytest.approx(0.406482466461748, abs=1e-5)
-    assert v.recalibration_slope.extra["se"] == pytest.approx(0.357049756015867, abs=1e-5)
+    assert v.calibration_slope.extra["se"] == pytest.approx(0.357049756015867, abs=1e-5)
     assert v.calibration_in_the_large.estimate == pytest.approx(-0.636047619163914, abs=1e-6)
     assert v.calibration_in_the_large.extra["se"] == pytest.approx(0.309088221233728, abs=1e-6)
     assert v.c_index.extra["se"] == pytest.approx(0.0438549627877594, abs=1e-12)
@@ -77,7 +77,7 @@ def test_val_prob_matches_rms(data: pd.DataFrame) -> None:
 def test_val_prob_results_object(data: pd.DataFrame) -> None:
     v = val_prob(data.y, data.p)
     frame = v.to_frame()
-    assert frame.index[0] == "Dxy" and frame.loc["Slope", "name"] == "recalibration_slope"
+    assert frame.index[0] == "Dxy" and frame.loc["Slope", "name"] == "calibration_slope"
     assert frame.loc["Slope", "ci_low"] < frame.loc["Slope", "estimate"] < frame.loc["Slope", "ci_high"]
     text = v.summary()
     assert "D:Chi-sq" in text and "CITL (slope 1)" in text
@@ -87,7 +87,7 @@ def test_val_prob_results_object(data: pd.DataFrame) -> None:
 
 def test_val_prob_undefined_cases_are_nan_with_a_note() -> None:
     v = val_prob([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])  # logit(p) separates the outcomes: no recalibration slope
-    assert math.isnan(v.recalibration_slope.estimate) and math.isnan(v.u)
+    assert math.isnan(v.calibration_slope.estimate) and math.isnan(v.u)
     assert "separates" in v.note
     assert v.c_index.estimate == 1.0
     w = val_prob([1, 1, 1], [0.2, 0.5, 0.7])  # one outcome class
@@ -285,3 +285,17 @@ def test_bootstrap_metric_and_multiclass_run_without_bootstrap() -> None:
     prob = np.tile(np.eye(3), (4, 1)) * 0.7 + 0.1
     mm = multiclass_metrics(classes, prob, classes=["a", "b", "c"], n_boot=0)
     assert mm.accuracy.estimate == 1.0 and math.isnan(mm.macro_f1.ci_low)
+
+
+def test_old_calibration_names_warn_and_give_the_same_value(data: pd.DataFrame) -> None:
+    c = calibration_metrics(data.y, data.p, n_boot=0)
+    with pytest.warns(DeprecationWarning, match="calibration_in_the_large"):
+        assert c.intercept is c.calibration_in_the_large
+    with pytest.warns(DeprecationWarning, match="calibration_slope"):
+        assert c.slope is c.calibration_slope
+    assert c.calibration_in_the_large.name == "calibration_in_the_large"
+    # val_prob and calibration_metrics spell the same concepts the same way, with the same numbers
+    v = val_prob(data.y, data.p)
+    assert v.calibration_slope.estimate == c.calibration_slope.estimate
+    assert v.calibration_in_the_large.estimate == c.calibration_in_the_large.estimate
+    assert v.recalibration_intercept.estimate == c.recalibration_intercept

@@ -2,9 +2,11 @@
 
 Definitions (``y`` 0/1, ``p`` predicted probability of ``y = 1``, ``L = logit(p)``):
 
-* calibration intercept (calibration-in-the-large): ``a`` in ``logit P(y=1) = a + offset(L)`` (slope fixed at 1);
+* calibration-in-the-large (``calibration_in_the_large``; the "calibration intercept"): ``a`` in
+  ``logit P(y=1) = a + offset(L)`` (slope fixed at 1);
   0 when the average risk is right (Steyerberg 2019; Van Calster et al. 2016).
-* calibration slope: ``b`` in ``logit P(y=1) = a' + b L``; 1 is ideal, ``< 1`` means too extreme predictions.
+* calibration slope (``calibration_slope``): ``b`` in ``logit P(y=1) = a' + b L``; 1 is ideal, ``< 1`` means too
+  extreme predictions.
   ``a'`` is what rms ``val.prob`` prints as ``Intercept``.
   Both are maximum-likelihood logistic fits (statsmodels GLM, Wald intervals). Rows with ``p`` exactly 0 or 1
   (infinite logit) are left out of these two fits, as in ``val.prob``, and counted in the note.
@@ -55,7 +57,7 @@ from nodescope.evaluation._bootstrap import (
     percentile_interval,
 )
 from nodescope.evaluation._proportions import proportion_ci
-from nodescope.evaluation._results import ResultsMixin
+from nodescope.evaluation._results import ResultsMixin, deprecated_alias
 from nodescope.evaluation._validation import (
     as_binary_labels,
     as_groups,
@@ -119,11 +121,12 @@ class CalibrationMetrics(ResultsMixin):
 
     Attributes
     ----------
-    intercept : Estimate
-        Calibration-in-the-large: ``a`` in ``logit P = a + offset(logit p)`` (slope fixed at 1), Wald interval.
-        Not ``val.prob``'s ``Intercept``, which is ``recalibration_intercept``.
-    slope : Estimate
-        Recalibration slope ``b`` in ``logit P = a' + b logit p`` (``val.prob``'s ``Slope``), Wald interval.
+    calibration_in_the_large : Estimate
+        ``a`` in ``logit P = a + offset(logit p)`` (slope fixed at 1), Wald interval. Not ``val.prob``'s
+        ``Intercept``, which is ``recalibration_intercept``. (Was ``intercept``, kept as a deprecated alias.)
+    calibration_slope : Estimate
+        ``b`` in the recalibration fit ``logit P = a' + b logit p`` (``val.prob``'s ``Slope``), Wald interval.
+        (Was ``slope``, kept as a deprecated alias.)
     recalibration_intercept : float
         ``a'`` of that fit (``val.prob``'s ``Intercept``); with its SE in :func:`val_prob`.
     brier, scaled_brier, ece : Estimate
@@ -143,8 +146,8 @@ class CalibrationMetrics(ResultsMixin):
 
     _summary_title = "Calibration of predicted probabilities"
 
-    intercept: Estimate
-    slope: Estimate
+    calibration_in_the_large: Estimate
+    calibration_slope: Estimate
     recalibration_intercept: float
     brier: Estimate
     scaled_brier: Estimate
@@ -161,13 +164,17 @@ class CalibrationMetrics(ResultsMixin):
     n: int
     note: str = ""
 
+    intercept = deprecated_alias("intercept", "calibration_in_the_large")
+    slope = deprecated_alias("slope", "calibration_slope")
+
     def summary_frame(self) -> pd.DataFrame:
         """Same as :meth:`to_frame` (the spelling of :meth:`Estimate.summary_frame`)."""
         return self.to_frame()
 
     def to_frame(self) -> pd.DataFrame:
         """One row per statistic with its interval when it has one."""
-        rows = [e.summary_frame() for e in (self.intercept, self.slope, self.brier, self.scaled_brier, self.ece)]
+        rows = [e.summary_frame() for e in (self.calibration_in_the_large, self.calibration_slope, self.brier,
+                                            self.scaled_brier, self.ece)]
         extra = pd.DataFrame(
             [
                 {"name": k, "estimate": v, "ci_low": math.nan, "ci_high": math.nan, "method": "", "alpha": math.nan,
@@ -267,14 +274,14 @@ def _logistic_fits(
     nan = math.nan
     if yy.size < 3 or yy.min() == yy.max():
         why = "; ".join(x for x in (note, "undefined: logistic recalibration needs both outcomes") if x)
-        e1 = Estimate("calibration_intercept", nan, nan, nan, "wald-glm", alpha, int(yy.size), why, {})
+        e1 = Estimate("calibration_in_the_large", nan, nan, nan, "wald-glm", alpha, int(yy.size), why, {})
         e2 = Estimate("calibration_slope", nan, nan, nan, "wald-glm", alpha, int(yy.size), why, {})
         return e1, e2, nan, why
     z = float(stats.norm.ppf(1 - alpha / 2))
     fit_off = sm.GLM(yy, np.ones((yy.size, 1)), family=sm.families.Binomial(), offset=lp).fit()
     a, se_a = float(fit_off.params[0]), float(fit_off.bse[0])
     e_int = Estimate(
-        "calibration_intercept", a, a - z * se_a, a + z * se_a, "wald-glm", alpha, int(yy.size), note, {"se": se_a}
+        "calibration_in_the_large", a, a - z * se_a, a + z * se_a, "wald-glm", alpha, int(yy.size), note, {"se": se_a}
     )
     # With one covariate the maximum-likelihood slope does not exist when logit(p) (quasi-)separates the outcomes
     # (Albert & Anderson, Biometrika 1984;71:1-10): the fit drifts to a huge slope with a huger SE. Checked
@@ -417,8 +424,8 @@ def calibration_metrics(
     den = math.sqrt(float(np.sum(one_minus**2 * p * (1 - p))))
     sz = float(np.sum((yf - p) * one_minus) / den) if den > 0 else math.nan
     return CalibrationMetrics(
-        intercept=e_int,
-        slope=e_slope,
+        calibration_in_the_large=e_int,
+        calibration_slope=e_slope,
         recalibration_intercept=a2,
         brier=boot_est("brier", brier_all),
         scaled_brier=boot_est("scaled_brier", scaled_all, "undefined: one outcome class only (Brier_max = 0)"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,7 +20,7 @@ import pandas as pd
 
 from nodescope._estimate import Estimate
 
-__all__ = ["ResultsMixin", "jsonable", "text_table"]
+__all__ = ["ResultsMixin", "deprecated_alias", "jsonable", "text_table"]
 
 
 def jsonable(obj: Any) -> Any:
@@ -119,3 +120,14 @@ class ResultsMixin:
         assert isinstance(out, dict)  # a dataclass converts to a dict
         return out
 
+
+
+def deprecated_alias(old: str, new: str) -> property:
+    """A read-only property ``old`` that warns (``DeprecationWarning``) and returns ``self.<new>``."""
+
+    def getter(self: Any) -> Any:
+        warnings.warn(f"{type(self).__name__}.{old} is deprecated; use .{new} (same value)", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(self, new)
+
+    return property(getter, doc=f"Deprecated alias of ``{new}`` (warns).")

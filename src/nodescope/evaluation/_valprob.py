@@ -53,7 +53,7 @@ __all__ = ["VAL_PROB_LABELS", "ValProb", "val_prob"]
 VAL_PROB_LABELS: dict[str, str] = {
     "dxy": "Dxy", "c_index": "C (ROC)", "r2": "R2", "d": "D", "d_chisq": "D:Chi-sq", "d_p": "D:p",
     "u": "U", "u_chisq": "U:Chi-sq", "u_p": "U:p", "q": "Q", "brier": "Brier",
-    "recalibration_intercept": "Intercept", "recalibration_slope": "Slope", "emax": "Emax", "e90": "E90",
+    "recalibration_intercept": "Intercept", "calibration_slope": "Slope", "emax": "Emax", "e90": "E90",
     "eavg": "Eavg", "spiegelhalter_z": "S:z", "spiegelhalter_p": "S:p",
 }
 
@@ -66,7 +66,7 @@ class ValProb(ResultsMixin):
     ----------
     c_index, dxy : Estimate
         ``C (ROC)`` with its DeLong SE and interval; ``Dxy = 2C - 1`` (SE ``2 SE(C)``, interval mapped).
-    recalibration_intercept, recalibration_slope : Estimate
+    recalibration_intercept, calibration_slope : Estimate
         ``Intercept`` and ``Slope`` of ``val.prob``: the fit ``logit P = a + b logit(p)``, Wald SEs and intervals.
     calibration_in_the_large : Estimate
         ``a`` in ``logit P = a + offset(logit(p))`` (slope fixed at 1), Wald SE and interval; not printed by
@@ -92,7 +92,7 @@ class ValProb(ResultsMixin):
     q: float
     brier: float
     recalibration_intercept: Estimate
-    recalibration_slope: Estimate
+    calibration_slope: Estimate
     emax: float
     e90: float
     eavg: float
@@ -211,7 +211,7 @@ def val_prob(y_true: ArrayLike, y_prob: ArrayLike, *, alpha: float = 0.05) -> Va
         u=u, u_chisq=u_chisq, u_p=float(stats.chi2.sf(u_chisq, 2)) if math.isfinite(u_chisq) else nan,
         q=d - u, brier=cal.brier.estimate,
         recalibration_intercept=_recal_intercept(a2, e_slope, alpha, n),
-        recalibration_slope=_with_se(e_slope, "recalibration_slope", e_slope.extra.get("se")),
+        calibration_slope=_with_se(e_slope, "calibration_slope", e_slope.extra.get("se")),
         emax=cal.emax, e90=cal.e90, eavg=cal.eavg,
         spiegelhalter_z=cal.spiegelhalter_z, spiegelhalter_p=cal.spiegelhalter_p,
         calibration_in_the_large=_with_se(e_int, "calibration_in_the_large", e_int.extra.get("se")),
