@@ -21,8 +21,8 @@ def calibrated(rng):
 def test_well_calibrated_model(calibrated):
     y, p = calibrated
     c = calibration_metrics(y, p, n_boot=100)
-    assert c.intercept.ci_low < 0 < c.intercept.ci_high
-    assert c.slope.ci_low < 1 < c.slope.ci_high
+    assert c.calibration_in_the_large.ci_low < 0 < c.calibration_in_the_large.ci_high
+    assert c.calibration_slope.ci_low < 1 < c.calibration_slope.ci_high
     assert c.eavg < 0.03
     assert c.hosmer_lemeshow.p_value > 0.001
 
@@ -32,7 +32,7 @@ def test_overconfident_model_has_slope_below_one(calibrated, rng):
     logit = np.log(p / (1 - p))
     p_extreme = 1 / (1 + np.exp(-2 * logit))
     c = calibration_metrics(y, p_extreme, n_boot=50)
-    assert c.slope.estimate == pytest.approx(0.5, abs=0.08)
+    assert c.calibration_slope.estimate == pytest.approx(0.5, abs=0.08)
 
 
 def test_brier_and_scaled_brier_formulas():
@@ -78,7 +78,7 @@ def test_hosmer_lemeshow_groups_are_right_closed():
 
 def test_one_outcome_class_policy():
     c = calibration_metrics(np.zeros(20, dtype=int), np.linspace(0.05, 0.5, 20), n_boot=20)
-    assert math.isnan(c.slope.estimate) and "both outcomes" in c.slope.note
+    assert math.isnan(c.calibration_slope.estimate) and "both outcomes" in c.calibration_slope.note
     assert math.isnan(c.scaled_brier.estimate)
     assert c.brier.estimate == pytest.approx(np.mean(np.linspace(0.05, 0.5, 20) ** 2))
 
@@ -159,13 +159,13 @@ def test_perfect_separation_slope_is_undefined_with_note(quasi):
     if quasi:
         p[19] = p[20]  # a negative and a positive share the boundary prediction
     c = calibration_metrics(y, p, n_boot=20)
-    assert math.isnan(c.slope.estimate) and math.isnan(c.slope.ci_low) and math.isnan(c.slope.ci_high)
+    assert math.isnan(c.calibration_slope.estimate) and math.isnan(c.calibration_slope.ci_low) and math.isnan(c.calibration_slope.ci_high)
     assert math.isnan(c.recalibration_intercept)
-    assert "separates" in c.slope.note and "separates" in c.note
-    assert math.isfinite(c.intercept.estimate)  # calibration-in-the-large still exists
+    assert "separates" in c.calibration_slope.note and "separates" in c.note
+    assert math.isfinite(c.calibration_in_the_large.estimate)  # calibration-in-the-large still exists
 
 
 def test_constant_predictions_slope_undefined():
     c = calibration_metrics(np.tile([0, 1, 1, 0], 10), np.full(40, 0.3), n_boot=20)
-    assert math.isnan(c.slope.estimate) and "all predictions are equal" in c.slope.note
-    assert c.intercept.estimate == pytest.approx(math.log(0.5 / 0.5) - math.log(0.3 / 0.7))
+    assert math.isnan(c.calibration_slope.estimate) and "all predictions are equal" in c.calibration_slope.note
+    assert c.calibration_in_the_large.estimate == pytest.approx(math.log(0.5 / 0.5) - math.log(0.3 / 0.7))

@@ -91,7 +91,7 @@ def test_val_prob_matches_rms(data_binary):
     # v <- val.prob(a$p, a$y, pl = FALSE)
     cal = calibration_metrics(data_binary.y, data_binary.p, n_boot=10)
     assert cal.recalibration_intercept == pytest.approx(-0.8823957505849894, abs=1e-6)  # "Intercept"
-    assert cal.slope.estimate == pytest.approx(1.4146796176087755, abs=1e-6)  # "Slope"
+    assert cal.calibration_slope.estimate == pytest.approx(1.4146796176087755, abs=1e-6)  # "Slope"
     assert cal.brier.estimate == pytest.approx(0.1620268666666667, abs=TOL)  # "Brier"
     assert cal.emax == pytest.approx(0.1865314186893209, abs=1e-9)  # "Emax"
     assert cal.e90 == pytest.approx(0.1605410527291598, abs=1e-9)  # "E90"
@@ -103,11 +103,11 @@ def test_val_prob_matches_rms(data_binary):
 def test_calibration_intercept_and_slope_match_glm(data_binary):
     # glm(y ~ 1 + offset(qlogis(p)), binomial); glm(y ~ qlogis(p), binomial); confint.default (Wald)
     cal = calibration_metrics(data_binary.y, data_binary.p, n_boot=10)
-    assert cal.intercept.estimate == pytest.approx(-0.636047619163914, abs=1e-6)
-    assert (cal.intercept.ci_low, cal.intercept.ci_high) == pytest.approx(
+    assert cal.calibration_in_the_large.estimate == pytest.approx(-0.636047619163914, abs=1e-6)
+    assert (cal.calibration_in_the_large.ci_low, cal.calibration_in_the_large.ci_high) == pytest.approx(
         (-1.24184940082757, -0.0302458375002588), abs=1e-6
     )
-    assert (cal.slope.ci_low, cal.slope.ci_high) == pytest.approx((0.714877776065027, 2.11448147768172), abs=1e-6)
+    assert (cal.calibration_slope.ci_low, cal.calibration_slope.ci_high) == pytest.approx((0.714877776065027, 2.11448147768172), abs=1e-6)
 
 
 def test_hosmer_lemeshow_matches_hoslem_test(data_binary):

@@ -148,3 +148,23 @@ __all__ += [
     "validate_reads",
     "write_evaluation",
 ]
+
+# Statistics API 1.0 (issue 15): val.prob indices, several proportion intervals, results objects.
+from nodescope.evaluation._compare import mcnemar_paired  # noqa: E402
+from nodescope.evaluation._proportions import PROPORTION_METHODS, proportion_cis  # noqa: E402
+from nodescope.evaluation._results import ResultsMixin  # noqa: E402
+from nodescope.evaluation._roc import AucEstimate  # noqa: E402
+from nodescope.evaluation._threshold import OperatingPoint  # noqa: E402
+from nodescope.evaluation._valprob import VAL_PROB_LABELS, ValProb, val_prob  # noqa: E402
+
+__all__ += [
+    "PROPORTION_METHODS",
+    "VAL_PROB_LABELS",
+    "AucEstimate",
+    "OperatingPoint",
+    "ResultsMixin",
+    "ValProb",
+    "mcnemar_paired",
+    "proportion_cis",
+    "val_prob",
+]

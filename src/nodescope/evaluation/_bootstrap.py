@@ -37,6 +37,9 @@ __all__ = ["bootstrap_metric"]
 SeedLike = int | np.random.Generator | None
 
 
+NO_BOOTSTRAP_NOTE = "no interval: n_boot = 0 (no bootstrap asked for)"
+
+
 def make_rng(seed: SeedLike) -> np.random.Generator:
     """A numpy Generator from an int seed, a Generator (used as is) or ``None`` (fresh entropy)."""
     if isinstance(seed, np.random.Generator):
@@ -113,7 +116,9 @@ def percentile_interval(values: NDArray[np.float64], alpha: float) -> tuple[floa
 
 
 def bootstrap_note(n_used: int, n_boot: int) -> str:
-    """A note when some replicates were undefined and dropped."""
+    """A note when some replicates were undefined and dropped, or when none was drawn (``n_boot = 0``)."""
+    if n_boot == 0:
+        return NO_BOOTSTRAP_NOTE
     if n_used == n_boot:
         return ""
     return f"{n_boot - n_used} of {n_boot} bootstrap replicates undefined (a class absent) and dropped"
@@ -160,7 +165,7 @@ def bootstrap_metric(
     """
     y, s = binary_inputs(y_true, y_score)
     alpha = check_alpha(alpha)
-    n_boot = check_n_boot(n_boot)
+    n_boot = check_n_boot(n_boot, allow_zero=True)
     g = as_groups(groups, y.shape[0])
     rng = make_rng(seed)
     w = bootstrap_weights(y, n_boot=n_boot, rng=rng, groups=g, stratified=stratified)

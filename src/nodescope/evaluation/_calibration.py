@@ -2,9 +2,11 @@
 
 Definitions (``y`` 0/1, ``p`` predicted probability of ``y = 1``, ``L = logit(p)``):
 
-* calibration intercept (calibration-in-the-large): ``a`` in ``logit P(y=1) = a + offset(L)`` (slope fixed at 1);
+* calibration-in-the-large (``calibration_in_the_large``; the "calibration intercept"): ``a`` in
+  ``logit P(y=1) = a + offset(L)`` (slope fixed at 1);
   0 when the average risk is right (Steyerberg 2019; Van Calster et al. 2016).
-* calibration slope: ``b`` in ``logit P(y=1) = a' + b L``; 1 is ideal, ``< 1`` means too extreme predictions.
+* calibration slope (``calibration_slope``): ``b`` in ``logit P(y=1) = a' + b L``; 1 is ideal, ``< 1`` means too
+  extreme predictions.
   ``a'`` is what rms ``val.prob`` prints as ``Intercept``.
   Both are maximum-likelihood logistic fits (statsmodels GLM, Wald intervals). Rows with ``p`` exactly 0 or 1
   (infinite logit) are left out of these two fits, as in ``val.prob``, and counted in the note.
@@ -55,6 +57,7 @@ from nodescope.evaluation._bootstrap import (
     percentile_interval,
 )
 from nodescope.evaluation._proportions import proportion_ci
+from nodescope.evaluation._results import ResultsMixin, deprecated_alias
 from nodescope.evaluation._validation import (
     as_binary_labels,
     as_groups,
@@ -75,7 +78,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class HosmerLemeshow:
+class HosmerLemeshow(ResultsMixin):
     """Hosmer-Lemeshow goodness-of-fit test.
 
     Attributes
@@ -84,7 +87,9 @@ class HosmerLemeshow:
     n_groups : int
         Groups actually used (fewer than asked when quantiles tie).
     table : DataFrame
-        One row per group: ``low``, ``high`` (interval ``(low, high]``), ``n``, ``observed``, ``expected``.
+        One row per group: ``low``, ``high`` (interval ``(low, high]``), ``n``, ``observed`` and ``expected``
+        events (``y1`` and ``yhat1`` of ``hoslem.test``), ``observed_nonevents`` and ``expected_nonevents``
+        (``y0``, ``yhat0``).
     note : str
     df_rule : str
         ``"g-2"`` (model fitted on these data) or ``"g"`` (external/test predictions: no parameter estimated on
@@ -99,13 +104,50 @@ class HosmerLemeshow:
     note: str = ""
     df_rule: str = "g-2"
 
+    _summary_title = "Hosmer-Lemeshow goodness of fit: observed and expected events and non-events per group"
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-group table (see ``table``)."""
+        return self.table.copy()
+
+    def _summary_footer(self) -> str:
+        return (f"X-squared = {self.statistic:.4f}, df = {self.df} ({self.df_rule}), p-value = {self.p_value:.4g}"
+                + (f"\nnote: {self.note}" if self.note else ""))
+
 
 @dataclass(frozen=True)
-class CalibrationMetrics:
-    """Calibration summary of predicted probabilities (see the module docstring for each definition)."""
+class CalibrationMetrics(ResultsMixin):
+    """Calibration summary of predicted probabilities (see the module docstring for each definition).
 
-    intercept: Estimate
-    slope: Estimate
+    Attributes
+    ----------
+    calibration_in_the_large : Estimate
+        ``a`` in ``logit P = a + offset(logit p)`` (slope fixed at 1), Wald interval. Not ``val.prob``'s
+        ``Intercept``, which is ``recalibration_intercept``. (Was ``intercept``, kept as a deprecated alias.)
+    calibration_slope : Estimate
+        ``b`` in the recalibration fit ``logit P = a' + b logit p`` (``val.prob``'s ``Slope``), Wald interval.
+        (Was ``slope``, kept as a deprecated alias.)
+    recalibration_intercept : float
+        ``a'`` of that fit (``val.prob``'s ``Intercept``); with its SE in :func:`val_prob`.
+    brier, scaled_brier, ece : Estimate
+        Percentile bootstrap intervals (``nan`` bounds with ``n_boot=0``).
+    hosmer_lemeshow : HosmerLemeshow
+    emax, e90, e50, eavg : float
+        Lowess calibration errors (``val.prob``'s Emax, E90, Eavg; E50 the median).
+    spiegelhalter_z, spiegelhalter_p : float
+    observed_rate, mean_predicted : float
+    n : int
+    note : str
+
+    See Also
+    --------
+    val_prob : all 18 ``rms::val.prob`` indices, with SEs.
+    """
+
+    _summary_title = "Calibration of predicted probabilities"
+
+    calibration_in_the_large: Estimate
+    calibration_slope: Estimate
     recalibration_intercept: float
     brier: Estimate
     scaled_brier: Estimate
@@ -122,9 +164,17 @@ class CalibrationMetrics:
     n: int
     note: str = ""
 
+    intercept = deprecated_alias("intercept", "calibration_in_the_large")
+    slope = deprecated_alias("slope", "calibration_slope")
+
     def summary_frame(self) -> pd.DataFrame:
+        """Same as :meth:`to_frame` (the spelling of :meth:`Estimate.summary_frame`)."""
+        return self.to_frame()
+
+    def to_frame(self) -> pd.DataFrame:
         """One row per statistic with its interval when it has one."""
-        rows = [e.summary_frame() for e in (self.intercept, self.slope, self.brier, self.scaled_brier, self.ece)]
+        rows = [e.summary_frame() for e in (self.calibration_in_the_large, self.calibration_slope, self.brier,
+                                            self.scaled_brier, self.ece)]
         extra = pd.DataFrame(
             [
                 {"name": k, "estimate": v, "ci_low": math.nan, "ci_high": math.nan, "method": "", "alpha": math.nan,
@@ -192,7 +242,8 @@ def hosmer_lemeshow(
     keep = n > 0
     df = int(keep.sum()) - (2 if fitted_on_sample else 0)
     table = pd.DataFrame(
-        {"low": breaks[:-1], "high": breaks[1:], "n": n.astype(int), "observed": o1, "expected": e1}
+        {"low": breaks[:-1], "high": breaks[1:], "n": n.astype(int), "observed": o1, "expected": e1,
+         "observed_nonevents": o0, "expected_nonevents": e0}
     )[keep]
     # a group whose predictions are all exactly 0 (or all 1) has zero expected events (non-events): its term
     # (O - E)^2 / E is 0/0 or x/0, and the chi-square approximation does not hold; undefined rather than nan/inf
@@ -211,6 +262,10 @@ def hosmer_lemeshow(
 def _logistic_fits(
     y: NDArray[np.bool_], p: NDArray[np.float64], alpha: float
 ) -> tuple[Estimate, Estimate, float, str]:
+    """Calibration-in-the-large (slope fixed at 1), recalibration slope, recalibration intercept, note.
+
+    The recalibration fit's intercept SE is in the slope's ``extra["intercept_se"]``.
+    """
     finite = (p > 0) & (p < 1)
     note = ""
     if not finite.all():
@@ -219,14 +274,14 @@ def _logistic_fits(
     nan = math.nan
     if yy.size < 3 or yy.min() == yy.max():
         why = "; ".join(x for x in (note, "undefined: logistic recalibration needs both outcomes") if x)
-        e1 = Estimate("calibration_intercept", nan, nan, nan, "wald-glm", alpha, int(yy.size), why, {})
+        e1 = Estimate("calibration_in_the_large", nan, nan, nan, "wald-glm", alpha, int(yy.size), why, {})
         e2 = Estimate("calibration_slope", nan, nan, nan, "wald-glm", alpha, int(yy.size), why, {})
         return e1, e2, nan, why
     z = float(stats.norm.ppf(1 - alpha / 2))
     fit_off = sm.GLM(yy, np.ones((yy.size, 1)), family=sm.families.Binomial(), offset=lp).fit()
     a, se_a = float(fit_off.params[0]), float(fit_off.bse[0])
     e_int = Estimate(
-        "calibration_intercept", a, a - z * se_a, a + z * se_a, "wald-glm", alpha, int(yy.size), note, {"se": se_a}
+        "calibration_in_the_large", a, a - z * se_a, a + z * se_a, "wald-glm", alpha, int(yy.size), note, {"se": se_a}
     )
     # With one covariate the maximum-likelihood slope does not exist when logit(p) (quasi-)separates the outcomes
     # (Albert & Anderson, Biometrika 1984;71:1-10): the fit drifts to a huge slope with a huger SE. Checked
@@ -251,7 +306,8 @@ def _logistic_fits(
         return e_int, e_slope, nan, why
     a2, b, se_b = float(fit.params[0]), float(fit.params[1]), float(fit.bse[1])
     e_slope = Estimate(
-        "calibration_slope", b, b - z * se_b, b + z * se_b, "wald-glm", alpha, int(yy.size), note, {"se": se_b}
+        "calibration_slope", b, b - z * se_b, b + z * se_b, "wald-glm", alpha, int(yy.size), note,
+        {"se": se_b, "intercept_se": float(fit.bse[0])},
     )
     return e_int, e_slope, a2, note
 
@@ -325,7 +381,7 @@ def calibration_metrics(
     """
     y, p = _inputs(y_true, y_prob)
     alpha = check_alpha(alpha)
-    n_boot = check_n_boot(n_boot)
+    n_boot = check_n_boot(n_boot, allow_zero=True)
     if isinstance(ece_bins, bool) or not isinstance(ece_bins, (int, np.integer)) or ece_bins < 1:
         raise StatisticsInputError(f"ece_bins must be an int >= 1; got {ece_bins!r}")
     n = y.shape[0]
@@ -368,8 +424,8 @@ def calibration_metrics(
     den = math.sqrt(float(np.sum(one_minus**2 * p * (1 - p))))
     sz = float(np.sum((yf - p) * one_minus) / den) if den > 0 else math.nan
     return CalibrationMetrics(
-        intercept=e_int,
-        slope=e_slope,
+        calibration_in_the_large=e_int,
+        calibration_slope=e_slope,
         recalibration_intercept=a2,
         brier=boot_est("brier", brier_all),
         scaled_brier=boot_est("scaled_brier", scaled_all, "undefined: one outcome class only (Brier_max = 0)"),

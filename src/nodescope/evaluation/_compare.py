@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
@@ -31,6 +32,7 @@ from nodescope.evaluation._bootstrap import (
     weighted_auc,
 )
 from nodescope.evaluation._delong import delong_components
+from nodescope.evaluation._results import ResultsMixin, text_table
 from nodescope.evaluation._roc import _weighted_ap
 from nodescope.evaluation._threshold import table_metrics
 from nodescope.evaluation._validation import (
@@ -49,6 +51,7 @@ __all__ = [
     "bootstrap_difference",
     "compare_auc",
     "compare_auc_unpaired",
+    "mcnemar_paired",
     "mcnemar_test",
 ]
 
@@ -167,23 +170,30 @@ def compare_auc_unpaired(
 
 
 @dataclass(frozen=True)
-class McNemarResult:
-    """McNemar test of two paired proportions (sensitivities or specificities) on the same cases.
+class McNemarResult(ResultsMixin):
+    """McNemar test of two paired binary outcomes on the same cases (e.g. correct calls of two tests).
 
     Attributes
     ----------
     on : str
-        ``"sensitivity"`` (reference positives) or ``"specificity"`` (reference negatives).
+        What the outcome is: ``"sensitivity"`` (correct calls among reference positives), ``"specificity"``
+        (among reference negatives), ``"accuracy"`` (among all cases) or ``"outcome"`` (any paired 0/1 outcome
+        given to :func:`mcnemar_paired`).
     proportion_a, proportion_b : float
+        Proportion of cases with outcome 1 under ``a`` and ``b``.
     difference : Estimate
         ``a - b`` with the Wald interval for paired proportions, ``se = sqrt(b + c - (b - c)^2/n) / n``.
     table : tuple of int
-        ``(both correct, only a correct, only b correct, both wrong)`` among the ``n`` cases.
+        ``(both 1, only a 1, only b 1, both 0)`` among the ``n`` cases (for calls: both correct, only a correct,
+        only b correct, both wrong). :meth:`to_frame` labels it.
     statistic : float
         Exact: ``min(b, c)``; chi-square: ``(|b - c| - 1)^2/(b + c)`` corrected or ``(b - c)^2/(b + c)``.
     p_value : float
     method : str
-        ``"exact"`` (binomial), ``"corrected"`` (chi-square with continuity correction) or ``"uncorrected"``.
+        ``"exact"`` (binomial), ``"corrected"`` (chi-square with continuity correction, R ``mcnemar.test``'s
+        default) or ``"uncorrected"``.
+    labels : tuple of str
+        Names of ``a`` and ``b`` (rows and columns of the table).
     """
 
     on: str
@@ -194,6 +204,36 @@ class McNemarResult:
     statistic: float
     p_value: float
     method: str
+    labels: tuple[str, str] = ("a", "b")
+
+    def to_frame(self) -> pd.DataFrame:
+        """The labelled 2x2 table with margins: rows ``a``, columns ``b`` (as R ``table(a, b)``)."""
+        n11, n10, n01, n00 = self.table
+        a, b = self.labels
+        one, zero = _OUTCOME_WORDS.get(self.on, ("1", "0"))
+        return pd.DataFrame(
+            {f"{b} {one}": [n11, n01, n11 + n01], f"{b} {zero}": [n10, n00, n10 + n00],
+             "total": [n11 + n10, n01 + n00, sum(self.table)]},
+            index=[f"{a} {one}", f"{a} {zero}", "total"],
+        )
+
+    def summary(self, digits: int = 4) -> str:
+        """R ``mcnemar.test``-like text: the table, the statistic and p-value, the paired difference."""
+        d = self.difference
+        lines = [
+            f"McNemar's test ({self.method}) on {self.on}: statistic = {self.statistic:.{digits}g}, "
+            f"p-value = {self.p_value:.{digits}g}",
+            f"{self.labels[0]} - {self.labels[1]}: {d.estimate:.{digits}f} "
+            f"({100 * (1 - d.alpha):g}% CI {d.ci_low:.{digits}f} to {d.ci_high:.{digits}f}, {d.method})",
+        ]
+        if d.note:
+            lines.append(f"note: {d.note}")
+        return text_table(self.to_frame(), f"Paired 2x2 table ({self.on})") + "\n" + "\n".join(lines)
+
+
+_OUTCOME_WORDS = {"sensitivity": ("correct", "wrong"), "specificity": ("correct", "wrong"),
+                  "accuracy": ("correct", "wrong")}
+_MCNEMAR_METHODS = ("exact", "corrected", "uncorrected")
 
 
 def mcnemar_test(
@@ -201,11 +241,12 @@ def mcnemar_test(
     pred_a: ArrayLike,
     pred_b: ArrayLike,
     *,
-    on: Literal["sensitivity", "specificity"] = "sensitivity",
+    on: Literal["sensitivity", "specificity", "accuracy"] = "sensitivity",
     method: Literal["exact", "corrected", "uncorrected"] = "exact",
     alpha: float = 0.05,
+    labels: tuple[str, str] = ("a", "b"),
 ) -> McNemarResult:
-    """McNemar's test comparing the sensitivities (or specificities) of two binary tests on the same cases.
+    """McNemar's test comparing the sensitivities, specificities or accuracies of two binary tests on the same cases.
 
     Parameters
     ----------
@@ -213,17 +254,20 @@ def mcnemar_test(
         0/1 reference labels.
     pred_a, pred_b : array-like, shape (N,)
         0/1 calls of the two tests (e.g. ``score >= threshold``, or a reader's call).
-    on : {"sensitivity", "specificity"}
-        Restrict to reference positives (a correct call is 1) or negatives (a correct call is 0).
+    on : {"sensitivity", "specificity", "accuracy"}
+        Correct calls among reference positives, among reference negatives, or among all cases.
     method : {"exact", "corrected", "uncorrected"}, default "exact"
         Exact binomial test on the discordant pairs, or the chi-square test with/without continuity correction
         (:func:`statsmodels.stats.contingency_tables.mcnemar`).
     alpha : float, default 0.05
+    labels : tuple of str, default ("a", "b")
+        Names of the two tests in the table.
 
     Notes
     -----
     With no discordant pair the test is undefined: ``p = 1`` and ``statistic = 0`` for the exact test and
-    ``nan`` for the chi-square tests (0/0); the note of ``difference`` says so.
+    ``nan`` for the chi-square tests (0/0); the note of ``difference`` says so. Any other paired 0/1 outcome:
+    :func:`mcnemar_paired`.
     """
     y = as_binary_labels(y_true)
     a = as_binary_labels(pred_a, "pred_a")
@@ -231,16 +275,60 @@ def mcnemar_test(
     if not (a.shape == b.shape == y.shape):
         raise StatisticsInputError(f"y_true, pred_a and pred_b must have the same length; got {y.shape}, {a.shape}, "
                                    f"{b.shape}")
-    on = check_choice("on", on, ("sensitivity", "specificity"))  # type: ignore[assignment]
-    method = check_choice("method", method, ("exact", "corrected", "uncorrected"))  # type: ignore[assignment]
+    on = check_choice("on", on, ("sensitivity", "specificity", "accuracy"))  # type: ignore[assignment]
+    if on == "accuracy":
+        keep = np.ones_like(y)
+        ca, cb = a == y, b == y
+    else:
+        keep = y if on == "sensitivity" else ~y
+        target = on == "sensitivity"
+        ca, cb = a[keep] == target, b[keep] == target
+    if not keep.any():
+        raise StatisticsInputError(f"McNemar on {on} needs reference {'positive' if on == 'sensitivity' else 'negative'}"
+                                   " cases; got none")
+    return _mcnemar(ca, cb, on=on, method=method, alpha=alpha, labels=labels)
+
+
+def mcnemar_paired(
+    outcome_a: ArrayLike,
+    outcome_b: ArrayLike,
+    *,
+    method: Literal["exact", "corrected", "uncorrected"] = "exact",
+    alpha: float = 0.05,
+    labels: tuple[str, str] = ("a", "b"),
+) -> McNemarResult:
+    """McNemar's test for any paired binary outcome (two 0/1 vectors on the same cases), as R ``mcnemar.test``.
+
+    Parameters
+    ----------
+    outcome_a, outcome_b : array-like, shape (N,)
+        0/1 outcome of each case under ``a`` and ``b`` (correct call, positive call, complication, ...).
+    method : {"exact", "corrected", "uncorrected"}, default "exact"
+        ``"corrected"`` is R ``mcnemar.test(table(a, b))``'s default.
+    alpha : float, default 0.05
+    labels : tuple of str, default ("a", "b")
+
+    Returns
+    -------
+    McNemarResult
+        ``on = "outcome"``; the difference is ``mean(a) - mean(b)``.
+    """
+    a = as_binary_labels(outcome_a, "outcome_a")
+    b = as_binary_labels(outcome_b, "outcome_b")
+    if a.shape != b.shape:
+        raise StatisticsInputError(f"outcome_a and outcome_b must have the same length; got {a.shape}, {b.shape}")
+    if a.size == 0:
+        raise StatisticsInputError("outcome_a is empty")
+    return _mcnemar(a, b, on="outcome", method=method, alpha=alpha, labels=labels)
+
+
+def _mcnemar(ca: NDArray[np.bool_], cb: NDArray[np.bool_], *, on: str, method: str, alpha: float,
+             labels: tuple[str, str]) -> McNemarResult:
+    method = check_choice("method", method, _MCNEMAR_METHODS)
     alpha = check_alpha(alpha)
-    keep = y if on == "sensitivity" else ~y
-    target = on == "sensitivity"
-    ca, cb = a[keep] == target, b[keep] == target
-    n = int(keep.sum())
-    if n == 0:
-        raise StatisticsInputError(f"McNemar on {on} needs reference {'positive' if target else 'negative'} cases; "
-                                   "got none")
+    if len(labels) != 2 or not all(isinstance(x, str) for x in labels):
+        raise StatisticsInputError(f"labels must be two strings; got {labels!r}")
+    n = int(ca.size)
     n11, n10, n01, n00 = (int(np.sum(ca & cb)), int(np.sum(ca & ~cb)), int(np.sum(~ca & cb)), int(np.sum(~ca & ~cb)))
     note = ""
     if n10 + n01 == 0:
@@ -256,7 +344,8 @@ def mcnemar_test(
         f"{on}_difference", d, max(d - z * se, -1.0), min(d + z * se, 1.0), "wald-paired", alpha, n, note,
         {"only_a_correct": n10, "only_b_correct": n01},
     )
-    return McNemarResult(on, float(ca.mean()), float(cb.mean()), diff, (n11, n10, n01, n00), stat, p, method)
+    return McNemarResult(on, float(ca.mean()), float(cb.mean()), diff, (n11, n10, n01, n00), stat, p, method,
+                         (str(labels[0]), str(labels[1])))
 
 
 DIFFERENCE_METRICS: tuple[str, ...] = (

@@ -23,7 +23,7 @@ fixes the prevalence in every replicate, would shrink the band there towards zer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._bootstrap import SeedLike, bootstrap_weights, make_rng
+from nodescope.evaluation._results import ResultsMixin
 from nodescope.evaluation._validation import (
     as_binary_labels,
     as_groups,
@@ -43,7 +44,7 @@ __all__ = ["DecisionCurve", "NetBenefitDifference", "decision_curve", "net_benef
 
 
 @dataclass(frozen=True)
-class DecisionCurve:
+class DecisionCurve(ResultsMixin):
     """Net benefit of a model, treat-all and treat-none over a grid of threshold probabilities.
 
     Attributes
@@ -61,6 +62,9 @@ class DecisionCurve:
     n : int
     alpha : float
     n_boot : int
+    tp, fp : ndarray of int, shape (G,)
+        True and false positives (patients treated with and without the outcome) at each threshold, the counts
+        ``NB = TP/N - FP/N * pt/(1 - pt)`` is computed from.
     """
 
     thresholds: NDArray[np.float64]
@@ -76,12 +80,18 @@ class DecisionCurve:
     n: int
     alpha: float
     n_boot: int
+    tp: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    fp: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    _summary_title = "Decision curve (treat when p >= threshold)"
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table, one row per threshold."""
+        """Tidy table, one row per threshold, with the TP and FP counts behind each net benefit."""
+        counts = {"tp": self.tp, "fp": self.fp} if self.tp.size == self.thresholds.size else {}
         return pd.DataFrame(
             {
                 "threshold": self.thresholds,
+                **counts,
                 "net_benefit": self.net_benefit,
                 "net_benefit_low": self.net_benefit_low,
                 "net_benefit_high": self.net_benefit_high,
@@ -177,12 +187,18 @@ def decision_curve(
         classes, which fixes the prevalence of every replicate and so understates the uncertainty of net benefit
         (the band collapses at low thresholds, where net benefit is about the prevalence).
     seed : int, Generator or None, default 0
+
+    Returns
+    -------
+    DecisionCurve
+        With the TP and FP counts at each threshold (``to_frame()``, ``summary()``, ``to_dict()``).
     """
     y, p = _inputs(y_true, y_prob)
     alpha = check_alpha(alpha)
     grid = _grid(thresholds)
     n = y.shape[0]
     nb, nb_all = _nb_matrix(y, p, grid, np.ones((1, n)))
+    treat = p[:, None] >= grid[None, :]
     odds = grid / (1 - grid)
     ia = (nb[0] - nb_all[0]) / odds * 100
     lo = hi = ia_lo = ia_hi = np.full(grid.shape, np.nan)
@@ -197,6 +213,7 @@ def decision_curve(
         thresholds=grid, net_benefit=nb[0], net_benefit_low=lo, net_benefit_high=hi, treat_all=nb_all[0],
         treat_none=np.zeros_like(grid), interventions_avoided=ia, interventions_avoided_low=ia_lo,
         interventions_avoided_high=ia_hi, prevalence=float(y.mean()), n=n, alpha=alpha, n_boot=int(n_boot),
+        tp=np.sum(treat & y[:, None], axis=0), fp=np.sum(treat & ~y[:, None], axis=0),
     )
 
 

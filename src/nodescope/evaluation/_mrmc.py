@@ -46,6 +46,7 @@ from scipy import stats
 from nodescope._estimate import Estimate
 from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._delong import delong_components
+from nodescope.evaluation._results import ResultsMixin
 
 __all__ = ["MRMCResult", "mrmc_analysis"]
 
@@ -54,7 +55,7 @@ _COV_METHODS = ("delong", "jackknife")
 
 
 @dataclass(frozen=True)
-class MRMCResult:
+class MRMCResult(ResultsMixin):
     """Result of an Obuchowski-Rockette MRMC analysis of empirical AUC.
 
     Attributes
@@ -114,7 +115,18 @@ class MRMCResult:
     fixed_readers: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
+    _summary_title = "Obuchowski-Rockette MRMC analysis of empirical AUC (random readers and cases)"
+
     def summary_frame(self) -> pd.DataFrame:
+        """Same as :meth:`to_frame` (the spelling of :meth:`Estimate.summary_frame`)."""
+        return self.to_frame()
+
+    def _summary_footer(self) -> str:
+        return (f"global F = {self.f_statistic:.4f}, df1 = {self.df1:g}, df2 = {self.df2:.4f}, "
+                f"p-value = {self.p_value:.4g}; covariances: {self.cov_method}; df: Hillis (2007)"
+                + "".join(f"\nnote: {n}" for n in self.notes))
+
+    def to_frame(self) -> pd.DataFrame:
         """Tidy table: one row per modality mean and per pairwise difference."""
         rows = []
         for est in (*self.modality_auc, *self.differences):

@@ -166,7 +166,7 @@ def multiclass_metrics(
             raise StatisticsInputError(f"y_true has values that are not in classes {names}: {unknown[:5]}")
         codes = np.array([lookup[str(v)] for v in yt], dtype=np.intp)
     alpha = check_alpha(alpha)
-    n_boot = check_n_boot(n_boot)
+    n_boot = check_n_boot(n_boot, allow_zero=True)
     pred = np.argmax(prob, axis=1)
     onehot = np.eye(k, dtype=bool)[codes]
 

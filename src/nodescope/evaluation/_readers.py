@@ -34,6 +34,7 @@ from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._compare import McNemarResult, compare_auc, mcnemar_test
 from nodescope.evaluation._mrmc import MRMCCov, MRMCResult, mrmc_analysis
 from nodescope.evaluation._proportions import proportion_ci
+from nodescope.evaluation._results import ResultsMixin, text_table
 from nodescope.evaluation._roc import roc_auc
 from nodescope.evaluation._validation import check_alpha, check_choice
 
@@ -237,7 +238,7 @@ class PairedComparison:
 
 
 @dataclass(frozen=True)
-class ReaderStudy:
+class ReaderStudy(ResultsMixin):
     """Everything computed from a reads table.
 
     Attributes
@@ -267,6 +268,21 @@ class ReaderStudy:
     threshold: float | None
     rating: str
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Same as :meth:`points_frame` (``comparisons_frame()`` and ``mrmc.to_frame()`` hold the rest)."""
+        return self.points_frame()
+
+    def summary(self, digits: int = 4) -> str:
+        """Readers' operating points, the paired comparisons and the MRMC analysis as text tables."""
+        parts = [text_table(self.points_frame().drop(columns=["note"], errors="ignore"), "Reader study: "
+                            "sensitivity, specificity and AUC per reader and condition", digits=digits)]
+        comps = self.comparisons_frame()
+        if not comps.empty:
+            parts.append(text_table(comps, "Paired comparisons", digits=digits))
+        if self.mrmc is not None:
+            parts.append(self.mrmc.summary(digits))
+        return "\n\n".join(parts + [f"note: {n}" for n in self.notes])
 
     def points_frame(self) -> pd.DataFrame:
         """Tidy table: one row per reader, condition and metric."""

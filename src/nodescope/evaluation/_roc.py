@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import norm
 from sklearn import metrics as skm
@@ -25,6 +26,7 @@ from nodescope.evaluation._bootstrap import (
     weighted_auc,
 )
 from nodescope.evaluation._delong import delong_components
+from nodescope.evaluation._results import ResultsMixin, jsonable, text_table
 from nodescope.evaluation._validation import (
     as_groups,
     binary_inputs,
@@ -34,6 +36,7 @@ from nodescope.evaluation._validation import (
 )
 
 __all__ = [
+    "AucEstimate",
     "PrCurve",
     "RocBand",
     "RocCurve",
@@ -122,6 +125,55 @@ class PrCurve:
     prevalence: float
 
 
+@dataclass(frozen=True)
+class AucEstimate(ResultsMixin, Estimate):
+    """The AUC with its interval (an :class:`Estimate`), plus the DeLong variance as a field.
+
+    Attributes
+    ----------
+    name, estimate, ci_low, ci_high, method, alpha, n, note, extra
+        As :class:`Estimate` (``name="auc"``).
+    variance : float
+        DeLong variance of the AUC, pROC's ``var(roc)`` (``nan`` when undefined: a class with fewer than 2 cases).
+        Given whatever the interval ``method``.
+    n_positive, n_negative : int
+        Cases in each class.
+    """
+
+    variance: float = math.nan
+    n_positive: int = 0
+    n_negative: int = 0
+
+    _summary_title = "Area under the ROC curve"
+
+    @property
+    def se(self) -> float:
+        """DeLong standard error ``sqrt(variance)`` (``nan`` when undefined)."""
+        return math.sqrt(self.variance) if math.isfinite(self.variance) and self.variance >= 0 else math.nan
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: estimate, interval, DeLong variance and SE, counts."""
+        frame = self.summary_frame()
+        frame.insert(4, "variance_delong", self.variance)
+        frame.insert(5, "se_delong", self.se)
+        frame.insert(frame.columns.get_loc("n") + 1, "n_positive", self.n_positive)
+        frame.insert(frame.columns.get_loc("n_positive") + 1, "n_negative", self.n_negative)
+        return frame
+
+    def summary(self, digits: int = 4) -> str:
+        """pROC-like text: the AUC, its interval and method, the DeLong variance."""
+        frame = self.to_frame().drop(columns=["name", "note"]).rename(index={0: "AUC"})
+        foot = (f"{100 * (1 - self.alpha):g}% CI: {self.method}; controls (y = 0) < cases (y = 1)"
+                + (f"\nnote: {self.note}" if self.note else ""))
+        return text_table(frame, self._summary_title, digits=digits, footer=foot)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe ``dict``: the :class:`Estimate` fields plus ``variance``, ``n_positive``, ``n_negative``."""
+        out = jsonable(Estimate.to_dict(self))
+        assert isinstance(out, dict)
+        return out
+
+
 def _one_class_note(m: int, n: int) -> str:
     return f"undefined: needs both classes, got {m} positive(s) and {n} negative(s)"
 
@@ -159,7 +211,7 @@ def roc_auc(
     groups: ArrayLike | None = None,
     stratified: bool = True,
     seed: SeedLike = 0,
-) -> Estimate:
+) -> AucEstimate:
     """Area under the ROC curve with a ``1 - alpha`` confidence interval.
 
     Parameters
@@ -183,8 +235,11 @@ def roc_auc(
 
     Returns
     -------
-    Estimate
-        ``name="auc"``; ``extra`` holds ``se`` (DeLong), ``n_positive``, ``n_negative``. When one class is absent the
+    AucEstimate
+        An :class:`Estimate` (``name="auc"``) with the DeLong ``variance`` (pROC ``var()``), ``se``,
+        ``n_positive`` and ``n_negative`` as fields, and ``summary()``, ``to_frame()``, ``to_dict()``; ``extra``
+        holds ``se`` (DeLong for ``method="delong"``, the bootstrap SD for ``"bootstrap"``), ``n_positive``,
+        ``n_negative``. When one class is absent the
         estimate and bounds are ``nan`` and ``note`` says why. When fewer than 2 cases are in a class the DeLong
         variance is undefined (``nan`` bounds, as pROC). When all scores are tied, AUC = 0.5 and the DeLong variance
         is 0 (a degenerate interval [0.5, 0.5], noted).
@@ -204,11 +259,12 @@ def roc_auc(
         )
     base = {"n_positive": m, "n_negative": n}
     if m == 0 or n == 0:
-        return Estimate("auc", math.nan, math.nan, math.nan, method, alpha, y.shape[0], _one_class_note(m, n), base)
+        return AucEstimate("auc", math.nan, math.nan, math.nan, method, alpha, y.shape[0], _one_class_note(m, n), base,
+                           math.nan, m, n)
     comp = delong_components(y, s)
     auc = float(comp.auc[0])
+    var = float(comp.covariance[0, 0])
     if method == "delong":
-        var = float(comp.covariance[0, 0])
         note = ""
         if not math.isfinite(var):
             lo = hi = math.nan
@@ -219,7 +275,8 @@ def roc_auc(
             lo, hi = max(auc - z * se, 0.0), min(auc + z * se, 1.0)
             if se == 0.0:
                 note = "DeLong variance is 0 (e.g. all scores tied or perfect separation): degenerate interval"
-        return Estimate("auc", auc, lo, hi, "delong", alpha, y.shape[0], note, {**base, "se": math.sqrt(var) if math.isfinite(var) else None})
+        return AucEstimate("auc", auc, lo, hi, "delong", alpha, y.shape[0], note,
+                           {**base, "se": math.sqrt(var) if math.isfinite(var) else None}, var, m, n)
     n_boot = check_n_boot(n_boot)
     w = bootstrap_weights(y, n_boot=n_boot, rng=make_rng(seed), groups=g, stratified=stratified)
     reps = weighted_auc(y, s, w)
@@ -233,7 +290,8 @@ def roc_auc(
         "seed": seed if isinstance(seed, int) else None,
         "se": float(np.nanstd(reps, ddof=1)) if used > 1 else None,
     }
-    return Estimate("auc", auc, lo, hi, "bootstrap-percentile", alpha, y.shape[0], bootstrap_note(used, n_boot), extra)
+    return AucEstimate("auc", auc, lo, hi, "bootstrap-percentile", alpha, y.shape[0], bootstrap_note(used, n_boot), extra,
+                       var, m, n)
 
 
 def _weighted_curves(
@@ -343,7 +401,7 @@ def average_precision(
     """
     y, s = binary_inputs(y_true, y_score)
     alpha = check_alpha(alpha)
-    n_boot = check_n_boot(n_boot)
+    n_boot = check_n_boot(n_boot, allow_zero=True)
     m, n = int(y.sum()), int((~y).sum())
     base = {"n_positive": m, "n_negative": n, "prevalence": float(y.mean())}
     if m == 0:

@@ -6,17 +6,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from nodescope._estimate import Estimate
 from nodescope.evaluation._readers import ReaderStudy
+from nodescope.evaluation._results import jsonable  # re-exported: the one JSON converter of the package
 
 __all__ = ["HELD_OUT_SPLITS", "METRICS_SCHEMA_VERSION", "SPLIT_ORDER", "TUNING_SPLITS", "EvaluationRun", "jsonable"]
 
@@ -61,28 +58,3 @@ def primary_split(splits: list[str]) -> str:
     """The split a model's single-split figures show: the first held-out split, else the last one."""
     held = [s for s in splits if s in HELD_OUT_SPLITS]
     return held[0] if held else splits[-1]
-
-
-def jsonable(obj: Any) -> Any:
-    """Convert results (dataclasses, Estimates, numpy, DataFrames) to JSON values; ``nan``/``inf`` become ``None``."""
-    if isinstance(obj, Estimate):
-        return jsonable(obj.to_dict())
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, pd.DataFrame):
-        return jsonable(obj.to_dict(orient="records"))
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer, int)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(float(obj)) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)

@@ -139,10 +139,10 @@ def subgroup_metrics(
                                     alpha=alpha, n_boot=n_boot, groups=groups if clustered else None, seed=seed)
                 ests.extend(bm.estimates())
             if "calibration" in metrics:
-                names = ("calibration_intercept", "calibration_slope", "brier", "scaled_brier", "ece")
+                names = ("calibration_in_the_large", "calibration_slope", "brier", "scaled_brier", "ece")
                 try:
                     cal = calibration_metrics(y, s, alpha=alpha, n_boot=n_boot, seed=seed)
-                    for name, e in zip(names, (cal.intercept, cal.slope, cal.brier, cal.scaled_brier, cal.ece),
+                    for name, e in zip(names, (cal.calibration_in_the_large, cal.calibration_slope, cal.brier, cal.scaled_brier, cal.ece),
                                        strict=True):
                         ests.append(Estimate(name, e.estimate, e.ci_low, e.ci_high, e.method, e.alpha, e.n, e.note,
                                              e.extra))

@@ -28,6 +28,7 @@ from nodescope.evaluation._proportions import (
     proportion_ci,
     ratio_estimates,
 )
+from nodescope.evaluation._results import ResultsMixin, text_table
 from nodescope.evaluation._validation import (
     as_groups,
     binary_inputs,
@@ -36,14 +37,16 @@ from nodescope.evaluation._validation import (
     check_n_boot,
 )
 
-__all__ = ["BinaryMetrics", "ConfusionTable", "ThresholdChoice", "binary_metrics", "choose_threshold"]
+__all__ = [
+    "BinaryMetrics", "ConfusionTable", "OperatingPoint", "ThresholdChoice", "binary_metrics", "choose_threshold",
+]
 
 ThresholdMethod = Literal["youden", "sensitivity", "specificity", "fixed"]
 THRESHOLD_METHODS: tuple[str, ...] = ("youden", "sensitivity", "specificity", "fixed")
 
 
 @dataclass(frozen=True)
-class ThresholdChoice:
+class ThresholdChoice(ResultsMixin):
     """A threshold chosen on (validation) predictions, with the operating point it gives there.
 
     Attributes
@@ -58,6 +61,12 @@ class ThresholdChoice:
         On the data the threshold was chosen on.
     n : int
         Rows used.
+    table : ConfusionTable or None
+        The 2x2 table at ``threshold`` on the choosing data.
+    optima : tuple of OperatingPoint
+        Every threshold reaching the optimum (several when the Youden index ties, as pROC
+        ``coords(roc, "best", best.method = "youden")`` lists them), highest threshold first, each with its 2x2
+        table. ``threshold`` is the first of them (the most specific). One entry for the other methods.
     """
 
     threshold: float
@@ -66,11 +75,45 @@ class ThresholdChoice:
     sensitivity: float
     specificity: float
     n: int
+    table: ConfusionTable | None = None
+    optima: tuple[OperatingPoint, ...] = ()
 
     @property
     def youden(self) -> float:
         """``sensitivity + specificity - 1`` on the choosing data."""
         return self.sensitivity + self.specificity - 1.0
+
+    _summary_title = "Operating threshold (score >= threshold is positive)"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per optimum (tied optima included): threshold, sensitivity, specificity, Youden, TP, FP, FN, TN."""
+        return pd.DataFrame([o.to_row() for o in self.optima])
+
+    def _summary_footer(self) -> str:
+        tgt = "" if self.target is None else f", target {self.target:g}"
+        ties = f"; {len(self.optima)} tied optima, the first is used" if len(self.optima) > 1 else ""
+        return f"method: {self.method}{tgt}; n = {self.n}{ties}"
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """One threshold with its sensitivity, specificity and 2x2 table (``score >= threshold`` is positive)."""
+
+    threshold: float
+    sensitivity: float
+    specificity: float
+    table: ConfusionTable
+
+    @property
+    def youden(self) -> float:
+        """``sensitivity + specificity - 1``."""
+        return self.sensitivity + self.specificity - 1.0
+
+    def to_row(self) -> dict[str, float | int]:
+        """Flat ``dict``: threshold, sensitivity, specificity, youden, tp, fp, fn, tn."""
+        t = self.table
+        return {"threshold": self.threshold, "sensitivity": self.sensitivity, "specificity": self.specificity,
+                "youden": self.youden, "tp": t.tp, "fp": t.fp, "fn": t.fn, "tn": t.tn}
 
 
 def _operating_points(y: NDArray[np.bool_], s: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
@@ -82,6 +125,12 @@ def _operating_points(y: NDArray[np.bool_], s: NDArray[np.float64]) -> tuple[NDA
     fp = np.cumsum(~y_sorted)[last]
     m, n = y.sum(), (~y).sum()
     return s_sorted[last], tp / m, 1.0 - fp / n
+
+
+def _point(y: NDArray[np.bool_], s: NDArray[np.float64], threshold: float) -> OperatingPoint:
+    pred = s >= threshold
+    t = ConfusionTable(int(np.sum(pred & y)), int(np.sum(pred & ~y)), int(np.sum(~pred & y)), int(np.sum(~pred & ~y)))
+    return OperatingPoint(float(threshold), t.tp / (t.tp + t.fn), t.tn / (t.tn + t.fp), t)
 
 
 def choose_threshold(
@@ -112,6 +161,7 @@ def choose_threshold(
     Returns
     -------
     ThresholdChoice
+        With the 2x2 ``table`` at the chosen threshold and, in ``optima``, every tied optimum with its table.
 
     Raises
     ------
@@ -138,13 +188,15 @@ def choose_threshold(
     target_out = None if method == "youden" else tgt
     thr, sens, spec = _operating_points(y, s)
     if method == "fixed":
-        pred = s >= tgt
+        pt = _point(y, s, tgt)
         return ThresholdChoice(
-            tgt, method, target_out, float(pred[y].mean()), float((~pred[~y]).mean()), int(y.shape[0])
+            tgt, method, target_out, pt.sensitivity, pt.specificity, int(y.shape[0]), pt.table, (pt,)
         )
+    tied: list[int] = []
     if method == "youden":
         j = sens + spec - 1.0
-        i = int(np.flatnonzero(np.isclose(j, j.max(), rtol=0, atol=1e-12))[0])
+        tied = [int(k) for k in np.flatnonzero(np.isclose(j, j.max(), rtol=0, atol=1e-12))]
+        i = tied[0]
     elif method == "sensitivity":
         i = int(np.flatnonzero(sens >= tgt - 1e-12)[0])  # thresholds descend: first = highest
     else:
@@ -154,7 +206,9 @@ def choose_threshold(
                 f"no threshold reaches specificity >= {tgt}; the best is {spec.max():.4f} (at the highest score)"
             )
         i = int(ok[-1])  # lowest threshold still meeting the specificity
-    return ThresholdChoice(float(thr[i]), method, target_out, float(sens[i]), float(spec[i]), int(y.shape[0]))
+    optima = tuple(_point(y, s, float(thr[k])) for k in (tied or [i]))
+    return ThresholdChoice(float(thr[i]), method, target_out, float(sens[i]), float(spec[i]), int(y.shape[0]),
+                           optima[0].table, optima)
 
 
 @dataclass(frozen=True)
@@ -182,8 +236,21 @@ class ConfusionTable:
 
 
 @dataclass(frozen=True)
-class BinaryMetrics:
-    """Metrics of a binary test at one threshold, each an :class:`Estimate` with its interval method recorded."""
+class BinaryMetrics(ResultsMixin):
+    """Metrics of a binary test at one threshold, each an :class:`Estimate` with its interval method recorded.
+
+    Attributes
+    ----------
+    threshold : float
+        ``score >= threshold`` is positive.
+    table : ConfusionTable
+    sensitivity, specificity, ppv, npv, accuracy : Estimate
+        Wilson (or the ``proportion_method`` asked for) intervals; cluster bootstrap with several rows per patient.
+    balanced_accuracy, f1, mcc : Estimate
+        Percentile bootstrap intervals (``nan`` bounds with ``n_boot=0``).
+    lr_positive, lr_negative, dor : Estimate
+        Log-method intervals.
+    """
 
     threshold: float
     table: ConfusionTable
@@ -203,9 +270,23 @@ class BinaryMetrics:
         """All metric estimates, in field order."""
         return [getattr(self, f.name) for f in fields(self) if isinstance(getattr(self, f.name), Estimate)]
 
-    def summary_frame(self) -> pd.DataFrame:
+    def to_frame(self) -> pd.DataFrame:
         """One row per metric: name, estimate, ci_low, ci_high, method, alpha, n, note."""
         return pd.concat([e.summary_frame() for e in self.estimates()], ignore_index=True)
+
+    def summary_frame(self) -> pd.DataFrame:
+        """Same as :meth:`to_frame` (the spelling of :meth:`Estimate.summary_frame`)."""
+        return self.to_frame()
+
+    _summary_title = "Binary test metrics"
+
+    def summary(self, digits: int = 4) -> str:
+        """The 2x2 table, then one line per metric with its interval and method."""
+        head = text_table(self.table.to_frame(), f"Binary test metrics at threshold {self.threshold:g} "
+                          "(score >= threshold is positive)", digits=digits)
+        frame = self.to_frame().set_index("name").drop(columns=["note"])
+        notes = "; ".join(f"{e.name}: {e.note}" for e in self.estimates() if e.note)
+        return head + "\n\n" + text_table(frame, "", digits=digits, footer=f"notes: {notes}" if notes else "")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: threshold, 2x2 table and each metric."""
@@ -287,7 +368,7 @@ def binary_metrics(
     y, s = binary_inputs(y_true, y_score)
     alpha = check_alpha(alpha)
     proportion_method = check_choice("proportion_method", proportion_method, PROPORTION_METHODS)  # type: ignore[assignment]
-    n_boot = check_n_boot(n_boot)
+    n_boot = check_n_boot(n_boot, allow_zero=True)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
         raise TypeError(f"threshold must be a number; got {type(threshold).__name__}")
     threshold = float(threshold)

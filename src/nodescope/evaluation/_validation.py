@@ -35,12 +35,13 @@ def check_alpha(alpha: float) -> float:
     return float(alpha)
 
 
-def check_n_boot(n_boot: int) -> int:
-    """Number of bootstrap replicates: an int >= 1."""
+def check_n_boot(n_boot: int, *, allow_zero: bool = False) -> int:
+    """Number of bootstrap replicates: an int >= 1 (>= 0 with ``allow_zero``: no bootstrap, no interval)."""
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)):
         raise TypeError(f"n_boot must be an int; got {type(n_boot).__name__}")
-    if n_boot < 1:
-        raise StatisticsInputError(f"n_boot must be >= 1; got {n_boot}")
+    least = 0 if allow_zero else 1
+    if n_boot < least:
+        raise StatisticsInputError(f"n_boot must be >= {least}; got {n_boot}")
     return int(n_boot)
 
 
