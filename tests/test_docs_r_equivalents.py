@@ -39,7 +39,7 @@ BLOCKS = _blocks()
 
 def test_page_has_blocks_for_every_r_package() -> None:
     sections = " ".join(h for h, _ in BLOCKS)
-    for name in ("pROC", "rms", "prop.test", "ResourceSelection", "dcurves", "mcnemar.test", "MRMCaov"):
+    for name in ("pROC", "rms", "prop.test", "ResourceSelection", "dcurves", "mcnemar.test", "MRMCaov", "Meta-analysis"):
         assert name in sections, f"no python block under a heading naming {name}"
 
 
