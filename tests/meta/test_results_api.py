@@ -127,7 +127,7 @@ def test_glmm_loglik_aic_bic_match_lme4(name: str) -> None:
 
 
 # The GLMM's profile-likelihood intervals against lme4's confint(profile(g)) (skin_tests; ~1e-3, lme4 interpolates
-# its profile by splines) are checked once, by the last block of docs/r-equivalents.md (test_r_equivalents_meta.py).
+# its profile by splines) are checked once, by the last block of docs/r-equivalents.md (tests/test_docs_r_equivalents.py).
 
 
 @pytest.mark.parametrize("name", DATA)
