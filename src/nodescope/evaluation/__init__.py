@@ -123,6 +123,14 @@ from nodescope.evaluation._readers import (
     reader_study,
     validate_reads,
 )
+
+# External validation at new sites and recalibration from a local sample (issue 14).
+from nodescope.evaluation._recalibration import (
+    Recalibration,
+    RecalibrationCurve,
+    recalibrate,
+    recalibration_curve,
+)
 from nodescope.evaluation._report import (
     METRICS_SCHEMA_VERSION,
     EvaluationRun,
@@ -148,3 +156,4 @@ __all__ += [
     "validate_reads",
     "write_evaluation",
 ]
+__all__ += ["Recalibration", "RecalibrationCurve", "recalibrate", "recalibration_curve"]
