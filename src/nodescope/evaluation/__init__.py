@@ -114,6 +114,8 @@ __all__ = [
 
 # Reader studies, MRMC, subgroups and the report of ``nodescope evaluate`` (kept apart from the block above so that
 # the two parts of this package can grow without merge conflicts).
+# External validation at new sites and recalibration from a local sample (issue 14).
+from nodescope.evaluation._external import ExternalValidation, SiteResult, external_validation
 from nodescope.evaluation._mrmc import MRMCResult, mrmc_analysis
 from nodescope.evaluation._readers import (
     PairedComparison,
@@ -123,8 +125,6 @@ from nodescope.evaluation._readers import (
     reader_study,
     validate_reads,
 )
-
-# External validation at new sites and recalibration from a local sample (issue 14).
 from nodescope.evaluation._recalibration import (
     Recalibration,
     RecalibrationCurve,
@@ -156,4 +156,5 @@ __all__ += [
     "validate_reads",
     "write_evaluation",
 ]
-__all__ += ["Recalibration", "RecalibrationCurve", "recalibrate", "recalibration_curve"]
+__all__ += ["ExternalValidation", "Recalibration", "RecalibrationCurve", "SiteResult", "external_validation",
+            "recalibrate", "recalibration_curve"]

@@ -207,13 +207,19 @@ class RecalibrationCurve:
     seed: int | None
 
 
+def check_curve_options(sizes: Sequence[int] | None, repeats: int) -> None:
+    """Refuse local sample sizes that are not ints >= 2 and ``repeats`` that is not an int >= 1."""
+    for s in list(sizes or ()):
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 2:
+            raise StatisticsInputError(f"sizes: each local sample size must be an int >= 2; got {s!r}")
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise StatisticsInputError(f"repeats must be an int >= 1; got {repeats!r}")
+
+
 def _check_sizes(sizes: Sequence[int] | None, n_groups: int) -> tuple[list[int], list[int]]:
     """The usable local sample sizes (at least half of the site, and MIN_REST patients, left to evaluate on)."""
     explicit = sizes is not None
     asked = list(DEFAULT_SIZES if sizes is None else sizes)
-    for s in asked:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 2:
-            raise StatisticsInputError(f"sizes: each local sample size must be an int >= 2; got {s!r}")
     limit = min(n_groups // 2, n_groups - MIN_REST)
     use = sorted({int(s) for s in asked if s <= limit})
     skipped = sorted({int(s) for s in asked if s > limit})
@@ -286,8 +292,7 @@ def recalibration_curve(
     p = as_probabilities(y_prob, y.shape[0], "y_prob")
     alpha = check_alpha(alpha)
     methods = [check_choice("methods", m, RECALIBRATION_METHODS) for m in methods]  # type: ignore[misc]
-    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise StatisticsInputError(f"repeats must be an int >= 1; got {repeats!r}")
+    check_curve_options(sizes, repeats)
     if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
         raise StatisticsInputError(f"threshold must be a probability in [0, 1]; got {threshold!r}")
     g = as_groups(groups, y.shape[0])

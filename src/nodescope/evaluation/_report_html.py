@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from nodescope.evaluation._external_report import external_section, external_summary
 from nodescope.evaluation._readers import ReaderStudy
 from nodescope.evaluation._run import EvaluationRun, primary_split, split_order
 from nodescope.report import HtmlReport
@@ -226,6 +227,7 @@ def _summary(rep: HtmlReport, run: EvaluationRun) -> None:
     with rep.summary():
         if len(table):
             rep.paragraph(_answer(run, table), css_class="answer")
+        external_summary(rep, run)  # how much is lost at each external site
         rep.table(table, caption="Every model on every split" + (
             ": sensitivity and specificity at the model's operating threshold (chosen on its cv/val rows; on those "
             "rows the estimates are optimistic)" if binary else ""))
@@ -331,6 +333,7 @@ def build_report(run: EvaluationRun, *, title: str = "nodescope evaluation") -> 
     for name, doc in m["models"].items():
         with rep.section(f"Model: {name}"):
             _model_section(rep, run, name, doc)
+    external_section(rep, run)
     if "subgroups" in t:
         with rep.section("Subgroups"):
             sg = t["subgroups"]
