@@ -176,7 +176,8 @@ def test_cli_writes_the_answer_first_and_refuses_bad_options(tmp_path):
     ext = pd.read_csv(out / "tables" / "external.csv")
     assert set(ext["site"]) == {"internal", "far"}
     html = (out / "report.html").read_text(encoding="utf-8")
-    summary = html[html.index('class="summary"'):html.index("Every model on every split")]
+    start = html.index('class="summary"')
+    summary = html[start:html.index("</section>", start)]
     assert "External validation: cnn at far (300 patients" in summary  # the answer opens the report
     assert "External validation by site" in html and "Recalibration from a local sample" in html
     assert json.loads((out / "metrics.json").read_text())["external"]["rule"] == "youden"

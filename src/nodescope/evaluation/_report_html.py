@@ -227,13 +227,13 @@ def _summary(rep: HtmlReport, run: EvaluationRun) -> None:
     with rep.summary():
         if len(table):
             rep.paragraph(_answer(run, table), css_class="answer")
-        external_summary(rep, run)  # how much is lost at each external site
         rep.table(table, caption="Every model on every split" + (
             ": sensitivity and specificity at the model's operating threshold (chosen on its cv/val rows; on those "
             "rows the estimates are optimistic)" if binary else ""))
         if "summary_roc" in run.figures:
             rep.figure(run.figures["summary_roc"], caption="ROC curves of every model per split; dots: operating "
                        "points at each model's threshold; AUC (CI) in the legends")
+        external_summary(rep, run)  # how much is lost at each external site (after the first screen's figure)
         if "comparisons" in run.tables:
             rep.table(_comparison_table(run), caption="Paired model comparisons on the same cases", float_format="{:.3f}")
 
