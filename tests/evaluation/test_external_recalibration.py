@@ -123,3 +123,21 @@ def test_curve_refuses_a_site_too_small():
         recalibration_curve(y, p, sizes=[10], repeats=2)
     with pytest.raises(StatisticsInputError, match="repeats"):
         recalibration_curve(y, p, sizes=[2], repeats=0)
+
+
+def test_recalibration_equals_r_glm(data_binary):
+    """Values from tests/evaluation/r/recalibration_reference.R (base R glm; output in recalibration_reference.out)."""
+    y, p = data_binary["y"].to_numpy(), data_binary["p"].to_numpy()
+    one = recalibrate(y, p, method="intercept")
+    assert one.intercept.estimate == pytest.approx(-0.636047619163914, abs=1e-7)
+    assert (one.intercept.ci_low, one.intercept.ci_high) == pytest.approx((-1.24184940082757, -0.0302458375002588),
+                                                                          abs=1e-6)
+    two = recalibrate(y, p, method="logistic")
+    assert two.intercept.estimate == pytest.approx(-0.882395757926808, abs=1e-7)
+    assert two.slope.estimate == pytest.approx(1.41467962687338, abs=1e-7)
+    assert (two.slope.ci_low, two.slope.ci_high) == pytest.approx((0.714877776065027, 2.11448147768172), abs=1e-6)
+    grid = [0.05, 0.3, 0.5, 0.9]
+    assert one.apply(grid) == pytest.approx([0.02710688162929, 0.184922636076372, 0.346140526120726,
+                                             0.826522173951205], abs=1e-7)
+    assert two.apply(grid) == pytest.approx([0.00638223910061586, 0.110952273537857, 0.292681565112232,
+                                             0.902557776827842], abs=1e-7)
