@@ -197,3 +197,17 @@ def test_far_site_recalibration_curve_recovers_calibration(preds):
     assert t.loc[("logistic", "brier"), "median"] < t.loc[("none", "brier"), "median"]
     assert abs(t.loc[("intercept", "calibration_intercept"), "median"]) < abs(
         t.loc[("none", "calibration_intercept"), "median"])
+
+
+def test_a_site_with_one_class_is_reported_undefined_not_fatal():
+    f = _frame()
+    f = pd.concat([f, f[f["site"] == "near"].head(6).assign(site="tiny", y_true="benign",
+                                                           patient_id=lambda d: "t" + d["patient_id"])])
+    ev = external_validation(read_predictions(f, positive="malignant"), recalibrate=True, sizes=[20], repeats=2,
+                             n_boot=10)
+    t = ev.to_frame().set_index(["site", "metric"])
+    for metric in ("auc", "auc_difference", "calibration_slope", "threshold_site", "sensitivity_site_threshold"):
+        assert np.isnan(t.loc[("tiny", metric), "estimate"]), metric
+    assert t.loc[("tiny", "specificity_source_threshold"), "estimate"] >= 0  # defined: there are negatives
+    assert any("no site threshold" in n for r in ev.results if r.site == "tiny" for n in r.notes)
+    assert ("cnn", "tiny") not in ev.curves
