@@ -142,7 +142,7 @@ def _site_figure(model: str, ext: pd.DataFrame) -> Figure:
     labels = [s if role == "external" else "internal" for s, role in
               dict.fromkeys(zip(m["site"], m["role"], strict=True))]
     sites = list(dict.fromkeys(m["site"]))
-    fig = Figure(figsize=(10.5, 1.2 + 0.45 * len(sites)), layout="constrained")
+    fig = Figure(figsize=(12.5, 1.4 + 0.45 * len(sites)), layout="constrained")
     axes = fig.subplots(1, 3, sharey=True)
     ypos = np.arange(len(sites))[::-1]
 
@@ -170,7 +170,7 @@ def _site_figure(model: str, ext: pd.DataFrame) -> Figure:
             ax.plot([loc], [y + 0.12 * (1 - 2 * k)], "o", mfc="none", color=color,
                     label=f"{what}, site threshold (optimistic)" if y == ypos[0] else None)
     ax.set(title="operating point", xlim=(-0.02, 1.02))
-    ax.legend(fontsize="x-small", loc="lower left")
+    ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5))
     axes[0].set_yticks(ypos, labels)
     fig.suptitle(f"{model}: external validation by site")
     return fig
@@ -194,6 +194,9 @@ def _curve_figure(model: str, site: str, table: pd.DataFrame, alpha: float) -> F
                             linewidth=0)
         if ideal is not None:
             ax.axhline(ideal, color="0.6", linestyle=":")
+        if metric == "calibration_slope":  # 1/b of a small sample's slope b can be huge: keep the useful range
+            ax.set_ylim(-0.5, 3.0)
+            label += " (axis cut at -0.5..3)"
         ax.set(xlabel="local cases used (patients)", title=label)
     axes[0].legend(fontsize="small")
     fig.suptitle(f"{model} at {site}: recalibration from n local cases, evaluated on the rest "
