@@ -181,6 +181,8 @@ def test_cli_writes_the_answer_first_and_refuses_bad_options(tmp_path):
     assert "External validation: cnn at far (300 patients" in summary  # the answer opens the report
     assert "External validation by site" in html and "Recalibration from a local sample" in html
     assert json.loads((out / "metrics.json").read_text())["external"]["rule"] == "youden"
+    checklist = html[html.index(">TRIPOD+AI<"):]
+    assert "External validation by site" in checklist  # checklist item 23b points to it
     res = runner.invoke(app, ["evaluate", str(path), "-o", str(tmp_path / "bad"), "--recalibrate",
                               "--recal-size", "1"])
     assert res.exit_code == 2 and "int >= 2" in res.output

@@ -62,8 +62,11 @@ def _checklists(run: EvaluationRun) -> tuple[pd.DataFrame, pd.DataFrame]:
          "Flow of patients per split; n per table row"),
         ("23a", "Performance estimates with confidence intervals, incl. key subgroups", "filled",
          "Discrimination / operating point / calibration" + (" / Subgroups" if has_sub else "")),
-        ("23b", "Heterogeneity of performance across clusters (e.g. sites)", "filled" if has_sub else AUTHOR,
-         "Subgroups (--by)" if has_sub else "run with --by site (or another cluster column)"),
+        ("23b", "Heterogeneity of performance across clusters (e.g. sites)",
+         "filled" if has_sub or "external" in t else AUTHOR,
+         "; ".join(x for x in ("Subgroups (--by)" if has_sub else "",
+                               "External validation by site" if "external" in t else "") if x)
+         or "run with --by site (or another cluster column)"),
     ]
     for item, topic in (("1-2", "Title and abstract"), ("3-4", "Background and objectives"),
                         ("5-6", "Data sources, dates, setting, eligibility"), ("7", "Data preparation"),
