@@ -213,3 +213,15 @@ def test_a_site_with_one_class_is_reported_undefined_not_fatal():
     assert t.loc[("tiny", "specificity_source_threshold"), "estimate"] >= 0  # defined: there are negatives
     assert any("no site threshold" in n for r in ev.results if r.site == "tiny" for n in r.notes)
     assert ("cnn", "tiny") not in ev.curves
+
+
+def test_external_rows_only_with_a_fixed_bundle_threshold():
+    """``predict --split external`` output: no internal rows; the bundle's threshold is given as a fixed one."""
+    f = _frame()
+    only = f[f["split"] == "external"].assign(threshold=0.42)
+    run = evaluate_predictions(read_predictions(only, positive="malignant"), threshold="0.42", n_boot=10)
+    ext = run.tables["external"]
+    assert set(ext["role"]) == {"external"} and set(ext["site"]) == {"near", "far"}
+    assert (ext.loc[ext["metric"] == "threshold_source", "estimate"] == 0.42).all()
+    assert ext.loc[ext["metric"] == "auc_difference", "estimate"].isna().all()
+    assert any("no internal reference" in n for n in run.metrics["external"]["notes"])
