@@ -86,8 +86,10 @@ def test_sections_are_folded_on_screen_and_unfolded_in_print(report: Path) -> No
         open_offline(page, report)
         n, shown = folded_sections(page)
         titles = page.locator("details.section > summary").all_inner_texts()
-        # flow, one per model, comparison, checklists
-        assert n == len(MODELS) + 3 and "Model: cnn" in titles and "Model comparison" in titles
+        # flow, one per model, external validation by site (the predictions have external rows), comparison,
+        # checklists
+        assert n == len(MODELS) + 4 and "Model: cnn" in titles and "Model comparison" in titles
+        assert "External validation by site" in titles
         assert not any(shown)  # folded: the details are out of the way
         assert page.locator("nav.toc a").count() == n
         page.emulate_media(media="print")

@@ -88,7 +88,7 @@ def check(
 def split(
     manifest: Annotated[Path, typer.Argument(help="The manifest CSV.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the splits CSV.")] = Path("splits.csv"),
-    method: Annotated[str, typer.Option(help="kfold | holdout | site | temporal")] = "kfold",
+    method: Annotated[str, typer.Option(help="kfold | holdout | site | temporal | leave-one-site-out")] = "kfold",
     group_col: Annotated[str, typer.Option(help="Grouping column.")] = "patient_id",
     label_col: Annotated[str, typer.Option(help="Label column to stratify on.")] = "label",
     n_splits: Annotated[int, typer.Option(callback=in_range(ge=1),

@@ -36,6 +36,13 @@ def register(app: typer.Typer) -> None:
         alpha: float = typer.Option(0.05, "--alpha", callback=in_range(gt=0, lt=1), help="1 - confidence level"),
         n_boot: int = typer.Option(2000, "--n-boot", callback=in_range(ge=1), help="Bootstrap replicates"),
         seed: int = typer.Option(0, "--seed", help="Seed of every bootstrap"),
+        recalibrate: bool = typer.Option(False, "--recalibrate", help="External rows: add each site's "
+                                         "recalibration learning curve (local samples of n patients)"),
+        recal_size: list[int] = typer.Option([], "--recal-size", help="Local sample size in patients "
+                                             "(repeatable; default 10,20,30,50,75,100,150,200,300,500 up to half "
+                                             "the site)"),
+        recal_repeats: int = typer.Option(200, "--recal-repeats", callback=in_range(ge=1),
+                                          help="Random local samples per size"),
     ) -> None:
         """Evaluate saved predictions: metrics.json, tidy CSV tables, PNG/SVG figures and report.html."""
         from nodescope._files import atomic_folder, check_outputs, rebase
@@ -51,7 +58,9 @@ def register(app: typer.Typer) -> None:
             run = evaluate_predictions(preds, threshold=threshold, by=list(by),
                                        compare=tuple(compare) if compare else None,  # type: ignore[arg-type]
                                        reads=reads, model=model, alpha=alpha, n_boot=n_boot, seed=seed,
-                                       source=str(predictions), reads_source=str(readers))
+                                       source=str(predictions), reads_source=str(readers),
+                                       recalibrate=recalibrate, recalibration_sizes=list(recal_size) or None,
+                                       recalibration_repeats=recal_repeats)
             with atomic_folder(out) as tmp:
                 written = rebase(write_evaluation(run, tmp), tmp, out)
         except NodescopeError as exc:

@@ -19,8 +19,8 @@ from nodescope.errors import ConfigError, DataError
 
 __all__ = ["LeakageError", "SplitMethod", "check_leakage", "make_splits", "split_summary"]
 
-SplitMethod = Literal["kfold", "holdout", "site", "temporal"]
-_METHODS = ("kfold", "holdout", "site", "temporal")
+SplitMethod = Literal["kfold", "holdout", "site", "temporal", "leave-one-site-out"]
+_METHODS = ("kfold", "holdout", "site", "temporal", "leave-one-site-out")
 
 
 class LeakageError(DataError):
@@ -78,6 +78,11 @@ def make_splits(
         - ``"temporal"``: groups whose first exam date is on or after ``cutoff`` become ``"test"`` (a later period);
           without ``cutoff``, the date that leaves about ``test_size`` of the groups for the test part is used.
           Earlier groups are split like ``"kfold"`` or ``"train"``/``"val"``.
+        - ``"leave-one-site-out"``: cross-validation whose every fold is one whole site of ``site_col`` (sites in
+          sorted order: fold k is the k-th site), so each fold's model is tested on a site it never saw; part
+          ``"cv"``, one fold per site (``n_splits`` is not used), and a ``site`` column in the result. With
+          ``test_size > 0`` a stratified hold-out ``"test"`` part (drawn across sites) is set aside first.
+          Needs at least 2 sites; every group must come from one site.
     group_col, label_col : str
         Grouping and label columns.
     n_splits : int
@@ -94,7 +99,8 @@ def make_splits(
     Returns
     -------
     pandas.DataFrame
-        Same index as ``frame``; columns ``group``, ``label``, ``part`` and ``fold`` (``-1`` outside folds).
+        Same index as ``frame``; columns ``group``, ``label``, ``part`` and ``fold`` (``-1`` outside folds), and
+        ``site`` for ``"leave-one-site-out"``.
 
     Raises
     ------
@@ -124,6 +130,8 @@ def make_splits(
     if method in ("site", "temporal") and n_splits >= 2 and val_size > 0:
         raise ConfigError(f"val_size is not used when method={method!r} makes {n_splits} folds; set n_splits=1 for a "
                          "train/val split of the development part")
+    if method == "leave-one-site-out":
+        return _leave_one_site_out(frame, out, pool, site_col, val_size)
     if method == "site" and test_size > 0:
         raise ConfigError("test_size is not used with method='site' (the external site is the test part); "
                          "set test_size=0")
@@ -164,6 +172,44 @@ def _check_split_inputs(frame: pd.DataFrame, method: str, group_col: str, label_
         raise DataError(f"column '{group_col}' is empty on {len(empty)} row(s) (e.g. index {list(empty[:5])})")
 
 
+def _check_one_site_per_group(out: pd.DataFrame, sites: pd.Series) -> None:
+    """Refuse groups with rows from several sites (a group cannot be split by site)."""
+    span = pd.DataFrame({"g": out["group"], "s": sites}).groupby("g")["s"].nunique()
+    multi = span[span > 1]
+    if len(multi):
+        raise DataError(f"{len(multi)} group(s) have images from several sites, e.g. {list(multi.index[:5])}")
+
+
+def _sites_of_groups(frame: pd.DataFrame, out: pd.DataFrame, site_col: str, method: str) -> pd.Series:
+    """The site of every row; refused when the column is missing or empty, or a group spans several sites."""
+    if site_col not in frame.columns:
+        raise DataError(f"method {method!r} needs column '{site_col}'; columns: {list(frame.columns)}")
+    sites = frame[site_col].astype(str).str.strip()
+    empty = frame.index[sites == ""]
+    if len(empty):
+        raise DataError(f"method {method!r}: column '{site_col}' is empty on {len(empty)} row(s) (e.g. index "
+                        f"{list(empty[:5])}); every row needs its site")
+    _check_one_site_per_group(out, sites)
+    return sites
+
+
+def _leave_one_site_out(frame: pd.DataFrame, out: pd.DataFrame, pool: pd.Series, site_col: str,
+                        val_size: float) -> pd.DataFrame:
+    """Folds = sites (sorted) for the groups still in ``pool``; the held-out test part is already assigned."""
+    sites = _sites_of_groups(frame, out, site_col, "leave-one-site-out")
+    if val_size > 0:
+        raise ConfigError("val_size is not used with method='leave-one-site-out' (every fold is one site); "
+                          "set val_size=0")
+    rest = out["group"].isin(pool.index)
+    names = sorted(set(sites[rest]))
+    if len(names) < 2:
+        raise DataError(f"method 'leave-one-site-out' needs at least 2 sites in column '{site_col}'; found {names}")
+    out["site"] = sites
+    out.loc[rest, "part"] = "cv"
+    out.loc[rest, "fold"] = sites[rest].map({s: k for k, s in enumerate(names)}).astype(int)
+    return out
+
+
 def _external_site_groups(
     frame: pd.DataFrame, out: pd.DataFrame, site_col: str, external_sites: Sequence[str] | None
 ) -> set[str]:
@@ -176,10 +222,7 @@ def _external_site_groups(
     unknown = sorted(set(external_sites) - set(sites))
     if unknown:
         raise DataError(f"external site(s) {unknown} not found in column '{site_col}'; sites: {sorted(set(sites))}")
-    span = pd.DataFrame({"g": out["group"], "s": sites}).groupby("g")["s"].nunique()
-    multi = span[span > 1]
-    if len(multi):
-        raise DataError(f"{len(multi)} group(s) have images from several sites, e.g. {list(multi.index[:5])}")
+    _check_one_site_per_group(out, sites)
     return set(out.loc[sites.isin(list(external_sites)), "group"])
 
 

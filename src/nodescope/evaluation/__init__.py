@@ -114,6 +114,8 @@ __all__ = [
 
 # Reader studies, MRMC, subgroups and the report of ``nodescope evaluate`` (kept apart from the block above so that
 # the two parts of this package can grow without merge conflicts).
+# External validation at new sites and recalibration from a local sample (issue 14).
+from nodescope.evaluation._external import ExternalValidation, SiteResult, external_validation
 from nodescope.evaluation._mrmc import MRMCResult, mrmc_analysis
 from nodescope.evaluation._readers import (
     PairedComparison,
@@ -122,6 +124,12 @@ from nodescope.evaluation._readers import (
     read_reads,
     reader_study,
     validate_reads,
+)
+from nodescope.evaluation._recalibration import (
+    Recalibration,
+    RecalibrationCurve,
+    recalibrate,
+    recalibration_curve,
 )
 from nodescope.evaluation._report import (
     METRICS_SCHEMA_VERSION,
@@ -148,6 +156,8 @@ __all__ += [
     "validate_reads",
     "write_evaluation",
 ]
+__all__ += ["ExternalValidation", "Recalibration", "RecalibrationCurve", "SiteResult", "external_validation",
+            "recalibrate", "recalibration_curve"]
 
 # Statistics API 1.0 (issue 15): val.prob indices, several proportion intervals, results objects.
 from nodescope.evaluation._compare import mcnemar_paired  # noqa: E402

@@ -19,7 +19,10 @@ from typing import Any
 
 import pandas as pd
 
+from nodescope.errors import StatisticsInputError
 from nodescope.evaluation._compute import compute_evaluation
+from nodescope.evaluation._external import external_validation
+from nodescope.evaluation._external_report import external_figures
 from nodescope.evaluation._figures import evaluation_figures
 from nodescope.evaluation._metrics_json import metrics_document
 from nodescope.evaluation._options import ThresholdRule, evaluation_options, parse_threshold
@@ -46,6 +49,9 @@ def evaluate_predictions(
     seed: int = 0,
     source: str | None = None,
     reads_source: str = "reads table",
+    recalibrate: bool = False,
+    recalibration_sizes: Sequence[int] | None = None,
+    recalibration_repeats: int = 200,
 ) -> EvaluationRun:
     """Compute every statistic of a validated predictions table.
 
@@ -69,6 +75,12 @@ def evaluate_predictions(
         Path of the predictions file (recorded with its SHA-256).
     reads_source : str
         How the reads table is named in error messages.
+    recalibrate, recalibration_sizes, recalibration_repeats
+        With ``external`` rows (binary task), every model is also validated per site (``site`` column; see
+        :func:`~nodescope.evaluation.external_validation`): tables ``external`` (and ``recalibration_curve``),
+        ``metrics.json["external"]``, figures and a report section. ``recalibrate=True`` adds each site's
+        recalibration learning curve over local samples of ``recalibration_sizes`` patients, each size drawn
+        ``recalibration_repeats`` times.
 
     Returns
     -------
@@ -90,6 +102,16 @@ def evaluate_predictions(
     tables = evaluation_tables(results)
     figures = evaluation_figures(results)
     metrics = metrics_document(results, tables)
+    if recalibrate and not (preds.task == "binary" and "external" in preds.values("split")):
+        raise StatisticsInputError(f"{source or preds.source}: recalibration curves need a binary task with "
+                                   "'external' rows (the new site's labelled cases); there are none")
+    if preds.task == "binary" and "external" in preds.values("split"):  # per-site external validation (issue 14)
+        ext = external_validation(preds, threshold=threshold, thresholds=results.thresholds, models=opts.models,
+                                  recalibrate=recalibrate, sizes=recalibration_sizes, repeats=recalibration_repeats,
+                                  alpha=alpha, n_boot=n_boot, seed=seed)
+        tables.update({"external": ext.to_frame(), **({"recalibration_curve": ext.curve_frame()} if ext.curves else {})})
+        figures.update(external_figures(ext))
+        metrics["external"] = ext.to_dict()
     return EvaluationRun(metrics=metrics, tables=tables, figures=figures,
                          readers=results.readers.study if results.readers is not None else None,
                          notes=metrics["notes"])

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from nodescope.evaluation._external_report import external_section, external_summary
 from nodescope.evaluation._readers import ReaderStudy
 from nodescope.evaluation._run import EvaluationRun, primary_split, split_order
 from nodescope.report import HtmlReport
@@ -61,8 +62,11 @@ def _checklists(run: EvaluationRun) -> tuple[pd.DataFrame, pd.DataFrame]:
          "Flow of patients per split; n per table row"),
         ("23a", "Performance estimates with confidence intervals, incl. key subgroups", "filled",
          "Discrimination / operating point / calibration" + (" / Subgroups" if has_sub else "")),
-        ("23b", "Heterogeneity of performance across clusters (e.g. sites)", "filled" if has_sub else AUTHOR,
-         "Subgroups (--by)" if has_sub else "run with --by site (or another cluster column)"),
+        ("23b", "Heterogeneity of performance across clusters (e.g. sites)",
+         "filled" if has_sub or "external" in t else AUTHOR,
+         "; ".join(x for x in ("Subgroups (--by)" if has_sub else "",
+                               "External validation by site" if "external" in t else "") if x)
+         or "run with --by site (or another cluster column)"),
     ]
     for item, topic in (("1-2", "Title and abstract"), ("3-4", "Background and objectives"),
                         ("5-6", "Data sources, dates, setting, eligibility"), ("7", "Data preparation"),
@@ -232,6 +236,7 @@ def _summary(rep: HtmlReport, run: EvaluationRun) -> None:
         if "summary_roc" in run.figures:
             rep.figure(run.figures["summary_roc"], caption="ROC curves of every model per split; dots: operating "
                        "points at each model's threshold; AUC (CI) in the legends")
+        external_summary(rep, run)  # how much is lost at each external site (after the first screen's figure)
         if "comparisons" in run.tables:
             rep.table(_comparison_table(run), caption="Paired model comparisons on the same cases", float_format="{:.3f}")
 
@@ -331,6 +336,7 @@ def build_report(run: EvaluationRun, *, title: str = "nodescope evaluation") -> 
     for name, doc in m["models"].items():
         with rep.section(f"Model: {name}"):
             _model_section(rep, run, name, doc)
+    external_section(rep, run)
     if "subgroups" in t:
         with rep.section("Subgroups"):
             sg = t["subgroups"]

@@ -27,7 +27,9 @@ class TrainConfig(BaseModel):
     other classes are left out and counted in the log and the run summary), ``positive`` (binary tasks),
     ``group_col`` (``patient_id``; e.g. ``dup_group`` for BUSI), ``modality`` (keep rows of one modality),
     ``modalities`` + ``fusion="intermediate"`` (one input per modality per unit ``unit_cols``).
-    Split: ``folds`` (stratified group k-fold), ``test_size`` (hold-out test part of the groups),
+    Split: ``folds`` (stratified group k-fold), ``cv`` (``kfold``, or ``leave-one-site-out``: every fold is one
+    whole site of the manifest column ``site_col``, so each fold model is tested on a site it never saw),
+    ``test_size`` (hold-out test part of the groups),
     ``splits_file`` (reuse a run's splits.csv so several runs share folds), ``val_fraction`` (inner validation
     groups of each training fold, for early stopping and checkpoint selection).
     Model: ``backbone``, ``weights`` (none | imagenet | path), ``head``, ``hidden``, ``dropout``, ``channels``,
@@ -63,6 +65,9 @@ class TrainConfig(BaseModel):
 
     # split
     folds: int = Field(5, ge=2, description="cross-validation folds")
+    cv: Literal["kfold", "leave-one-site-out"] = Field(
+        "kfold", description="kfold | leave-one-site-out (one fold per site of site_col; folds unused)")
+    site_col: str = Field("site", description="manifest column naming the site (leave-one-site-out)")
     test_size: float = Field(0.0, ge=0.0, lt=1.0, description="hold-out test fraction of the groups")
     splits_file: Path | None = Field(None, description="reuse a run's splits.csv")
     val_fraction: float = Field(0.15, ge=0.0, lt=1.0, description="inner validation fraction (early stopping)")

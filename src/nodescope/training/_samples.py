@@ -205,8 +205,8 @@ def _build_samples(cfg: TrainConfig) -> Samples:
         dev = _apply_splits_file(dev, cfg.splits_file, fixed)
     else:
         pool = dev[~fixed]
-        sp = make_splits(pool, method="kfold", group_col=cfg.group_col, n_splits=cfg.folds,
-                         test_size=cfg.test_size, seed=cfg.seed)
+        sp = make_splits(pool, method=cfg.cv, group_col=cfg.group_col, n_splits=cfg.folds,
+                         test_size=cfg.test_size, seed=cfg.seed, site_col=cfg.site_col)
         dev.loc[pool.index, "part"] = sp["part"]
         dev.loc[pool.index, "fold"] = sp["fold"]
     _check_classes_present(dev, classes)
