@@ -73,9 +73,10 @@ def test_each_site_equals_the_library_on_its_rows(preds):
         assert t.loc[(site, "auc_difference"), "estimate"] == pytest.approx(diff.estimate)
         assert t.loc[(site, "auc_difference"), "ci_high"] == pytest.approx(diff.ci_high)
         cal = calibration_metrics(y, s, n_boot=50)
-        assert t.loc[(site, "calibration_intercept"), "estimate"] == pytest.approx(cal.intercept.estimate)
-        assert t.loc[(site, "calibration_slope"), "estimate"] == pytest.approx(cal.slope.estimate)
-        assert t.loc[(site, "calibration_slope"), "ci_low"] == pytest.approx(cal.slope.ci_low)
+        assert t.loc[(site, "calibration_in_the_large"), "estimate"] == pytest.approx(
+            cal.calibration_in_the_large.estimate)
+        assert t.loc[(site, "calibration_slope"), "estimate"] == pytest.approx(cal.calibration_slope.estimate)
+        assert t.loc[(site, "calibration_slope"), "ci_low"] == pytest.approx(cal.calibration_slope.ci_low)
         assert t.loc[(site, "threshold_source"), "estimate"] == thr
         src = binary_metrics(y, s, threshold=thr, n_boot=50)
         assert t.loc[(site, "sensitivity_source_threshold"), "estimate"] == pytest.approx(src.sensitivity.estimate)
@@ -87,7 +88,7 @@ def test_each_site_equals_the_library_on_its_rows(preds):
         assert "optimistic" in t.loc[(site, "sensitivity_site_threshold"), "note"]
     # the known miscalibration of site "far" shows; site "near" is close to calibrated
     assert t.loc[("far", "calibration_slope"), "ci_high"] < 0.8
-    assert t.loc[("far", "calibration_intercept"), "estimate"] < -0.5
+    assert t.loc[("far", "calibration_in_the_large"), "estimate"] < -0.5
     assert t.loc[("near", "calibration_slope"), "ci_low"] < 1 < t.loc[("near", "calibration_slope"), "ci_high"]
 
 
@@ -197,8 +198,8 @@ def test_far_site_recalibration_curve_recovers_calibration(preds):
     none, lg = (t.loc[(m, "calibration_slope"), "median"] for m in ("none", "logistic"))
     assert none < 0.7 and abs(lg - 1) < abs(none - 1)
     assert t.loc[("logistic", "brier"), "median"] < t.loc[("none", "brier"), "median"]
-    assert abs(t.loc[("intercept", "calibration_intercept"), "median"]) < abs(
-        t.loc[("none", "calibration_intercept"), "median"])
+    assert abs(t.loc[("intercept", "calibration_in_the_large"), "median"]) < abs(
+        t.loc[("none", "calibration_in_the_large"), "median"])
 
 
 def test_a_site_with_one_class_is_reported_undefined_not_fatal():

@@ -82,7 +82,7 @@ def test_curve_converges_to_the_truth_and_beats_no_recalibration():
     width = slope["q_high"] - slope["q_low"]
     assert width.loc[400] < width.loc[100] < width.loc[20]
     # intercept-only recalibration fixes calibration-in-the-large, not the slope
-    assert abs(t.loc[(400, "intercept", "calibration_intercept"), "median"]) < 0.1
+    assert abs(t.loc[(400, "intercept", "calibration_in_the_large"), "median"]) < 0.1
     assert t.loc[(400, "intercept", "calibration_slope"), "median"] < 0.6
     # Brier: recalibrated < original
     assert t.loc[(400, "logistic", "brier"), "median"] < t.loc[(400, "none", "brier"), "median"]

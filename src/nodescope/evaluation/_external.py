@@ -46,7 +46,7 @@ SITE_COLUMN = "site"
 NO_SITE = "external"
 #: Metrics of the tidy ``external`` table, in order.
 EXTERNAL_METRICS: tuple[str, ...] = (
-    "auc", "auc_difference", "calibration_intercept", "calibration_slope", "brier", "threshold_source",
+    "auc", "auc_difference", "calibration_in_the_large", "calibration_slope", "brier", "threshold_source",
     "sensitivity_source_threshold", "specificity_source_threshold", "threshold_site", "sensitivity_site_threshold",
     "specificity_site_threshold",
 )
@@ -66,7 +66,7 @@ class SiteResult:
     auc : Estimate
     auc_difference : Estimate or None
         External AUC - internal AUC (``None`` for the internal row).
-    calibration_intercept, calibration_slope, brier : Estimate
+    calibration_in_the_large, calibration_slope, brier : Estimate
     source : BinaryMetrics
         At the source threshold.
     site_threshold : float
@@ -85,7 +85,7 @@ class SiteResult:
     n_positive: int
     auc: Estimate
     auc_difference: Estimate | None
-    calibration_intercept: Estimate
+    calibration_in_the_large: Estimate
     calibration_slope: Estimate
     brier: Estimate
     source: BinaryMetrics
@@ -109,7 +109,7 @@ class SiteResult:
         return [
             self.auc,
             renamed(self.auc_difference, "auc_difference", "" if self.auc_difference else "reference"),
-            renamed(self.calibration_intercept, "calibration_intercept"),
+            renamed(self.calibration_in_the_large, "calibration_in_the_large"),
             renamed(self.calibration_slope, "calibration_slope"),
             renamed(self.brier, "brier"),
             value("threshold_source", self.source.threshold, "given"),
@@ -205,11 +205,11 @@ def _one(model: str, site: str, role: str, sub: Predictions, threshold: float, r
     try:
         cal = calibration_metrics(y, s, alpha=alpha, n_boot=n_boot, groups=groups, seed=seed,
                                   hl_fitted_on_sample=role == "internal" and sub.values("split")[0] in TUNING_SPLITS)
-        ci, cs, br = cal.intercept, cal.slope, cal.brier
+        ci, cs, br = cal.calibration_in_the_large, cal.calibration_slope, cal.brier
     except ValueError as exc:
         notes.append(f"calibration undefined: {exc}")
         ci, cs, br = (Estimate(n, math.nan, math.nan, math.nan, "", alpha, len(y), str(exc))
-                      for n in ("calibration_intercept", "calibration_slope", "brier"))
+                      for n in ("calibration_in_the_large", "calibration_slope", "brier"))
     source = binary_metrics(y, s, threshold=threshold, alpha=alpha, n_boot=n_boot, groups=groups, seed=seed)
     thr, why = _site_threshold(y, s, rule)
     if why:
@@ -218,7 +218,7 @@ def _one(model: str, site: str, role: str, sub: Predictions, threshold: float, r
               if math.isfinite(thr) else None)
     return SiteResult(model=model, site=site, role=role, rows="+".join(sub.values("split")), n=len(y),
                       n_patients=len(set(g)), n_positive=int(y.sum()), auc=auc, auc_difference=None,
-                      calibration_intercept=ci, calibration_slope=cs, brier=br, source=source, site_threshold=thr,
+                      calibration_in_the_large=ci, calibration_slope=cs, brier=br, source=source, site_threshold=thr,
                       site_metrics=site_m, notes=tuple(notes))
 
 

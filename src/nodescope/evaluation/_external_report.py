@@ -57,7 +57,7 @@ def external_summary_table(run: EvaluationRun) -> pd.DataFrame:
             "model": model, "site": site if head["role"] == "external" else f"internal ({head['rows']})",
             "patients (positive)": f"{head['n_patients']} ({head['n_positive']})",
             "AUC": _cell(rows, "auc"), "AUC change": _cell(rows, "auc_difference"),
-            "calibration intercept": _cell(rows, "calibration_intercept"),
+            "calibration-in-the-large": _cell(rows, "calibration_in_the_large"),
             "calibration slope": _cell(rows, "calibration_slope"),
             "source threshold": _cell(rows, "threshold_source", ci=False),
             "sens / spec at source threshold": f"{_cell(rows, 'sensitivity_source_threshold', ci=False)} / "
@@ -89,7 +89,7 @@ def _answer(run: EvaluationRun) -> str:
                          f"{_cell(r, 'specificity_source_threshold', ci=False)} vs "
                          f"{_cell(ref, 'sensitivity_source_threshold', ci=False)} / "
                          f"{_cell(ref, 'specificity_source_threshold', ci=False)} internal")
-            text += (f"; calibration intercept {_cell(r, 'calibration_intercept', ci=False)} (ideal 0) and "
+            text += (f"; calibration-in-the-large {_cell(r, 'calibration_in_the_large', ci=False)} (ideal 0) and "
                      f"slope {_cell(r, 'calibration_slope', ci=False)} (ideal 1)")
             parts.append(text)
     return "External validation: " + ". ".join(parts) + "."
@@ -129,7 +129,7 @@ def external_section(rep: HtmlReport, run: EvaluationRun) -> None:
             for stem, fig in run.figures.items():
                 if stem.startswith("recalibration_"):
                     rep.figure(fig, caption=f"Recalibration learning curve, {stem[len('recalibration_'):]}")
-            show = curves[curves["metric"].isin(["calibration_slope", "calibration_intercept", "sensitivity"])]
+            show = curves[curves["metric"].isin(["calibration_slope", "calibration_in_the_large", "sensitivity"])]
             rep.table(show.drop(columns=["mean"]), caption="Recalibration learning curve (all metrics in "
                       "tables/recalibration_curve.csv)")
         for note in doc.get("notes", []):
@@ -179,7 +179,7 @@ def _site_figure(model: str, ext: pd.DataFrame) -> Figure:
 def _curve_figure(model: str, site: str, table: pd.DataFrame, alpha: float) -> Figure:
     """Median and band over repeats against the local sample size, one panel per metric."""
     metrics = [(m, lab, ideal) for m, lab, ideal in (("calibration_slope", "calibration slope", 1.0),
-                                                     ("calibration_intercept", "calibration intercept", 0.0),
+                                                     ("calibration_in_the_large", "calibration-in-the-large", 0.0),
                                                      ("brier", "Brier score", None),
                                                      ("sensitivity", "sensitivity at the source threshold", None))
                if m in set(table["metric"])]

@@ -57,7 +57,7 @@ RECALIBRATION_METHODS: tuple[str, ...] = ("intercept", "logistic")
 DEFAULT_SIZES: tuple[int, ...] = (10, 20, 30, 50, 75, 100, 150, 200, 300, 500)
 #: Fewest patients left to evaluate a local sample on.
 MIN_REST = 10
-CURVE_METRICS: tuple[str, ...] = ("calibration_intercept", "calibration_slope", "brier", "sensitivity",
+CURVE_METRICS: tuple[str, ...] = ("calibration_in_the_large", "calibration_slope", "brier", "sensitivity",
                                   "specificity")
 
 
@@ -234,7 +234,7 @@ def _evaluate(y: NDArray[np.bool_], p: NDArray[np.float64], threshold: float | N
               alpha: float) -> dict[str, float]:
     """Calibration intercept and slope (the package's fit), Brier, and sensitivity/specificity at ``threshold``."""
     e_int, e_slope, _, _ = _logistic_fits(y, p, alpha)
-    out = {"calibration_intercept": e_int.estimate, "calibration_slope": e_slope.estimate,
+    out = {"calibration_in_the_large": e_int.estimate, "calibration_slope": e_slope.estimate,
            "brier": float(np.mean((p - y) ** 2))}
     if threshold is not None:
         call = p >= threshold
