@@ -55,12 +55,18 @@ def model_info(m: ServedModel) -> ModelInfo:
     b = m.bundle
     meta = b.meta if b is not None else None
     thr = meta.threshold if meta is not None else None
+    thr_info = ThresholdInfo(**thr.to_dict()) if thr else None
+    if meta is None and m.threshold is not None:  # late fusion: see LateFusionModel
+        thr_info = ThresholdInfo(
+            value=m.threshold, method="mean of the members' thresholds",
+            chosen_on="each member's own validation data (not re-chosen on fused predictions)",
+            rule=f"p_{m.positive_class} >= the mean of the thresholds of the modalities given")
     spec = b.spec if b is not None else None
     members = list(getattr(m, "members", {}).values())
     return ModelInfo(
         id=m.id, kind=m.kind, name=meta.name if meta else m.id, classes=list(m.classes),  # type: ignore[arg-type]
         positive_class=m.positive_class, modalities=list(m.fields),
-        threshold=ThresholdInfo(**thr.to_dict()) if thr else None,
+        threshold=thr_info,
         input=InputSpecInfo(image_size=spec.image_size, channels=spec.channels, mean=list(spec.mean),
                             std=list(spec.std), roi=spec.roi, roi_margin=spec.roi_margin, tta=spec.tta,
                             uint16=spec.uint16) if spec else None,

@@ -173,16 +173,18 @@ def run_prediction(service: ModelService, uploads: Mapping[str, bytes], opts: Pr
         results.append(ModalityResult(
             modality=f, width=up.image.width, height=up.image.height, format=up.format,  # type: ignore[arg-type]
             probabilities=dict(zip(model.classes, map(float, p), strict=True)) if p is not None else None,
-            predicted_class=decide(p, model.classes, model.positive_class, model.threshold)[0] if p is not None
+            predicted_class=decide(p, model.classes, model.positive_class, model.threshold_for((f,)))[0]
+            if p is not None
             else None, image_png=_b64(png_bytes(img, max_side=DISPLAY_SIDE)) if opts.images else None, heatmap_png=heat, roi_png=roi,
             roi_used=mask is not None and any(b.spec.roi == "mask" for b in _bundles(model)), notes=notes))
     t3 = time.perf_counter()
-    cls, rule = decide(probs, model.classes, model.positive_class, model.threshold)
+    thr = model.threshold_for(tuple(decoded))
+    cls, rule = decide(probs, model.classes, model.positive_class, thr)
     total = (t3 - t0) * 1000 + queued_ms
     resp = PredictResponse(
         request_id=request_id, model_id=model.id, classes=list(model.classes),
         probabilities=dict(zip(model.classes, map(float, probs), strict=True)), predicted_class=cls,
-        positive_class=model.positive_class, threshold=model.threshold, decision=rule, modalities=results,
+        positive_class=model.positive_class, threshold=thr, decision=rule, modalities=results,
         missing_modalities=[f for f in model.fields if f not in decoded and f != "image"],
         engine=service.engine, latency_ms=round(total, 3),
         timing=Timing(queue_ms=round(queued_ms, 3), decode_ms=round((t1 - t0) * 1000, 3),

@@ -13,7 +13,7 @@ def build(settings: ServeSettings) -> object:
     from nodescope.serve._service import load_service
 
     service = load_service(settings.bundles, engine=settings.engine, threads=settings.intra_threads,
-                           segmenter=settings.segmenter)
+                           segmenter=settings.segmenter, onnx_cache=settings.onnx_cache)
     return create_app(settings, service)
 
 
