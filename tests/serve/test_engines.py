@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,29 +20,38 @@ def _tree(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_onnx_engine_never_writes_into_the_bundles(bundles, tmp_path: Path) -> None:
-    names = (*MODALITIES, "fusion")
+def test_onnx_engine_never_writes_into_the_bundles(bundles, onnx_cache: Path) -> None:
+    from nodescope.models import load_bundle
+    from nodescope.models._predict import _weights_digest
+
+    names = ("bmode", "fusion")
     before = {n: _tree(bundles[n]) for n in (*names, "seg")}
-    cache = tmp_path / "cache"
-    svc = load_service([bundles[n] for n in names], engine="onnx", threads=1, onnx_cache=cache, warm=False,
+    svc = load_service([bundles[n] for n in names], engine="onnx", threads=1, onnx_cache=onnx_cache, warm=False,
                        segmenter=[bundles["seg"]])
     assert {n: _tree(bundles[n]) for n in (*names, "seg")} == before  # inputs, not outputs
-    exports = sorted(p.name for p in cache.glob("*.onnx"))
-    assert len(exports) == 4 and sum(p.startswith("fusion-") for p in exports) == 1
+    exports = [onnx_cache / f"{kind}-{_weights_digest(load_bundle(bundles[n]))[:32]}.onnx"
+               for kind, n in (("classifier", "bmode"), ("fusion", "fusion"))]
+    assert all(p.is_file() and p.with_name(p.name + ".json").is_file() for p in exports)
     assert svc.models["tiny_fusion"].onnx is not None  # type: ignore[attr-defined]
-    # the same weights a second time: the cached exports are reused, none added
-    stamps = {p: p.stat().st_mtime_ns for p in cache.glob("*.onnx")}
-    load_service([bundles[n] for n in names], engine="onnx", threads=1, onnx_cache=cache, warm=False)
-    assert {p: p.stat().st_mtime_ns for p in cache.glob("*.onnx")} == stamps
+    # the same weights a second time: the cached exports are reused, not written again
+    stamps = {p: p.stat().st_mtime_ns for p in exports}
+    load_service([bundles[n] for n in names], engine="onnx", threads=1, onnx_cache=onnx_cache, warm=False)
+    assert {p: p.stat().st_mtime_ns for p in exports} == stamps
+
+
+@pytest.fixture(scope="module")
+def fusion_engines(bundles, onnx_cache) -> dict[str, Any]:
+    """The fusion bundle served on torch and on ONNX Runtime (exported once into the session's cache)."""
+    return {e: load_service([bundles["fusion"]], engine=e, threads=1, onnx_cache=onnx_cache,
+                            warm=False).models["tiny_fusion"] for e in ("torch", "onnx")}
 
 
 @pytest.mark.parametrize("given", [MODALITIES, ("bmode", "elastography"), ("cdfi",)])
-def test_fusion_bundle_on_onnx_agrees_with_torch(bundles, given, tmp_path: Path) -> None:
+def test_fusion_bundle_on_onnx_agrees_with_torch(fusion_engines, given) -> None:
     from nodescope.data import read_image
 
-    torch_m = load_service([bundles["fusion"]], threads=1, warm=False).models["tiny_fusion"]
-    onnx_m = load_service([bundles["fusion"]], engine="onnx", threads=1, onnx_cache=tmp_path,
-                          warm=False).models["tiny_fusion"]
+    torch_m, onnx_m = fusion_engines["torch"], fusion_engines["onnx"]
+    assert onnx_m.onnx is not None and torch_m.onnx is None
     imgs = {m: read_image(png((40 + 4 * i, 48), seed=20 + i)) for i, m in enumerate(given)}
     masks = dict.fromkeys(given)
     p_t, per_t = torch_m.predict(imgs, masks)
