@@ -100,7 +100,7 @@ class Server:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "nodescope", "serve", "--bundle", str(bundle), "--engine", engine,
-               "--port", str(self.port), "--queue", str(queue)]
+               "--port", str(self.port), "--queue", str(queue), "--onnx-cache", str(bundle.parent / "onnx-cache")]
         if threads:
             cmd += ["--threads", str(threads)]
         # the server's log goes to a file: a pipe nobody reads fills after ~64 kB of access-log lines and then blocks
