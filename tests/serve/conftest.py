@@ -11,6 +11,21 @@ import torch
 from serve_helpers import MODALITIES, LiveServer, make_classifier, make_fusion, make_segmenter
 
 
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """ONNX exports go to a temporary cache (the service never writes into bundles; tests never into ~/.cache)."""
+    import os
+
+    path = tmp_path_factory.mktemp("onnx-cache")
+    before = os.environ.get("NODESCOPE_ONNX_CACHE")
+    os.environ["NODESCOPE_ONNX_CACHE"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("NODESCOPE_ONNX_CACHE", None)
+    else:
+        os.environ["NODESCOPE_ONNX_CACHE"] = before
+
+
 @pytest.fixture(scope="session")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Classifier bundles per modality, a modality-free one, a fusion bundle and a roi=mask one."""

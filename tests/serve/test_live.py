@@ -119,10 +119,13 @@ def test_cli_refuses_at_start_up_in_one_line(args, env, words, bundles, tmp_path
 
 
 def test_cli_starts_uvicorn_with_the_settings(bundles, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
     import uvicorn
 
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **k: seen.update(app=app, **k))
+    monkeypatch.setattr(sys, "setswitchinterval", lambda v: seen.update(switch=v))
     monkeypatch.setenv("NODESCOPE_SERVE_PORT", "8123")
     r = CliRunner().invoke(cli, ["serve", "--bundle", str(bundles["bmode"]), "--threads", "1"])
     assert r.exit_code == 0, r.output
@@ -130,3 +133,4 @@ def test_cli_starts_uvicorn_with_the_settings(bundles, monkeypatch: pytest.Monke
     assert seen["timeout_graceful_shutdown"] == 30
     assert seen["log_config"]["loggers"]["nodescope"]["level"] == "INFO"  # access lines with request ids shown
     assert seen["app"].state.service.models["tiny_bmode"].predictor.threads == 1
+    assert seen["switch"] == 0.001  # the event loop waits at most 1 ms for the worker's GIL

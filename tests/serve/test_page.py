@@ -88,7 +88,9 @@ def test_predict_with_three_modalities_keyboard_only(page_server) -> None:
         heat = page.locator("img[alt^='Grad-CAM heat map']")
         assert heat.count() == 3
         assert all(heat.nth(i).evaluate("e => e.complete && e.naturalWidth === 80") for i in range(3))
-        assert page.locator(".bar-row").count() == 2 and page.locator(".threshold-marker").count() == 0
+        assert page.locator(".bar-row").count() == 2
+        marker = page.locator(".threshold-marker")  # late_mean's threshold: the mean of the members' 0.42
+        assert marker.count() == 1 and marker.get_attribute("data-threshold") == "0.42"
         # the checkbox works from the keyboard too
         page.focus("#explain")
         page.keyboard.press("Space")

@@ -41,6 +41,9 @@ def register(app: typer.Typer) -> None:
                                ] = None,
         keep_uploads: Annotated[Path | None, typer.Option(
             help="keep de-identified copies of uploads in this folder (default: nothing is kept)")] = None,
+        onnx_cache: Annotated[Path | None, typer.Option(
+            help="--engine onnx: folder of the ONNX exports (default: the user cache; bundles are never written)")
+                              ] = None,
     ) -> None:
         """Serve bundles over HTTP: a REST API (OpenAPI at /api/openapi.json) and a page at /."""
         from nodescope.serve import load_settings
@@ -49,7 +52,7 @@ def register(app: typer.Typer) -> None:
         settings = load_settings(bundles=bundle, segmenter=segmenter, host=host, port=port, engine=engine,
                                  threads=threads, workers=workers, queue=queue, max_upload_mb=max_upload_mb,
                                  max_pixels=max_pixels, api_key=api_key, cors_origins=cors_origin,
-                                 keep_uploads=keep_uploads)
+                                 keep_uploads=keep_uploads, onnx_cache=onnx_cache)
         if settings.host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
             console.print(f"[yellow]warning:[/] listening on {settings.host} without an API key")
         run(settings)

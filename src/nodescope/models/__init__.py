@@ -14,6 +14,7 @@ from nodescope.models._bundle import (
 )
 from nodescope.models._fusion import IntermediateFusionNet, LateFusionMethod, late_fusion
 from nodescope.models._meta import BundleMeta, InputSpec, Threshold
+from nodescope.models._onnx_fusion import FusionOnnxPredictor, export_fusion_onnx
 from nodescope.models._predict import (
     Engine,
     InferenceModel,
@@ -21,6 +22,7 @@ from nodescope.models._predict import (
     Prediction,
     Predictor,
     export_onnx,
+    onnx_cache_dir,
     owned_cores,
     predict_proba,
 )
@@ -63,6 +65,7 @@ __all__ = [
     "BundleMeta",
     "ClassifierNet",
     "Engine",
+    "FusionOnnxPredictor",
     "HeadKind",
     "InferenceModel",
     "InputSpec",
@@ -82,6 +85,7 @@ __all__ = [
     "build_model",
     "bundle_kinds",
     "default_normalisation",
+    "export_fusion_onnx",
     "export_onnx",
     "get_backbone_spec",
     "late_fusion",
@@ -91,6 +95,7 @@ __all__ = [
     "make_head",
     "mask_box",
     "offline_lite_checkpoint",
+    "onnx_cache_dir",
     "owned_cores",
     "predict_files",
     "predict_proba",

@@ -55,12 +55,18 @@ def model_info(m: ServedModel) -> ModelInfo:
     b = m.bundle
     meta = b.meta if b is not None else None
     thr = meta.threshold if meta is not None else None
+    thr_info = ThresholdInfo(**thr.to_dict()) if thr else None
+    if meta is None and m.threshold is not None:  # late fusion: see LateFusionModel
+        thr_info = ThresholdInfo(
+            value=m.threshold, method="mean of the members' thresholds",
+            chosen_on="each member's own validation data (not re-chosen on fused predictions)",
+            rule=f"p_{m.positive_class} >= the mean of the thresholds of the modalities given")
     spec = b.spec if b is not None else None
     members = list(getattr(m, "members", {}).values())
     return ModelInfo(
         id=m.id, kind=m.kind, name=meta.name if meta else m.id, classes=list(m.classes),  # type: ignore[arg-type]
         positive_class=m.positive_class, modalities=list(m.fields),
-        threshold=ThresholdInfo(**thr.to_dict()) if thr else None,
+        threshold=thr_info,
         input=InputSpecInfo(image_size=spec.image_size, channels=spec.channels, mean=list(spec.mean),
                             std=list(spec.std), roi=spec.roi, roi_margin=spec.roi_margin, tta=spec.tta,
                             uint16=spec.uint16) if spec else None,
@@ -103,9 +109,9 @@ def create_app(settings: ServeSettings, service: ModelService) -> FastAPI:
         yield
         pool.shutdown(wait=True)  # uvicorn has drained the requests in flight by now
 
-    app = FastAPI(title="nodescope", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url="/api/openapi.json",
-                  description="Lymph-node metastasis prediction from ultrasound images. " + RESEARCH_NOTICE)
+    app = _ServiceApp(title="nodescope", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
+                      openapi_url="/api/openapi.json",
+                      description="Lymph-node metastasis prediction from ultrasound images. " + RESEARCH_NOTICE)
     app.state.service, app.state.settings, app.state.admission = service, settings, admission
 
     @app.exception_handler(HTTPException)
@@ -121,15 +127,29 @@ def create_app(settings: ServeSettings, service: ModelService) -> FastAPI:
 
     _add_routes(app, service, settings, admission, pool)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(GuardMiddleware, admission=admission,
-                       api_key=settings.api_key.get_secret_value() if settings.api_key else None,
-                       max_body=settings.max_upload_bytes)
+    app.guard = partial(GuardMiddleware, admission=admission,
+                        api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+                        max_body=settings.max_upload_bytes)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+        app.cors = partial(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["x-api-key", "authorization", "x-request-id"])
     return app
+
+
+class _ServiceApp(FastAPI):
+    """FastAPI with the guard (and CORS) outside its own middleware stack: a request over the admission bound is
+    answered before FastAPI's error, telemetry and body-limit layers or its router see it."""
+
+    guard: Any = None
+    cors: Any = None
+
+    def build_middleware_stack(self) -> Any:
+        stack = super().build_middleware_stack()
+        if self.guard is not None:
+            stack = self.guard(stack)
+        return self.cors(stack) if self.cors is not None else stack
 
 
 def _add_routes(app: FastAPI, service: ModelService, settings: ServeSettings, admission: Admission,
@@ -169,7 +189,7 @@ def _add_routes(app: FastAPI, service: ModelService, settings: ServeSettings, ad
         roi: Annotated[RoiOption, Form(description="none, auto (segmenter) or box")] = "none",
         box: Annotated[str | None, Form(description="roi=box: 'x0,y0,x1,y1' in pixels")] = None,
         images: Annotated[bool, Form(description="Return each decoded image as PNG (for display)")] = False,
-    ) -> PredictResponse:
+    ) -> Response:
         """Predict one lymph node from one image per modality (any modality may be missing)."""
         t0 = time.perf_counter()
         rid = request.state.request_id
@@ -177,16 +197,17 @@ def _add_routes(app: FastAPI, service: ModelService, settings: ServeSettings, ad
         uploads = {k: await f.read() for k, f in files.items() if f is not None}
         opts = PredictOptions(explain=explain, roi=roi, box=parse_box(box), images=images)
 
-        def work() -> PredictResponse:
+        def work() -> bytes:
             queued = (time.perf_counter() - t0) * 1000
             resp, decoded = run_prediction(service, uploads, opts, model_id=model, max_pixels=settings.max_pixels,
                                            request_id=rid, queued_ms=queued)
             if keep is not None:
                 for f, up in decoded.items():
                     keep_upload(keep, f"{rid}_{f}", up)
-            return resp
+            return resp.model_dump_json().encode()  # pydantic's own serialiser, in the worker, not the event loop
 
-        return await in_pool(work)
+        # the schema is documented by response_model; the JSON is already made from the validated PredictResponse
+        return Response(await in_pool(work), media_type="application/json")
 
     @app.post("/api/batch", response_class=Response, responses={200: {"content": {"text/csv": {}}}, **_ERRORS},
               tags=["predict"], max_body_size=limit)

@@ -138,6 +138,24 @@ def _inputs(model: ServedModel, decoded: Mapping[str, DecodedUpload]) -> dict[st
     return dict(decoded)
 
 
+def _modality_result(model: ServedModel, f: str, up: DecodedUpload, p: np.ndarray | None, mask: np.ndarray | None,
+                     cam: tuple[np.ndarray | None, str | None], opts: PredictOptions) -> ModalityResult:
+    """One uploaded image's part of the answer; its display pixels are made only when a picture is returned."""
+    overlay, note = cam
+    img = display_pixels(up.image) if opts.images or mask is not None else None
+    heat = _b64(png_bytes(overlay, max_side=DISPLAY_SIDE)) if overlay is not None else None
+    roi = _b64(png_bytes(_contours(img, mask), max_side=DISPLAY_SIDE)) if img is not None and mask is not None \
+        else None
+    return ModalityResult(
+        modality=f, width=up.image.width, height=up.image.height, format=up.format,  # type: ignore[arg-type]
+        probabilities=dict(zip(model.classes, map(float, p), strict=True)) if p is not None else None,
+        predicted_class=decide(p, model.classes, model.positive_class, model.threshold_for((f,)))[0]
+        if p is not None else None,
+        image_png=_b64(png_bytes(img, max_side=DISPLAY_SIDE)) if img is not None and opts.images else None,
+        heatmap_png=heat, roi_png=roi,
+        roi_used=mask is not None and any(b.spec.roi == "mask" for b in _bundles(model)), notes=[note] if note else [])
+
+
 def run_prediction(service: ModelService, uploads: Mapping[str, bytes], opts: PredictOptions, *,
                    model_id: str | None, max_pixels: int, request_id: str, queued_ms: float = 0.0
                    ) -> tuple[PredictResponse, dict[str, DecodedUpload]]:
@@ -161,28 +179,16 @@ def run_prediction(service: ModelService, uploads: Mapping[str, bytes], opts: Pr
         raise UploadRejected(422, f"the image cannot be prepared for model {model.id!r} ({exc})") from None
     t2 = time.perf_counter()
     cams = _explain(model, decoded, masks) if opts.explain else {}
-    results = []
-    for f, up in decoded.items():
-        img = display_pixels(up.image)
-        overlay, note = cams.get(f, (None, None))
-        heat = _b64(png_bytes(overlay, max_side=DISPLAY_SIDE)) if overlay is not None else None
-        notes = [note] if note else []
-        mask = masks.get(f)
-        roi = _b64(png_bytes(_contours(img, mask), max_side=DISPLAY_SIDE)) if mask is not None else None
-        p = per.get(f)
-        results.append(ModalityResult(
-            modality=f, width=up.image.width, height=up.image.height, format=up.format,  # type: ignore[arg-type]
-            probabilities=dict(zip(model.classes, map(float, p), strict=True)) if p is not None else None,
-            predicted_class=decide(p, model.classes, model.positive_class, model.threshold)[0] if p is not None
-            else None, image_png=_b64(png_bytes(img, max_side=DISPLAY_SIDE)) if opts.images else None, heatmap_png=heat, roi_png=roi,
-            roi_used=mask is not None and any(b.spec.roi == "mask" for b in _bundles(model)), notes=notes))
+    results = [_modality_result(model, f, up, per.get(f), masks.get(f), cams.get(f, (None, None)), opts)
+               for f, up in decoded.items()]
     t3 = time.perf_counter()
-    cls, rule = decide(probs, model.classes, model.positive_class, model.threshold)
+    thr = model.threshold_for(tuple(decoded))
+    cls, rule = decide(probs, model.classes, model.positive_class, thr)
     total = (t3 - t0) * 1000 + queued_ms
     resp = PredictResponse(
         request_id=request_id, model_id=model.id, classes=list(model.classes),
         probabilities=dict(zip(model.classes, map(float, probs), strict=True)), predicted_class=cls,
-        positive_class=model.positive_class, threshold=model.threshold, decision=rule, modalities=results,
+        positive_class=model.positive_class, threshold=thr, decision=rule, modalities=results,
         missing_modalities=[f for f in model.fields if f not in decoded and f != "image"],
         engine=service.engine, latency_ms=round(total, 3),
         timing=Timing(queue_ms=round(queued_ms, 3), decode_ms=round((t1 - t0) * 1000, 3),

@@ -19,7 +19,14 @@ import numpy as np
 import torch
 
 from nodescope.errors import BundleError, ConfigError
-from nodescope.models import ModelBundle, Predictor, load_bundle
+from nodescope.models import (
+    FusionOnnxPredictor,
+    ModelBundle,
+    Predictor,
+    export_fusion_onnx,
+    load_bundle,
+    onnx_cache_dir,
+)
 
 __all__ = ["ClassifierModel", "FusionModel", "LateFusionModel", "ModelService", "ServedModel", "decide",
            "load_service"]
@@ -78,6 +85,11 @@ class ServedModel:
         """The model whose network Grad-CAM explains for ``field_name`` (None: not available)."""
         return self
 
+    def threshold_for(self, fields: Sequence[str]) -> float | None:
+        """The operating threshold of a prediction from the images of ``fields`` (the bundle's, whatever is
+        given)."""
+        return self.threshold
+
 
 @dataclass
 class ClassifierModel(ServedModel):
@@ -103,7 +115,10 @@ class ClassifierModel(ServedModel):
 
 @dataclass
 class FusionModel(ServedModel):
-    """An intermediate-fusion bundle (torch): absent modalities are given as absent, as in training."""
+    """An intermediate-fusion bundle: absent modalities are given as absent, as in training. Runs on PyTorch, or on
+    ONNX Runtime when ``onnx`` holds the export (:func:`nodescope.models.export_fusion_onnx`)."""
+
+    onnx: FusionOnnxPredictor | None = None
 
     def _probs(self, xs: dict[str, torch.Tensor]) -> np.ndarray:
         assert self.bundle is not None
@@ -114,6 +129,12 @@ class FusionModel(ServedModel):
         for i, m in enumerate(mods):
             if m in xs:
                 x[0, i], present[0, i] = xs[m], True
+        if self.onnx is not None:
+            x01, pres = x.numpy().astype(np.float32) / np.float32(255.0), present.numpy()
+            p_np = self.onnx(x01, pres)
+            if spec.tta:
+                p_np = (p_np + self.onnx(x01[..., ::-1], pres)) / 2
+            return p_np[0]
         xf = spec.normalise(x.flatten(0, 1)).view(1, len(mods), c, s, s)
         with self.lock, torch.inference_mode():
             p = torch.softmax(self.bundle.model(xf, present), dim=1)
@@ -132,9 +153,22 @@ class FusionModel(ServedModel):
 
 @dataclass
 class LateFusionModel(ServedModel):
-    """The mean of the available modalities' classifier probabilities (late fusion, ``mean``)."""
+    """The mean of the available modalities' classifier probabilities (late fusion, ``mean``).
+
+    Operating threshold (binary members that all have one): the mean of the thresholds of the members whose images
+    are given, so ``mean(p_m) >= mean(t_m)``, i.e. the members' margins over their own validated thresholds sum to
+    >= 0. With one image it is exactly that member's decision. :attr:`threshold` is the value with every modality
+    given. It was not chosen on fused predictions (the service has none); a threshold validated on out-of-fold
+    late-fusion predictions would be better where one exists.
+    """
 
     members: dict[str, ClassifierModel] = field(default_factory=dict)
+
+    def threshold_for(self, fields: Sequence[str]) -> float | None:
+        ts = [self.members[f].threshold for f in fields if f in self.members]
+        if self.threshold is None or not ts or any(t is None for t in ts):
+            return None
+        return float(np.mean(np.asarray(ts, dtype=float)))
 
     def predict(self, images: Mapping[str, Any], masks: Mapping[str, np.ndarray | None]
                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -186,7 +220,8 @@ def _field_of(bundle: ModelBundle) -> str:
 
 
 def load_service(bundles: Sequence[str | Path], *, engine: str = "torch", threads: int = 1,
-                 segmenter: Sequence[str | Path] = (), warm: bool = True) -> ModelService:
+                 segmenter: Sequence[str | Path] = (), warm: bool = True, onnx_cache: str | Path | None = None
+                 ) -> ModelService:
     """Load the bundles (and segmenters) once; add a late-fusion model over single-modality classifiers.
 
     Parameters
@@ -194,12 +229,15 @@ def load_service(bundles: Sequence[str | Path], *, engine: str = "torch", thread
     bundles : sequence of path
         ``classifier`` or ``fusion`` bundle folders.
     engine : {"torch", "onnx"}
-        For classifier bundles; fusion bundles run on torch.
+        Classifier and fusion bundles (Grad-CAM always runs on the PyTorch network).
     threads : int
         Intra-op threads (torch's process-wide setting; ONNX Runtime per session).
     segmenter : sequence of path
         Segmenter bundles (``nodescope.segment.Segmenter``); masks averaged.
     warm : bool, default True
+    onnx_cache : path, optional
+        With ``engine="onnx"``: the folder of the ONNX exports, named by each bundle's weights digest (default
+        :func:`nodescope.models.onnx_cache_dir`); bundle folders are never written.
 
     Raises
     ------
@@ -208,6 +246,7 @@ def load_service(bundles: Sequence[str | Path], *, engine: str = "torch", thread
     """
     models: dict[str, ServedModel] = {}
     singles: dict[str, ClassifierModel] = {}
+    cache = Path(onnx_cache) if onnx_cache is not None else onnx_cache_dir()
     for path in bundles:
         b = load_bundle(path)
         mid = _unique(b.name, models)
@@ -215,7 +254,7 @@ def load_service(bundles: Sequence[str | Path], *, engine: str = "torch", thread
         if b.kind == "classifier":
             # no busy-waiting ONNX threads: the event loop and the decoding need the cores between runs
             pred = Predictor(b, engine=engine, threads=threads, batch_size=8,  # type: ignore[arg-type]
-                             onnx_spinning=False)
+                             onnx_spinning=False, onnx_cache_dir=cache)
             m: ServedModel = ClassifierModel(mid, "classifier", b.classes, b.positive_class, thr, (_field_of(b),), b,
                                              predictor=pred)
             if m.fields[0] != "image":
@@ -226,9 +265,9 @@ def load_service(bundles: Sequence[str | Path], *, engine: str = "torch", thread
             if unknown:
                 raise BundleError(f"{b.path / 'model.json'}: modalities {unknown} cannot be uploaded; the service "
                                   f"takes {list(MODALITY_FIELDS[:3])}")
-            if engine == "onnx":
-                log.warning("%s: fusion bundles run on the torch engine", b.path)
-            m = FusionModel(mid, "fusion", b.classes, b.positive_class, thr, mods, b)
+            onnx = (FusionOnnxPredictor(export_fusion_onnx(b, cache_dir=cache), threads=threads, spinning=False)
+                    if engine == "onnx" else None)
+            m = FusionModel(mid, "fusion", b.classes, b.positive_class, thr, mods, b, onnx=onnx)
         else:
             raise BundleError(f"{b.path / 'model.json'}: kind {b.kind!r} cannot be served; expected a 'classifier' or "
                               "'fusion' bundle")
@@ -253,12 +292,19 @@ def _late_fusion(singles: dict[str, ClassifierModel], models: dict[str, ServedMo
         log.warning("late fusion not offered: the modality classifiers differ in classes or positive class")
         return None
     mid = _unique("late_mean", models)
-    models[mid] = LateFusionModel(mid, "late_fusion", first.classes, first.positive_class, None, tuple(singles),
+    ts = [m.threshold for m in singles.values()]
+    binary = len(first.classes) == 2 and first.positive_class is not None
+    thr = float(np.mean(np.asarray(ts, dtype=float))) if binary and all(t is not None for t in ts) else None
+    models[mid] = LateFusionModel(mid, "late_fusion", first.classes, first.positive_class, thr, tuple(singles),
                                   members=dict(singles))
     return mid
 
 
 def _load_segmenter(paths: Sequence[str | Path], engine: str, threads: int) -> Any:
+    """The segmenters, on PyTorch whatever ``engine`` says: ``nodescope.segment``'s ONNX export is written into the
+    segmenter's bundle folder (no cache folder there yet), and the service never writes into a bundle."""
     from nodescope.segment import Segmenter
 
-    return Segmenter([Path(p) for p in paths], fusion="mean", engine=engine, threads=threads)
+    if engine == "onnx":
+        log.info("segmenters run on the torch engine (their ONNX export would be written into the bundle)")
+    return Segmenter([Path(p) for p in paths], fusion="mean", engine="torch", threads=threads)

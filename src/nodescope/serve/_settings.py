@@ -59,6 +59,10 @@ class ServeSettings(BaseSettings):
         without metadata); default: uploads live in memory only.
     shutdown_timeout : float
         Seconds graceful shutdown waits for requests in flight.
+    onnx_cache : Path or None
+        With ``engine="onnx"``: where the ONNX exports are kept, named by each bundle's weights digest (default
+        :func:`nodescope.models.onnx_cache_dir`: ``$NODESCOPE_ONNX_CACHE``, else the user cache folder). Bundle
+        folders are inputs and never written.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
@@ -78,6 +82,7 @@ class ServeSettings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     keep_uploads: Path | None = None
     shutdown_timeout: float = Field(30.0, ge=0, le=3600)
+    onnx_cache: Path | None = None
 
     @model_validator(mode="after")
     def _checks(self) -> ServeSettings:
