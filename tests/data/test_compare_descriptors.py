@@ -7,32 +7,11 @@ import math
 import numpy as np
 import pytest
 from scipy import ndimage, stats
+from shift_images import RAYLEIGH_SNR, draw_crosses, speckle, tint
 
 from nodescope.data._shift_features import HIST_BINS, image_descriptors
 from nodescope.data._shift_stats import domain_auc, feature_tests, mmd_test, prevalence_test, smd
 from nodescope.errors import DataError, StatisticsInputError
-
-RAYLEIGH_SNR = math.sqrt(math.pi / (4 - math.pi))  # mean / SD of a Rayleigh variable: 1.913
-
-
-def speckle(shape=(192, 256), sigma=45.0, seed=0) -> np.ndarray:
-    """Fully developed speckle: a Rayleigh envelope, rounded to 8 bits."""
-    rng = np.random.default_rng(seed)
-    return np.clip(np.rint(rng.rayleigh(sigma, shape)), 0, 255).astype(np.uint8)
-
-
-def tint(grey: np.ndarray) -> np.ndarray:
-    """A bluish colour cast: R, G, B = 0.75, 0.85, 1.0 x grey (HSV hue 216 degrees)."""
-    return np.stack([grey * 0.75, grey * 0.85, grey * 1.0], -1).round().astype(np.uint8)
-
-
-def draw_crosses(img: np.ndarray, centres, arm: int = 6, value: int = 255) -> np.ndarray:
-    """White caliper crosses ('+', 1 pixel thick, arms of ``arm`` pixels) at ``centres``."""
-    out = img.copy()
-    for y, x in centres:
-        out[y - arm:y + arm + 1, x] = value
-        out[y, x - arm:x + arm + 1] = value
-    return out
 
 
 def test_speckle_of_a_rayleigh_envelope_has_its_known_shape():

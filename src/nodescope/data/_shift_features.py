@@ -155,8 +155,8 @@ def _speckle(grey: np.ndarray, exclude: np.ndarray) -> dict[str, float]:
     nan = {"speckle_snr": math.nan, "speckle_var_mean": math.nan, "nakagami_m": math.nan}
     if nr == 0 or nc == 0:
         return nan
-    g = grey[:nr * side, :nc * side].astype(np.float64).reshape(nr, side, nc, side).transpose(0, 2, 1, 3)
-    g = g.reshape(nr * nc, side * side)
+    tiles = grey[:nr * side, :nc * side].astype(np.float64).reshape(nr, side, nc, side).transpose(0, 2, 1, 3)
+    g = tiles.reshape(nr * nc, side * side)
     ex = exclude[:nr * side, :nc * side].reshape(nr, side, nc, side).any(axis=(1, 3)).ravel()
     mean, std = g.mean(axis=1), g.std(axis=1)
     ok = (~ex) & (mean > 15) & (std > 0)

@@ -259,5 +259,5 @@ def mmd_test(a: ArrayLike, b: ArrayLike, *, n_permutations: int = 500, seed: int
     is_b = np.r_[np.zeros(len(xa), bool), np.ones(len(xb), bool)]
     observed = _mmd2(k, is_b)
     rng = np.random.default_rng(seed)
-    hits = sum(_mmd2(k, rng.permutation(is_b)) >= observed for _ in range(n_permutations))
+    hits = sum(_mmd2(k, np.asarray(rng.permutation(is_b), bool)) >= observed for _ in range(n_permutations))
     return MmdResult(observed, (1 + hits) / (1 + n_permutations), sigma, n_permutations, len(xa), len(xb))
