@@ -113,9 +113,11 @@ class ShiftComparison:
 
     def largest_differences(self, k: int = 3) -> pd.DataFrame:
         """The ``k`` descriptors whose distributions differ most (largest KS D or |difference in proportions|), among
-        those defined for at least 5 images of each set."""
+        those defined for at least 5 images and a fifth of the sampled images of each set (a tint hue measured on a
+        handful of coloured images is not a difference between the sets)."""
+        n = [int((self.images["set"] == s).sum()) for s in ("A", "B")]
         t = self.tests.dropna(subset=["statistic"])
-        t = t[(t["n_a"] >= 5) & (t["n_b"] >= 5)].copy()
+        t = t[(t["n_a"] >= max(5, 0.2 * n[0])) & (t["n_b"] >= max(5, 0.2 * n[1]))].copy()
         t["size"] = t["statistic"].abs()
         return t.sort_values("size", ascending=False).head(k)
 
