@@ -106,6 +106,23 @@ def test_feature_space_shift_with_a_bundle_and_the_written_report(tmp_path, tiny
     assert len(written) == 24 and "path" not in written.columns
 
 
+def test_a_mask_cropping_bundle_needs_a_mask_for_every_image(tmp_path):
+    torch.manual_seed(0)
+    net = ClassifierNet("resnet18", 2, image_size=32, hidden=16, dropout=0.1)
+    meta = BundleMeta(kind="classifier", name="roi",
+                      architecture={"backbone": "resnet18", "num_classes": 2, "in_chans": 3, "image_size": 32,
+                                    "head": "mlp", "hidden": 16, "dropout": 0.1},
+                      classes=("benign", "malignant"), positive_class="malignant",
+                      input=InputSpec(image_size=32, channels=3, mean=(0.5,) * 3, std=(0.25,) * 3, roi="mask"))
+    bundle = save_bundle(tmp_path / "roi", net, meta)
+    a = write_set(tmp_path / "a", n=6, seed=0)
+    b = write_set(tmp_path / "b", n=6, seed=1)
+    pd.read_csv(b).drop(columns=["mask"]).to_csv(b, index=False)
+    with pytest.raises(DataError, match=r"input.roi = 'mask'\), but image 'i0.png' \(row 2 of .*b/manifest.csv\) has "
+                                        "no mask"):
+        compare_datasets(a, b, bundle=bundle, n_permutations=10)
+
+
 def test_bad_options_and_input_are_refused_naming_the_culprit(tmp_path):
     a = write_set(tmp_path / "a", n=4, seed=0)
     with pytest.raises(ConfigError, match="max_images"):

@@ -196,18 +196,26 @@ def _shortcuts(images: pd.DataFrame, names: tuple[str, str], *, flag_auc: float,
     return pd.DataFrame(rows)
 
 
-def _embedding(images: pd.DataFrame, bundle: str | Path, *, folds: int, seed: int, n_permutations: int
-               ) -> tuple[EmbeddingShift, np.ndarray]:
-    """The bundle's penultimate features of every sampled image, and the shift between the sets in that space."""
+def _predictor(bundle: str | Path, samples: list[tuple[Manifest, pd.DataFrame]]) -> Any:
+    """The bundle loaded once; refused before any image is measured when it crops to masks that a row lacks."""
     from nodescope.models import Predictor
 
     pred = Predictor(bundle)
+    if pred.spec.roi == "mask":
+        for m, rows in samples:
+            masks = rows["mask"] if "mask" in rows.columns else pd.Series("", index=rows.index)
+            if (masks == "").any():
+                i = int(np.flatnonzero((masks == "").to_numpy())[0])
+                raise DataError(f"bundle {bundle} crops to the lesion mask (input.roi = 'mask'), but image "
+                                f"{rows['image'].iloc[i]!r} (row {int(rows.index[i]) + 2} of {m.path}) has no mask")
+    return pred
+
+
+def _embedding(images: pd.DataFrame, pred: Any, *, folds: int, seed: int, n_permutations: int
+               ) -> tuple[EmbeddingShift, np.ndarray]:
+    """The bundle's penultimate features of every sampled image, and the shift between the sets in that space."""
     masks = None
     if pred.spec.roi == "mask":
-        missing = images.loc[images["mask_path"] == "", "image"]
-        if len(missing):
-            raise DataError(f"bundle {bundle} crops to the lesion mask (input.roi = 'mask'), but image "
-                            f"{missing.iloc[0]!r} has no mask")
         masks = [read_image(p).pixels[..., 0] for p in images["mask_path"]]
     out = pred.predict_images(list(images["path"]), masks=masks, features=True)
     feats = np.asarray(out.features, float)
@@ -215,7 +223,7 @@ def _embedding(images: pd.DataFrame, bundle: str | Path, *, folds: int, seed: in
     groups = (images["set"] + "/" + images["group"].astype(str)).to_numpy()
     dom, oof = domain_auc(feats, y, groups=groups, folds=folds, seed=seed)
     mmd = mmd_test(feats[~y], feats[y], n_permutations=n_permutations, seed=seed)
-    return EmbeddingShift(str(bundle), feats.shape[1], dom, mmd), oof
+    return EmbeddingShift(str(pred.bundle.path), feats.shape[1], dom, mmd), oof
 
 
 def compare_datasets(a: str | Path, b: str | Path, *, names: tuple[str, str] | None = None,
@@ -273,8 +281,10 @@ def compare_datasets(a: str | Path, b: str | Path, *, names: tuple[str, str] | N
     if names is None:
         na, nb = Path(a).resolve().parent.name, Path(b).resolve().parent.name
         names = (na, nb) if na != nb else ("A", "B")
-    fa, ha, ta = _measure(ma, _sample(ma, max_images, seed), "A", spacing_col)
-    fb, hb, tb = _measure(mb, _sample(mb, max_images, seed + 1), "B", spacing_col)
+    rows_a, rows_b = _sample(ma, max_images, seed), _sample(mb, max_images, seed + 1)
+    pred = None if bundle is None else _predictor(bundle, [(ma, rows_a), (mb, rows_b)])
+    fa, ha, ta = _measure(ma, rows_a, "A", spacing_col)
+    fb, hb, tb = _measure(mb, rows_b, "B", spacing_col)
     images = pd.concat([fa, fb], ignore_index=True)
     all_feats = [f for group in FEATURE_GROUPS.values() for f in group]
     tests = feature_tests(fa, fb, all_feats, binary=BINARY_FEATURES)
@@ -285,8 +295,8 @@ def compare_datasets(a: str | Path, b: str | Path, *, names: tuple[str, str] | N
     overall, _ = domain_auc(images[all_feats].to_numpy(float), y, groups=groups, folds=folds, seed=seed)
     shortcuts = _shortcuts(images, names, flag_auc=flag_auc, folds=folds, seed=seed)
     embedding = None
-    if bundle is not None:
-        embedding, oof = _embedding(images, bundle, folds=folds, seed=seed, n_permutations=n_permutations)
+    if pred is not None:
+        embedding, oof = _embedding(images, pred, folds=folds, seed=seed, n_permutations=n_permutations)
         images["p_domain"] = oof
     settings = {"max_images": max_images, "seed": seed, "flag_auc": flag_auc, "folds": folds,
                 "n_permutations": n_permutations, "group_cols": list(group_cols), "spacing_col": spacing_col}
