@@ -129,6 +129,8 @@ def test_bad_options_and_input_are_refused_naming_the_culprit(tmp_path):
         compare_datasets(a, a, max_images=2)
     with pytest.raises(ConfigError, match="flag_auc"):
         compare_datasets(a, a, flag_auc=0.2)
+    with pytest.raises(ConfigError, match="has a column 'spacing'"):
+        compare_datasets(a, a, spacing_col="spacing")
     frame = pd.read_csv(a).assign(spacing=["0.1", "x", "0.1", "0.1"])
     frame.to_csv(a, index=False)
     with pytest.raises(DataError, match=r"row 3, column 'spacing' \(value 'x'\): expected a positive pixel spacing"):

@@ -237,10 +237,7 @@ def compare(
     from nodescope.data._compare import compare_datasets, write_comparison
 
     check_outputs([out], [manifest_a, manifest_b, bundle], overwrite, kind="folder")
-    names = None
-    if name_a or name_b:
-        names = (name_a or "A", name_b or "B")
-    res = compare_datasets(manifest_a, manifest_b, names=names, group_cols=(group_col_a, group_col_b),
+    res = compare_datasets(manifest_a, manifest_b, names=(name_a, name_b), group_cols=(group_col_a, group_col_b),
                            max_images=max_images, seed=seed, bundle=bundle, spacing_col=spacing_col,
                            flag_auc=flag_auc)
     with atomic_folder(out) as tmp:

@@ -33,7 +33,7 @@ import pandas as pd
 from nodescope._estimate import Estimate
 from nodescope.data._duplicates import thumbnail
 from nodescope.data._io import read_image
-from nodescope.data._manifest import Manifest, read_manifest
+from nodescope.data._manifest import Manifest, _resolve, read_manifest
 from nodescope.data._shift_features import ACQUISITION_FEATURES, FEATURE_GROUPS, image_descriptors
 from nodescope.data._shift_stats import MmdResult, domain_auc, feature_tests, mmd_test, prevalence_test
 from nodescope.errors import ConfigError, DataError, StatisticsInputError
@@ -149,11 +149,11 @@ def _measure(m: Manifest, rows: pd.DataFrame, tag: str, spacing_col: str | None
     records, hists, thumbs = [], [], []
     has_mask = "mask" in rows.columns
     for idx, row in rows.iterrows():
-        path = m.root / row["image"]
+        path = _resolve(m.root, row["image"])
         img = read_image(path)
         mask = None
         if has_mask and row["mask"]:
-            mask = read_image(m.root / row["mask"]).pixels
+            mask = read_image(_resolve(m.root, row["mask"])).pixels
         spacing = None
         if spacing_col and spacing_col in rows.columns:
             spacing = _spacing(row[spacing_col], spacing_col, m, int(idx))
@@ -161,7 +161,7 @@ def _measure(m: Manifest, rows: pd.DataFrame, tag: str, spacing_col: str | None
             spacing = float(np.mean(img.spacing))
         desc, hist = image_descriptors(img.pixels, mask=mask, spacing_mm=spacing, name=str(path))
         records.append({"set": tag, "image": row["image"], "label": row["label"], "group": row[m.group_col],
-                        "path": str(path), "mask_path": str(m.root / row["mask"]) if has_mask and row["mask"] else "",
+                        "path": str(path), "mask_path": str(_resolve(m.root, row["mask"])) if has_mask and row["mask"] else "",
                         **desc})
         hists.append(hist)
         thumbs.append(thumbnail(img.pixels, THUMB).reshape(THUMB, THUMB).round().astype(np.uint8))
@@ -226,7 +226,7 @@ def _embedding(images: pd.DataFrame, pred: Any, *, folds: int, seed: int, n_perm
     return EmbeddingShift(str(pred.bundle.path), feats.shape[1], dom, mmd), oof
 
 
-def compare_datasets(a: str | Path, b: str | Path, *, names: tuple[str, str] | None = None,
+def compare_datasets(a: str | Path, b: str | Path, *, names: tuple[str | None, str | None] | None = None,
                      group_cols: tuple[str, str] = ("patient_id", "patient_id"), max_images: int | None = 200,
                      seed: int = 0, bundle: str | Path | None = None, spacing_col: str | None = None,
                      flag_auc: float = 0.75, folds: int = 5, n_permutations: int = 500) -> ShiftComparison:
@@ -236,8 +236,8 @@ def compare_datasets(a: str | Path, b: str | Path, *, names: tuple[str, str] | N
     ----------
     a, b : path
         Manifests (see ``docs/manifest.md``); A is the reference (e.g. the training site).
-    names : tuple of str, optional
-        Display names; default the manifests' folder names (``A``/``B`` when they are equal).
+    names : tuple of (str or None), optional
+        Display names; default (or where None) the manifests' folder names (``A``/``B`` when they are equal).
     group_cols : tuple of str, default ("patient_id", "patient_id")
         Grouping column of each manifest (``dup_group`` for BUSI): images of one group stay in one fold of the
         domain classifiers.
@@ -278,9 +278,12 @@ def compare_datasets(a: str | Path, b: str | Path, *, names: tuple[str, str] | N
         raise ConfigError(f"n_permutations: must be >= 1, got {n_permutations}")
     ma = read_manifest(a, check_images=False, group_col=group_cols[0])
     mb = read_manifest(b, check_images=False, group_col=group_cols[1])
-    if names is None:
-        na, nb = Path(a).resolve().parent.name, Path(b).resolve().parent.name
-        names = (na, nb) if na != nb else ("A", "B")
+    if spacing_col and spacing_col not in ma.frame.columns and spacing_col not in mb.frame.columns:
+        raise ConfigError(f"spacing_col: neither {a} nor {b} has a column {spacing_col!r}")
+    na, nb = Path(a).resolve().parent.name, Path(b).resolve().parent.name
+    default = (na, nb) if na != nb else ("A", "B")
+    given = names or (None, None)
+    shown = (given[0] or default[0], given[1] or default[1])
     rows_a, rows_b = _sample(ma, max_images, seed), _sample(mb, max_images, seed + 1)
     pred = None if bundle is None else _predictor(bundle, [(ma, rows_a), (mb, rows_b)])
     fa, ha, ta = _measure(ma, rows_a, "A", spacing_col)
@@ -293,14 +296,14 @@ def compare_datasets(a: str | Path, b: str | Path, *, names: tuple[str, str] | N
     y = (images["set"] == "B").to_numpy()
     groups = (images["set"] + "/" + images["group"].astype(str)).to_numpy()
     overall, _ = domain_auc(images[all_feats].to_numpy(float), y, groups=groups, folds=folds, seed=seed)
-    shortcuts = _shortcuts(images, names, flag_auc=flag_auc, folds=folds, seed=seed)
+    shortcuts = _shortcuts(images, shown, flag_auc=flag_auc, folds=folds, seed=seed)
     embedding = None
     if pred is not None:
         embedding, oof = _embedding(images, pred, folds=folds, seed=seed, n_permutations=n_permutations)
         images["p_domain"] = oof
     settings = {"max_images": max_images, "seed": seed, "flag_auc": flag_auc, "folds": folds,
                 "n_permutations": n_permutations, "group_cols": list(group_cols), "spacing_col": spacing_col}
-    return ShiftComparison(names=names, sources=(str(a), str(b)), n_total=(len(ma), len(mb)), images=images,
+    return ShiftComparison(names=shown, sources=(str(a), str(b)), n_total=(len(ma), len(mb)), images=images,
                            histograms=np.vstack(ha + hb), thumbnails=np.stack(ta + tb), tests=tests,
                            prevalence=prevalence, prevalence_test=ptest, overall=overall, shortcuts=shortcuts,
                            embedding=embedding, settings=settings)
