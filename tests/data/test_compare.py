@@ -83,6 +83,14 @@ def test_identical_distributions_are_not_flagged_but_a_class_shortcut_is(tmp_pat
     assert res.largest_differences(1)["p_holm"].iloc[0] > 0.05
 
 
+def test_a_set_compared_with_itself_is_indistinguishable(tmp_path):
+    # copies of one image share a cross-validation group: they were on opposite sides of folds, which gave AUC 0.06
+    a = write_set(tmp_path / "a", n=12, seed=0, marks=True)
+    res = compare_datasets(a, a, n_permutations=10)
+    assert res.overall.estimate == 0.5 and not res.shortcuts["flagged"].any()
+    assert res.shortcuts.iloc[0]["auc"] == 0.5 and (res.tests["statistic"].dropna().abs() == 0).all()
+
+
 def test_feature_space_shift_with_a_bundle_and_the_written_report(tmp_path, tiny_bundle):
     a = write_set(tmp_path / "a", seed=0)
     b = write_set(tmp_path / "b", seed=1, tinted=True, marks=True)

@@ -168,12 +168,32 @@ def _measure(m: Manifest, rows: pd.DataFrame, tag: str, spacing_col: str | None
     return pd.DataFrame(records), hists, thumbs
 
 
+def _cv_groups(images: pd.DataFrame) -> np.ndarray:
+    """Cross-validation groups of the pooled sets: ``set/group``, with the groups of an image file that is in both
+    sets merged, so that copies of one image are never on both sides of a fold (a copy in the training fold labelled
+    as the other set would push the held-out one the wrong way: two identical sets gave an AUC of 0.06)."""
+    keys = (images["set"] + "/" + images["group"].astype(str)).to_numpy()
+    parent = {k: k for k in keys}
+
+    def root(k: str) -> str:
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    for _, rows in images.groupby("path"):
+        first = root(keys[rows.index[0]])
+        for i in rows.index[1:]:
+            parent[root(keys[i])] = first
+    return np.array([root(k) for k in keys], dtype=object)
+
+
 def _shortcuts(images: pd.DataFrame, names: tuple[str, str], *, flag_auc: float, folds: int, seed: int
                ) -> pd.DataFrame:
     """Domain-classifier AUCs on the acquisition descriptors: sites, and each class against the rest per set."""
     feats = list(ACQUISITION_FEATURES)
     targets: list[tuple[str, pd.DataFrame, np.ndarray]] = [
         (f"site: {names[1]} vs {names[0]}", images, (images["set"] == "B").to_numpy())]
+    pooled_groups = _cv_groups(images)
     for tag, name in zip(("A", "B"), names, strict=True):
         part = images[images["set"] == tag]
         labels = sorted(set(part["label"]))
@@ -186,8 +206,8 @@ def _shortcuts(images: pd.DataFrame, names: tuple[str, str], *, flag_auc: float,
         row: dict[str, Any] = {"target": target, "features": "acquisition", "n": len(part), "n_positive": int(y.sum()),
                                "auc": math.nan, "ci_low": math.nan, "ci_high": math.nan, "note": ""}
         try:
-            est, _ = domain_auc(part[feats].to_numpy(float), y, groups=part["group"].astype(str).to_numpy()
-                                if target.startswith("class") else None, folds=folds, seed=seed)
+            groups = pooled_groups if part is images else part["group"].astype(str).to_numpy()
+            est, _ = domain_auc(part[feats].to_numpy(float), y, groups=groups, folds=folds, seed=seed)
             row.update(auc=est.estimate, ci_low=est.ci_low, ci_high=est.ci_high, note=est.note)
         except StatisticsInputError as exc:  # a class with fewer than 2 images (groups): not estimable
             row["note"] = str(exc)
@@ -220,8 +240,7 @@ def _embedding(images: pd.DataFrame, pred: Any, *, folds: int, seed: int, n_perm
     out = pred.predict_images(list(images["path"]), masks=masks, features=True)
     feats = np.asarray(out.features, float)
     y = (images["set"] == "B").to_numpy()
-    groups = (images["set"] + "/" + images["group"].astype(str)).to_numpy()
-    dom, oof = domain_auc(feats, y, groups=groups, folds=folds, seed=seed)
+    dom, oof = domain_auc(feats, y, groups=_cv_groups(images), folds=folds, seed=seed)
     mmd = mmd_test(feats[~y], feats[y], n_permutations=n_permutations, seed=seed)
     return EmbeddingShift(str(pred.bundle.path), feats.shape[1], dom, mmd), oof
 
@@ -294,8 +313,7 @@ def compare_datasets(a: str | Path, b: str | Path, *, names: tuple[str | None, s
     tests.insert(0, "group", [g for g, fs in FEATURE_GROUPS.items() for _ in fs])
     prevalence, ptest = prevalence_test(fa["label"], fb["label"])
     y = (images["set"] == "B").to_numpy()
-    groups = (images["set"] + "/" + images["group"].astype(str)).to_numpy()
-    overall, _ = domain_auc(images[all_feats].to_numpy(float), y, groups=groups, folds=folds, seed=seed)
+    overall, _ = domain_auc(images[all_feats].to_numpy(float), y, groups=_cv_groups(images), folds=folds, seed=seed)
     shortcuts = _shortcuts(images, shown, flag_auc=flag_auc, folds=folds, seed=seed)
     embedding = None
     if pred is not None:

@@ -135,7 +135,11 @@ def summary_lines(res: ShiftComparison) -> list[str]:
     top = res.largest_differences(3)
     parts = [f"{r.feature} ({'KS D' if r.test == 'ks' else 'difference'} {_fmt(r.statistic, 2)}; median "
              f"{r.median_a:.4g} vs {r.median_b:.4g})" for r in top.itertuples()]
-    lines.append("Largest differences: " + "; ".join(parts) + ".")
+    if len(top) and (top["p_holm"] < 0.05).any():
+        lines.append("Largest differences: " + "; ".join(parts) + ".")
+    else:
+        lines.append("No descriptor differs significantly (every Holm-adjusted p >= 0.05); the largest: "
+                     + "; ".join(parts) + ".")
     img = res.images
     share = {c: img.groupby("set")[c].mean() for c in ("not_grey", "tinted", "has_marks")}
     hue = img.loc[(img["set"] == "B") & (img["tinted"] == 1), "tint_hue"]
