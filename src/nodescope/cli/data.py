@@ -1,4 +1,4 @@
-"""``nodescope data``: check, split, synth and import."""
+"""``nodescope data``: check, split, synth, import and compare."""
 
 from __future__ import annotations
 
@@ -210,6 +210,44 @@ def import_(
         extra += f", {res.n_dup_groups} dup_group(s) of several images"
     console.print(f"[green]wrote[/] {res.manifest_path}: {res.n_images} images, classes {list(res.classes)}{extra}")
     print_paths(res.manifest_path)
+
+
+@data_app.command("compare")
+def compare(
+    manifest_a: Annotated[Path, typer.Argument(help="Reference set A (e.g. the training site's manifest).")],
+    manifest_b: Annotated[Path, typer.Argument(help="Set B (e.g. the new site's manifest).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (report.html, summary.json, CSVs).")],
+    bundle: Annotated[Path | None, typer.Option(help="A classifier bundle: add the shift in its feature space.")
+                      ] = None,
+    max_images: Annotated[int, typer.Option(callback=in_range(ge=4), help="Images sampled from each manifest "
+                                            "(seeded).")] = 200,
+    group_col_a: Annotated[str, typer.Option(help="Grouping column of A (dup_group for BUSI).")] = "patient_id",
+    group_col_b: Annotated[str, typer.Option(help="Grouping column of B.")] = "patient_id",
+    name_a: Annotated[str | None, typer.Option(help="Display name of A (default: its folder).")] = None,
+    name_b: Annotated[str | None, typer.Option(help="Display name of B (default: its folder).")] = None,
+    spacing_col: Annotated[str | None, typer.Option(help="Manifest column with the pixel spacing in mm.")] = None,
+    flag_auc: Annotated[float, typer.Option(callback=in_range(ge=0.5, le=1), help="Shortcut flag: AUC of the "
+                                            "acquisition descriptors at or above this.")] = 0.75,
+    seed: Annotated[int, typer.Option(callback=in_range(ge=0), help="Random seed.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Write into a non-empty output folder.")] = False,
+) -> None:
+    """Shift diagnostics: how two image sets differ (geometry, intensity, speckle, colour, marks, lesion size,
+    prevalence), shortcut flags and, with --bundle, the shift in a model's feature space."""
+    from nodescope._files import atomic_folder, check_outputs, rebase
+    from nodescope.data._compare import compare_datasets, write_comparison
+
+    check_outputs([out], [manifest_a, manifest_b, bundle], overwrite, kind="folder")
+    res = compare_datasets(manifest_a, manifest_b, names=(name_a, name_b), group_cols=(group_col_a, group_col_b),
+                           max_images=max_images, seed=seed, bundle=bundle, spacing_col=spacing_col,
+                           flag_auc=flag_auc)
+    with atomic_folder(out) as tmp:
+        written = rebase(write_comparison(res, tmp), tmp, out)
+    from nodescope.data._compare_report import summary_lines
+
+    for line in summary_lines(res):
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(f"[green]wrote[/] {out}: " + ", ".join(Path(p).name for p in written))
+    print_paths(out / "report.html", out / "summary.json")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,5 +1,7 @@
-"""Data: manifest, image I/O, preprocessing, patient-level splits, importers and synthetic demo data."""
+"""Data: manifest, image I/O, preprocessing, patient-level splits, importers, synthetic demo data and shift
+diagnostics between two image sets."""
 
+from nodescope.data._compare import EmbeddingShift, ShiftComparison, compare_datasets, write_comparison
 from nodescope.data._duplicates import duplicate_groups, thumbnail
 from nodescope.data._importers import (
     DUP_GROUP_COLUMN,
@@ -62,6 +64,7 @@ __all__ = [
     "SYNTHETIC_CLASSES",
     "SYNTHETIC_MODALITIES",
     "Box",
+    "EmbeddingShift",
     "ImageInfo",
     "ImageReadError",
     "ImageSource",
@@ -71,10 +74,12 @@ __all__ = [
     "Manifest",
     "ManifestError",
     "ManifestProblem",
+    "ShiftComparison",
     "SplitMethod",
     "SyntheticDataset",
     "UltrasoundImage",
     "check_leakage",
+    "compare_datasets",
     "crop_roi",
     "crop_scan_region",
     "duplicate_groups",
@@ -95,4 +100,5 @@ __all__ = [
     "thumbnail",
     "to_model_channels",
     "validate_manifest",
+    "write_comparison",
 ]
