@@ -35,11 +35,11 @@ from nodescope.data._preprocess import (
     GREY_MODALITIES,
     Box,
     crop_roi,
-    crop_scan_region,
     resize_pad,
     roi_box_from_mask,
     to_model_channels,
 )
+from nodescope.data._scan_region import crop_scan_region, scan_region
 from nodescope.data._splits import LeakageError, SplitMethod, check_leakage, make_splits, split_summary
 from nodescope.data._synth import (
     SYNTHETIC_CLASSES,
@@ -91,6 +91,7 @@ __all__ = [
     "read_manifest",
     "resize_pad",
     "roi_box_from_mask",
+    "scan_region",
     "split_summary",
     "thumbnail",
     "to_model_channels",
