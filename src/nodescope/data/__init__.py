@@ -1,5 +1,6 @@
 """Data: manifest, image I/O, preprocessing, patient-level splits, importers and synthetic demo data."""
 
+from nodescope.data._appearance import GreyRule, IntensityRule, normalise_intensity, tint_direction, untint
 from nodescope.data._duplicates import duplicate_groups, thumbnail
 from nodescope.data._importers import (
     DUP_GROUP_COLUMN,
@@ -62,11 +63,13 @@ __all__ = [
     "SYNTHETIC_CLASSES",
     "SYNTHETIC_MODALITIES",
     "Box",
+    "GreyRule",
     "ImageInfo",
     "ImageReadError",
     "ImageSource",
     "ImageTransform",
     "ImportResult",
+    "IntensityRule",
     "LeakageError",
     "Manifest",
     "ManifestError",
@@ -86,6 +89,7 @@ __all__ = [
     "make_splits",
     "make_synthetic_dataset",
     "max_pixels_limit",
+    "normalise_intensity",
     "read_clinical",
     "read_image",
     "read_manifest",
@@ -94,6 +98,8 @@ __all__ = [
     "scan_region",
     "split_summary",
     "thumbnail",
+    "tint_direction",
     "to_model_channels",
+    "untint",
     "validate_manifest",
 ]

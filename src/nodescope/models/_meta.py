@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from nodescope.data import ImageTransform, UltrasoundImage
+from nodescope.data import GreyRule, ImageTransform, IntensityRule, UltrasoundImage
 from nodescope.errors import BundleError, DataError
 from nodescope.models._preprocess import (
     UINT16_RULE,
@@ -38,7 +38,17 @@ __all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "BundleMeta", "InputSpec", 
 BUNDLE_FORMAT = "nodescope-bundle"
 BUNDLE_FORMAT_VERSION = 2
 
-_INPUT_KEYS = {"image_size", "channels", "mean", "std", "resize", "scale", "roi", "roi_margin", "uint16", "tta"}
+_INPUT_KEYS = {"image_size", "channels", "mean", "std", "resize", "scale", "roi", "roi_margin", "uint16", "tta",
+               "scan_crop", "grey", "intensity"}
+_STEP_DEFAULTS: dict[str, Any] = {"scan_crop": False, "grey": "auto", "intensity": "none"}
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise BundleError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
 _META_KEYS = {"format", "format_version", "kind", "name", "run_id", "architecture", "classes", "positive_class",
               "input", "modalities", "threshold", "group_col", "weights_init", "training", "pretraining",
               "synthetic_data", "created", "versions"}
@@ -80,6 +90,15 @@ class InputSpec:
         The modalities the network was trained on (``None``: any); several for intermediate fusion.
     resize : {"pad"}
         Aspect kept: zero-padded to a centred square, then resized.
+    scan_crop : bool
+        Crop to the scan region first (:func:`nodescope.data.scan_region`: UI, text, rulers cut away).
+    grey : {"auto", "tint"}
+        ``tint``: a colour-tinted grey image becomes grey (:func:`nodescope.data.untint`); colour content is kept.
+    intensity : {"none", "percentile", "clahe"}
+        Per-image intensity normalisation (:func:`nodescope.data.normalise_intensity`).
+
+    The last three are written to model.json only when not at their default, so bundles without them read as
+    before and a nodescope that does not know them refuses such a bundle instead of preparing images differently.
     """
 
     image_size: int
@@ -92,6 +111,9 @@ class InputSpec:
     tta: bool = False
     modalities: tuple[str, ...] | None = None
     resize: Literal["pad"] = "pad"
+    scan_crop: bool = False
+    grey: GreyRule = "auto"
+    intensity: IntensityRule = "none"
 
     def __post_init__(self) -> None:
         where = "input"
@@ -115,6 +137,10 @@ class InputSpec:
             raise BundleError(f"{where}.uint16: expected 'bits_stored' or 'full_range', got {self.uint16!r}")
         if self.resize != "pad":
             raise BundleError(f"{where}.resize: expected 'pad', got {self.resize!r}")
+        if self.grey not in ("auto", "tint"):
+            raise BundleError(f"{where}.grey: expected 'auto' or 'tint', got {self.grey!r}")
+        if self.intensity not in ("none", "percentile", "clahe"):
+            raise BundleError(f"{where}.intensity: expected 'none', 'percentile' or 'clahe', got {self.intensity!r}")
 
     # ------------------------------------------------------------------------------------------------ images
     def prepare(self, image: UltrasoundImage | np.ndarray, *, mask: np.ndarray | None = None,
@@ -138,7 +164,12 @@ class InputSpec:
             raise DataError("input.roi is 'mask': this network needs the lesion mask of every image")
         return prepare_image(pixels, size=self.image_size, channels=self.channels,
                              mask=mask if self.roi == "mask" else None, roi_margin=self.roi_margin,
-                             bits_stored=stored_bits(dict(meta or {}), self.uint16))
+                             bits_stored=stored_bits(dict(meta or {}), self.uint16), **self.steps())
+
+    def steps(self) -> dict[str, Any]:
+        """The appearance options as keyword arguments of :func:`prepare_image` (``scan_crop``, ``grey``,
+        ``intensity``)."""
+        return {"scan_crop": bool(self.scan_crop), "grey": self.grey, "intensity": self.intensity}
 
     def prepare_mask(self, mask: np.ndarray, transform: ImageTransform) -> torch.Tensor:
         """A label mask on the grid of the image that ``transform`` came from (see :func:`prepare_mask`)."""
@@ -156,7 +187,8 @@ class InputSpec:
         """The ``input`` block of model.json (``modalities`` lives at the top level, see :class:`BundleMeta`)."""
         return {"image_size": int(self.image_size), "channels": int(self.channels), "resize": self.resize,
                 "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std], "roi": self.roi,
-                "roi_margin": float(self.roi_margin), "scale": "x / 255", "uint16": self.uint16, "tta": self.tta}
+                "roi_margin": float(self.roi_margin), "scale": "x / 255", "uint16": self.uint16, "tta": self.tta,
+                **{k: v for k, v in self.steps().items() if v != _STEP_DEFAULTS[k]}}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, modalities: Sequence[str] | None = None, where: str = "input",
@@ -173,7 +205,9 @@ class InputSpec:
                        std=tuple(float(v) for v in _need(d, "std", where)),
                        roi=d.get("roi", "none"), roi_margin=float(d.get("roi_margin", 0.1)),
                        uint16=d.get("uint16", legacy_uint16), tta=bool(d.get("tta", False)),
-                       modalities=tuple(modalities) if modalities else None, resize=d.get("resize", "pad"))
+                       modalities=tuple(modalities) if modalities else None, resize=d.get("resize", "pad"),
+                       scan_crop=_flag(d.get("scan_crop", False), f"{where}.scan_crop"),
+                       grey=d.get("grey", "auto"), intensity=d.get("intensity", "none"))
         except BundleError as exc:
             raise BundleError(f"{where.rsplit(':', 1)[0]}: {exc}" if ":" in where else str(exc)) from None
         except (TypeError, ValueError) as exc:

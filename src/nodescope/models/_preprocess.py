@@ -1,6 +1,10 @@
 """The one path from decoded pixels to what a model sees, with its geometry.
 
-Steps, in order: optional crop to the mask's bounding box plus a margin (``roi="mask"``); channel conversion (grey
+Steps, in order: optional crop to the scan region (``scan_crop``: UI, text, rulers and colour bars cut away by
+:func:`nodescope.data.scan_region`); optional crop to the mask's bounding box plus a margin (``roi="mask"``; the box
+of the mask inside the scan region); 16-bit pixels to 8 bits (below); optional tint removal (``grey="tint"``,
+:func:`nodescope.data.untint`: a colour-tinted grey image becomes grey, colour Doppler is left alone); optional
+intensity normalisation (``intensity``, :func:`nodescope.data.normalise_intensity`); channel conversion (grey
 repeated to 3 channels, colour to grey by ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B); 16-bit pixels mapped to
 8 bits by ``round(min(v, top) * 255 / top)`` over the file's declared range, no per-image stretching (see
 :data:`UINT16_RULE`); zero-padding to a centred square (the aspect ratio, hence the anatomy, is kept); bilinear
@@ -19,7 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nodescope.data import ImageTransform, roi_box_from_mask
+from nodescope.data import ImageTransform, roi_box_from_mask, scan_region
+from nodescope.data._appearance import GreyRule, IntensityRule, normalise_intensity, untint
 from nodescope.errors import BundleError, ConfigError, DataError
 
 __all__ = ["UINT16_RULE", "RoiMode", "Uint16Rule", "mask_box", "prepare_image", "prepare_mask", "stored_bits"]
@@ -94,7 +99,8 @@ def _geometry(in_shape: tuple[int, int], box: tuple[int, int, int, int], pad: tu
 
 
 def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.ndarray | None = None,
-                  roi_margin: float = 0.1, bits_stored: int | None = None) -> tuple[torch.Tensor, ImageTransform]:
+                  roi_margin: float = 0.1, bits_stored: int | None = None, scan_crop: bool = False,
+                  grey: GreyRule = "auto", intensity: IntensityRule = "none") -> tuple[torch.Tensor, ImageTransform]:
     """Decoded pixels -> ``(channels, size, size)`` uint8 tensor and the transform from the original pixels.
 
     Parameters
@@ -113,6 +119,12 @@ def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.
         Significant bits of uint16 pixels (DICOM BitsStored, see :func:`stored_bits`): values are mapped by
         ``round(min(v, 2**bits_stored - 1) * 255 / (2**bits_stored - 1))``. None (16-bit PNG/TIFF): the full range,
         ``v * 255 / 65535``. Ignored for uint8 pixels.
+    scan_crop : bool, default False
+        Crop to :func:`nodescope.data.scan_region` first (with a mask, the ROI is the mask's box inside it).
+    grey : {"auto", "tint"}, default "auto"
+        ``"tint"``: :func:`nodescope.data.untint` after the 8-bit mapping; ``"auto"``: pixels as decoded.
+    intensity : {"none", "percentile", "clahe"}, default "none"
+        :func:`nodescope.data.normalise_intensity` of the (cropped) image.
 
     Returns
     -------
@@ -131,17 +143,23 @@ def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.
     if arr.shape[-1] == 4:
         arr = arr[..., :3]
     in_shape = (int(arr.shape[0]), int(arr.shape[1]))
-    box = (0, 0, *in_shape)
+    if mask is not None and mask.shape[:2] != arr.shape[:2]:
+        raise DataError(f"mask: size {mask.shape[:2]} differs from image size {arr.shape[:2]}")
+    box = scan_region(arr) if scan_crop else (0, 0, *in_shape)
+    arr = arr[box[0]:box[2], box[1]:box[3]]
     if mask is not None:
-        if mask.shape[:2] != arr.shape[:2]:
-            raise DataError(f"mask: size {mask.shape[:2]} differs from image size {arr.shape[:2]}")
-        found = mask_box(mask, roi_margin)
+        found = mask_box(mask[box[0]:box[2], box[1]:box[3]], roi_margin)
         if found is None:
             log.warning("empty mask: the whole image is used")
         else:
-            box = found
-            arr = arr[box[0]:box[2], box[1]:box[3]]
+            arr = arr[found[0]:found[2], found[1]:found[3]]
+            box = (box[0] + found[0], box[1] + found[1], box[0] + found[2], box[1] + found[3])
     arr = _to_uint8(arr, bits_stored)
+    if grey == "tint":
+        arr = untint(arr)
+    elif grey != "auto":
+        raise ConfigError(f"grey: expected 'auto' or 'tint', got {grey!r}")
+    arr = normalise_intensity(arr, intensity)
     x = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).float()  # (C, H, W); copy: arr may be read-only
     if x.shape[0] == 1 and channels == 3:
         x = x.expand(3, -1, -1)

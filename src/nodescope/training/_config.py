@@ -31,7 +31,8 @@ class TrainConfig(BaseModel):
     ``splits_file`` (reuse a run's splits.csv so several runs share folds), ``val_fraction`` (inner validation
     groups of each training fold, for early stopping and checkpoint selection).
     Model: ``backbone``, ``weights`` (none | imagenet | path), ``head``, ``hidden``, ``dropout``, ``channels``,
-    ``image_size``, ``roi`` (none | mask), ``roi_margin``.
+    ``image_size``, ``roi`` (none | mask), ``roi_margin``; appearance steps recorded in the bundle's input spec:
+    ``scan_crop``, ``grey`` (auto | tint), ``intensity`` (none | percentile | clahe).
     Optimisation: ``epochs``, ``batch_size``, ``optimizer`` (adamw | adam), ``lr``, ``weight_decay``, ``scheduler``
     (cosine | step | none), ``step_size``, ``gamma``, ``patience`` (early stopping on val loss; 0 = off),
     ``imbalance`` (none | oversample | class_weights), ``augment`` (none | light | standard),
@@ -77,6 +78,11 @@ class TrainConfig(BaseModel):
     image_size: int = Field(224, ge=1, description="input side in pixels")
     roi: Literal["none", "mask"] = Field("none", description="none | mask (crop to the mask box)")
     roi_margin: float = Field(0.1, ge=0.0, allow_inf_nan=False, description="margin around the mask box, x box side")
+    scan_crop: bool = Field(False, description="crop every image to its scan region first (UI, text, rulers cut away)")
+    grey: Literal["auto", "tint"] = Field("auto", description="auto | tint (colour-tinted grey images made grey; "
+                                                              "colour Doppler kept)")
+    intensity: Literal["none", "percentile", "clahe"] = Field(
+        "none", description="none | percentile (1-99 % stretch) | clahe: per-image intensity normalisation")
 
     # optimisation
     epochs: int = Field(30, ge=1, description="training epochs per fold")

@@ -1,0 +1,154 @@
+"""Appearance steps that make images from different scanners look alike: tint removal and intensity normalisation.
+
+Each is an input option recorded in a bundle's ``input`` block (:class:`nodescope.models.InputSpec`: ``grey``,
+``intensity``), so prediction repeats exactly what training did. All work on ``(H, W, C)`` uint8 arrays
+(``C`` in {1, 3}) and return uint8 arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from nodescope.errors import ConfigError, DataError
+
+__all__ = ["GreyRule", "IntensityRule", "normalise_intensity", "tint_direction", "untint"]
+
+GreyRule = Literal["auto", "tint"]
+IntensityRule = Literal["none", "percentile", "clahe"]
+
+
+def _check_uint8(img: np.ndarray) -> np.ndarray:
+    arr = np.asarray(img)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[-1] not in (1, 3):
+        raise DataError(f"expected a (H, W, 1) or (H, W, 3) uint8 image, got {arr.dtype} of shape {arr.shape}")
+    return arr
+
+
+def tint_direction(img: np.ndarray) -> tuple[np.ndarray, float]:
+    """The dominant colour direction of an RGB image and the fraction of pixels off it.
+
+    The direction ``v`` (unit, non-negative) is the leading eigenvector of ``X^T X`` over the pixels ``X (N, 3)``
+    -- the uncentred first principal axis, i.e. the colour a tinted grey image is made of, ``x = g * k``. A pixel
+    is *off* the direction when its residual ``|x - (x . v) v|`` exceeds 8 grey levels.
+
+    Parameters
+    ----------
+    img : numpy.ndarray
+        ``(H, W, 3)`` uint8.
+
+    Returns
+    -------
+    v : numpy.ndarray
+        ``(3,)`` unit vector.
+    off : float
+        Fraction of pixels more than 8 grey levels from the line through 0 along ``v``.
+    """
+    arr = _check_uint8(img)
+    if arr.shape[-1] != 3:
+        raise DataError(f"tint_direction needs an RGB image, got shape {arr.shape}")
+    x = arr.reshape(-1, 3).astype(np.float64)
+    _w, vecs = np.linalg.eigh(x.T @ x)
+    v = np.abs(vecs[:, -1])
+    if not np.any(v > 0):  # an all-black image
+        return np.full(3, 1 / np.sqrt(3)), 0.0
+    res = x - np.outer(x @ v, v)
+    return v, float((np.einsum("ij,ij->i", res, res) > 64.0).mean())
+
+
+def untint(img: np.ndarray, *, max_off: float = 0.02) -> np.ndarray:
+    """Tint-robust grey conversion: a colour-tinted grey image -> its grey levels; real colour left alone.
+
+    A tinted B-mode image stores ``x = g * k`` with one colour ``k`` (e.g. ``(0.85, 0.90, 1.00)`` for the bluish
+    tint of many BrEaST images); luma would darken it by ``0.299 k_R + 0.587 k_G + 0.114 k_B``. With ``v`` from
+    :func:`tint_direction` and ``k = v / max(v)``, the grey level is ``g = (x . v) / |k|``, exact for a pure tint
+    (``k = (1, 1, 1)`` gives back a grey image unchanged). Images with real colour content -- colour Doppler,
+    elastography: more than ``max_off`` of the pixels off the dominant direction -- are returned unchanged, so a
+    colour modality is never turned grey; small colour marks (calipers, text) below that fraction are projected
+    like the rest.
+
+    Parameters
+    ----------
+    img : numpy.ndarray
+        ``(H, W, C)`` uint8, ``C`` in {1, 3}; one channel is returned as is.
+    max_off : float, default 0.02
+        Largest fraction of off-direction pixels for the image to count as tinted grey.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 1)`` uint8 for a tinted grey image, otherwise ``img`` itself.
+    """
+    arr = _check_uint8(img)
+    if not 0 <= max_off < 1:
+        raise ConfigError(f"max_off must be in [0, 1), got {max_off}")
+    if arr.shape[-1] == 1:
+        return arr
+    v, off = tint_direction(arr)
+    if off > max_off:
+        return arr
+    k = v / v.max()
+    g = arr.astype(np.float64) @ v / np.linalg.norm(k)
+    return np.clip(np.rint(g), 0, 255).astype(np.uint8)[..., None]
+
+
+def _percentile(arr: np.ndarray, lo_q: float, hi_q: float) -> np.ndarray:
+    level = arr.max(axis=-1)
+    lo, hi = np.percentile(level, [lo_q, hi_q])
+    if hi <= lo:
+        return arr
+    out = (arr.astype(np.float32) - lo) * (255.0 / (hi - lo))
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _clahe(arr: np.ndarray, clip_limit: float, tiles: int) -> np.ndarray:
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ConfigError("intensity 'clahe' needs OpenCV (the opencv-python-headless package, installed with the "
+                          "explain extra); install it or use intensity 'percentile'") from None
+    clahe = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=(int(tiles), int(tiles)))
+    if arr.shape[-1] == 1:
+        return clahe.apply(np.ascontiguousarray(arr[..., 0]))[..., None]
+    lab = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2LAB)
+    lab[..., 0] = clahe.apply(np.ascontiguousarray(lab[..., 0]))
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+def normalise_intensity(img: np.ndarray, rule: IntensityRule, *, low: float = 1.0, high: float = 99.0,
+                        clip_limit: float = 2.0, tiles: int = 8) -> np.ndarray:
+    """Per-image intensity normalisation, so gain and dynamic-range settings of other scanners matter less.
+
+    - ``"none"``: unchanged.
+    - ``"percentile"``: linear stretch ``255 * (x - p_low) / (p_high - p_low)``, clipped to 0..255, with the
+      percentiles of the per-pixel channel maximum (all channels share one map, so colours keep their hue); an
+      image with ``p_high <= p_low`` (flat) is unchanged.
+    - ``"clahe"``: contrast-limited adaptive histogram equalisation (OpenCV ``createCLAHE``, ``clip_limit``,
+      ``tiles x tiles`` grid) of a grey image, or of the L channel (CIE L*a*b*) of a colour image.
+
+    Parameters
+    ----------
+    img : numpy.ndarray
+        ``(H, W, C)`` uint8, ``C`` in {1, 3}.
+    rule : {"none", "percentile", "clahe"}
+    low, high : float, default 1, 99
+        Percentiles of the stretch.
+    clip_limit : float, default 2.0
+    tiles : int, default 8
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape, uint8.
+    """
+    arr = _check_uint8(img)
+    if rule == "none":
+        return arr
+    if rule == "percentile":
+        if not 0 <= low < high <= 100:
+            raise ConfigError(f"percentiles must satisfy 0 <= low < high <= 100, got {low}, {high}")
+        return _percentile(arr, low, high)
+    if rule == "clahe":
+        return _clahe(arr, clip_limit, tiles)
+    raise ConfigError(f"intensity: expected 'none', 'percentile' or 'clahe', got {rule!r}")

@@ -1,0 +1,103 @@
+"""Tint removal, intensity normalisation and the appearance steps of prepare_image, on arrays with known answers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from nodescope.data import normalise_intensity, scan_region, tint_direction, untint
+from nodescope.errors import BundleError, ConfigError, DataError
+from nodescope.models import InputSpec, prepare_image
+
+TINT = np.array([0.85, 0.90, 1.00])  # the bluish B-mode tint measured on BrEaST images
+
+
+def tinted(grey: np.ndarray, tint: np.ndarray = TINT) -> np.ndarray:
+    return np.clip(np.rint(grey[..., None].astype(np.float64) * tint), 0, 255).astype(np.uint8)
+
+
+def test_untint_recovers_the_grey_levels(rng: np.random.Generator) -> None:
+    grey = rng.integers(0, 256, (60, 70), dtype=np.uint8)
+    v, off = tint_direction(tinted(grey))
+    np.testing.assert_allclose(v / v.max(), TINT, atol=2e-3)
+    assert off == 0.0
+    back = untint(tinted(grey))
+    assert back.shape == (60, 70, 1) and back.dtype == np.uint8
+    assert np.abs(back[..., 0].astype(int) - grey).max() <= 1  # rounding of the stored tint only
+    # luma would darken the image by 0.299*0.85 + 0.587*0.90 + 0.114 = 0.896
+    same = np.repeat(grey[..., None], 3, axis=-1)
+    np.testing.assert_array_equal(untint(same)[..., 0], grey)  # plain grey: unchanged
+    np.testing.assert_array_equal(untint(grey[..., None]), grey[..., None])  # one channel: as is
+
+
+def test_untint_leaves_colour_doppler_alone(rng: np.random.Generator) -> None:
+    img = tinted(rng.integers(0, 256, (50, 50), dtype=np.uint8))
+    img[10:30, 10:30] = (200, 30, 30)  # a red/blue flow box: 16 % of the pixels are colour
+    img[30:40, 10:30] = (20, 40, 220)
+    out = untint(img)
+    assert out is img
+    calipers = tinted(rng.integers(0, 256, (50, 50), dtype=np.uint8))
+    calipers[20, 20:26] = (255, 255, 0)  # small yellow marks (< 2 %): still a tinted grey image
+    assert untint(calipers).shape == (50, 50, 1)
+    with pytest.raises(ConfigError, match="max_off"):
+        untint(img, max_off=2)
+    with pytest.raises(DataError, match="uint8"):
+        untint(img.astype(np.float32))
+
+
+def test_normalise_intensity_known_values(rng: np.random.Generator) -> None:
+    ramp = np.tile(np.arange(50, 151, dtype=np.uint8), (10, 1))[..., None]  # values 50..150
+    out = normalise_intensity(ramp, "percentile", low=0, high=100)
+    assert out[0, 0, 0] == 0 and out[0, -1, 0] == 255 and out[0, 40, 0] == 102  # (90 - 50) * 255 / 100
+    np.testing.assert_array_equal(normalise_intensity(ramp, "none"), ramp)
+    flat = np.full((5, 5, 1), 7, np.uint8)
+    np.testing.assert_array_equal(normalise_intensity(flat, "percentile"), flat)
+    dim = rng.integers(20, 60, (64, 64, 1), dtype=np.uint8)
+    eq = normalise_intensity(dim, "clahe")
+    assert eq.shape == dim.shape and eq.dtype == np.uint8 and eq.std() > 2 * dim.std()
+    rgb = normalise_intensity(np.repeat(dim, 3, axis=-1), "clahe")
+    assert rgb.shape == (64, 64, 3)
+    with pytest.raises(ConfigError, match="intensity"):
+        normalise_intensity(dim, "zscore")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="percentiles"):
+        normalise_intensity(dim, "percentile", low=90, high=10)
+
+
+def test_prepare_image_appearance_steps(rng: np.random.Generator) -> None:
+    img = np.zeros((120, 160, 3), np.uint8)
+    grey = rng.integers(40, 200, (80, 100), dtype=np.uint8)
+    img[20:100, 30:130] = tinted(grey)
+    img[5:10, 10:150:3] = 255  # title text
+    for row in range(25, 95, 10):  # ruler, 10 px away from the scan
+        img[row : row + 2, 14:20] = 250
+    assert scan_region(img) == (20, 30, 100, 130)
+    x, tr = prepare_image(img, size=40, channels=3, scan_crop=True, grey="tint", intensity="percentile")
+    assert tr.crop == (20, 30, 100, 130)
+    expect, _ = prepare_image(normalise_intensity(untint(img[20:100, 30:130]), "percentile"), size=40, channels=3)
+    torch.testing.assert_close(x, expect)
+    assert torch.equal(x[0], x[2])  # grey again: the tint is gone
+    # with a mask, the ROI is the mask's box inside the scan region, in original coordinates
+    mask = np.zeros(img.shape[:2], np.uint8)
+    mask[40:60, 50:90] = 1
+    _, tr = prepare_image(img, size=40, mask=mask, roi_margin=0, scan_crop=True)
+    assert tr.crop == (40, 50, 60, 90)
+    with pytest.raises(ConfigError, match="grey"):
+        prepare_image(img, size=40, grey="luma")  # type: ignore[arg-type]
+
+
+def test_input_spec_records_the_steps() -> None:
+    base = {"image_size": 32, "channels": 3, "mean": [0.5] * 3, "std": [0.25] * 3}
+    plain = InputSpec.from_dict(base)
+    assert (plain.scan_crop, plain.grey, plain.intensity) == (False, "auto", "none")
+    assert not {"scan_crop", "grey", "intensity"} & set(plain.to_dict())  # old bundles stay byte-identical
+    spec = InputSpec.from_dict({**base, "scan_crop": True, "grey": "tint", "intensity": "clahe"})
+    d = json.loads(json.dumps(spec.to_dict()))
+    assert d["scan_crop"] is True and d["grey"] == "tint" and d["intensity"] == "clahe"
+    assert InputSpec.from_dict(d) == spec
+    with pytest.raises(BundleError, match=r"input\.intensity"):
+        InputSpec.from_dict({**base, "intensity": "zscore"})
+    with pytest.raises(BundleError, match=r"input\.scan_crop"):
+        InputSpec.from_dict({**base, "scan_crop": "yes"})
