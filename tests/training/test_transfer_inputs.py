@@ -60,5 +60,17 @@ def test_train_records_steps_and_predict_repeats_them(tmp_path: Path) -> None:
     np.testing.assert_allclose(again["p_malignant"].to_numpy(),
                                pred[pred["split"] == "external"].sort_values("image")["p_malignant"].to_numpy(),
                                atol=1e-6)
+    # AdaBN at predict time: BatchNorm statistics from the external images, the bundle's files untouched
+    weights = (run / "final" / "bundle" / "weights.safetensors").read_bytes()
+    out = tmp_path / "adapted.csv"
+    r = CliRunner().invoke(app, ["predict", str(run / "final" / "bundle"), str(ext), "-o", str(out), "--adapt-bn"])
+    assert r.exit_code == 0, r.output
+    adapted = pd.read_csv(out).sort_values("image")
+    assert (adapted["bn_adapted"] == 4).all()
+    assert not np.allclose(adapted["p_malignant"], again["p_malignant"], atol=1e-6)
+    assert (run / "final" / "bundle" / "weights.safetensors").read_bytes() == weights
+    r = CliRunner().invoke(app, ["predict", str(run / "final" / "bundle"), str(ext), "-o", str(tmp_path / "o.csv"),
+                                 "--adapt-bn", "--engine", "onnx"])
+    assert r.exit_code == 2 and "engine 'torch'" in r.output
     r = CliRunner().invoke(app, ["train", str(m), "-o", str(tmp_path / "bad"), "--intensity", "zscore"])
     assert r.exit_code == 2 and "--intensity" in r.output

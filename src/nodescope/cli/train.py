@@ -191,6 +191,8 @@ def register(app: typer.Typer) -> None:
                  "trained with --roi mask")] = None,
         fusion: Annotated[str, typer.Option(callback=choice("mean", "vote", "staple"),
                                             help="fusion of several --segmenter bundles")] = "mean",
+        adapt_bn: Annotated[bool, typer.Option(
+            help="re-estimate BatchNorm statistics on these images first (AdaBN; no labels; torch engine)")] = False,
     ) -> None:
         """Predict images with a bundle; writes a predictions CSV (contract columns + y_pred at the bundle threshold).
 
@@ -208,7 +210,8 @@ def register(app: typer.Typer) -> None:
             source = automatic_roi(Segmenter(segmenter, fusion=fusion))  # type: ignore[arg-type]
         with max_pixels_limit(max_pixels):
             df = predict_files(b, inputs, tta=tta, engine=engine, split=split,  # type: ignore[arg-type]
-                               batch_size=batch_size, group_col=group_col, threads=threads, mask_source=source)
+                               batch_size=batch_size, group_col=group_col, threads=threads, mask_source=source,
+                               adapt_bn=adapt_bn)
         atomic_write_csv(df, output, index=False)
         console.print(f"{len(df)} image(s) predicted with {b.name} ({engine}) -> {output}")
         print_paths(output)
