@@ -114,7 +114,7 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-    from nodescope.training._augment import UltrasoundAugment
+    from nodescope.training._augment import augmentation
     from nodescope.training._data import ImageDataModule
     from nodescope.training._module import ClassifierModule
 
@@ -127,11 +127,11 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
     if cfg.imbalance == "class_weights":
         counts = np.bincount(y[train_idx], minlength=k).astype(float)
         cw = (counts.sum() / (k * np.maximum(counts, 1))).tolist()
-    module = ClassifierModule(net, mean, std, augment=UltrasoundAugment.from_level(cfg.augment), class_weights=cw,
+    module = ClassifierModule(net, mean, std, augment=augmentation(cfg), class_weights=cw,
                               optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay,
                               scheduler=cfg.scheduler, step_size=cfg.step_size, gamma=cfg.gamma,
                               max_epochs=cfg.epochs, modality_dropout=cfg.modality_dropout,
-                              fusion=cfg.fusion == "intermediate")
+                              fusion=cfg.fusion == "intermediate", mixup=cfg.mixup)
     dm = ImageDataModule(samples.images, torch.tensor(y), train_idx, val_idx, batch_size=cfg.batch_size,
                          oversample=cfg.imbalance == "oversample", seed=seed, present=samples.present)
     has_val = len(val_idx) > 0

@@ -35,7 +35,8 @@ class TrainConfig(BaseModel):
     ``scan_crop``, ``grey`` (auto | tint), ``intensity`` (none | percentile | clahe).
     Optimisation: ``epochs``, ``batch_size``, ``optimizer`` (adamw | adam), ``lr``, ``weight_decay``, ``scheduler``
     (cosine | step | none), ``step_size``, ``gamma``, ``patience`` (early stopping on val loss; 0 = off),
-    ``imbalance`` (none | oversample | class_weights), ``augment`` (none | light | standard),
+    ``imbalance`` (none | oversample | class_weights), ``augment`` (none | light | standard), ultrasound extras
+    ``aug_depth``, ``aug_tgc``, ``aug_blur``, ``aug_calipers`` (0 = off), ``mixup`` (Beta parameter, 0 = off),
     ``modality_dropout`` (fusion).
     Runtime: ``seed``, ``deterministic``, ``devices``, ``accelerator``, ``strategy``, ``precision`` (auto = 16-mixed
     on GPU, 32 on CPU), ``num_threads``, ``final_model`` (refit on all development data | none = fold-model mean for
@@ -98,6 +99,15 @@ class TrainConfig(BaseModel):
         "oversample", description="none | oversample | class_weights")
     augment: Literal["none", "light", "standard"] = Field("standard", description="none | light | standard")
     modality_dropout: float = Field(0.2, ge=0.0, lt=1.0, description="fusion: chance to drop a modality")
+    aug_depth: float = Field(0.0, ge=0.0, allow_inf_nan=False, description="augmentation: max extra zoom anchored "
+                                                                           "at the top edge (depth setting; 0 = off)")
+    aug_tgc: float = Field(0.0, ge=0.0, allow_inf_nan=False, description="augmentation: strength of random "
+                                                                         "time-gain-compensation curves (0 = off)")
+    aug_blur: float = Field(0.0, ge=0.0, allow_inf_nan=False, description="augmentation: max Gaussian blur sigma, "
+                                                                          "pixels (0 = off)")
+    aug_calipers: float = Field(0.0, ge=0.0, le=1.0, description="augmentation: chance of synthetic caliper marks "
+                                                                 "(0 = off)")
+    mixup: float = Field(0.0, ge=0.0, allow_inf_nan=False, description="mixup Beta(a, a) parameter (0 = off)")
 
     # runtime
     seed: int = Field(0, ge=0, description="seed of splits, sampling and initialisation")
@@ -127,6 +137,12 @@ class TrainConfig(BaseModel):
     def _fusion(self) -> TrainConfig:
         if self.fusion == "intermediate" and (not self.modalities or len(self.modalities) < 2):
             raise ValueError("fusion='intermediate' needs modalities with at least 2 names")
+        extras = {k: getattr(self, k) for k in ("aug_depth", "aug_tgc", "aug_blur", "aug_calipers")}
+        if self.augment == "none" and any(v > 0 for v in extras.values()):
+            on = ", ".join(k for k, v in extras.items() if v > 0)
+            raise ValueError(f"{on} add to the augmentation, but augment is 'none'; use augment light or standard")
+        if self.mixup > 0 and self.fusion == "intermediate":
+            raise ValueError("mixup is for single-image models; it cannot be combined with fusion='intermediate'")
         if self.fusion == "intermediate" and self.modality:
             raise ValueError("modality (one modality) and fusion='intermediate' exclude each other")
         if self.splits_file is not None and self.test_size > 0:
