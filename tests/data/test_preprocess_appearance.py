@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from nodescope.data import normalise_intensity, scan_region, tint_direction, untint
+from nodescope.data import inpaint_marks, mark_mask, normalise_intensity, scan_region, tint_direction, untint
 from nodescope.errors import BundleError, ConfigError, DataError
 from nodescope.models import InputSpec, prepare_image
 
@@ -92,12 +92,54 @@ def test_input_spec_records_the_steps() -> None:
     base = {"image_size": 32, "channels": 3, "mean": [0.5] * 3, "std": [0.25] * 3}
     plain = InputSpec.from_dict(base)
     assert (plain.scan_crop, plain.grey, plain.intensity) == (False, "auto", "none")
-    assert not {"scan_crop", "grey", "intensity"} & set(plain.to_dict())  # old bundles stay byte-identical
-    spec = InputSpec.from_dict({**base, "scan_crop": True, "grey": "tint", "intensity": "clahe"})
+    assert not {"scan_crop", "grey", "intensity", "marks"} & set(plain.to_dict())  # old bundles stay byte-identical
+    spec = InputSpec.from_dict({**base, "scan_crop": True, "grey": "tint", "intensity": "clahe", "marks": "inpaint"})
     d = json.loads(json.dumps(spec.to_dict()))
-    assert d["scan_crop"] is True and d["grey"] == "tint" and d["intensity"] == "clahe"
+    assert d["scan_crop"] is True and d["grey"] == "tint" and d["intensity"] == "clahe" and d["marks"] == "inpaint"
     assert InputSpec.from_dict(d) == spec
     with pytest.raises(BundleError, match=r"input\.intensity"):
         InputSpec.from_dict({**base, "intensity": "zscore"})
     with pytest.raises(BundleError, match=r"input\.scan_crop"):
         InputSpec.from_dict({**base, "scan_crop": "yes"})
+
+
+def caliper_image(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth speckle-like tissue (tinted) with two white caliper crosses, a yellow dotted line and white text."""
+    from scipy import ndimage
+
+    tissue = ndimage.gaussian_filter(rng.normal(100, 40, (80, 100)), 1.0).clip(20, 170).astype(np.uint8)
+    img = tinted(tissue)
+    marks = np.zeros((80, 100), bool)
+    for r, c in ((20, 25), (55, 70)):  # caliper crosses: 1-px lines, arms of 4 px
+        marks[r, c - 4 : c + 5] = True
+        marks[r - 4 : r + 5, c] = True
+    img[marks] = 255
+    line = np.zeros_like(marks)
+    for k in range(1, 11):  # dotted measurement line in yellow
+        line[20 + 35 * k // 11, 25 + 45 * k // 11] = True
+    img[line] = (255, 230, 0)
+    img[70:73, 5:30:3] = 250  # text strokes
+    return img, tissue
+
+
+def test_mark_mask_and_inpainting_known_marks(rng: np.random.Generator) -> None:
+    from scipy import ndimage
+
+    img, tissue = caliper_image(rng)
+    truth = (img.max(axis=-1) >= 250) | (img.max(axis=-1).astype(int) - img.min(axis=-1) > 100)
+    found = mark_mask(img)
+    assert found[truth].all()  # every mark pixel found
+    near = ndimage.binary_dilation(truth, structure=np.ones((5, 5), bool))
+    assert not found[~near].any()  # and nothing away from them (the mask is dilated by 1 px)
+    assert not mark_mask(tinted(tissue)).any()  # tissue alone: no mark
+    out = inpaint_marks(img)
+    np.testing.assert_array_equal(out[~found], img[~found])  # nothing outside the marks changes
+    grey_out = untint(out)[..., 0].astype(int)
+    # the filled marks are tissue-like again: within the tissue's range and close to the unmarked image there
+    assert grey_out[truth].max() <= 200 and np.abs(grey_out[truth] - tissue[truth]).mean() < 30
+    doppler = img.copy()
+    doppler[30:50, 30:60] = (220, 20, 20)  # colour flow (7.5 % of pixels): colour is signal, not a mark
+    assert not mark_mask(doppler)[35:45, 35:55].any()
+    x, _ = prepare_image(img, size=40, marks="inpaint", grey="tint")
+    y, _ = prepare_image(out, size=40, grey="tint")
+    torch.testing.assert_close(x, y)

@@ -1,6 +1,15 @@
 """Data: manifest, image I/O, preprocessing, patient-level splits, importers and synthetic demo data."""
 
-from nodescope.data._appearance import GreyRule, IntensityRule, normalise_intensity, tint_direction, untint
+from nodescope.data._appearance import (
+    GreyRule,
+    IntensityRule,
+    MarksRule,
+    inpaint_marks,
+    mark_mask,
+    normalise_intensity,
+    tint_direction,
+    untint,
+)
 from nodescope.data._duplicates import duplicate_groups, thumbnail
 from nodescope.data._importers import (
     DUP_GROUP_COLUMN,
@@ -74,6 +83,7 @@ __all__ = [
     "Manifest",
     "ManifestError",
     "ManifestProblem",
+    "MarksRule",
     "SplitMethod",
     "SyntheticDataset",
     "UltrasoundImage",
@@ -85,9 +95,11 @@ __all__ = [
     "import_busi",
     "import_image_folder",
     "import_table",
+    "inpaint_marks",
     "join_clinical",
     "make_splits",
     "make_synthetic_dataset",
+    "mark_mask",
     "max_pixels_limit",
     "normalise_intensity",
     "read_clinical",

@@ -1,22 +1,24 @@
 """Appearance steps that make images from different scanners look alike: tint removal and intensity normalisation.
 
 Each is an input option recorded in a bundle's ``input`` block (:class:`nodescope.models.InputSpec`: ``grey``,
-``intensity``), so prediction repeats exactly what training did. All work on ``(H, W, C)`` uint8 arrays
+``intensity``), so prediction repeats exactly what training did; ``marks``: caliper and annotation marks inpainted. All work on ``(H, W, C)`` uint8 arrays
 (``C`` in {1, 3}) and return uint8 arrays.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from nodescope.errors import ConfigError, DataError
 
-__all__ = ["GreyRule", "IntensityRule", "normalise_intensity", "tint_direction", "untint"]
+__all__ = ["GreyRule", "IntensityRule", "MarksRule", "inpaint_marks", "mark_mask", "normalise_intensity",
+           "tint_direction", "untint"]
 
 GreyRule = Literal["auto", "tint"]
 IntensityRule = Literal["none", "percentile", "clahe"]
+MarksRule = Literal["keep", "inpaint"]
 
 
 def _check_uint8(img: np.ndarray) -> np.ndarray:
@@ -103,11 +105,7 @@ def _percentile(arr: np.ndarray, lo_q: float, hi_q: float) -> np.ndarray:
 
 
 def _clahe(arr: np.ndarray, clip_limit: float, tiles: int) -> np.ndarray:
-    try:
-        import cv2
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ConfigError("intensity 'clahe' needs OpenCV (the opencv-python-headless package, installed with the "
-                          "explain extra); install it or use intensity 'percentile'") from None
+    cv2: Any = _cv2()
     clahe = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=(int(tiles), int(tiles)))
     if arr.shape[-1] == 1:
         return clahe.apply(np.ascontiguousarray(arr[..., 0]))[..., None]
@@ -152,3 +150,76 @@ def normalise_intensity(img: np.ndarray, rule: IntensityRule, *, low: float = 1.
     if rule == "clahe":
         return _clahe(arr, clip_limit, tiles)
     raise ConfigError(f"intensity: expected 'none', 'percentile' or 'clahe', got {rule!r}")
+
+
+def _cv2() -> Any:
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ConfigError("this step needs OpenCV (the opencv-python-headless package, installed with the explain "
+                          "extra); install it or leave the option off") from None
+    return cv2
+
+
+def mark_mask(img: np.ndarray, *, colour_spread: int = 60, contrast: int = 70, min_level: int = 180,
+              window: int = 9, max_off: float = 0.02) -> np.ndarray:
+    """Pixels of burned-in annotation marks: calipers, measurement lines, text, coloured symbols.
+
+    A pixel is a mark when it is (a) strongly coloured -- channel spread ``max - min > colour_spread`` -- in an image
+    whose colour is otherwise a tint of grey (:func:`tint_direction` off-fraction <= ``max_off``; in colour Doppler
+    or elastography images colour is signal, so rule (a) is skipped), or (b) a thin bright structure: brighter than
+    ``min_level`` and more than ``contrast`` grey levels above the median of its ``window x window`` neighbourhood
+    (a white top-hat against speckle, whose bright grains are far less above their local median). The mask is
+    dilated by one pixel to cover anti-aliased edges.
+
+    Parameters
+    ----------
+    img : numpy.ndarray
+        ``(H, W, C)`` uint8, ``C`` in {1, 3}.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` bool.
+    """
+    from scipy import ndimage
+
+    arr = _check_uint8(img)
+    level = arr.max(axis=-1)
+    marks = np.zeros(level.shape, bool)
+    if arr.shape[-1] == 3:
+        spread = level.astype(np.int16) - arr.min(axis=-1).astype(np.int16)
+        if tint_direction(arr)[1] <= max_off:
+            marks |= spread > colour_spread
+    local = ndimage.median_filter(level, size=int(window), mode="reflect")
+    marks |= (level >= min_level) & (level.astype(np.int16) - local.astype(np.int16) > contrast)
+    return ndimage.binary_dilation(marks, structure=np.ones((3, 3), bool))
+
+
+def inpaint_marks(img: np.ndarray, *, radius: int = 3) -> np.ndarray:
+    """Annotation marks (:func:`mark_mask`) filled in from their surroundings (OpenCV ``inpaint``, Telea 2004).
+
+    Parameters
+    ----------
+    img : numpy.ndarray
+        ``(H, W, C)`` uint8, ``C`` in {1, 3}.
+    radius : int, default 3
+        Inpainting neighbourhood radius in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape; pixels outside the mark mask are unchanged.
+    """
+    arr = _check_uint8(img)
+    mask = mark_mask(arr)
+    if not mask.any():
+        return arr
+    cv2 = _cv2()
+    m8 = mask.astype(np.uint8) * 255
+    if arr.shape[-1] == 1:
+        out = cv2.inpaint(np.ascontiguousarray(arr[..., 0]), m8, int(radius), cv2.INPAINT_TELEA)[..., None]
+    else:
+        out = cv2.inpaint(np.ascontiguousarray(arr), m8, int(radius), cv2.INPAINT_TELEA)
+    out[~mask] = arr[~mask]
+    return out

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from nodescope.data import GreyRule, ImageTransform, IntensityRule, UltrasoundImage
+from nodescope.data import GreyRule, ImageTransform, IntensityRule, MarksRule, UltrasoundImage
 from nodescope.errors import BundleError, DataError
 from nodescope.models._preprocess import (
     UINT16_RULE,
@@ -39,8 +39,8 @@ BUNDLE_FORMAT = "nodescope-bundle"
 BUNDLE_FORMAT_VERSION = 2
 
 _INPUT_KEYS = {"image_size", "channels", "mean", "std", "resize", "scale", "roi", "roi_margin", "uint16", "tta",
-               "scan_crop", "grey", "intensity"}
-_STEP_DEFAULTS: dict[str, Any] = {"scan_crop": False, "grey": "auto", "intensity": "none"}
+               "scan_crop", "grey", "intensity", "marks"}
+_STEP_DEFAULTS: dict[str, Any] = {"scan_crop": False, "grey": "auto", "intensity": "none", "marks": "keep"}
 
 
 def _flag(value: Any, where: str) -> bool:
@@ -96,8 +96,10 @@ class InputSpec:
         ``tint``: a colour-tinted grey image becomes grey (:func:`nodescope.data.untint`); colour content is kept.
     intensity : {"none", "percentile", "clahe"}
         Per-image intensity normalisation (:func:`nodescope.data.normalise_intensity`).
+    marks : {"keep", "inpaint"}
+        ``inpaint``: caliper and annotation marks filled in (:func:`nodescope.data.inpaint_marks`).
 
-    The last three are written to model.json only when not at their default, so bundles without them read as
+    The last four are written to model.json only when not at their default, so bundles without them read as
     before and a nodescope that does not know them refuses such a bundle instead of preparing images differently.
     """
 
@@ -114,6 +116,7 @@ class InputSpec:
     scan_crop: bool = False
     grey: GreyRule = "auto"
     intensity: IntensityRule = "none"
+    marks: MarksRule = "keep"
 
     def __post_init__(self) -> None:
         where = "input"
@@ -141,6 +144,8 @@ class InputSpec:
             raise BundleError(f"{where}.grey: expected 'auto' or 'tint', got {self.grey!r}")
         if self.intensity not in ("none", "percentile", "clahe"):
             raise BundleError(f"{where}.intensity: expected 'none', 'percentile' or 'clahe', got {self.intensity!r}")
+        if self.marks not in ("keep", "inpaint"):
+            raise BundleError(f"{where}.marks: expected 'keep' or 'inpaint', got {self.marks!r}")
 
     # ------------------------------------------------------------------------------------------------ images
     def prepare(self, image: UltrasoundImage | np.ndarray, *, mask: np.ndarray | None = None,
@@ -168,8 +173,9 @@ class InputSpec:
 
     def steps(self) -> dict[str, Any]:
         """The appearance options as keyword arguments of :func:`prepare_image` (``scan_crop``, ``grey``,
-        ``intensity``)."""
-        return {"scan_crop": bool(self.scan_crop), "grey": self.grey, "intensity": self.intensity}
+        ``intensity``, ``marks``)."""
+        return {"scan_crop": bool(self.scan_crop), "grey": self.grey, "intensity": self.intensity,
+                "marks": self.marks}
 
     def prepare_mask(self, mask: np.ndarray, transform: ImageTransform) -> torch.Tensor:
         """A label mask on the grid of the image that ``transform`` came from (see :func:`prepare_mask`)."""
@@ -207,7 +213,8 @@ class InputSpec:
                        uint16=d.get("uint16", legacy_uint16), tta=bool(d.get("tta", False)),
                        modalities=tuple(modalities) if modalities else None, resize=d.get("resize", "pad"),
                        scan_crop=_flag(d.get("scan_crop", False), f"{where}.scan_crop"),
-                       grey=d.get("grey", "auto"), intensity=d.get("intensity", "none"))
+                       grey=d.get("grey", "auto"), intensity=d.get("intensity", "none"),
+                       marks=d.get("marks", "keep"))
         except BundleError as exc:
             raise BundleError(f"{where.rsplit(':', 1)[0]}: {exc}" if ":" in where else str(exc)) from None
         except (TypeError, ValueError) as exc:

@@ -2,7 +2,7 @@
 
 Steps, in order: optional crop to the scan region (``scan_crop``: UI, text, rulers and colour bars cut away by
 :func:`nodescope.data.scan_region`); optional crop to the mask's bounding box plus a margin (``roi="mask"``; the box
-of the mask inside the scan region); 16-bit pixels to 8 bits (below); optional tint removal (``grey="tint"``,
+of the mask inside the scan region); 16-bit pixels to 8 bits (below); optional inpainting of caliper and annotation marks (``marks="inpaint"``); optional tint removal (``grey="tint"``,
 :func:`nodescope.data.untint`: a colour-tinted grey image becomes grey, colour Doppler is left alone); optional
 intensity normalisation (``intensity``, :func:`nodescope.data.normalise_intensity`); channel conversion (grey
 repeated to 3 channels, colour to grey by ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B); 16-bit pixels mapped to
@@ -24,7 +24,14 @@ import torch
 import torch.nn.functional as F
 
 from nodescope.data import ImageTransform, roi_box_from_mask, scan_region
-from nodescope.data._appearance import GreyRule, IntensityRule, normalise_intensity, untint
+from nodescope.data._appearance import (
+    GreyRule,
+    IntensityRule,
+    MarksRule,
+    inpaint_marks,
+    normalise_intensity,
+    untint,
+)
 from nodescope.errors import BundleError, ConfigError, DataError
 
 __all__ = ["UINT16_RULE", "RoiMode", "Uint16Rule", "mask_box", "prepare_image", "prepare_mask", "stored_bits"]
@@ -100,7 +107,8 @@ def _geometry(in_shape: tuple[int, int], box: tuple[int, int, int, int], pad: tu
 
 def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.ndarray | None = None,
                   roi_margin: float = 0.1, bits_stored: int | None = None, scan_crop: bool = False,
-                  grey: GreyRule = "auto", intensity: IntensityRule = "none") -> tuple[torch.Tensor, ImageTransform]:
+                  grey: GreyRule = "auto", intensity: IntensityRule = "none", marks: MarksRule = "keep"
+                  ) -> tuple[torch.Tensor, ImageTransform]:
     """Decoded pixels -> ``(channels, size, size)`` uint8 tensor and the transform from the original pixels.
 
     Parameters
@@ -121,6 +129,9 @@ def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.
         ``v * 255 / 65535``. Ignored for uint8 pixels.
     scan_crop : bool, default False
         Crop to :func:`nodescope.data.scan_region` first (with a mask, the ROI is the mask's box inside it).
+    marks : {"keep", "inpaint"}, default "keep"
+        ``"inpaint"``: caliper and annotation marks filled in (:func:`nodescope.data.inpaint_marks`) after the 8-bit
+        mapping, before the tint step.
     grey : {"auto", "tint"}, default "auto"
         ``"tint"``: :func:`nodescope.data.untint` after the 8-bit mapping; ``"auto"``: pixels as decoded.
     intensity : {"none", "percentile", "clahe"}, default "none"
@@ -155,6 +166,10 @@ def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.
             arr = arr[found[0]:found[2], found[1]:found[3]]
             box = (box[0] + found[0], box[1] + found[1], box[0] + found[2], box[1] + found[3])
     arr = _to_uint8(arr, bits_stored)
+    if marks == "inpaint":
+        arr = inpaint_marks(arr)
+    elif marks != "keep":
+        raise ConfigError(f"marks: expected 'keep' or 'inpaint', got {marks!r}")
     if grey == "tint":
         arr = untint(arr)
     elif grey != "auto":

@@ -32,7 +32,7 @@ class TrainConfig(BaseModel):
     groups of each training fold, for early stopping and checkpoint selection).
     Model: ``backbone``, ``weights`` (none | imagenet | path), ``head``, ``hidden``, ``dropout``, ``channels``,
     ``image_size``, ``roi`` (none | mask), ``roi_margin``; appearance steps recorded in the bundle's input spec:
-    ``scan_crop``, ``grey`` (auto | tint), ``intensity`` (none | percentile | clahe).
+    ``scan_crop``, ``grey`` (auto | tint), ``intensity`` (none | percentile | clahe), ``marks`` (keep | inpaint).
     Optimisation: ``epochs``, ``batch_size``, ``optimizer`` (adamw | adam), ``lr``, ``weight_decay``, ``scheduler``
     (cosine | step | none), ``step_size``, ``gamma``, ``patience`` (early stopping on val loss; 0 = off),
     ``imbalance`` (none | oversample | class_weights), ``augment`` (none | light | standard), ultrasound extras
@@ -84,6 +84,8 @@ class TrainConfig(BaseModel):
                                                               "colour Doppler kept)")
     intensity: Literal["none", "percentile", "clahe"] = Field(
         "none", description="none | percentile (1-99 % stretch) | clahe: per-image intensity normalisation")
+    marks: Literal["keep", "inpaint"] = Field("keep", description="keep | inpaint (caliper and annotation marks "
+                                                                  "filled in from their surroundings)")
 
     # optimisation
     epochs: int = Field(30, ge=1, description="training epochs per fold")

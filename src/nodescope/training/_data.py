@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from nodescope.data import GreyRule, ImageTransform, IntensityRule
+from nodescope.data import GreyRule, ImageTransform, IntensityRule, MarksRule
 from nodescope.errors import DataError
 from nodescope.models._preprocess import prepare_image, stored_bits
 
@@ -62,13 +62,13 @@ def pixel_hash(pixels: np.ndarray) -> str:
 
 def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_paths: Sequence | None = None,
                    roi_margin: float = 0.1, scan_crop: bool = False, grey: GreyRule = "auto",
-                   intensity: IntensityRule = "none") -> PreloadedImages:
+                   intensity: IntensityRule = "none", marks: MarksRule = "keep") -> PreloadedImages:
     """Decode and prepare every image (see :meth:`nodescope.models.InputSpec.prepare`).
 
     ``mask_paths`` (same length, entries may be None) switches on cropping to the mask box; a row without a mask is
     an error then, naming the image. uint16 pixels are scaled over the file's stored bits (DICOM BitsStored; full
     16-bit range otherwise), the rule :data:`nodescope.models.UINT16_RULE` that bundles record. ``scan_crop``,
-    ``grey`` and ``intensity`` are the appearance steps of :func:`nodescope.models.prepare_image` (recorded in the
+    ``grey``, ``intensity`` and ``marks`` are the appearance steps of :func:`nodescope.models.prepare_image` (recorded in the
     bundle's ``input`` block, so prediction repeats them).
     """
     from nodescope.data import read_image
@@ -89,7 +89,7 @@ def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_
             mask = read_image(mp).pixels
         out[i], tr = prepare_image(px, size=size, channels=channels, mask=mask, roi_margin=roi_margin,
                                    bits_stored=stored_bits(img.meta), scan_crop=scan_crop, grey=grey,
-                                   intensity=intensity)
+                                   intensity=intensity, marks=marks)
         transforms.append(tr)
     return PreloadedImages(out, hashes, transforms)
 

@@ -222,7 +222,8 @@ def _build_samples(cfg: TrainConfig) -> Samples:
     if cfg.roi == "mask":
         masks = [m or None for m in df["_mask"]]
     pre = preload_images(list(df["_path"]), size=cfg.image_size, channels=cfg.channels, mask_paths=masks,
-                         roi_margin=cfg.roi_margin, scan_crop=cfg.scan_crop, grey=cfg.grey, intensity=cfg.intensity)
+                         roi_margin=cfg.roi_margin, scan_crop=cfg.scan_crop, grey=cfg.grey, intensity=cfg.intensity,
+                         marks=cfg.marks)
     if "patient_id" not in df.columns:
         df["patient_id"] = df["group"]
     df["patient_id"] = df["patient_id"].where(df["patient_id"].astype(str) != "", df["group"])
