@@ -36,7 +36,7 @@ import pandas as pd
 from bench_busi_cv import subset_groups  # same folder: the scripts run as files
 
 #: The ingredients of the recipe, as TrainConfig values.
-RECIPE_PREP: dict[str, Any] = {"scan_crop": True, "grey": "tint", "intensity": "percentile"}
+RECIPE_PREP: dict[str, Any] = {"scan_crop": True, "grey": "tint", "intensity": "percentile", "marks": "inpaint"}
 RECIPE_AUG: dict[str, Any] = {"aug_depth": 0.2, "aug_tgc": 0.3, "aug_blur": 1.0, "aug_calipers": 0.3}
 
 #: name -> TrainConfig overrides; the order is the order of the runs (most informative first, for the budget).
@@ -45,6 +45,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "all": {**RECIPE_PREP, **RECIPE_AUG},
     "scan-crop": {"scan_crop": True},
     "tint": {"grey": "tint"},
+    "marks": {"marks": "inpaint"},
     "percentile": {"intensity": "percentile"},
     "clahe": {"intensity": "clahe"},
     "us-aug": dict(RECIPE_AUG),

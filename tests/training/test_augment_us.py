@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -91,3 +92,26 @@ def test_mixup_loss_is_the_mixed_cross_entropy() -> None:
     expect = lam * F.cross_entropy(logits, y) + (1 - lam) * F.cross_entropy(logits, y[perm])
     torch.testing.assert_close(loss, expect)
     assert 0 < lam < 1
+
+
+def test_site_balanced_sampling_equalises_site_class_cells() -> None:
+    from nodescope.errors import DataError
+    from nodescope.training import ImageDataModule
+    from nodescope.training._classify import site_cells
+
+    frame = pd.DataFrame({"site": ["A"] * 10 + ["B"] * 4, "label": ["benign"] * 7 + ["malignant"] * 3 +
+                          ["benign", "malignant", "malignant", "malignant"]})
+    train = np.arange(14)
+    keys = site_cells(frame, train)
+    assert keys[0] == "A|benign" and keys[-1] == "B|malignant"
+    y = torch.tensor((frame["label"] == "malignant").to_numpy(int))
+    dm = ImageDataModule(torch.zeros(14, 1, 2, 2, dtype=torch.uint8), y, train, None, oversample=True,
+                         balance_by=keys, seed=0)
+    cells = pd.Series(keys[dm.train_index]).value_counts()
+    assert set(cells.index) == {"A|benign", "A|malignant", "B|benign", "B|malignant"}
+    assert (cells == 7).all()  # every cell drawn up to the largest (A|benign, 7); originals all kept
+    assert set(dm.train_index) == set(train)
+    with pytest.raises(DataError, match="at least 2"):
+        site_cells(frame, np.arange(10))  # training rows from site A only
+    with pytest.raises(DataError, match="no 'site' column"):
+        site_cells(frame.drop(columns="site"), train)

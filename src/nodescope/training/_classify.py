@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from nodescope._progress import Progress
-from nodescope.errors import BundleError, ConfigError
+from nodescope.errors import BundleError, ConfigError, DataError
 from nodescope.evaluation import choose_threshold, make_predictions, read_predictions
 from nodescope.training._config import TrainConfig
 from nodescope.training._samples import Samples
@@ -133,7 +133,8 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
                               max_epochs=cfg.epochs, modality_dropout=cfg.modality_dropout,
                               fusion=cfg.fusion == "intermediate", mixup=cfg.mixup)
     dm = ImageDataModule(samples.images, torch.tensor(y), train_idx, val_idx, batch_size=cfg.batch_size,
-                         oversample=cfg.imbalance == "oversample", seed=seed, present=samples.present)
+                         oversample=cfg.imbalance == "oversample", seed=seed, present=samples.present,
+                         balance_by=site_cells(samples.frame, train_idx) if cfg.site_balance else None)
     has_val = len(val_idx) > 0
     ckpt = ModelCheckpoint(dirpath=workdir / "checkpoints", filename="best-{epoch}",
                            monitor="val_loss" if has_val else None, mode="min", save_last=True, save_top_k=1)
@@ -169,6 +170,19 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
             "resumed_from": Path(resume).name if resume else None, "n_train": len(train_idx), "n_val": len(val_idx),
             "global_rank": int(trainer.global_rank)}
     return module, parts, info
+
+
+def site_cells(frame: pd.DataFrame, train_idx: np.ndarray) -> np.ndarray:
+    """``site|label`` of every sample, for site-balanced sampling; refused without a ``site`` column holding at
+    least two sites among the training rows."""
+    if "site" not in frame.columns:
+        raise DataError("site_balance: the manifest has no 'site' column (one site name per row is needed)")
+    sites = frame["site"].astype(str).to_numpy()
+    found = sorted(set(sites[train_idx]))
+    if len(found) < 2:
+        raise DataError(f"site_balance: the training rows come from {len(found)} site(s) {found}; balancing needs "
+                        "at least 2")
+    return np.char.add(np.char.add(sites, "|"), frame["label"].astype(str).to_numpy())
 
 
 def _save_model(path: Path, module: Any, parts: dict[str, Any], cfg: TrainConfig, samples: Samples,

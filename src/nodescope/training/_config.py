@@ -37,6 +37,7 @@ class TrainConfig(BaseModel):
     (cosine | step | none), ``step_size``, ``gamma``, ``patience`` (early stopping on val loss; 0 = off),
     ``imbalance`` (none | oversample | class_weights), ``augment`` (none | light | standard), ultrasound extras
     ``aug_depth``, ``aug_tgc``, ``aug_blur``, ``aug_calipers`` (0 = off), ``mixup`` (Beta parameter, 0 = off),
+    ``site_balance`` (multi-source training: (site, class) cells sampled equally),
     ``modality_dropout`` (fusion).
     Runtime: ``seed``, ``deterministic``, ``devices``, ``accelerator``, ``strategy``, ``precision`` (auto = 16-mixed
     on GPU, 32 on CPU), ``num_threads``, ``final_model`` (refit on all development data | none = fold-model mean for
@@ -110,6 +111,8 @@ class TrainConfig(BaseModel):
     aug_calipers: float = Field(0.0, ge=0.0, le=1.0, description="augmentation: chance of synthetic caliper marks "
                                                                  "(0 = off)")
     mixup: float = Field(0.0, ge=0.0, allow_inf_nan=False, description="mixup Beta(a, a) parameter (0 = off)")
+    site_balance: bool = Field(False, description="sample every (site, class) cell equally often (manifest 'site' "
+                                                  "column with >= 2 training sites)")
 
     # runtime
     seed: int = Field(0, ge=0, description="seed of splits, sampling and initialisation")

@@ -136,15 +136,21 @@ def oversample_indices(index: np.ndarray, labels: np.ndarray, seed: int) -> np.n
 
 
 class ImageDataModule(L.LightningDataModule):
-    """Train/validation loaders over preloaded tensors (``num_workers=0``: slicing memory is faster than workers)."""
+    """Train/validation loaders over preloaded tensors (``num_workers=0``: slicing memory is faster than workers).
+
+    ``oversample`` draws every class up to the largest class's count; ``balance_by`` (one key per sample, e.g.
+    ``site|class``) does the same over its keys instead, so every (site, class) cell is seen equally often.
+    """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, train_index: np.ndarray,
                  val_index: np.ndarray | None, *, batch_size: int = 32, oversample: bool = False, seed: int = 0,
-                 present: torch.Tensor | None = None) -> None:
+                 present: torch.Tensor | None = None, balance_by: np.ndarray | None = None) -> None:
         super().__init__()
         self.images, self.labels, self.present = images, labels, present
         idx = np.asarray(train_index, dtype=np.int64)
-        if oversample:
+        if balance_by is not None:  # e.g. (site, class) cells: each drawn up to the largest cell's count
+            idx = oversample_indices(idx, np.asarray(balance_by), seed)
+        elif oversample:
             idx = oversample_indices(idx, labels.numpy(), seed)
         self.train_index = idx
         self.val_index = None if val_index is None or len(val_index) == 0 else np.asarray(val_index, np.int64)
