@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -22,6 +23,8 @@ __all__ = ["adapt_batchnorm", "batchnorm_layers"]
 
 log = logging.getLogger(__name__)
 
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
 
 def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     """Every BatchNorm layer (1d/2d/3d, SyncBatchNorm, timm's BatchNormAct2d) of ``model`` that tracks running
@@ -30,8 +33,8 @@ def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats and m.running_mean is not None]
 
 
-def adapt_batchnorm(model: nn.Module, images: torch.Tensor, *, batch_size: int = 32,
-                    transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> nn.Module:
+def adapt_batchnorm(model: ModuleT, images: torch.Tensor, *, batch_size: int = 32,
+                    transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> ModuleT:
     """A copy of ``model`` whose BatchNorm running statistics are those of ``images`` (AdaBN).
 
     Every BatchNorm layer's running mean and variance are reset and re-estimated from forward passes over
