@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,3 +144,14 @@ def test_mark_mask_and_inpainting_known_marks(rng: np.random.Generator) -> None:
     x, _ = prepare_image(img, size=40, marks="inpaint", grey="tint")
     y, _ = prepare_image(out, size=40, grey="tint")
     torch.testing.assert_close(x, y)
+
+
+def test_black_image_error_names_the_file(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from nodescope.training import preload_images
+
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(tmp_path / "black.png")
+    with pytest.raises(DataError, match=r"black\.png: crop_scan_region: the image is entirely black"):
+        preload_images([tmp_path / "black.png"], size=16, scan_crop=True)
+    assert preload_images([tmp_path / "black.png"], size=16).images.shape == (1, 3, 16, 16)

@@ -140,7 +140,11 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
                 raise DataError(f"{p}: the bundle crops to the lesion (input.roi 'mask') but this image has no mask; "
                                 "give a manifest with a 'mask' column")
             mask = read_image(mp).pixels
-        imgs[i] = spec.prepare(read_image(p), mask=mask)[0]
+        decoded = read_image(p)
+        try:
+            imgs[i] = spec.prepare(decoded, mask=mask)[0]
+        except DataError as exc:  # e.g. no scan region in an all-black image: name the file
+            raise DataError(f"{p}: {exc}") from None
     if adapt_bn:
         predictor.adapt_batchnorm(imgs)
     scored = predictor.predict(imgs, tta=tta, features=features)

@@ -87,9 +87,12 @@ def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_
                 raise DataError(f"{p}: the images are cropped to their lesion (roi 'mask') but this image's manifest "
                                 "row has no mask")
             mask = read_image(mp).pixels
-        out[i], tr = prepare_image(px, size=size, channels=channels, mask=mask, roi_margin=roi_margin,
-                                   bits_stored=stored_bits(img.meta), scan_crop=scan_crop, grey=grey,
-                                   intensity=intensity, marks=marks)
+        try:
+            out[i], tr = prepare_image(px, size=size, channels=channels, mask=mask, roi_margin=roi_margin,
+                                       bits_stored=stored_bits(img.meta), scan_crop=scan_crop, grey=grey,
+                                       intensity=intensity, marks=marks)
+        except DataError as exc:  # e.g. no scan region in an all-black image: name the file
+            raise DataError(f"{p}: {exc}") from None
         transforms.append(tr)
     return PreloadedImages(out, hashes, transforms)
 
