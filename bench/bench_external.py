@@ -50,6 +50,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "clahe": {"intensity": "clahe"},
     "us-aug": dict(RECIPE_AUG),
     "mixup": {"mixup": 0.2},
+    "swa": {"weight_averaging": "swa"},
     "roi-baseline": {"roi": "mask"},
     "roi-all": {"roi": "mask", **RECIPE_PREP, **RECIPE_AUG},
 }

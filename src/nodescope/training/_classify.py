@@ -115,6 +115,7 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from nodescope.training._augment import augmentation
+    from nodescope.training._averaging import weight_averaging_callback
     from nodescope.training._data import ImageDataModule
     from nodescope.training._module import ClassifierModule
 
@@ -141,6 +142,9 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
     callbacks: list[Any] = [ckpt]
     if has_val and cfg.patience > 0:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min"))
+    averaging = weight_averaging_callback(cfg.weight_averaging, epochs=cfg.epochs, ema_decay=cfg.ema_decay)
+    if averaging is not None:
+        callbacks.append(averaging)
     loggers: list[Any] = [CSVLogger(workdir, name="logs")]
     if progress is not None:
         from nodescope.training._progress_callback import ProgressCallback

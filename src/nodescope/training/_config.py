@@ -37,7 +37,8 @@ class TrainConfig(BaseModel):
     (cosine | step | none), ``step_size``, ``gamma``, ``patience`` (early stopping on val loss; 0 = off),
     ``imbalance`` (none | oversample | class_weights), ``augment`` (none | light | standard), ultrasound extras
     ``aug_depth``, ``aug_tgc``, ``aug_blur``, ``aug_calipers`` (0 = off), ``mixup`` (Beta parameter, 0 = off),
-    ``site_balance`` (multi-source training: (site, class) cells sampled equally),
+    ``site_balance`` (multi-source training: (site, class) cells sampled equally), ``weight_averaging``
+    (none | swa | ema) and ``ema_decay``,
     ``modality_dropout`` (fusion).
     Runtime: ``seed``, ``deterministic``, ``devices``, ``accelerator``, ``strategy``, ``precision`` (auto = 16-mixed
     on GPU, 32 on CPU), ``num_threads``, ``final_model`` (refit on all development data | none = fold-model mean for
@@ -111,6 +112,9 @@ class TrainConfig(BaseModel):
     aug_calipers: float = Field(0.0, ge=0.0, le=1.0, description="augmentation: chance of synthetic caliper marks "
                                                                  "(0 = off)")
     mixup: float = Field(0.0, ge=0.0, allow_inf_nan=False, description="mixup Beta(a, a) parameter (0 = off)")
+    weight_averaging: Literal["none", "swa", "ema"] = Field(
+        "none", description="none | swa (mean of the last quarter's epoch weights) | ema (per-step moving average)")
+    ema_decay: float = Field(0.999, gt=0.0, lt=1.0, description="ema: decay per optimizer step")
     site_balance: bool = Field(False, description="sample every (site, class) cell equally often (manifest 'site' "
                                                   "column with >= 2 training sites)")
 
