@@ -48,6 +48,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "marks": {"marks": "inpaint"},
     "percentile": {"intensity": "percentile"},
     "clahe": {"intensity": "clahe"},
+    "match": {"intensity": "match"},
     "us-aug": dict(RECIPE_AUG),
     "mixup": {"mixup": 0.2},
     "swa": {"weight_averaging": "swa"},

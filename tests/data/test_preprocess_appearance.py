@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from nodescope.data import inpaint_marks, mark_mask, normalise_intensity, scan_region, tint_direction, untint
+from nodescope.data import (
+    N_QUANTILES,
+    grey_quantiles,
+    inpaint_marks,
+    mark_mask,
+    normalise_intensity,
+    scan_region,
+    tint_direction,
+    untint,
+)
 from nodescope.errors import BundleError, ConfigError, DataError
 from nodescope.models import InputSpec, prepare_image
 
@@ -67,6 +76,20 @@ def test_normalise_intensity_known_values(rng: np.random.Generator) -> None:
         normalise_intensity(dim, "percentile", low=90, high=10)
 
 
+def test_histogram_matching_recovers_a_gain_change(rng: np.random.Generator) -> None:
+    grey = rng.integers(0, 200, (60, 60), dtype=np.uint8)[..., None]
+    ref = grey_quantiles(grey)
+    assert ref.shape == (N_QUANTILES,) and ref[0] == grey.min() and ref[-1] == grey.max()
+    other = np.clip(np.rint(grey * 0.6 + 40), 0, 255).astype(np.uint8)  # another scanner's gain and offset
+    back = normalise_intensity(other, "match", reference=ref)
+    assert np.abs(back.astype(int) - grey).max() <= 2  # the map undoes the linear change up to rounding
+    np.testing.assert_array_equal(normalise_intensity(grey, "match", reference=ref), grey)  # own reference: as is
+    with pytest.raises(ConfigError, match="reference"):
+        normalise_intensity(grey, "match")
+    with pytest.raises(ConfigError, match="non-decreasing"):
+        normalise_intensity(grey, "match", reference=ref[::-1])
+
+
 def test_prepare_image_appearance_steps(rng: np.random.Generator) -> None:
     img = np.zeros((120, 160, 3), np.uint8)
     grey = rng.integers(40, 200, (80, 100), dtype=np.uint8)
@@ -100,6 +123,13 @@ def test_input_spec_records_the_steps() -> None:
     assert InputSpec.from_dict(d) == spec
     with pytest.raises(BundleError, match=r"input\.intensity"):
         InputSpec.from_dict({**base, "intensity": "zscore"})
+    ref = [float(v) for v in range(101)]
+    matched = InputSpec.from_dict({**base, "intensity": "match", "intensity_reference": ref})
+    assert matched.to_dict()["intensity_reference"] == ref and InputSpec.from_dict(matched.to_dict()) == matched
+    with pytest.raises(BundleError, match="intensity_reference"):
+        InputSpec.from_dict({**base, "intensity": "match"})  # a match without its reference
+    with pytest.raises(BundleError, match="intensity_reference"):
+        InputSpec.from_dict({**base, "intensity": "match", "intensity_reference": ref[::-1]})
     with pytest.raises(BundleError, match=r"input\.scan_crop"):
         InputSpec.from_dict({**base, "scan_crop": "yes"})
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from nodescope.cli import app
 from nodescope.data import read_image
 from nodescope.models import load_bundle, predict_files, prepare_image
+from nodescope.training import intensity_reference
 
 FAST = ["--backbone", "resnet18", "--image-size", "32", "--epochs", "1", "--folds", "2", "--batch-size", "8",
         "--num-threads", "1", "--accelerator", "cpu", "--hidden", "8", "--augment", "none", "--val-fraction", "0"]
@@ -42,12 +43,15 @@ def test_train_records_steps_and_predict_repeats_them(tmp_path: Path) -> None:
     e.to_csv(ext, index=False)
     run = tmp_path / "run"
     r = CliRunner().invoke(app, ["train", str(m), "-o", str(run), "--external", str(ext), "--positive", "malignant",
-                                 "--scan-crop", "--grey", "tint", "--intensity", "percentile", *FAST])
+                                 "--scan-crop", "--grey", "tint", "--intensity", "match", *FAST])
     assert r.exit_code == 0, r.output
     spec = json.loads((run / "final" / "bundle" / "model.json").read_text())["input"]
-    assert spec["scan_crop"] is True and spec["grey"] == "tint" and spec["intensity"] == "percentile"
+    assert spec["scan_crop"] is True and spec["grey"] == "tint" and spec["intensity"] == "match"
+    # the matching reference: the mean quantile function of the development images after the same first steps
+    dev = [m.parent / n for n in pd.read_csv(m)["image"]]
+    np.testing.assert_allclose(spec["intensity_reference"], intensity_reference(dev, scan_crop=True, grey="tint"))
     bundle = load_bundle(run / "final" / "bundle")
-    # the prepared tensor is that of the scan alone, tint removed and stretched: 40 x 48 scan at (20, 20)
+    # the prepared tensor is that of the scan alone, tint removed and matched: 40 x 48 scan at (20, 20)
     img = read_image(ext.parent / e["image"][0])
     x, tr = bundle.spec.prepare(img)
     assert tr.crop == (20, 20, 60, 68)

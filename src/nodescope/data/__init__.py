@@ -1,9 +1,11 @@
 """Data: manifest, image I/O, preprocessing, patient-level splits, importers and synthetic demo data."""
 
 from nodescope.data._appearance import (
+    N_QUANTILES,
     GreyRule,
     IntensityRule,
     MarksRule,
+    grey_quantiles,
     inpaint_marks,
     mark_mask,
     normalise_intensity,
@@ -67,6 +69,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "KNOWN_MODALITIES",
     "MAX_PIXELS_ENV",
+    "N_QUANTILES",
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
     "SYNTHETIC_CLASSES",
@@ -91,6 +94,7 @@ __all__ = [
     "crop_roi",
     "crop_scan_region",
     "duplicate_groups",
+    "grey_quantiles",
     "image_info",
     "import_busi",
     "import_image_folder",

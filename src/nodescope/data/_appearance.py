@@ -13,11 +13,14 @@ import numpy as np
 
 from nodescope.errors import ConfigError, DataError
 
-__all__ = ["GreyRule", "IntensityRule", "MarksRule", "inpaint_marks", "mark_mask", "normalise_intensity",
-           "tint_direction", "untint"]
+__all__ = ["N_QUANTILES", "GreyRule", "IntensityRule", "MarksRule", "grey_quantiles", "inpaint_marks", "mark_mask",
+           "normalise_intensity", "tint_direction", "untint"]
 
 GreyRule = Literal["auto", "tint"]
-IntensityRule = Literal["none", "percentile", "clahe"]
+IntensityRule = Literal["none", "percentile", "clahe", "match"]
+
+#: Quantile levels of a histogram-matching reference: 0, 1, ..., 100 %.
+N_QUANTILES = 101
 MarksRule = Literal["keep", "inpaint"]
 
 
@@ -114,8 +117,25 @@ def _clahe(arr: np.ndarray, clip_limit: float, tiles: int) -> np.ndarray:
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
+def grey_quantiles(img: np.ndarray) -> np.ndarray:
+    """The 0, 1, ..., 100 % quantiles of an image's grey levels (per-pixel channel maximum), float64 ``(101,)``."""
+    arr = _check_uint8(img)
+    return np.percentile(arr.max(axis=-1), np.linspace(0, 100, N_QUANTILES))
+
+
+def _match(arr: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    ref = np.asarray(reference, dtype=np.float64)
+    if ref.shape != (N_QUANTILES,) or not np.all(np.isfinite(ref)) or np.any(np.diff(ref) < 0):
+        raise ConfigError(f"intensity 'match': the reference must be {N_QUANTILES} non-decreasing quantiles, got "
+                          f"shape {ref.shape}")
+    src = grey_quantiles(arr)
+    src = np.maximum.accumulate(src) + np.arange(N_QUANTILES) * 1e-6  # strictly increasing for np.interp
+    out = np.interp(arr.astype(np.float64), src, ref)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 def normalise_intensity(img: np.ndarray, rule: IntensityRule, *, low: float = 1.0, high: float = 99.0,
-                        clip_limit: float = 2.0, tiles: int = 8) -> np.ndarray:
+                        clip_limit: float = 2.0, tiles: int = 8, reference: Any = None) -> np.ndarray:
     """Per-image intensity normalisation, so gain and dynamic-range settings of other scanners matter less.
 
     - ``"none"``: unchanged.
@@ -124,12 +144,17 @@ def normalise_intensity(img: np.ndarray, rule: IntensityRule, *, low: float = 1.
       image with ``p_high <= p_low`` (flat) is unchanged.
     - ``"clahe"``: contrast-limited adaptive histogram equalisation (OpenCV ``createCLAHE``, ``clip_limit``,
       ``tiles x tiles`` grid) of a grey image, or of the L channel (CIE L*a*b*) of a colour image.
+    - ``"match"``: histogram matching to ``reference`` (the 101 quantiles 0..100 % of the training images' grey
+      levels, recorded in the bundle): the image's own quantiles are mapped piecewise-linearly onto the reference
+      ones, the same map for every channel.
 
     Parameters
     ----------
     img : numpy.ndarray
         ``(H, W, C)`` uint8, ``C`` in {1, 3}.
-    rule : {"none", "percentile", "clahe"}
+    rule : {"none", "percentile", "clahe", "match"}
+    reference : sequence of float, optional
+        Required for ``"match"``: ``N_QUANTILES`` non-decreasing grey levels.
     low, high : float, default 1, 99
         Percentiles of the stretch.
     clip_limit : float, default 2.0
@@ -149,7 +174,11 @@ def normalise_intensity(img: np.ndarray, rule: IntensityRule, *, low: float = 1.
         return _percentile(arr, low, high)
     if rule == "clahe":
         return _clahe(arr, clip_limit, tiles)
-    raise ConfigError(f"intensity: expected 'none', 'percentile' or 'clahe', got {rule!r}")
+    if rule == "match":
+        if reference is None:
+            raise ConfigError("intensity 'match' needs the reference quantiles (recorded in the bundle at training)")
+        return _match(arr, reference)
+    raise ConfigError(f"intensity: expected 'none', 'percentile', 'clahe' or 'match', got {rule!r}")
 
 
 def _cv2() -> Any:

@@ -14,6 +14,7 @@ read with ``tta = False``; files of a newer version than this nodescope knows ar
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from nodescope.data import GreyRule, ImageTransform, IntensityRule, MarksRule, UltrasoundImage
+from nodescope.data import N_QUANTILES, GreyRule, ImageTransform, IntensityRule, MarksRule, UltrasoundImage
 from nodescope.errors import BundleError, DataError
 from nodescope.models._preprocess import (
     UINT16_RULE,
@@ -39,7 +40,7 @@ BUNDLE_FORMAT = "nodescope-bundle"
 BUNDLE_FORMAT_VERSION = 2
 
 _INPUT_KEYS = {"image_size", "channels", "mean", "std", "resize", "scale", "roi", "roi_margin", "uint16", "tta",
-               "scan_crop", "grey", "intensity", "marks"}
+               "scan_crop", "grey", "intensity", "marks", "intensity_reference"}
 _STEP_DEFAULTS: dict[str, Any] = {"scan_crop": False, "grey": "auto", "intensity": "none", "marks": "keep"}
 
 
@@ -94,8 +95,11 @@ class InputSpec:
         Crop to the scan region first (:func:`nodescope.data.scan_region`: UI, text, rulers cut away).
     grey : {"auto", "tint"}
         ``tint``: a colour-tinted grey image becomes grey (:func:`nodescope.data.untint`); colour content is kept.
-    intensity : {"none", "percentile", "clahe"}
+    intensity : {"none", "percentile", "clahe", "match"}
         Per-image intensity normalisation (:func:`nodescope.data.normalise_intensity`).
+    intensity_reference : tuple of float or None
+        ``match`` only: the 101 grey-level quantiles (0..100 %) that every image's histogram is matched to, the
+        mean quantile function of the training images.
     marks : {"keep", "inpaint"}
         ``inpaint``: caliper and annotation marks filled in (:func:`nodescope.data.inpaint_marks`).
 
@@ -117,6 +121,7 @@ class InputSpec:
     grey: GreyRule = "auto"
     intensity: IntensityRule = "none"
     marks: MarksRule = "keep"
+    intensity_reference: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         where = "input"
@@ -142,8 +147,17 @@ class InputSpec:
             raise BundleError(f"{where}.resize: expected 'pad', got {self.resize!r}")
         if self.grey not in ("auto", "tint"):
             raise BundleError(f"{where}.grey: expected 'auto' or 'tint', got {self.grey!r}")
-        if self.intensity not in ("none", "percentile", "clahe"):
-            raise BundleError(f"{where}.intensity: expected 'none', 'percentile' or 'clahe', got {self.intensity!r}")
+        if self.intensity not in ("none", "percentile", "clahe", "match"):
+            raise BundleError(f"{where}.intensity: expected 'none', 'percentile', 'clahe' or 'match', got "
+                              f"{self.intensity!r}")
+        ref = self.intensity_reference
+        if (ref is not None) != (self.intensity == "match"):
+            raise BundleError(f"{where}.intensity_reference: given exactly when intensity is 'match' (intensity "
+                              f"{self.intensity!r}, reference {'given' if ref is not None else 'missing'})")
+        if ref is not None and (len(ref) != N_QUANTILES or any(b < a for a, b in itertools.pairwise(ref))
+                                or not all(math.isfinite(float(v)) for v in ref)):
+            raise BundleError(f"{where}.intensity_reference: expected {N_QUANTILES} finite non-decreasing grey "
+                              f"levels, got {len(ref)} value(s)")
         if self.marks not in ("keep", "inpaint"):
             raise BundleError(f"{where}.marks: expected 'keep' or 'inpaint', got {self.marks!r}")
 
@@ -175,7 +189,7 @@ class InputSpec:
         """The appearance options as keyword arguments of :func:`prepare_image` (``scan_crop``, ``grey``,
         ``intensity``, ``marks``)."""
         return {"scan_crop": bool(self.scan_crop), "grey": self.grey, "intensity": self.intensity,
-                "marks": self.marks}
+                "marks": self.marks, "reference": self.intensity_reference}
 
     def prepare_mask(self, mask: np.ndarray, transform: ImageTransform) -> torch.Tensor:
         """A label mask on the grid of the image that ``transform`` came from (see :func:`prepare_mask`)."""
@@ -194,7 +208,9 @@ class InputSpec:
         return {"image_size": int(self.image_size), "channels": int(self.channels), "resize": self.resize,
                 "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std], "roi": self.roi,
                 "roi_margin": float(self.roi_margin), "scale": "x / 255", "uint16": self.uint16, "tta": self.tta,
-                **{k: v for k, v in self.steps().items() if v != _STEP_DEFAULTS[k]}}
+                **{k: v for k, v in self.steps().items() if k in _STEP_DEFAULTS and v != _STEP_DEFAULTS[k]},
+                **({"intensity_reference": [float(v) for v in self.intensity_reference]}
+                   if self.intensity_reference is not None else {})}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, modalities: Sequence[str] | None = None, where: str = "input",
@@ -214,7 +230,9 @@ class InputSpec:
                        modalities=tuple(modalities) if modalities else None, resize=d.get("resize", "pad"),
                        scan_crop=_flag(d.get("scan_crop", False), f"{where}.scan_crop"),
                        grey=d.get("grey", "auto"), intensity=d.get("intensity", "none"),
-                       marks=d.get("marks", "keep"))
+                       marks=d.get("marks", "keep"),
+                       intensity_reference=(tuple(float(v) for v in d["intensity_reference"])
+                                            if d.get("intensity_reference") is not None else None))
         except BundleError as exc:
             raise BundleError(f"{where.rsplit(':', 1)[0]}: {exc}" if ":" in where else str(exc)) from None
         except (TypeError, ValueError) as exc:

@@ -201,7 +201,7 @@ def _save_model(path: Path, module: Any, parts: dict[str, Any], cfg: TrainConfig
     spec = InputSpec(image_size=cfg.image_size, channels=cfg.channels, mean=tuple(mean), std=tuple(std), roi=cfg.roi,
                      roi_margin=cfg.roi_margin, uint16=UINT16_RULE, tta=cfg.tta,
                      modalities=tuple(modalities) if modalities else None, scan_crop=cfg.scan_crop, grey=cfg.grey,
-                     intensity=cfg.intensity, marks=cfg.marks)
+                     intensity=cfg.intensity, marks=cfg.marks, intensity_reference=samples.intensity_reference)
     meta = BundleMeta(
         kind="fusion" if fusion else "classifier", name=name, run_id=Path(cfg.out).resolve().name,
         architecture={k: v for k, v in parts["architecture"].items() if k != "kind"}, input=spec,

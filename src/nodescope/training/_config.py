@@ -32,7 +32,7 @@ class TrainConfig(BaseModel):
     groups of each training fold, for early stopping and checkpoint selection).
     Model: ``backbone``, ``weights`` (none | imagenet | path), ``head``, ``hidden``, ``dropout``, ``channels``,
     ``image_size``, ``roi`` (none | mask), ``roi_margin``; appearance steps recorded in the bundle's input spec:
-    ``scan_crop``, ``grey`` (auto | tint), ``intensity`` (none | percentile | clahe), ``marks`` (keep | inpaint).
+    ``scan_crop``, ``grey`` (auto | tint), ``intensity`` (none | percentile | clahe | match), ``marks`` (keep | inpaint).
     Optimisation: ``epochs``, ``batch_size``, ``optimizer`` (adamw | adam), ``lr``, ``weight_decay``, ``scheduler``
     (cosine | step | none), ``step_size``, ``gamma``, ``patience`` (early stopping on val loss; 0 = off),
     ``imbalance`` (none | oversample | class_weights), ``augment`` (none | light | standard), ultrasound extras
@@ -84,8 +84,9 @@ class TrainConfig(BaseModel):
     scan_crop: bool = Field(False, description="crop every image to its scan region first (UI, text, rulers cut away)")
     grey: Literal["auto", "tint"] = Field("auto", description="auto | tint (colour-tinted grey images made grey; "
                                                               "colour Doppler kept)")
-    intensity: Literal["none", "percentile", "clahe"] = Field(
-        "none", description="none | percentile (1-99 % stretch) | clahe: per-image intensity normalisation")
+    intensity: Literal["none", "percentile", "clahe", "match"] = Field(
+        "none", description="none | percentile (1-99 % stretch) | clahe | match (histogram matching to the "
+                            "training images' mean quantiles, recorded in the bundle)")
     marks: Literal["keep", "inpaint"] = Field("keep", description="keep | inpaint (caliper and annotation marks "
                                                                   "filled in from their surroundings)")
 
@@ -150,6 +151,9 @@ class TrainConfig(BaseModel):
         if self.augment == "none" and any(v > 0 for v in extras.values()):
             on = ", ".join(k for k, v in extras.items() if v > 0)
             raise ValueError(f"{on} add to the augmentation, but augment is 'none'; use augment light or standard")
+        if self.intensity == "match" and self.fusion == "intermediate":
+            raise ValueError("intensity 'match' is for single-image models; it cannot be combined with "
+                             "fusion='intermediate'")
         if self.mixup > 0 and self.fusion == "intermediate":
             raise ValueError("mixup is for single-image models; it cannot be combined with fusion='intermediate'")
         if self.fusion == "intermediate" and self.modality:

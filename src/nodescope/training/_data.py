@@ -26,6 +26,7 @@ __all__ = [
     "ImageDataModule",
     "PreloadedImages",
     "TensorImageDataset",
+    "intensity_reference",
     "oversample_indices",
     "pixel_hash",
     "preload_images",
@@ -62,7 +63,8 @@ def pixel_hash(pixels: np.ndarray) -> str:
 
 def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_paths: Sequence | None = None,
                    roi_margin: float = 0.1, scan_crop: bool = False, grey: GreyRule = "auto",
-                   intensity: IntensityRule = "none", marks: MarksRule = "keep") -> PreloadedImages:
+                   intensity: IntensityRule = "none", marks: MarksRule = "keep",
+                   reference: Sequence[float] | None = None) -> PreloadedImages:
     """Decode and prepare every image (see :meth:`nodescope.models.InputSpec.prepare`).
 
     ``mask_paths`` (same length, entries may be None) switches on cropping to the mask box; a row without a mask is
@@ -90,11 +92,36 @@ def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_
         try:
             out[i], tr = prepare_image(px, size=size, channels=channels, mask=mask, roi_margin=roi_margin,
                                        bits_stored=stored_bits(img.meta), scan_crop=scan_crop, grey=grey,
-                                       intensity=intensity, marks=marks)
+                                       intensity=intensity, marks=marks, reference=reference)
         except DataError as exc:  # e.g. no scan region in an all-black image: name the file
             raise DataError(f"{p}: {exc}") from None
         transforms.append(tr)
     return PreloadedImages(out, hashes, transforms)
+
+
+def intensity_reference(image_paths: Sequence, *, mask_paths: Sequence | None = None, roi_margin: float = 0.1,
+                        scan_crop: bool = False, grey: GreyRule = "auto", marks: MarksRule = "keep"
+                        ) -> tuple[float, ...]:
+    """The histogram-matching reference of a set of images: the mean of their grey-level quantile functions.
+
+    Each image goes through the same first steps as at training (:func:`nodescope.models.cleaned_pixels`: crops,
+    8 bits, marks, tint); its 101 quantiles (0..100 %, :func:`nodescope.data.grey_quantiles`) are averaged over the
+    images -- the quantile function of the 1-D Wasserstein barycentre of their histograms. No label is used.
+    """
+    from nodescope.data import grey_quantiles, read_image
+    from nodescope.models._preprocess import cleaned_pixels
+
+    if len(image_paths) == 0:
+        raise DataError("intensity 'match': no training image to compute the reference from")
+    qs = []
+    for i, p in enumerate(image_paths):
+        img = read_image(p)
+        mask = read_image(mask_paths[i]).pixels if mask_paths is not None and mask_paths[i] is not None else None
+        arr, _box, _shape = cleaned_pixels(img.pixels, mask=mask, roi_margin=roi_margin,
+                                           bits_stored=stored_bits(img.meta), scan_crop=scan_crop, grey=grey,
+                                           marks=marks)
+        qs.append(grey_quantiles(arr))
+    return tuple(float(v) for v in np.mean(qs, axis=0))
 
 
 class TensorImageDataset(Dataset):
