@@ -198,6 +198,7 @@ def mark_mask(img: np.ndarray, *, colour_spread: int = 60, contrast: int = 70, m
     whose colour is otherwise a tint of grey (:func:`tint_direction` off-fraction <= ``max_off``; in colour Doppler
     or elastography images colour is signal, so rule (a) is skipped), or (b) a thin bright structure: brighter than
     ``min_level`` and more than ``contrast`` grey levels above the median of its ``window x window`` neighbourhood
+    (OpenCV ``medianBlur``, odd ``window``, replicated border)
     (a white top-hat against speckle, whose bright grains are far less above their local median). The mask is
     dilated by one pixel to cover anti-aliased edges.
 
@@ -214,13 +215,15 @@ def mark_mask(img: np.ndarray, *, colour_spread: int = 60, contrast: int = 70, m
     from scipy import ndimage
 
     arr = _check_uint8(img)
+    if int(window) < 3 or int(window) % 2 == 0:
+        raise ConfigError(f"window must be an odd number of pixels >= 3, got {window}")
     level = arr.max(axis=-1)
     marks = np.zeros(level.shape, bool)
     if arr.shape[-1] == 3:
         spread = level.astype(np.int16) - arr.min(axis=-1).astype(np.int16)
         if tint_direction(arr)[1] <= max_off:
             marks |= spread > colour_spread
-    local = ndimage.median_filter(level, size=int(window), mode="reflect")
+    local = _cv2().medianBlur(np.ascontiguousarray(level), int(window))  # OpenCV: ~50x faster than scipy here
     marks |= (level >= min_level) & (level.astype(np.int16) - local.astype(np.int16) > contrast)
     return ndimage.binary_dilation(marks, structure=np.ones((3, 3), bool))
 
