@@ -194,6 +194,8 @@ def register(app: typer.Typer) -> None:
         largest_component: Annotated[bool, typer.Option(
             help="with --segmenter: keep the largest connected component of each automatic mask")] = False,
         fill_holes: Annotated[bool, typer.Option(help="with --segmenter: fill holes of each automatic mask")] = False,
+        adapt_bn: Annotated[bool, typer.Option(
+            help="re-estimate BatchNorm statistics on these images first (AdaBN; no labels; torch engine)")] = False,
     ) -> None:
         """Predict images with a bundle; writes a predictions CSV (contract columns + y_pred at the bundle threshold).
 
@@ -214,7 +216,8 @@ def register(app: typer.Typer) -> None:
                                              largest_component=largest_component, fill_holes=fill_holes))
         with max_pixels_limit(max_pixels):
             df = predict_files(b, inputs, tta=tta, engine=engine, split=split,  # type: ignore[arg-type]
-                               batch_size=batch_size, group_col=group_col, threads=threads, mask_source=source)
+                               batch_size=batch_size, group_col=group_col, threads=threads, mask_source=source,
+                               adapt_bn=adapt_bn)
         atomic_write_csv(df, output, index=False)
         console.print(f"{len(df)} image(s) predicted with {b.name} ({engine}) -> {output}")
         print_paths(output)

@@ -1,6 +1,18 @@
 """Data: manifest, image I/O, preprocessing, patient-level splits, importers, synthetic demo data and shift
 diagnostics between two image sets."""
 
+from nodescope.data._appearance import (
+    N_QUANTILES,
+    GreyRule,
+    IntensityRule,
+    MarksRule,
+    grey_quantiles,
+    inpaint_marks,
+    mark_mask,
+    normalise_intensity,
+    tint_direction,
+    untint,
+)
 from nodescope.data._compare import EmbeddingShift, ShiftComparison, compare_datasets, write_comparison
 from nodescope.data._duplicates import duplicate_groups, thumbnail
 from nodescope.data._importers import (
@@ -37,11 +49,11 @@ from nodescope.data._preprocess import (
     GREY_MODALITIES,
     Box,
     crop_roi,
-    crop_scan_region,
     resize_pad,
     roi_box_from_mask,
     to_model_channels,
 )
+from nodescope.data._scan_region import crop_scan_region, scan_region
 from nodescope.data._splits import LeakageError, SplitMethod, check_leakage, make_splits, split_summary
 from nodescope.data._synth import (
     SYNTHETIC_CLASSES,
@@ -59,21 +71,25 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "KNOWN_MODALITIES",
     "MAX_PIXELS_ENV",
+    "N_QUANTILES",
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
     "SYNTHETIC_CLASSES",
     "SYNTHETIC_MODALITIES",
     "Box",
     "EmbeddingShift",
+    "GreyRule",
     "ImageInfo",
     "ImageReadError",
     "ImageSource",
     "ImageTransform",
     "ImportResult",
+    "IntensityRule",
     "LeakageError",
     "Manifest",
     "ManifestError",
     "ManifestProblem",
+    "MarksRule",
     "ShiftComparison",
     "SplitMethod",
     "SyntheticDataset",
@@ -83,22 +99,29 @@ __all__ = [
     "crop_roi",
     "crop_scan_region",
     "duplicate_groups",
+    "grey_quantiles",
     "image_info",
     "import_busi",
     "import_image_folder",
     "import_table",
+    "inpaint_marks",
     "join_clinical",
     "make_splits",
     "make_synthetic_dataset",
+    "mark_mask",
     "max_pixels_limit",
+    "normalise_intensity",
     "read_clinical",
     "read_image",
     "read_manifest",
     "resize_pad",
     "roi_box_from_mask",
+    "scan_region",
     "split_summary",
     "thumbnail",
+    "tint_direction",
     "to_model_channels",
+    "untint",
     "validate_manifest",
     "write_comparison",
 ]

@@ -1,5 +1,6 @@
 """Models: backbone registry (timm), heads, multimodal fusion, pretrained-weight sources, typed bundles, inference."""
 
+from nodescope.models._adapt import adapt_batchnorm, batchnorm_layers
 from nodescope.models._bundle import (
     BUNDLE_FORMAT_VERSION,
     BundleKind,
@@ -80,6 +81,8 @@ __all__ = [
     "Uint16Rule",
     "WeightsInfo",
     "WeightsNotFoundError",
+    "adapt_batchnorm",
+    "batchnorm_layers",
     "build_backbone",
     "build_classifier",
     "build_model",

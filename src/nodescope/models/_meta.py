@@ -14,6 +14,7 @@ read with ``tta = False``; files of a newer version than this nodescope knows ar
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from nodescope.data import ImageTransform, UltrasoundImage
+from nodescope.data import N_QUANTILES, GreyRule, ImageTransform, IntensityRule, MarksRule, UltrasoundImage
 from nodescope.errors import BundleError, DataError
 from nodescope.models._preprocess import (
     UINT16_RULE,
@@ -38,7 +39,17 @@ __all__ = ["BUNDLE_FORMAT", "BUNDLE_FORMAT_VERSION", "BundleMeta", "InputSpec", 
 BUNDLE_FORMAT = "nodescope-bundle"
 BUNDLE_FORMAT_VERSION = 2
 
-_INPUT_KEYS = {"image_size", "channels", "mean", "std", "resize", "scale", "roi", "roi_margin", "uint16", "tta"}
+_INPUT_KEYS = {"image_size", "channels", "mean", "std", "resize", "scale", "roi", "roi_margin", "uint16", "tta",
+               "scan_crop", "grey", "intensity", "marks", "intensity_reference"}
+_STEP_DEFAULTS: dict[str, Any] = {"scan_crop": False, "grey": "auto", "intensity": "none", "marks": "keep"}
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise BundleError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
 _META_KEYS = {"format", "format_version", "kind", "name", "run_id", "architecture", "classes", "positive_class",
               "input", "modalities", "threshold", "group_col", "weights_init", "training", "pretraining",
               "synthetic_data", "created", "versions"}
@@ -80,6 +91,20 @@ class InputSpec:
         The modalities the network was trained on (``None``: any); several for intermediate fusion.
     resize : {"pad"}
         Aspect kept: zero-padded to a centred square, then resized.
+    scan_crop : bool
+        Crop to the scan region first (:func:`nodescope.data.scan_region`: UI, text, rulers cut away).
+    grey : {"auto", "tint"}
+        ``tint``: a colour-tinted grey image becomes grey (:func:`nodescope.data.untint`); colour content is kept.
+    intensity : {"none", "percentile", "clahe", "match"}
+        Per-image intensity normalisation (:func:`nodescope.data.normalise_intensity`).
+    intensity_reference : tuple of float or None
+        ``match`` only: the 101 grey-level quantiles (0..100 %) that every image's histogram is matched to, the
+        mean quantile function of the training images.
+    marks : {"keep", "inpaint"}
+        ``inpaint``: caliper and annotation marks filled in (:func:`nodescope.data.inpaint_marks`).
+
+    The last four are written to model.json only when not at their default, so bundles without them read as
+    before and a nodescope that does not know them refuses such a bundle instead of preparing images differently.
     """
 
     image_size: int
@@ -92,6 +117,11 @@ class InputSpec:
     tta: bool = False
     modalities: tuple[str, ...] | None = None
     resize: Literal["pad"] = "pad"
+    scan_crop: bool = False
+    grey: GreyRule = "auto"
+    intensity: IntensityRule = "none"
+    marks: MarksRule = "keep"
+    intensity_reference: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         where = "input"
@@ -115,6 +145,21 @@ class InputSpec:
             raise BundleError(f"{where}.uint16: expected 'bits_stored' or 'full_range', got {self.uint16!r}")
         if self.resize != "pad":
             raise BundleError(f"{where}.resize: expected 'pad', got {self.resize!r}")
+        if self.grey not in ("auto", "tint"):
+            raise BundleError(f"{where}.grey: expected 'auto' or 'tint', got {self.grey!r}")
+        if self.intensity not in ("none", "percentile", "clahe", "match"):
+            raise BundleError(f"{where}.intensity: expected 'none', 'percentile', 'clahe' or 'match', got "
+                              f"{self.intensity!r}")
+        ref = self.intensity_reference
+        if (ref is not None) != (self.intensity == "match"):
+            raise BundleError(f"{where}.intensity_reference: given exactly when intensity is 'match' (intensity "
+                              f"{self.intensity!r}, reference {'given' if ref is not None else 'missing'})")
+        if ref is not None and (len(ref) != N_QUANTILES or any(b < a for a, b in itertools.pairwise(ref))
+                                or not all(math.isfinite(float(v)) for v in ref)):
+            raise BundleError(f"{where}.intensity_reference: expected {N_QUANTILES} finite non-decreasing grey "
+                              f"levels, got {len(ref)} value(s)")
+        if self.marks not in ("keep", "inpaint"):
+            raise BundleError(f"{where}.marks: expected 'keep' or 'inpaint', got {self.marks!r}")
 
     # ------------------------------------------------------------------------------------------------ images
     def prepare(self, image: UltrasoundImage | np.ndarray, *, mask: np.ndarray | None = None,
@@ -138,7 +183,13 @@ class InputSpec:
             raise DataError("input.roi is 'mask': this network needs the lesion mask of every image")
         return prepare_image(pixels, size=self.image_size, channels=self.channels,
                              mask=mask if self.roi == "mask" else None, roi_margin=self.roi_margin,
-                             bits_stored=stored_bits(dict(meta or {}), self.uint16))
+                             bits_stored=stored_bits(dict(meta or {}), self.uint16), **self.steps())
+
+    def steps(self) -> dict[str, Any]:
+        """The appearance options as keyword arguments of :func:`prepare_image` (``scan_crop``, ``grey``,
+        ``intensity``, ``marks``)."""
+        return {"scan_crop": bool(self.scan_crop), "grey": self.grey, "intensity": self.intensity,
+                "marks": self.marks, "reference": self.intensity_reference}
 
     def prepare_mask(self, mask: np.ndarray, transform: ImageTransform) -> torch.Tensor:
         """A label mask on the grid of the image that ``transform`` came from (see :func:`prepare_mask`)."""
@@ -156,7 +207,10 @@ class InputSpec:
         """The ``input`` block of model.json (``modalities`` lives at the top level, see :class:`BundleMeta`)."""
         return {"image_size": int(self.image_size), "channels": int(self.channels), "resize": self.resize,
                 "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std], "roi": self.roi,
-                "roi_margin": float(self.roi_margin), "scale": "x / 255", "uint16": self.uint16, "tta": self.tta}
+                "roi_margin": float(self.roi_margin), "scale": "x / 255", "uint16": self.uint16, "tta": self.tta,
+                **{k: v for k, v in self.steps().items() if k in _STEP_DEFAULTS and v != _STEP_DEFAULTS[k]},
+                **({"intensity_reference": [float(v) for v in self.intensity_reference]}
+                   if self.intensity_reference is not None else {})}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, modalities: Sequence[str] | None = None, where: str = "input",
@@ -173,7 +227,12 @@ class InputSpec:
                        std=tuple(float(v) for v in _need(d, "std", where)),
                        roi=d.get("roi", "none"), roi_margin=float(d.get("roi_margin", 0.1)),
                        uint16=d.get("uint16", legacy_uint16), tta=bool(d.get("tta", False)),
-                       modalities=tuple(modalities) if modalities else None, resize=d.get("resize", "pad"))
+                       modalities=tuple(modalities) if modalities else None, resize=d.get("resize", "pad"),
+                       scan_crop=_flag(d.get("scan_crop", False), f"{where}.scan_crop"),
+                       grey=d.get("grey", "auto"), intensity=d.get("intensity", "none"),
+                       marks=d.get("marks", "keep"),
+                       intensity_reference=(tuple(float(v) for v in d["intensity_reference"])
+                                            if d.get("intensity_reference") is not None else None))
         except BundleError as exc:
             raise BundleError(f"{where.rsplit(':', 1)[0]}: {exc}" if ":" in where else str(exc)) from None
         except (TypeError, ValueError) as exc:

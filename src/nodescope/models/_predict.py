@@ -295,6 +295,20 @@ class Predictor:
                 return tuple(t.numpy() for t in self._torch.outputs(xb))
             return (self._torch(xb).numpy(),)
 
+    def adapt_batchnorm(self, images: torch.Tensor) -> None:
+        """Re-estimate the network's BatchNorm statistics on these prepared uint8 target images (AdaBN, see
+        :func:`nodescope.models.adapt_batchnorm`); later predictions use them. The bundle is not changed."""
+        from nodescope.models._adapt import adapt_batchnorm
+
+        if self._onnx is not None:
+            raise ConfigError("adapting BatchNorm statistics needs the torch engine (the ONNX export holds the "
+                              "bundle's statistics); use engine 'torch'")
+        raw = torch.as_tensor(images)
+        if raw.dtype != torch.uint8:
+            raise TypeError(f"images: expected uint8 (from InputSpec.prepare), got {raw.dtype}")
+        self._torch = adapt_batchnorm(self._torch, raw, batch_size=max(2, self.batch_size),
+                                      transform=lambda xb: xb.float().div_(255.0))
+
     def predict(self, images: torch.Tensor | np.ndarray, *, tta: bool | None = None, logits: bool = False,
                 features: bool = False) -> Prediction:
         """Outputs for prepared uint8 images ``(N, C, S, S)``.

@@ -82,7 +82,7 @@ def _collect(inputs: Sequence[str | Path], *, group_col: str = "patient_id", mod
 def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: bool | None = None,
                   engine: Engine = "torch", split: str = "test", batch_size: int = 32, group_col: str | None = None,
                   threads: int | None = None, mask_source: Callable[[Any], np.ndarray] | None = None,
-                  features: bool = False) -> pd.DataFrame:
+                  features: bool = False, adapt_bn: bool = False) -> pd.DataFrame:
     """Predict every image of ``inputs`` (manifest CSVs, folders, image files) with a classifier bundle.
 
     Manifests are read with ``group_col`` (default: the bundle's training ``group_col``, else ``patient_id``); an
@@ -103,6 +103,10 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
     ``roi_source`` = ``automatic`` and ``roi_empty`` (no lesion found: the whole image was used).
 
     With ``features=True`` the pooled penultimate-layer features follow as ``f_0 .. f_{F-1}``.
+
+    ``adapt_bn=True`` (torch engine) first re-estimates the network's BatchNorm statistics on all the images given
+    (AdaBN, :func:`nodescope.models.adapt_batchnorm`; no labels used, the bundle unchanged) and adds the column
+    ``bn_adapted`` = ``n images`` so the predictions say they were made that way.
     """
     from nodescope.data import read_image
     from nodescope.evaluation import make_predictions
@@ -115,6 +119,8 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
     spec = bundle.spec
     if threads is None and engine == "torch":
         threads = torch.get_num_threads()
+    if adapt_bn and engine != "torch":
+        raise ConfigError(f"adapt_bn: re-estimating BatchNorm statistics needs engine 'torch', got {engine!r}")
     predictor = Predictor(bundle, engine=engine, batch_size=batch_size, threads=threads)
     if mask_source is not None and spec.roi != "mask":
         raise ConfigError(f"bundle {bundle.path}: input.roi is {spec.roi!r}: the classifier sees the whole image, so "
@@ -134,7 +140,13 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
                 raise DataError(f"{p}: the bundle crops to the lesion (input.roi 'mask') but this image has no mask; "
                                 "give a manifest with a 'mask' column")
             mask = read_image(mp).pixels
-        imgs[i] = spec.prepare(read_image(p), mask=mask)[0]
+        decoded = read_image(p)
+        try:
+            imgs[i] = spec.prepare(decoded, mask=mask)[0]
+        except DataError as exc:  # e.g. no scan region in an all-black image: name the file
+            raise DataError(f"{p}: {exc}") from None
+    if adapt_bn:
+        predictor.adapt_batchnorm(imgs)
     scored = predictor.predict(imgs, tta=tta, features=features)
     probs = scored.probabilities
     out = make_predictions(
@@ -151,6 +163,8 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
     if mask_source is not None:
         out["roi_source"] = "automatic"
         out["roi_empty"] = roi_empty
+    if adapt_bn:
+        out["bn_adapted"] = len(imgs)
     if features and scored.features is not None:
         feats = pd.DataFrame(scored.features, columns=[f"f_{j}" for j in range(scored.features.shape[1])])
         out = pd.concat([out.reset_index(drop=True), feats], axis=1)

@@ -1,6 +1,10 @@
 """The one path from decoded pixels to what a model sees, with its geometry.
 
-Steps, in order: optional crop to the mask's bounding box plus a margin (``roi="mask"``); channel conversion (grey
+Steps, in order: optional crop to the scan region (``scan_crop``: UI, text, rulers and colour bars cut away by
+:func:`nodescope.data.scan_region`); optional crop to the mask's bounding box plus a margin (``roi="mask"``; the box
+of the mask inside the scan region); 16-bit pixels to 8 bits (below); optional inpainting of caliper and annotation marks (``marks="inpaint"``); optional tint removal (``grey="tint"``,
+:func:`nodescope.data.untint`: a colour-tinted grey image becomes grey, colour Doppler is left alone); optional
+intensity normalisation (``intensity``, :func:`nodescope.data.normalise_intensity`); channel conversion (grey
 repeated to 3 channels, colour to grey by ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B); 16-bit pixels mapped to
 8 bits by ``round(min(v, top) * 255 / top)`` over the file's declared range, no per-image stretching (see
 :data:`UINT16_RULE`); zero-padding to a centred square (the aspect ratio, hence the anatomy, is kept); bilinear
@@ -13,16 +17,26 @@ those steps, so a mask or heat map on the model's grid maps back onto the origin
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nodescope.data import ImageTransform, roi_box_from_mask
+from nodescope.data import ImageTransform, roi_box_from_mask, scan_region
+from nodescope.data._appearance import (
+    GreyRule,
+    IntensityRule,
+    MarksRule,
+    inpaint_marks,
+    normalise_intensity,
+    untint,
+)
 from nodescope.errors import BundleError, ConfigError, DataError
 
-__all__ = ["UINT16_RULE", "RoiMode", "Uint16Rule", "mask_box", "prepare_image", "prepare_mask", "stored_bits"]
+__all__ = ["UINT16_RULE", "RoiMode", "Uint16Rule", "cleaned_pixels", "mask_box", "prepare_image", "prepare_mask",
+           "stored_bits"]
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +107,49 @@ def _geometry(in_shape: tuple[int, int], box: tuple[int, int, int, int], pad: tu
                           offset=(pad[0] * scale, pad[1] * scale), out_shape=(size, size))
 
 
+def cleaned_pixels(pixels: np.ndarray, *, mask: np.ndarray | None = None, roi_margin: float = 0.1,
+                   bits_stored: int | None = None, scan_crop: bool = False, grey: GreyRule = "auto",
+                   marks: MarksRule = "keep") -> tuple[np.ndarray, tuple[int, int, int, int], tuple[int, int]]:
+    """The first steps of :func:`prepare_image`: crops (scan region, mask ROI), 8 bits, marks, tint.
+
+    Returns the ``(h, w, C)`` uint8 image before intensity normalisation, its crop box in the original pixels and
+    the original ``(H, W)``; histogram-matching references are computed from these images.
+    """
+    arr = np.asarray(pixels)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"pixels: expected (H, W, C) with C in 1, 3, 4; got shape {arr.shape}")
+    if arr.shape[-1] == 4:
+        arr = arr[..., :3]
+    in_shape = (int(arr.shape[0]), int(arr.shape[1]))
+    if mask is not None and mask.shape[:2] != arr.shape[:2]:
+        raise DataError(f"mask: size {mask.shape[:2]} differs from image size {arr.shape[:2]}")
+    box = scan_region(arr) if scan_crop else (0, 0, *in_shape)
+    arr = arr[box[0]:box[2], box[1]:box[3]]
+    if mask is not None:
+        found = mask_box(mask[box[0]:box[2], box[1]:box[3]], roi_margin)
+        if found is None:
+            log.warning("empty mask: the whole image is used")
+        else:
+            arr = arr[found[0]:found[2], found[1]:found[3]]
+            box = (box[0] + found[0], box[1] + found[1], box[0] + found[2], box[1] + found[3])
+    arr = _to_uint8(arr, bits_stored)
+    if marks == "inpaint":
+        arr = inpaint_marks(arr)
+    elif marks != "keep":
+        raise ConfigError(f"marks: expected 'keep' or 'inpaint', got {marks!r}")
+    if grey == "tint":
+        arr = untint(arr)
+    elif grey != "auto":
+        raise ConfigError(f"grey: expected 'auto' or 'tint', got {grey!r}")
+    return arr, box, in_shape
+
+
 def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.ndarray | None = None,
-                  roi_margin: float = 0.1, bits_stored: int | None = None) -> tuple[torch.Tensor, ImageTransform]:
+                  roi_margin: float = 0.1, bits_stored: int | None = None, scan_crop: bool = False,
+                  grey: GreyRule = "auto", intensity: IntensityRule = "none", marks: MarksRule = "keep",
+                  reference: Sequence[float] | None = None) -> tuple[torch.Tensor, ImageTransform]:
     """Decoded pixels -> ``(channels, size, size)`` uint8 tensor and the transform from the original pixels.
 
     Parameters
@@ -113,6 +168,17 @@ def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.
         Significant bits of uint16 pixels (DICOM BitsStored, see :func:`stored_bits`): values are mapped by
         ``round(min(v, 2**bits_stored - 1) * 255 / (2**bits_stored - 1))``. None (16-bit PNG/TIFF): the full range,
         ``v * 255 / 65535``. Ignored for uint8 pixels.
+    scan_crop : bool, default False
+        Crop to :func:`nodescope.data.scan_region` first (with a mask, the ROI is the mask's box inside it).
+    marks : {"keep", "inpaint"}, default "keep"
+        ``"inpaint"``: caliper and annotation marks filled in (:func:`nodescope.data.inpaint_marks`) after the 8-bit
+        mapping, before the tint step.
+    grey : {"auto", "tint"}, default "auto"
+        ``"tint"``: :func:`nodescope.data.untint` after the 8-bit mapping; ``"auto"``: pixels as decoded.
+    intensity : {"none", "percentile", "clahe", "match"}, default "none"
+        :func:`nodescope.data.normalise_intensity` of the (cropped) image.
+    reference : sequence of float, optional
+        The histogram-matching reference (101 quantiles) for ``intensity="match"``.
 
     Returns
     -------
@@ -121,27 +187,11 @@ def prepare_image(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.
     transform : ImageTransform
         Crop box, padding and scale: ``transform.inverse(array_on_model_grid)`` draws it back onto ``pixels``.
     """
-    arr = np.asarray(pixels)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"pixels: expected (H, W, C) with C in 1, 3, 4; got shape {arr.shape}")
     if channels not in (1, 3):
         raise ConfigError(f"channels: expected 1 or 3, got {channels!r}")
-    if arr.shape[-1] == 4:
-        arr = arr[..., :3]
-    in_shape = (int(arr.shape[0]), int(arr.shape[1]))
-    box = (0, 0, *in_shape)
-    if mask is not None:
-        if mask.shape[:2] != arr.shape[:2]:
-            raise DataError(f"mask: size {mask.shape[:2]} differs from image size {arr.shape[:2]}")
-        found = mask_box(mask, roi_margin)
-        if found is None:
-            log.warning("empty mask: the whole image is used")
-        else:
-            box = found
-            arr = arr[box[0]:box[2], box[1]:box[3]]
-    arr = _to_uint8(arr, bits_stored)
+    arr, box, in_shape = cleaned_pixels(pixels, mask=mask, roi_margin=roi_margin, bits_stored=bits_stored,
+                                        scan_crop=scan_crop, grey=grey, marks=marks)
+    arr = normalise_intensity(arr, intensity, reference=reference)
     x = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).float()  # (C, H, W); copy: arr may be read-only
     if x.shape[0] == 1 and channels == 3:
         x = x.expand(3, -1, -1)

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from nodescope._progress import Progress
-from nodescope.errors import BundleError, ConfigError
+from nodescope.errors import BundleError, ConfigError, DataError
 from nodescope.evaluation import choose_threshold, make_predictions, read_predictions
 from nodescope.training._config import TrainConfig
 from nodescope.training._samples import Samples
@@ -114,7 +114,8 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-    from nodescope.training._augment import UltrasoundAugment
+    from nodescope.training._augment import augmentation
+    from nodescope.training._averaging import weight_averaging_callback
     from nodescope.training._data import ImageDataModule
     from nodescope.training._module import ClassifierModule
 
@@ -127,19 +128,23 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
     if cfg.imbalance == "class_weights":
         counts = np.bincount(y[train_idx], minlength=k).astype(float)
         cw = (counts.sum() / (k * np.maximum(counts, 1))).tolist()
-    module = ClassifierModule(net, mean, std, augment=UltrasoundAugment.from_level(cfg.augment), class_weights=cw,
+    module = ClassifierModule(net, mean, std, augment=augmentation(cfg), class_weights=cw,
                               optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay,
                               scheduler=cfg.scheduler, step_size=cfg.step_size, gamma=cfg.gamma,
                               max_epochs=cfg.epochs, modality_dropout=cfg.modality_dropout,
-                              fusion=cfg.fusion == "intermediate")
+                              fusion=cfg.fusion == "intermediate", mixup=cfg.mixup)
     dm = ImageDataModule(samples.images, torch.tensor(y), train_idx, val_idx, batch_size=cfg.batch_size,
-                         oversample=cfg.imbalance == "oversample", seed=seed, present=samples.present)
+                         oversample=cfg.imbalance == "oversample", seed=seed, present=samples.present,
+                         balance_by=site_cells(samples.frame, train_idx) if cfg.site_balance else None)
     has_val = len(val_idx) > 0
     ckpt = ModelCheckpoint(dirpath=workdir / "checkpoints", filename="best-{epoch}",
                            monitor="val_loss" if has_val else None, mode="min", save_last=True, save_top_k=1)
     callbacks: list[Any] = [ckpt]
     if has_val and cfg.patience > 0:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min"))
+    averaging = weight_averaging_callback(cfg.weight_averaging, epochs=cfg.epochs, ema_decay=cfg.ema_decay)
+    if averaging is not None:
+        callbacks.append(averaging)
     loggers: list[Any] = [CSVLogger(workdir, name="logs")]
     if progress is not None:
         from nodescope.training._progress_callback import ProgressCallback
@@ -171,6 +176,19 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
     return module, parts, info
 
 
+def site_cells(frame: pd.DataFrame, train_idx: np.ndarray) -> np.ndarray:
+    """``site|label`` of every sample, for site-balanced sampling; refused without a ``site`` column holding at
+    least two sites among the training rows."""
+    if "site" not in frame.columns:
+        raise DataError("site_balance: the manifest has no 'site' column (one site name per row is needed)")
+    sites = frame["site"].astype(str).to_numpy()
+    found = sorted(set(sites[train_idx]))
+    if len(found) < 2:
+        raise DataError(f"site_balance: the training rows come from {len(found)} site(s) {found}; balancing needs "
+                        "at least 2")
+    return np.char.add(np.char.add(sites, "|"), frame["label"].astype(str).to_numpy())
+
+
 def _save_model(path: Path, module: Any, parts: dict[str, Any], cfg: TrainConfig, samples: Samples,
                 train_idx: np.ndarray, name: str, threshold: dict[str, Any] | None, metrics: dict[str, Any],
                 extra: dict[str, Any]) -> None:
@@ -182,7 +200,8 @@ def _save_model(path: Path, module: Any, parts: dict[str, Any], cfg: TrainConfig
     modalities = list(cfg.modalities) if fusion else ([cfg.modality] if cfg.modality else None)
     spec = InputSpec(image_size=cfg.image_size, channels=cfg.channels, mean=tuple(mean), std=tuple(std), roi=cfg.roi,
                      roi_margin=cfg.roi_margin, uint16=UINT16_RULE, tta=cfg.tta,
-                     modalities=tuple(modalities) if modalities else None)
+                     modalities=tuple(modalities) if modalities else None, scan_crop=cfg.scan_crop, grey=cfg.grey,
+                     intensity=cfg.intensity, marks=cfg.marks, intensity_reference=samples.intensity_reference)
     meta = BundleMeta(
         kind="fusion" if fusion else "classifier", name=name, run_id=Path(cfg.out).resolve().name,
         architecture={k: v for k, v in parts["architecture"].items() if k != "kind"}, input=spec,

@@ -33,10 +33,14 @@ class TrainConfig(BaseModel):
     ``splits_file`` (reuse a run's splits.csv so several runs share folds), ``val_fraction`` (inner validation
     groups of each training fold, for early stopping and checkpoint selection).
     Model: ``backbone``, ``weights`` (none | imagenet | path), ``head``, ``hidden``, ``dropout``, ``channels``,
-    ``image_size``, ``roi`` (none | mask), ``roi_margin``.
+    ``image_size``, ``roi`` (none | mask), ``roi_margin``; appearance steps recorded in the bundle's input spec:
+    ``scan_crop``, ``grey`` (auto | tint), ``intensity`` (none | percentile | clahe | match), ``marks`` (keep | inpaint).
     Optimisation: ``epochs``, ``batch_size``, ``optimizer`` (adamw | adam), ``lr``, ``weight_decay``, ``scheduler``
     (cosine | step | none), ``step_size``, ``gamma``, ``patience`` (early stopping on val loss; 0 = off),
-    ``imbalance`` (none | oversample | class_weights), ``augment`` (none | light | standard),
+    ``imbalance`` (none | oversample | class_weights), ``augment`` (none | light | standard), ultrasound extras
+    ``aug_depth``, ``aug_tgc``, ``aug_blur``, ``aug_calipers`` (0 = off), ``mixup`` (Beta parameter, 0 = off),
+    ``site_balance`` (multi-source training: (site, class) cells sampled equally), ``weight_averaging``
+    (none | swa | ema) and ``ema_decay``,
     ``modality_dropout`` (fusion).
     Runtime: ``seed``, ``deterministic``, ``devices``, ``accelerator``, ``strategy``, ``precision`` (auto = 16-mixed
     on GPU, 32 on CPU), ``num_threads``, ``final_model`` (refit on all development data | none = fold-model mean for
@@ -82,6 +86,14 @@ class TrainConfig(BaseModel):
     image_size: int = Field(224, ge=1, description="input side in pixels")
     roi: Literal["none", "mask"] = Field("none", description="none | mask (crop to the mask box)")
     roi_margin: float = Field(0.1, ge=0.0, allow_inf_nan=False, description="margin around the mask box, x box side")
+    scan_crop: bool = Field(False, description="crop every image to its scan region first (UI, text, rulers cut away)")
+    grey: Literal["auto", "tint"] = Field("auto", description="auto | tint (colour-tinted grey images made grey; "
+                                                              "colour Doppler kept)")
+    intensity: Literal["none", "percentile", "clahe", "match"] = Field(
+        "none", description="none | percentile (1-99 % stretch) | clahe | match (histogram matching to the "
+                            "training images' mean quantiles, recorded in the bundle)")
+    marks: Literal["keep", "inpaint"] = Field("keep", description="keep | inpaint (caliper and annotation marks "
+                                                                  "filled in from their surroundings)")
 
     # optimisation
     epochs: int = Field(30, ge=1, description="training epochs per fold")
@@ -97,6 +109,20 @@ class TrainConfig(BaseModel):
         "oversample", description="none | oversample | class_weights")
     augment: Literal["none", "light", "standard"] = Field("standard", description="none | light | standard")
     modality_dropout: float = Field(0.2, ge=0.0, lt=1.0, description="fusion: chance to drop a modality")
+    aug_depth: float = Field(0.0, ge=0.0, allow_inf_nan=False, description="augmentation: max extra zoom anchored "
+                                                                           "at the top edge (depth setting; 0 = off)")
+    aug_tgc: float = Field(0.0, ge=0.0, allow_inf_nan=False, description="augmentation: strength of random "
+                                                                         "time-gain-compensation curves (0 = off)")
+    aug_blur: float = Field(0.0, ge=0.0, allow_inf_nan=False, description="augmentation: max Gaussian blur sigma, "
+                                                                          "pixels (0 = off)")
+    aug_calipers: float = Field(0.0, ge=0.0, le=1.0, description="augmentation: chance of synthetic caliper marks "
+                                                                 "(0 = off)")
+    mixup: float = Field(0.0, ge=0.0, allow_inf_nan=False, description="mixup Beta(a, a) parameter (0 = off)")
+    weight_averaging: Literal["none", "swa", "ema"] = Field(
+        "none", description="none | swa (mean of the last quarter's epoch weights) | ema (per-step moving average)")
+    ema_decay: float = Field(0.999, gt=0.0, lt=1.0, description="ema: decay per optimizer step")
+    site_balance: bool = Field(False, description="sample every (site, class) cell equally often (manifest 'site' "
+                                                  "column with >= 2 training sites)")
 
     # runtime
     seed: int = Field(0, ge=0, description="seed of splits, sampling and initialisation")
@@ -126,6 +152,15 @@ class TrainConfig(BaseModel):
     def _fusion(self) -> TrainConfig:
         if self.fusion == "intermediate" and (not self.modalities or len(self.modalities) < 2):
             raise ValueError("fusion='intermediate' needs modalities with at least 2 names")
+        extras = {k: getattr(self, k) for k in ("aug_depth", "aug_tgc", "aug_blur", "aug_calipers")}
+        if self.augment == "none" and any(v > 0 for v in extras.values()):
+            on = ", ".join(k for k, v in extras.items() if v > 0)
+            raise ValueError(f"{on} add to the augmentation, but augment is 'none'; use augment light or standard")
+        if self.intensity == "match" and self.fusion == "intermediate":
+            raise ValueError("intensity 'match' is for single-image models; it cannot be combined with "
+                             "fusion='intermediate'")
+        if self.mixup > 0 and self.fusion == "intermediate":
+            raise ValueError("mixup is for single-image models; it cannot be combined with fusion='intermediate'")
         if self.fusion == "intermediate" and self.modality:
             raise ValueError("modality (one modality) and fusion='intermediate' exclude each other")
         if self.splits_file is not None and self.test_size > 0:

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from nodescope.data import ImageTransform
+from nodescope.data import GreyRule, ImageTransform, IntensityRule, MarksRule
 from nodescope.errors import DataError
 from nodescope.models._preprocess import prepare_image, stored_bits
 
@@ -26,6 +26,7 @@ __all__ = [
     "ImageDataModule",
     "PreloadedImages",
     "TensorImageDataset",
+    "intensity_reference",
     "oversample_indices",
     "pixel_hash",
     "preload_images",
@@ -61,12 +62,16 @@ def pixel_hash(pixels: np.ndarray) -> str:
 
 
 def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_paths: Sequence | None = None,
-                   roi_margin: float = 0.1) -> PreloadedImages:
+                   roi_margin: float = 0.1, scan_crop: bool = False, grey: GreyRule = "auto",
+                   intensity: IntensityRule = "none", marks: MarksRule = "keep",
+                   reference: Sequence[float] | None = None) -> PreloadedImages:
     """Decode and prepare every image (see :meth:`nodescope.models.InputSpec.prepare`).
 
     ``mask_paths`` (same length, entries may be None) switches on cropping to the mask box; a row without a mask is
     an error then, naming the image. uint16 pixels are scaled over the file's stored bits (DICOM BitsStored; full
-    16-bit range otherwise), the rule :data:`nodescope.models.UINT16_RULE` that bundles record.
+    16-bit range otherwise), the rule :data:`nodescope.models.UINT16_RULE` that bundles record. ``scan_crop``,
+    ``grey``, ``intensity`` and ``marks`` are the appearance steps of :func:`nodescope.models.prepare_image` (recorded in the
+    bundle's ``input`` block, so prediction repeats them).
     """
     from nodescope.data import read_image
 
@@ -84,10 +89,39 @@ def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_
                 raise DataError(f"{p}: the images are cropped to their lesion (roi 'mask') but this image's manifest "
                                 "row has no mask")
             mask = read_image(mp).pixels
-        out[i], tr = prepare_image(px, size=size, channels=channels, mask=mask, roi_margin=roi_margin,
-                                   bits_stored=stored_bits(img.meta))
+        try:
+            out[i], tr = prepare_image(px, size=size, channels=channels, mask=mask, roi_margin=roi_margin,
+                                       bits_stored=stored_bits(img.meta), scan_crop=scan_crop, grey=grey,
+                                       intensity=intensity, marks=marks, reference=reference)
+        except DataError as exc:  # e.g. no scan region in an all-black image: name the file
+            raise DataError(f"{p}: {exc}") from None
         transforms.append(tr)
     return PreloadedImages(out, hashes, transforms)
+
+
+def intensity_reference(image_paths: Sequence, *, mask_paths: Sequence | None = None, roi_margin: float = 0.1,
+                        scan_crop: bool = False, grey: GreyRule = "auto", marks: MarksRule = "keep"
+                        ) -> tuple[float, ...]:
+    """The histogram-matching reference of a set of images: the mean of their grey-level quantile functions.
+
+    Each image goes through the same first steps as at training (:func:`nodescope.models.cleaned_pixels`: crops,
+    8 bits, marks, tint); its 101 quantiles (0..100 %, :func:`nodescope.data.grey_quantiles`) are averaged over the
+    images -- the quantile function of the 1-D Wasserstein barycentre of their histograms. No label is used.
+    """
+    from nodescope.data import grey_quantiles, read_image
+    from nodescope.models._preprocess import cleaned_pixels
+
+    if len(image_paths) == 0:
+        raise DataError("intensity 'match': no training image to compute the reference from")
+    qs = []
+    for i, p in enumerate(image_paths):
+        img = read_image(p)
+        mask = read_image(mask_paths[i]).pixels if mask_paths is not None and mask_paths[i] is not None else None
+        arr, _box, _shape = cleaned_pixels(img.pixels, mask=mask, roi_margin=roi_margin,
+                                           bits_stored=stored_bits(img.meta), scan_crop=scan_crop, grey=grey,
+                                           marks=marks)
+        qs.append(grey_quantiles(arr))
+    return tuple(float(v) for v in np.mean(qs, axis=0))
 
 
 class TensorImageDataset(Dataset):
@@ -132,15 +166,21 @@ def oversample_indices(index: np.ndarray, labels: np.ndarray, seed: int) -> np.n
 
 
 class ImageDataModule(L.LightningDataModule):
-    """Train/validation loaders over preloaded tensors (``num_workers=0``: slicing memory is faster than workers)."""
+    """Train/validation loaders over preloaded tensors (``num_workers=0``: slicing memory is faster than workers).
+
+    ``oversample`` draws every class up to the largest class's count; ``balance_by`` (one key per sample, e.g.
+    ``site|class``) does the same over its keys instead, so every (site, class) cell is seen equally often.
+    """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, train_index: np.ndarray,
                  val_index: np.ndarray | None, *, batch_size: int = 32, oversample: bool = False, seed: int = 0,
-                 present: torch.Tensor | None = None) -> None:
+                 present: torch.Tensor | None = None, balance_by: np.ndarray | None = None) -> None:
         super().__init__()
         self.images, self.labels, self.present = images, labels, present
         idx = np.asarray(train_index, dtype=np.int64)
-        if oversample:
+        if balance_by is not None:  # e.g. (site, class) cells: each drawn up to the largest cell's count
+            idx = oversample_indices(idx, np.asarray(balance_by), seed)
+        elif oversample:
             idx = oversample_indices(idx, labels.numpy(), seed)
         self.train_index = idx
         self.val_index = None if val_index is None or len(val_index) == 0 else np.asarray(val_index, np.int64)

@@ -32,13 +32,17 @@ class ClassifierModule(L.LightningModule):
     scheduler : {"cosine", "step", "none"}; step_size : int; gamma : float; max_epochs : int
     modality_dropout : float
         Fusion only: probability of hiding each modality of a training unit (at least one stays).
+    mixup : float, default 0
+        Mixup (Zhang et al., ICLR 2018) with ``lambda ~ Beta(mixup, mixup)`` per batch: the (augmented, normalised)
+        batch is mixed with a shuffled copy of itself, ``lambda x_i + (1 - lambda) x_perm(i)``, and the loss is
+        ``lambda CE(y_i) + (1 - lambda) CE(y_perm(i))``; 0 = off. Single-image models only.
     """
 
     def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float], *,
                  augment: UltrasoundAugment | None = None, class_weights: Sequence[float] | None = None,
                  optimizer: str = "adamw", lr: float = 3e-4, weight_decay: float = 1e-4, scheduler: str = "cosine",
                  step_size: int = 10, gamma: float = 0.1, max_epochs: int = 30, modality_dropout: float = 0.0,
-                 fusion: bool = False) -> None:
+                 fusion: bool = False, mixup: float = 0.0) -> None:
         super().__init__()
         self.net = net
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1))
@@ -47,6 +51,7 @@ class ClassifierModule(L.LightningModule):
         self.register_buffer("class_weights", cw)
         self.augment = augment
         self.fusion = fusion
+        self.mixup = float(mixup)
         self.hp = {"optimizer": optimizer, "lr": lr, "weight_decay": weight_decay, "scheduler": scheduler,
                    "step_size": step_size, "gamma": gamma, "max_epochs": max_epochs,
                    "modality_dropout": modality_dropout}
@@ -84,8 +89,17 @@ class ClassifierModule(L.LightningModule):
         return self.net(self._prep(x, False))
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        logits, y = self._forward_batch(batch, True)
-        loss = F.cross_entropy(logits, y, weight=self.class_weights)
+        if self.mixup > 0 and not self.fusion:
+            x, y = batch
+            xp = self._prep(x, True)
+            lam = float(torch.distributions.Beta(self.mixup, self.mixup).sample())
+            perm = torch.randperm(len(y), device=xp.device)
+            logits = self.net(lam * xp + (1 - lam) * xp[perm])
+            loss = lam * F.cross_entropy(logits, y, weight=self.class_weights) + (1 - lam) * F.cross_entropy(
+                logits, y[perm], weight=self.class_weights)
+        else:
+            logits, y = self._forward_batch(batch, True)
+            loss = F.cross_entropy(logits, y, weight=self.class_weights)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         return loss
 

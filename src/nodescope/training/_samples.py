@@ -13,7 +13,7 @@ import torch
 from nodescope.errors import ConfigError, DataError
 from nodescope.evaluation import POSITIVE_NAMES
 from nodescope.training._config import TrainConfig
-from nodescope.training._data import preload_images
+from nodescope.training._data import intensity_reference, preload_images
 
 __all__ = ["Samples", "build_samples", "resolve_positive"]
 
@@ -60,6 +60,7 @@ class Samples:
     classes: tuple[str, ...]
     positive: str | None
     dropped: dict[str, int]
+    intensity_reference: tuple[float, ...] | None = None
 
     @property
     def y(self) -> np.ndarray:
@@ -221,8 +222,15 @@ def _build_samples(cfg: TrainConfig) -> Samples:
     masks = None
     if cfg.roi == "mask":
         masks = [m or None for m in df["_mask"]]
+    reference = None
+    if cfg.intensity == "match":  # from the development rows only (no test or external image), no labels
+        dev = (df["part"] == "cv").to_numpy()
+        dev_masks = [m for m, d in zip(masks, dev, strict=True) if d] if masks else None
+        reference = intensity_reference(list(df["_path"][dev]), mask_paths=dev_masks, roi_margin=cfg.roi_margin,
+                                        scan_crop=cfg.scan_crop, grey=cfg.grey, marks=cfg.marks)
     pre = preload_images(list(df["_path"]), size=cfg.image_size, channels=cfg.channels, mask_paths=masks,
-                         roi_margin=cfg.roi_margin)
+                         roi_margin=cfg.roi_margin, scan_crop=cfg.scan_crop, grey=cfg.grey, intensity=cfg.intensity,
+                         marks=cfg.marks, reference=reference)
     if "patient_id" not in df.columns:
         df["patient_id"] = df["group"]
     df["patient_id"] = df["patient_id"].where(df["patient_id"].astype(str) != "", df["group"])
@@ -230,7 +238,8 @@ def _build_samples(cfg: TrainConfig) -> Samples:
     df["y"] = df["label"].map(cmap).astype(int)
     if cfg.fusion != "intermediate":
         keep = ["patient_id", "group", "label", "y", "part", "fold", *[c for c in _KEEP if c in df.columns]]
-        return Samples(df[keep].reset_index(drop=True), pre.images, None, pre.hashes, classes, positive, dropped)
+        return Samples(df[keep].reset_index(drop=True), pre.images, None, pre.hashes, classes, positive, dropped,
+                       reference)
     return _units(cfg, df, pre.images, pre.hashes, classes, positive, dropped)
 
 
