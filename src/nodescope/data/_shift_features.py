@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from nodescope.data._preprocess import crop_scan_region
+from nodescope.data._scan_region import crop_scan_region
 from nodescope.errors import DataError
 
 __all__ = ["ACQUISITION_FEATURES", "FEATURE_GROUPS", "HIST_BINS", "image_descriptors"]
