@@ -41,7 +41,8 @@ class DeeksResult:
 
     ``ESS = 4 n1 n0 / (n1 + n0)`` (``n1`` diseased, ``n0`` non-diseased). ``slope``'s t-test on ``k - 2``
     degrees of freedom is the asymmetry test (p < 0.10 is the usual flag). ``x``, ``y``, ``weights`` and the
-    fitted line (``intercept + slope * x``) are what a funnel plot needs.
+    fitted line (``intercept + slope * x``) are what a funnel plot needs. ``correction`` is added to the cells of
+    the cohorts chosen by ``correction_rule`` (those named in ``corrected``) before ``ln DOR`` is computed.
     """
 
     slope: float
@@ -57,6 +58,7 @@ class DeeksResult:
     labels: tuple[str, ...] = field(repr=False)
     correction: float = 0.5
     corrected: tuple[str, ...] = ()
+    correction_rule: str = "studies-with-zero"
 
     def line(self, x: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Fitted regression line ``(x, intercept + slope x)`` over the observed range by default."""
@@ -73,7 +75,9 @@ def deeks_test(data: pd.DataFrame, *, correction: float = 0.5,
     data : DataFrame
         ``TP, FP, FN, TN`` per cohort (at least 3 cohorts).
     correction, correction_rule
-        Continuity correction for ``ln DOR`` (default: 0.5 added to all cells of cohorts with a zero cell).
+        Continuity correction for ``ln DOR`` (default: 0.5 added to all cells of cohorts with a zero cell,
+        ``"studies-with-zero"``; ``ln DOR`` uses all four cells, so ``"measure-cells-with-zero"`` gives the same).
+        Both are recorded in the result.
 
     References
     ----------
@@ -108,6 +112,7 @@ def deeks_test(data: pd.DataFrame, *, correction: float = 0.5,
         slope=float(beta[1]), slope_se=float(se[1]), intercept=float(beta[0]), intercept_se=float(se[0]), t=t,
         df=df, p_value=float(2 * stats.t.sf(abs(t), df)), x=x, y=y, weights=w, labels=counts.labels,
         correction=correction, corrected=tuple(counts.labels[i] for i in np.flatnonzero(mask)),
+        correction_rule=correction_rule,
     )
 
 
@@ -267,7 +272,11 @@ def subgroup_analysis(data: pd.DataFrame, column: str, *, model: ModelName = "gl
 
 def leave_one_out(data: pd.DataFrame, *, model: ModelName = "glmm", alpha: float = 0.05,
                   fallback: Fallback = "rho0", study_col: str = "study") -> pd.DataFrame:
-    """Refit without each cohort in turn; one row per omitted cohort with pooled sens/spec/DOR and CIs."""
+    """Refit without each cohort in turn; one row per omitted cohort with pooled sens/spec/DOR and CIs.
+
+    Each row names the model actually fitted (``model``, ``rho_fixed``, ``fallback``): a refit may fall back to
+    rho = 0 or, for the GLMM, to the Reitsma model, independently of the other refits.
+    """
     counts = as_counts(data)
     rows = []
     for i in range(counts.k):
@@ -276,7 +285,7 @@ def leave_one_out(data: pd.DataFrame, *, model: ModelName = "glmm", alpha: float
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MetaAnalysisWarning)
             r = _pooled(sub, model, alpha=alpha, fallback=fallback)
-        row = {"omitted": counts.labels[i], "k": r.k}
+        row = {"omitted": counts.labels[i], "k": r.k, "model": r.model, "rho_fixed": r.rho_fixed}
         for e in (r.sensitivity, r.specificity, r.dor, r.auc):
             row.update({e.name: e.estimate, f"{e.name}_ci_low": e.ci_low, f"{e.name}_ci_high": e.ci_high})
         row["fallback"] = r.fallback

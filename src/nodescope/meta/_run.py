@@ -49,6 +49,7 @@ from nodescope.meta._analyses import (
 )
 from nodescope.meta._bivariate import bivariate_glmm, reitsma
 from nodescope.meta._quadas import QuadasTable
+from nodescope.meta._sroc import SrocCurve, SrocSummary, sroc_summary
 from nodescope.meta._studies import COUNT_COLUMNS, Studies
 from nodescope.meta._summary import BivariateResult, MetaAnalysisWarning
 from nodescope.meta._univariate import UNIVARIATE_MEASURES, UnivariateResult, univariate_pool
@@ -101,6 +102,10 @@ class MetaAnalysis:
         ``(analysis, message)`` pairs.
     skipped : dict of str to str
         Analysis name -> why it was not done.
+    sroc : SrocSummary or None
+        The SROC curve reported (the main fit's, or a labelled alternative when its AUC is undefined, or
+        Moses-Littenberg when asked for), its AUC, partial AUC over the observed FPR range, and why the main fit's
+        AUC is undefined.
     """
 
     studies: Studies
@@ -121,6 +126,7 @@ class MetaAnalysis:
     options: dict[str, Any]
     warnings: tuple[tuple[str, str], ...] = ()
     skipped: dict[str, str] = field(default_factory=dict)
+    sroc: SrocSummary | None = None
 
     @property
     def alpha(self) -> float:
@@ -166,6 +172,7 @@ def run_meta_analysis(
     select: Mapping[str, str | Sequence[str]] | None = None,
     leave_one_out_analysis: bool = True,
     alpha: float = 0.05,
+    sroc: SrocCurve = "rutter-gatsonis",
 ) -> MetaAnalysis:
     """Run the main bivariate model and the secondary analyses of a DTA review.
 
@@ -194,6 +201,10 @@ def run_meta_analysis(
         Refit without each cohort in turn. Default True.
     alpha : float
         ``1 - alpha`` confidence level throughout. Default 0.05.
+    sroc : {"rutter-gatsonis", "moses"}
+        The SROC curve to report (:func:`nodescope.meta.sroc_summary`): the main fit's Rutter-Gatsonis curve
+        (default; when its AUC is undefined because a between-cohort variance is zero, the rho = 0 Reitsma fit's
+        curve or else Moses-Littenberg, labelled), or Moses-Littenberg.
 
     Returns
     -------
@@ -208,6 +219,8 @@ def run_meta_analysis(
     """
     _check_options(studies, model=model, subgroups=subgroups, covariates=covariates, quadas=quadas,
                    one_per_study_by=one_per_study_by, pretest=pretest, alpha=alpha)
+    if sroc not in ("rutter-gatsonis", "moses"):
+        raise ConfigError(f"sroc={sroc!r} is not valid; choose 'rutter-gatsonis' or 'moses'")
     analysed, excluded = _select(studies, select or {})
     frame = _model_frame(analysed)
     rec = _Recorder()
@@ -220,6 +233,7 @@ def run_meta_analysis(
     pooled = rec.attempt("pooled", lambda: pool(frame), required=True)
     if pooled is None:  # pragma: no cover - required=True re-raises instead
         raise RuntimeError("the main fit returned nothing")
+    sroc_result = rec.attempt("sroc", lambda: sroc_summary(pooled, frame, curve=sroc, alpha=alpha))
     univariate: dict[str, UnivariateResult] = {}
     for measure in UNIVARIATE_MEASURES:
         uni = rec.attempt(f"univariate {measure}",
@@ -254,13 +268,13 @@ def run_meta_analysis(
         "model": model, "subgroups": list(subgroups), "covariates": list(covariates),
         "one_per_study": one_per_study_by, "pretest": None if pretest is None else float(pretest),
         "select": {k: (v if isinstance(v, str) else list(v)) for k, v in (select or {}).items()},
-        "leave_one_out": bool(leave_one_out_analysis), "alpha": float(alpha),
+        "leave_one_out": bool(leave_one_out_analysis), "alpha": float(alpha), "sroc": sroc,
     }
     return MetaAnalysis(
         studies=analysed, excluded=excluded, model=model, pooled=pooled, univariate=univariate, deeks=deeks,
         subgroups=subgroup_results, regression=regression, one_per_study=ops_fit, one_per_study_rows=ops_rows,
         leave_one_out=loo, post_test=post, pretest_source=source, quadas=quadas, quadas_missing=missing,
-        options=options, warnings=tuple(rec.caught), skipped=rec.skipped,
+        options=options, warnings=tuple(rec.caught), skipped=rec.skipped, sroc=sroc_result,
     )
 
 
