@@ -14,7 +14,7 @@ from scipy import stats
 
 from nodescope._estimate import Estimate
 from nodescope.errors import ConfigError, StatisticsInputError
-from nodescope.meta._bivariate import Fallback, ModelName, bivariate_glmm, fit_model, reitsma
+from nodescope.meta._bivariate import Fallback, ModelName, _separated, bivariate_glmm, fit_model, reitsma
 from nodescope.meta._counts import LOGITS, Correction, as_counts, design_matrix, measure_data
 from nodescope.meta._fit import BivariateFit
 from nodescope.meta._summary import BivariateResult, MetaAnalysisWarning
@@ -173,7 +173,9 @@ def meta_regression(
     Categorical covariates are treatment-coded (first sorted level is the reference), numeric ones enter as
     they are. ``model="glmm"`` (default; exact binomial, Laplace or ``n_nodes``-point AGHQ) or ``"reitsma"``
     (``method`` defaults to ``"ML"``: the LRT needs ML, not REML, fits). Sigma is common to all covariate
-    values.
+    values. A GLMM on data with a cell that is zero in every cohort (separation: no finite maximum) is replaced,
+    with ``fallback="rho0"``, by the Reitsma model (ML, mada's 0.5 all-if-any-zero correction), with a
+    :class:`MetaAnalysisWarning`; the result's ``model`` and ``warnings`` say so.
     """
     if model not in ("glmm", "reitsma"):
         raise ConfigError(f"model={model!r} is not valid; choose 'glmm' or 'reitsma'")
@@ -182,6 +184,13 @@ def meta_regression(
         raise ConfigError("covariates is empty; give at least one column name")
     counts = as_counts(data)
     X, names = design_matrix(data, covariates)
+    separated = _separated(counts) if model == "glmm" and fallback == "rho0" else ""
+    if separated:  # no finite GLMM maximum: the documented fallback, as for the pooled fit
+        model, method = "reitsma", "ML"
+        correction, correction_rule = 0.5, "all-if-any-zero"
+        note = (f"{separated}; the meta-regression uses the Reitsma model instead (ML, 0.5 added to every cell of "
+                "every cohort when any cell is zero)")
+        warnings.warn(note, MetaAnalysisWarning, stacklevel=2)
     if model == "reitsma":
         meth = method or "ML"
         if meth not in ("ML", "REML"):
@@ -212,6 +221,8 @@ def meta_regression(
         msgs = (*msgs, "LRT compares both models with rho fixed at 0")
     if model == "reitsma" and meth == "REML":
         msgs = (*msgs, "REML log-likelihoods of models with different fixed effects are not comparable; use ML for the LRT")
+    if separated:
+        msgs = (note, *msgs)
     stat = max(0.0, 2 * (fit.loglik - null.loglik))
     df = 2 * (X.shape[1] - 1)
     return MetaRegressionResult(
