@@ -19,8 +19,10 @@ from nodescope.meta._analyses import (
 )
 from nodescope.meta._bivariate import MIN_COHORTS_BIVARIATE, bivariate_glmm, reitsma
 from nodescope.meta._example import (
+    ALNM_BANNER,
     EXAMPLE_BANNER,
     ExampleSettings,
+    alnm_example_path,
     example_paths,
     example_settings,
     generate_synthetic_cohorts,
@@ -43,6 +45,7 @@ from nodescope.meta._report import (
     write_meta_report,
 )
 from nodescope.meta._run import MetaAnalysis, run_meta_analysis
+from nodescope.meta._sroc import MosesLittenbergResult, SrocSummary, moses_littenberg, sroc_summary
 from nodescope.meta._studies import (
     ReconstructionWarning,
     Studies,
@@ -60,6 +63,7 @@ from nodescope.meta._summary import (
 from nodescope.meta._univariate import UNIVARIATE_MEASURES, UnivariateResult, study_measures, univariate_pool
 
 __all__ = [
+    "ALNM_BANNER",
     "EXAMPLE_BANNER",
     "MIN_COHORTS_BIVARIATE",
     "QUADAS_COLUMNS",
@@ -74,14 +78,17 @@ __all__ = [
     "MetaAnalysis",
     "MetaAnalysisWarning",
     "MetaRegressionResult",
+    "MosesLittenbergResult",
     "PostTestResult",
     "QuadasError",
     "QuadasTable",
     "ReconstructionWarning",
+    "SrocSummary",
     "Studies",
     "StudiesError",
     "SubgroupResult",
     "UnivariateResult",
+    "alnm_example_path",
     "bivariate_glmm",
     "deeks_funnel_plot",
     "deeks_test",
@@ -96,6 +103,7 @@ __all__ = [
     "meta_regression",
     "meta_results",
     "meta_tables",
+    "moses_littenberg",
     "one_per_study",
     "post_test_probability",
     "quadas_summary_plot",
@@ -107,6 +115,7 @@ __all__ = [
     "run_meta_analysis",
     "sroc_auc",
     "sroc_plot",
+    "sroc_summary",
     "study_measures",
     "subgroup_analysis",
     "univariate_pool",

@@ -102,6 +102,8 @@ class MetaAnalysis:
         ``(analysis, message)`` pairs.
     skipped : dict of str to str
         Analysis name -> why it was not done.
+    subgroup_sroc : dict of str to dict of str to SrocSummary
+        The same SROC choice for every subgroup level (column -> level -> summary).
     sroc : SrocSummary or None
         The SROC curve reported (the main fit's, or a labelled alternative when its AUC is undefined, or
         Moses-Littenberg when asked for), its AUC, partial AUC over the observed FPR range, and why the main fit's
@@ -127,6 +129,7 @@ class MetaAnalysis:
     warnings: tuple[tuple[str, str], ...] = ()
     skipped: dict[str, str] = field(default_factory=dict)
     sroc: SrocSummary | None = None
+    subgroup_sroc: dict[str, dict[str, SrocSummary]] = field(default_factory=dict)
 
     @property
     def alpha(self) -> float:
@@ -241,11 +244,7 @@ def run_meta_analysis(
         if uni is not None:
             univariate[measure] = uni
     deeks = rec.attempt("deeks", lambda: deeks_test(frame))
-    subgroup_results: dict[str, SubgroupResult] = {}
-    for col in subgroups:
-        sg = rec.attempt(f"subgroup {col}", functools.partial(_subgroup, frame, col, model, alpha))
-        if sg is not None:
-            subgroup_results[col] = sg
+    subgroup_results, subgroup_sroc = _subgroups(frame, subgroups, model, alpha, sroc, rec)
     regression = None
     if covariates:
         regression = rec.attempt("meta-regression", lambda: meta_regression(frame, list(covariates), model=model,
@@ -275,6 +274,7 @@ def run_meta_analysis(
         subgroups=subgroup_results, regression=regression, one_per_study=ops_fit, one_per_study_rows=ops_rows,
         leave_one_out=loo, post_test=post, pretest_source=source, quadas=quadas, quadas_missing=missing,
         options=options, warnings=tuple(rec.caught), skipped=rec.skipped, sroc=sroc_result,
+        subgroup_sroc=subgroup_sroc,
     )
 
 
@@ -346,6 +346,23 @@ class _Recorder:
             if (name, msg) not in self.caught:
                 self.caught.append((name, msg))
         return out
+
+
+def _subgroups(frame: pd.DataFrame, columns: Sequence[str], model: Model, alpha: float, sroc: SrocCurve,
+               rec: _Recorder) -> tuple[dict[str, SubgroupResult], dict[str, dict[str, SrocSummary]]]:
+    """Per-level fits and the LRT of each subgroup column, and the SROC choice of every level."""
+    results: dict[str, SubgroupResult] = {}
+    per_column: dict[str, dict[str, SrocSummary]] = {}
+    for col in columns:
+        sg = rec.attempt(f"subgroup {col}", functools.partial(_subgroup, frame, col, model, alpha))
+        if sg is None:
+            continue
+        results[col] = sg
+        levels = frame[col].astype(str)
+        per_level = {lev: rec.attempt(f"sroc subgroup {col}={lev}", functools.partial(
+            sroc_summary, fit, frame[levels == lev], curve=sroc, alpha=alpha)) for lev, fit in sg.fits.items()}
+        per_column[col] = {lev: x for lev, x in per_level.items() if x is not None}
+    return results, per_column
 
 
 def _pool(data: pd.DataFrame, *, model: str, alpha: float) -> BivariateResult:
