@@ -125,7 +125,9 @@ def register(app: typer.Typer) -> None:
         if example:
             if studies is not None:
                 fail("give either a studies CSV or --example, not both")
-            ex = example_settings()  # the example's files and settings; options given explicitly still win
+            ex = example_settings("auto")  # published cohorts when ../shared is present; explicit options win
+            console.print(f"example: {'published ALNM cohorts' if ex.source == 'published' else 'SYNTHETIC cohorts'}"
+                          f" ({ex.studies})", highlight=False)
             studies = ex.studies
             quadas = quadas or ex.quadas
             subgroups = subgroups or list(ex.subgroups)

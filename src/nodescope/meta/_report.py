@@ -219,6 +219,7 @@ def meta_results(analysis: MetaAnalysis, *, inputs: dict[str, str | Path | None]
                            "corrected": list(u.corrected)}
                        for m, u in analysis.univariate.items()},
         "subgroups": {col: {"levels": {lev: fit.to_dict() for lev, fit in sg.fits.items()},
+                            "sroc": {lev: x.to_dict() for lev, x in analysis.subgroup_sroc.get(col, {}).items()},
                             "lrt": {"statistic": sg.regression.lrt_statistic, "df": sg.regression.lrt_df,
                                     "p_value": sg.regression.lrt_p_value, "model": sg.regression.model}}
                       for col, sg in analysis.subgroups.items()},

@@ -85,6 +85,13 @@ def _fmt(e: Estimate, digits: int = 3) -> str:
     return e.format(digits)
 
 
+def _level_auc(fit: BivariateResult, sroc: Any) -> str:
+    """A subgroup level's SROC AUC: the fit's, or ``n/a`` with the labelled alternative."""
+    if fit.auc.defined or sroc is None or sroc.curve in ("rutter-gatsonis", "none"):
+        return _fmt(fit.auc)
+    return f"n/a; {sroc.curve}: {_fmt(sroc.auc)}"
+
+
 def sroc_title(analysis: MetaAnalysis) -> str:
     """Title of the SROC figure: the curve drawn (the main fit's, or the labelled alternative) and its AUC."""
     p = analysis.pooled
@@ -345,7 +352,14 @@ def _additional_section(rep: HtmlReport, parts: _ReportParts) -> None:
             nd = 3 if name != "dor" else 1
             shown[name] = [f"{e:.{nd}f} ({a:.{nd}f}-{b:.{nd}f})" for e, a, b in zip(wide[name], lo[name], hi[name],
                                                                               strict=True)]
+        shown["SROC AUC"] = [_level_auc(sg.fits[lev], analysis.subgroup_sroc.get(col, {}).get(lev))
+                             for lev, _ in wide.index]
         r = sg.regression
+        reasons = [f"{col} = {lev}: {x.main_auc_reason}" for lev, x in analysis.subgroup_sroc.get(col, {}).items()
+                   if x.main_auc_reason]
+        if reasons:
+            rep.paragraph("SROC AUC n/a where " + "; ".join(reasons) + ". The labelled alternative curve's AUC is "
+                          "shown instead (see the SROC notes of section 4).", css_class="note")
         rep.table(shown.reset_index(), caption=f"Subgroups by {col}: likelihood-ratio test of a difference in "
                                                f"(logit sens, logit spec), chi2 = {r.lrt_statistic:.2f}, "
                                                f"df = {r.lrt_df}, p = {r.lrt_p_value:.3g}")
