@@ -206,9 +206,9 @@ def _summary(rep: HtmlReport, parts: _ReportParts) -> None:
     p = analysis.pooled
     pooled = _pooled_table(p)
     with rep.summary():
-        alt = analysis.sroc is not None and analysis.sroc.curve != "rutter-gatsonis"
-        auc_text = (f"SROC AUC {_fmt(p.auc)}" if not alt or p.auc.defined else
-                    f"SROC AUC n/a (see 'SROC' below; {analysis.sroc.curve} curve: {_fmt(analysis.sroc.auc)})")
+        sroc = analysis.sroc
+        auc_text = (f"SROC AUC {_fmt(p.auc)}" if sroc is None or sroc.curve == "rutter-gatsonis" or p.auc.defined
+                    else f"SROC AUC n/a (see 'SROC' below; {sroc.curve} curve: {_fmt(sroc.auc)})")
         rep.paragraph(f"{len(analysis.studies)} validation cohorts from {parts.doc['k_studies']} studies "
                       f"(pooled: {model_label(p)}): sensitivity {_fmt(p.sensitivity)}, specificity "
                       f"{_fmt(p.specificity)}, {auc_text} ({parts.pct} CIs).", css_class="answer")
