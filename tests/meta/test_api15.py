@@ -7,6 +7,7 @@ areas and mada's AUC formula computed there in base R from their documented form
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -198,6 +199,23 @@ def test_sroc_alternative_when_a_variance_is_zero() -> None:
     assert asked.curve == "moses-littenberg" and asked.main_auc_reason == ""
     with pytest.raises(ValueError, match="sroc curve"):
         sroc_summary(fit, FN0, curve="bogus")  # type: ignore[arg-type]
+
+
+def test_rho0_reitsma_curve_is_the_first_alternative() -> None:
+    # a main fit whose SROC is undefined (a variance at 0) on data where the rho = 0 Reitsma fit has both
+    # variances positive: that fit's Rutter-Gatsonis curve is reported, labelled (meta_api15.R block 6)
+    data = frame("AuditC")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetaAnalysisWarning)
+        full = bivariate_glmm(data)
+    main = dataclasses.replace(full, hsroc=None, sigma=np.diag([0.0, full.tau2_spec]))
+    s = sroc_summary(main, data)
+    assert s.curve == "rutter-gatsonis-reitsma-rho0" and "tau2 logit sens = 0" in s.main_auc_reason
+    assert [s.rho0_fit.tau2_sens, s.rho0_fit.tau2_spec] == pytest.approx(
+        [R["rho0 auditc tau2_sens"], R["rho0 auditc tau2_spec"]], abs=1e-4)
+    assert s.auc.estimate == pytest.approx(R["rho0 auditc auc"], abs=1e-4)
+    assert s.auc.method == "sroc-rutter-gatsonis-reitsma-rho0" and np.isfinite(s.auc.ci_low)
+    assert s.partial_auc.estimate == pytest.approx(R["rho0 auditc pauc"], abs=1e-4)
 
 
 def test_sroc_moses_option_and_bad_cli_value(tmp_path: Path) -> None:

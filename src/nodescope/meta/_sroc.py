@@ -309,16 +309,20 @@ def sroc_summary(pooled: Any, data: pd.DataFrame | Counts, *, curve: SrocCurve =
                            partial_auc(a, b, rng, curve="rutter-gatsonis", alpha=alpha, k=counts.k), "", a, b,
                            moses=moses)
     if curve == "rutter-gatsonis" and not (pooled.model.startswith("reitsma") and pooled.rho_fixed):
-        rho0 = _reitsma_rho0(counts, alpha)
-        if np.all(np.diag(rho0.sigma) > 1e-6) and rho0.hsroc is not None:
+        try:
+            rho0 = _reitsma_rho0(counts, alpha)
+        except (ValueError, np.linalg.LinAlgError) as err:  # not estimable: go on to Moses-Littenberg
+            reason += f"; the Reitsma fit with rho fixed at 0 could not be made ({err})"
+        if rho0 is not None and np.all(np.diag(rho0.sigma) > 1e-6) and rho0.hsroc is not None:
             a, b = _sroc_ab(rho0.mu, np.sqrt(np.diag(rho0.sigma)))
             name = "rutter-gatsonis-reitsma-rho0"
             auc = Estimate("auc", rho0.auc.estimate, rho0.auc.ci_low, rho0.auc.ci_high, f"sroc-{name}", alpha,
                            counts.k, rho0.auc.note, dict(rho0.auc.extra))
             return SrocSummary(name, CURVE_LABELS[name], auc, partial_auc(a, b, rng, curve=name, alpha=alpha,
                                                                           k=counts.k), reason, a, b, moses, rho0)
-        reason += (f"; the Reitsma fit with rho fixed at 0 has a variance at zero too (tau2 logit sens = "
-                   f"{rho0.tau2_sens:.3g}, tau2 logit spec = {rho0.tau2_spec:.3g})")
+        if rho0 is not None:
+            reason += (f"; the Reitsma fit with rho fixed at 0 has a variance at zero too (tau2 logit sens = "
+                       f"{rho0.tau2_sens:.3g}, tau2 logit spec = {rho0.tau2_spec:.3g})")
     if moses is not None and np.isfinite(moses.a):
         return SrocSummary("moses-littenberg", CURVE_LABELS["moses-littenberg"], moses.auc, moses.partial_auc,
                            reason, moses.a, moses.b, moses, rho0)

@@ -137,3 +137,19 @@ a <- A / (1 - B); b <- (1 + B) / (1 - B)
 key <- "moses alnm_us"
 out(key, "A", fmt(A)); out(key, "B", fmt(B)); out(key, "auc", fmt(line_area(a, b, 0, 1)))
 out(key, "pauc", fmt(line_area(a, b, lo, hi)))
+
+## 6. The rho = 0 Reitsma alternative where both variances are positive: AuditC, rma.mv(struct = "DIAG"), REML,
+##    0.5 in every cell of every study; its Rutter-Gatsonis AUC and partial AUC over the observed FPR range.
+c <- cc_all(auditc)
+es <- escalc(measure = "PLO", xi = TP, mi = FN, data = c, add = 0)
+ep <- escalc(measure = "PLO", xi = TN, mi = FP, data = c, add = 0)
+k <- nrow(c)
+long <- data.frame(study = rep(1:k, each = 2), outcome = factor(rep(c("sens", "spec"), k)),
+                   yi = as.vector(rbind(es$yi, ep$yi)), vi = as.vector(rbind(es$vi, ep$vi)))
+f <- rma.mv(yi, vi, mods = ~ outcome - 1, random = ~ outcome | study, struct = "DIAG", data = long,
+            method = "REML", control = list(rel.tol = 1e-10, iter.max = 10000, eval.max = 10000))
+b <- sqrt(f$tau2[1] / f$tau2[2]); a <- f$beta[1] + b * f$beta[2]
+fpr <- auditc$FP / (auditc$FP + auditc$TN); lo <- min(fpr); hi <- max(fpr)
+key <- "rho0 auditc"
+out(key, "tau2_sens", fmt(f$tau2[1])); out(key, "tau2_spec", fmt(f$tau2[2]))
+out(key, "auc", fmt(line_area(a, b, 0, 1))); out(key, "pauc", fmt(line_area(a, b, lo, hi)))
