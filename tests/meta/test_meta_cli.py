@@ -35,9 +35,13 @@ def _no_external_resources(html: str) -> None:
 
 @pytest.fixture(scope="module")
 def example_run(tmp_path_factory):
+    # the synthetic example (what an installed nodescope without ../shared runs): no shared data folder
     out = tmp_path_factory.mktemp("meta-example")
-    result = runner.invoke(app, ["meta", "--example", "-o", str(out), "--no-leave-one-out"])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NODESCOPE_SHARED_DATA", str(tmp_path_factory.mktemp("no-shared-data")))
+        result = runner.invoke(app, ["meta", "--example", "-o", str(out), "--no-leave-one-out"])
     assert result.exit_code == 0, result.output
+    assert "SYNTHETIC cohorts" in result.output
     return out, result.output
 
 

@@ -25,6 +25,29 @@ def _parse_select(items: list[str]) -> dict[str, list[str]]:
     return out
 
 
+def _sroc_lines(results: Path) -> list[str]:
+    """Console lines on the SROC curve reported: why the main fit's AUC is n/a and the labelled alternative."""
+    import json
+
+    from rich.markup import escape
+
+    sroc = json.loads(results.read_text(encoding="utf-8")).get("sroc", {})
+    if "curve" not in sroc:
+        return []
+    lines = []
+    if sroc.get("main_auc_undefined_reason"):
+        lines.append(f"  [yellow]SROC AUC n/a:[/] {escape(sroc['main_auc_undefined_reason'])}")
+    auc, part = sroc["auc"], sroc["partial_auc"]
+    if sroc["curve"] != "rutter-gatsonis":
+        value = "n/a" if auc["estimate"] is None else f"{auc['estimate']:.3f}"
+        lines.append(f"  sroc curve   {escape(sroc['label'])}: AUC {value} ({escape(auc['note'])})")
+    if part["estimate"] is not None:
+        ex = part["extra"]
+        lines.append(f"  partial AUC  {part['estimate']:.3f} over the observed FPR range [{ex['fpr_low']:.3f}, "
+                     f"{ex['fpr_high']:.3f}] (normalised {ex['normalised']:.3f}; {sroc['curve']} curve)")
+    return lines
+
+
 def _progress() -> contextlib.AbstractContextManager[object]:
     """Show the meta-analysis' INFO progress lines (``leave-one-out: refit 3 of 12 ...``) on stderr (not with
     ``--quiet``)."""
@@ -61,7 +84,12 @@ def register(app: typer.Typer) -> None:
         percent: Annotated[bool, typer.Option(help="With --reconstruct: figures are percentages.")] = False,
         no_leave_one_out: Annotated[bool, typer.Option(help="Skip the leave-one-out analysis.")] = False,
         alpha: Annotated[float, typer.Option(callback=in_range(gt=0, lt=1), help="1 - confidence level.")] = 0.05,
-        example: Annotated[bool, typer.Option(help="Run on the built-in, clearly labelled example.")] = False,
+        example: Annotated[bool, typer.Option(help="Run on the built-in example: the published ALNM cohorts of "
+                                                   "../shared/data when present, else the labelled synthetic "
+                                                   "one.")] = False,
+        sroc: Annotated[str, typer.Option(help="SROC curve: rutter-gatsonis (the main fit's; a labelled "
+                                               "alternative when its AUC is undefined) or moses "
+                                               "(Moses-Littenberg).")] = "rutter-gatsonis",
     ) -> None:
         """Meta-analyse diagnostic accuracy: pooled sens/spec, SROC, forest, Deeks, Fagan, QUADAS-2 -> report.html."""
         import pandas as pd
@@ -80,6 +108,8 @@ def register(app: typer.Typer) -> None:
 
         if model not in ("glmm", "reitsma"):
             fail(f"--model {model!r} is not valid; choose glmm or reitsma")
+        if sroc not in ("rutter-gatsonis", "moses"):
+            fail(f"--sroc {sroc!r} is not valid; choose rutter-gatsonis or moses")
         if one_per_study not in ("youden", "none"):
             fail(f"--one-per-study {one_per_study!r} is not valid; choose youden or none")
         subgroups = list(subgroup or [])
@@ -95,7 +125,9 @@ def register(app: typer.Typer) -> None:
         if example:
             if studies is not None:
                 fail("give either a studies CSV or --example, not both")
-            ex = example_settings()  # the example's files and settings; options given explicitly still win
+            ex = example_settings("auto")  # published cohorts when ../shared is present; explicit options win
+            console.print(f"example: {'published ALNM cohorts' if ex.source == 'published' else 'SYNTHETIC cohorts'}"
+                          f" ({ex.studies})", highlight=False)
             studies = ex.studies
             quadas = quadas or ex.quadas
             subgroups = subgroups or list(ex.subgroups)
@@ -127,7 +159,8 @@ def register(app: typer.Typer) -> None:
             analysis = run_meta_analysis(
                 table, model=model, subgroups=subgroups, covariates=covariates, quadas=rob,  # type: ignore[arg-type]
                 one_per_study_by=None if one_per_study == "none" else "youden", pretest=pretest,
-                select=selection, leave_one_out_analysis=not no_leave_one_out, alpha=alpha)
+                select=selection, leave_one_out_analysis=not no_leave_one_out, alpha=alpha,
+                sroc=sroc)  # type: ignore[arg-type]
         with atomic_folder(out) as tmp:  # all files appear together, or none
             if reconstruct:
                 atomic_write_csv(source, tmp / "reconstructed_2x2.csv", index=False)
@@ -135,6 +168,9 @@ def register(app: typer.Typer) -> None:
                                                banner=banner), tmp, out)
         from nodescope.cli._summaries import meta_summary
 
-        for line in meta_summary(Path(written["results"]), Path(written["report"])):
+        lines = meta_summary(Path(written["results"]), Path(written["report"]))
+        at = next((i for i, line in enumerate(lines) if line.lstrip().startswith("report:")), len(lines))
+        lines[at:at] = _sroc_lines(Path(written["results"]))
+        for line in lines:
             console.print(line, highlight=False)
         print_paths(written["report"], written["results"])

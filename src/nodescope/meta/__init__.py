@@ -20,8 +20,10 @@ from nodescope.meta._analyses import (
 from nodescope.meta._bivariate import MIN_COHORTS_BIVARIATE, bivariate_glmm, reitsma
 from nodescope.meta._cohorts import COHORT_APPROACHES, compare_cohorts_per_study, pool_cohorts_per_study
 from nodescope.meta._example import (
+    ALNM_BANNER,
     EXAMPLE_BANNER,
     ExampleSettings,
+    alnm_example_path,
     example_paths,
     example_settings,
     generate_synthetic_cohorts,
@@ -46,6 +48,7 @@ from nodescope.meta._report import (
     write_meta_report,
 )
 from nodescope.meta._run import MetaAnalysis, run_meta_analysis
+from nodescope.meta._sroc import MosesLittenbergResult, SrocSummary, moses_littenberg, sroc_summary
 from nodescope.meta._studies import (
     ReconstructionWarning,
     Studies,
@@ -64,6 +67,7 @@ from nodescope.meta._univariate import UNIVARIATE_MEASURES, UnivariateResult, st
 
 __all__ = [
     "COHORT_APPROACHES",
+    "ALNM_BANNER",
     "EXAMPLE_BANNER",
     "MIN_COHORTS_BIVARIATE",
     "QUADAS_COLUMNS",
@@ -79,14 +83,17 @@ __all__ = [
     "MetaAnalysisWarning",
     "MetaRegressionResult",
     "MultilevelResult",
+    "MosesLittenbergResult",
     "PostTestResult",
     "QuadasError",
     "QuadasTable",
     "ReconstructionWarning",
+    "SrocSummary",
     "Studies",
     "StudiesError",
     "SubgroupResult",
     "UnivariateResult",
+    "alnm_example_path",
     "bivariate_glmm",
     "compare_cohorts_per_study",
     "deeks_funnel_plot",
@@ -103,6 +110,7 @@ __all__ = [
     "meta_results",
     "meta_tables",
     "multilevel_reitsma",
+    "moses_littenberg",
     "one_per_study",
     "pool_cohorts_per_study",
     "post_test_probability",
@@ -115,6 +123,7 @@ __all__ = [
     "run_meta_analysis",
     "sroc_auc",
     "sroc_plot",
+    "sroc_summary",
     "study_measures",
     "study_table",
     "subgroup_analysis",

@@ -23,7 +23,7 @@ from nodescope.meta._analyses_api import (
     subgroup_summary,
     subgroup_to_dict,
 )
-from nodescope.meta._bivariate import Fallback, ModelName, bivariate_glmm, fit_model, reitsma
+from nodescope.meta._bivariate import Fallback, ModelName, _separated, bivariate_glmm, fit_model, reitsma
 from nodescope.meta._counts import LOGITS, Correction, as_counts, design_matrix, measure_data
 from nodescope.meta._fit import BivariateFit
 from nodescope.meta._summary import BivariateResult, MetaAnalysisWarning
@@ -50,7 +50,8 @@ class DeeksResult:
 
     ``ESS = 4 n1 n0 / (n1 + n0)`` (``n1`` diseased, ``n0`` non-diseased). ``slope``'s t-test on ``k - 2``
     degrees of freedom is the asymmetry test (p < 0.10 is the usual flag). ``x``, ``y``, ``weights`` and the
-    fitted line (``intercept + slope * x``) are what a funnel plot needs.
+    fitted line (``intercept + slope * x``) are what a funnel plot needs. ``correction`` is added to the cells of
+    the cohorts chosen by ``correction_rule`` (those named in ``corrected``) before ``ln DOR`` is computed.
 
     Attributes
     ----------
@@ -64,6 +65,8 @@ class DeeksResult:
         Cohort labels.
     correction : float
         The continuity correction; ``corrected`` the cohorts that received it.
+    correction_rule : str
+        Which cohorts were corrected (see :func:`nodescope.meta.study_measures`).
     """
 
     slope: float
@@ -79,6 +82,7 @@ class DeeksResult:
     labels: tuple[str, ...] = field(repr=False)
     correction: float = 0.5
     corrected: tuple[str, ...] = ()
+    correction_rule: str = "studies-with-zero"
 
     def line(self, x: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Fitted regression line ``(x, intercept + slope x)`` over the observed range by default."""
@@ -107,7 +111,9 @@ def deeks_test(data: pd.DataFrame, *, correction: float = 0.5,
     data : DataFrame
         ``TP, FP, FN, TN`` per cohort (at least 3 cohorts).
     correction, correction_rule
-        Continuity correction for ``ln DOR`` (default: 0.5 added to all cells of cohorts with a zero cell).
+        Continuity correction for ``ln DOR`` (default: 0.5 added to all cells of cohorts with a zero cell,
+        ``"studies-with-zero"``; ``ln DOR`` uses all four cells, so ``"measure-cells-with-zero"`` gives the same).
+        Both are recorded in the result.
 
     References
     ----------
@@ -142,6 +148,7 @@ def deeks_test(data: pd.DataFrame, *, correction: float = 0.5,
         slope=float(beta[1]), slope_se=float(se[1]), intercept=float(beta[0]), intercept_se=float(se[0]), t=t,
         df=df, p_value=float(2 * stats.t.sf(abs(t), df)), x=x, y=y, weights=w, labels=counts.labels,
         correction=correction, corrected=tuple(counts.labels[i] for i in np.flatnonzero(mask)),
+        correction_rule=correction_rule,
     )
 
 
@@ -232,7 +239,9 @@ def meta_regression(
     Categorical covariates are treatment-coded (first sorted level is the reference), numeric ones enter as
     they are. ``model="glmm"`` (default; exact binomial, Laplace or ``n_nodes``-point AGHQ) or ``"reitsma"``
     (``method`` defaults to ``"ML"``: the LRT needs ML, not REML, fits). Sigma is common to all covariate
-    values.
+    values. A GLMM on data with a cell that is zero in every cohort (separation: no finite maximum) is replaced,
+    with ``fallback="rho0"``, by the Reitsma model (ML, mada's 0.5 all-if-any-zero correction), with a
+    :class:`MetaAnalysisWarning`; the result's ``model`` and ``warnings`` say so.
     """
     if model not in ("glmm", "reitsma"):
         raise ConfigError(f"model={model!r} is not valid; choose 'glmm' or 'reitsma'")
@@ -241,6 +250,13 @@ def meta_regression(
         raise ConfigError("covariates is empty; give at least one column name")
     counts = as_counts(data)
     X, names = design_matrix(data, covariates)
+    separated = _separated(counts) if model == "glmm" and fallback == "rho0" else ""
+    if separated:  # no finite GLMM maximum: the documented fallback, as for the pooled fit
+        model, method = "reitsma", "ML"
+        correction, correction_rule = 0.5, "all-if-any-zero"
+        note = (f"{separated}; the meta-regression uses the Reitsma model instead (ML, 0.5 added to every cell of "
+                "every cohort when any cell is zero)")
+        warnings.warn(note, MetaAnalysisWarning, stacklevel=2)
     if model == "reitsma":
         meth = method or "ML"
         if meth not in ("ML", "REML"):
@@ -271,6 +287,8 @@ def meta_regression(
         msgs = (*msgs, "LRT compares both models with rho fixed at 0")
     if model == "reitsma" and meth == "REML":
         msgs = (*msgs, "REML log-likelihoods of models with different fixed effects are not comparable; use ML for the LRT")
+    if separated:
+        msgs = (note, *msgs)
     stat = max(0.0, 2 * (fit.loglik - null.loglik))
     df = 2 * (X.shape[1] - 1)
     return MetaRegressionResult(
@@ -354,7 +372,11 @@ def subgroup_analysis(data: pd.DataFrame, column: str, *, model: ModelName = "gl
 
 def leave_one_out(data: pd.DataFrame, *, model: ModelName = "glmm", alpha: float = 0.05,
                   fallback: Fallback = "rho0", study_col: str = "study") -> pd.DataFrame:
-    """Refit without each cohort in turn; one row per omitted cohort with pooled sens/spec/DOR and CIs."""
+    """Refit without each cohort in turn; one row per omitted cohort with pooled sens/spec/DOR and CIs.
+
+    Each row names the model actually fitted (``model``, ``rho_fixed``, ``fallback``): a refit may fall back to
+    rho = 0 or, for the GLMM, to the Reitsma model, independently of the other refits.
+    """
     counts = as_counts(data)
     rows = []
     warm: dict[str, object] = {}
@@ -368,7 +390,7 @@ def leave_one_out(data: pd.DataFrame, *, model: ModelName = "glmm", alpha: float
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MetaAnalysisWarning)
             r = _pooled(sub, model, alpha=alpha, fallback=fallback, **warm)
-        row = {"omitted": counts.labels[i], "k": r.k}
+        row = {"omitted": counts.labels[i], "k": r.k, "model": r.model, "rho_fixed": r.rho_fixed}
         for e in (r.sensitivity, r.specificity, r.dor, r.auc):
             row.update({e.name: e.estimate, f"{e.name}_ci_low": e.ci_low, f"{e.name}_ci_high": e.ci_high})
         row["fallback"] = r.fallback

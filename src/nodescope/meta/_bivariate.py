@@ -49,6 +49,18 @@ def _divergent(fit: BivariateFit) -> str:
         return ""
     return ("the GLMM diverged (" + ", ".join(bad) + "): a proportion is 0 or 1 in (nearly) every cohort "
             "(separation), so the binomial likelihood has no finite maximum")
+
+
+def _separated(counts: Counts) -> str:
+    """Why the intercept-only GLMM cannot have a finite maximum: a cell that is zero in every cohort ("" if none)."""
+    cells = {"TP": counts.tp, "FN": counts.fn, "FP": counts.fp, "TN": counts.tn}
+    zero = [name for name, v in cells.items() if not np.any(v > 0)]
+    if not zero:
+        return ""
+    return (f"the GLMM diverged ({' and '.join(zero)} = 0 in every cohort, found before fitting): a proportion is 0 "
+            "or 1 in every cohort (separation), so the binomial likelihood has no finite maximum")
+
+
 Fallback = Literal["rho0", "none"]
 ModelName = Literal["glmm", "reitsma"]
 
@@ -99,9 +111,18 @@ def fit_model(
         # there); the Laplace fit ends with Newton steps, so its estimates do not depend on the start
         y, s, _ = measure_data(counts, LOGITS, 0.5, "studies-with-zero")
         first = start if start is not None else moment_start(y, s, X, names, rho_fixed=rho_fixed)
-        return fit_glmm(counts, X, names, n_nodes=n_nodes, start=first, rho_fixed=rho_fixed)
+        try:
+            return fit_glmm(counts, X, names, n_nodes=n_nodes, start=first, rho_fixed=rho_fixed)
+        except np.linalg.LinAlgError as err:  # a singular information matrix: the GLMM has no usable maximum
+            raise StatisticsInputError(
+                f"the exact binomial GLMM cannot be estimated on these {counts.k} cohorts (its information matrix "
+                f"is singular: {err}); {_separated(counts) or 'the data are (nearly) separated'}; use the Reitsma "
+                "model (model='reitsma') or the default fallback='rho0'") from err
 
     fallback_text = ""
+    separated = _separated(counts) if model == "glmm" and X.shape[1] == 1 and fallback == "rho0" else ""
+    if separated:  # no finite maximum: go straight to the documented fallback instead of a doomed fit
+        return _separation_fallback(counts, X, names, msgs, separated)
     if k < MIN_COHORTS_BIVARIATE and fallback == "rho0":
         msgs.append(f"only {k} cohorts (< {MIN_COHORTS_BIVARIATE}): the correlation cannot be estimated reliably; "
                     "fitted with rho fixed at 0 (separate univariate random-effects models of logit sens and spec)")
@@ -119,17 +140,7 @@ def fit_model(
     if model == "glmm" and X.shape[1] == 1:
         why = _divergent(fit)
         if why and fallback == "rho0":
-            msgs.append(f"{why}; fitted the Reitsma normal-approximation model instead (REML, 0.5 added to every "
-                        "cell of every cohort when any cell is zero)")
-            fallback_text = f"Reitsma model with continuity correction 0.5 (all-if-any-zero): {why}"
-            for m in msgs:
-                warnings.warn(m, MetaAnalysisWarning, stacklevel=3)
-            # the Reitsma fit warns about its own fallbacks
-            inner = fit_model(counts, X, names, model="reitsma", method="REML", n_nodes=1, correction=0.5,
-                              correction_rule="all-if-any-zero", fallback="rho0")
-            if inner[2]:
-                fallback_text += f"; then {inner[2]}"
-            return inner[0], (*msgs, *inner[1]), fallback_text, inner[3]
+            return _separation_fallback(counts, X, names, msgs, why)
         if why:
             msgs.append(f"{why}; kept as requested (fallback='none')")
     if not fit.converged:
@@ -137,6 +148,22 @@ def fit_model(
     for m in msgs:
         warnings.warn(m, MetaAnalysisWarning, stacklevel=3)
     return fit, tuple(msgs), fallback_text, mask
+
+
+def _separation_fallback(counts: Counts, X: np.ndarray, names: tuple[str, ...], msgs: list[str],
+                         why: str) -> tuple[BivariateFit, tuple[str, ...], str, np.ndarray]:
+    """The documented fallback of a separated GLMM: the Reitsma model (REML, mada's 0.5 all-if-any-zero rule)."""
+    msgs.append(f"{why}; fitted the Reitsma normal-approximation model instead (REML, 0.5 added to every "
+                "cell of every cohort when any cell is zero)")
+    fallback_text = f"Reitsma model with continuity correction 0.5 (all-if-any-zero): {why}"
+    for m in msgs:
+        warnings.warn(m, MetaAnalysisWarning, stacklevel=4)
+    # the Reitsma fit warns about its own fallbacks
+    inner = fit_model(counts, X, names, model="reitsma", method="REML", n_nodes=1, correction=0.5,
+                      correction_rule="all-if-any-zero", fallback="rho0")
+    if inner[2]:
+        fallback_text += f"; then {inner[2]}"
+    return inner[0], (*msgs, *inner[1]), fallback_text, inner[3]
 
 
 def reitsma(
@@ -164,10 +191,12 @@ def reitsma(
         Columns ``TP, FP, FN, TN`` (non-negative integers), optionally ``study``; one row per cohort.
     method : {"REML", "ML"}, default "REML"
     correction : float, default 0.5
-    correction_rule : {"all-if-any-zero", "studies-with-zero", "all", "none"}, default "all-if-any-zero"
+    correction_rule : {"all-if-any-zero", "studies-with-zero", "measure-cells-with-zero", "all", "none"}, default "all-if-any-zero"
         mada's convention (``correction.control = "all"``, from mada's ``R/reitsma.R``): when any cohort has a zero cell, ``correction`` is
         added to all four cells of **every** cohort; otherwise nothing is added. ``"studies-with-zero"`` is
-        mada's ``"single"``. The corrected cohorts are recorded in the result.
+        mada's ``"single"``; ``"measure-cells-with-zero"`` corrects logit sens in cohorts with ``TP`` or ``FN`` zero
+        and logit spec in cohorts with ``TN`` or ``FP`` zero (metafor's ``escalc("PLO", to="only0")``). The rule
+        and the corrected cohorts are recorded in the result.
     alpha : float, default 0.05
     fallback : {"rho0", "none"}, default "rho0"
         What to do with fewer than 4 cohorts or a degenerate fit (see module docstring).

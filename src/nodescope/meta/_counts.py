@@ -17,8 +17,13 @@ from nodescope.errors import ConfigError, StatisticsInputError
 
 CELLS = ("TP", "FP", "FN", "TN")
 
-Correction = Literal["studies-with-zero", "all-if-any-zero", "all", "none"]
-CORRECTIONS: tuple[str, ...] = ("studies-with-zero", "all-if-any-zero", "all", "none")
+Correction = Literal["studies-with-zero", "measure-cells-with-zero", "all-if-any-zero", "all", "none"]
+CORRECTIONS: tuple[str, ...] = ("studies-with-zero", "measure-cells-with-zero", "all-if-any-zero", "all", "none")
+# the cells each measure is computed from (the zero check of the "measure-cells-with-zero" rule)
+MEASURE_CELLS: dict[str, tuple[str, ...]] = {
+    "logit_sens": ("TP", "FN"), "logit_spec": ("FP", "TN"), "log_dor": CELLS, "log_lr_pos": CELLS,
+    "log_lr_neg": CELLS,
+}
 Measure = Literal["log_dor", "logit_sens", "logit_spec", "log_lr_pos", "log_lr_neg"]
 UNIVARIATE_MEASURES: tuple[str, ...] = ("log_dor", "logit_sens", "logit_spec", "log_lr_pos", "log_lr_neg")
 LOGITS: tuple[str, str] = ("logit_sens", "logit_spec")  # outcomes of the bivariate models
@@ -96,12 +101,17 @@ def as_counts(data: pd.DataFrame | Counts, *, study_col: str = "study", argname:
     return Counts(arrays["TP"], arrays["FP"], arrays["FN"], arrays["TN"], labels)
 
 
-def corrected(counts: Counts, correction: float, rule: Correction) -> tuple[Counts, np.ndarray]:
+def corrected(counts: Counts, correction: float, rule: Correction,
+              cells: tuple[str, ...] = CELLS) -> tuple[Counts, np.ndarray]:
     """Add ``correction`` to the four cells of the cohorts chosen by ``rule``.
 
-    Rules: ``"studies-with-zero"`` (each cohort with a zero cell; metafor's ``escalc(to="only0")``),
-    ``"all-if-any-zero"`` (every cohort when any cohort has a zero cell; mada's ``correction.control="all"``),
-    ``"all"`` (every cohort), ``"none"``.
+    Rules: ``"studies-with-zero"`` (each cohort with a zero in any of its four cells; mada's
+    ``correction.control="single"``, and metafor's ``escalc(add=1/2, to="only0")`` for the measures computed from
+    all four cells: ``"OR"``, ``"RR"``), ``"measure-cells-with-zero"`` (each cohort with a zero among ``cells``,
+    the cells of the measure: metafor's ``escalc(measure="PLO", add=1/2, to="only0")`` for logit sensitivity
+    (``TP, FN``) and logit specificity (``TN, FP``)), ``"all-if-any-zero"`` (every cohort when any cohort has a
+    zero cell; mada's ``correction.control="all"``), ``"all"`` (every cohort), ``"none"``. Only the measure's own
+    cells enter its estimate, so adding to the other two cells changes nothing.
 
     Returns
     -------
@@ -114,9 +124,12 @@ def corrected(counts: Counts, correction: float, rule: Correction) -> tuple[Coun
         raise ConfigError(f"correction_rule={rule!r} is not valid; choose one of {CORRECTIONS}")
     if not np.isfinite(correction) or correction < 0:
         raise ConfigError(f"correction must be a non-negative number; got {correction!r}")
+    arrays = {"TP": counts.tp, "FP": counts.fp, "FN": counts.fn, "TN": counts.tn}
     zero = (np.vstack([counts.tp, counts.fp, counts.fn, counts.tn]) == 0).any(axis=0)
     if rule == "studies-with-zero":
         mask = zero
+    elif rule == "measure-cells-with-zero":
+        mask = (np.vstack([arrays[c] for c in cells]) == 0).any(axis=0)
     elif rule == "all-if-any-zero":
         mask = np.full(counts.k, bool(zero.any()))
     elif rule == "all":
@@ -170,8 +183,12 @@ def measure_data(counts: Counts, measures: tuple[str, ...], correction: float,
     ValueError
         A value is infinite (a zero cell left uncorrected); the message names the cohorts.
     """
-    cc, mask = corrected(counts, correction, rule)
-    pairs = [study_measures(cc, m) for m in measures]  # type: ignore[arg-type]
+    pairs = []
+    mask = np.zeros(counts.k, dtype=bool)
+    for m in measures:  # each measure is corrected by the rule on its own cells (matters for measure-cells-with-zero)
+        cc, mask_m = corrected(counts, correction, rule, MEASURE_CELLS.get(m, CELLS))
+        pairs.append(study_measures(cc, m))  # type: ignore[arg-type]
+        mask |= mask_m
     y = np.column_stack([p[0] for p in pairs])
     v = np.column_stack([p[1] for p in pairs])
     bad_rows = ~(np.isfinite(y).all(axis=1) & np.isfinite(v).all(axis=1))

@@ -31,14 +31,17 @@ from nodescope.meta._plots import (
     quadas_traffic_light,
     sroc_plot,
 )
-from nodescope.meta._report_html import build_meta_html, model_label
+from nodescope.meta._report_html import build_meta_html, fitted_model_text, model_label, sroc_title
 from nodescope.meta._run import MetaAnalysis, finite_or_none
 from nodescope.meta._summary import BivariateResult
 from nodescope.report import save_figure
 
 __all__ = ["RESULTS_SCHEMA_VERSION", "meta_figures", "meta_results", "meta_tables", "write_meta_report"]
 
-RESULTS_SCHEMA_VERSION = "3.0"  # 3.0: API 1.0 names (heterogeneity i2_*_percent, extra se/mu/scale); 2.0: I2 in percent
+# 2.0: pooled.heterogeneity I2 in percent (was a fraction); 2.1: model_fitted, sroc.curve/auc/partial_auc/moses,
+# publication_bias.deeks.correction_rule, model/rho_fixed of leave-one-out records; 3.0: API 1.0 names
+# (heterogeneity i2_*_percent, q_p_value, extra se/mu/scale)
+RESULTS_SCHEMA_VERSION = "3.0"
 
 def _per_study(analysis: MetaAnalysis) -> pd.DataFrame:
     s = analysis.studies
@@ -64,7 +67,8 @@ def _estimates_frame(result: BivariateResult, **labels: Any) -> pd.DataFrame:
     rows = []
     for e in (result.sensitivity, result.specificity, result.lr_positive, result.lr_negative, result.dor, result.auc):
         rows.append({**labels, "name": e.name, "estimate": e.estimate, "ci_low": e.ci_low, "ci_high": e.ci_high,
-                     "method": e.method, "k": result.k, "fallback": result.fallback})
+                     "method": e.method, "k": result.k, "model": result.model, "rho_fixed": result.rho_fixed,
+                     "fallback": result.fallback})
     return pd.DataFrame(rows)
 
 
@@ -120,7 +124,8 @@ def meta_tables(analysis: MetaAnalysis) -> dict[str, pd.DataFrame]:
         for _, row in analysis.leave_one_out.iterrows():
             rows = [{"analysis": "leave-one-out", "omitted": row["omitted"], "name": name, "estimate": row[name],
                      "ci_low": row[f"{name}_ci_low"], "ci_high": row[f"{name}_ci_high"], "k": row["k"],
-                     "fallback": row["fallback"]} for name in ("sensitivity", "specificity", "dor", "auc")]
+                     "model": row["model"], "rho_fixed": row["rho_fixed"], "fallback": row["fallback"]}
+                    for name in ("sensitivity", "specificity", "dor", "auc")]
             sens_parts.append(pd.DataFrame(rows))
     if len(sens_parts) > 1:
         tables["sensitivity_analyses"] = pd.concat(sens_parts, ignore_index=True)
@@ -129,7 +134,7 @@ def meta_tables(analysis: MetaAnalysis) -> dict[str, pd.DataFrame]:
         tables["publication_bias"] = pd.DataFrame([{
             "test": "Deeks funnel-plot asymmetry", "slope": d.slope, "slope_se": d.slope_se, "intercept": d.intercept,
             "intercept_se": d.intercept_se, "t": d.t, "df": d.df, "p_value": d.p_value, "correction": d.correction,
-            "corrected": "; ".join(d.corrected)}])
+            "correction_rule": d.correction_rule, "corrected": "; ".join(d.corrected)}])
     pt = analysis.post_test
     tables["clinical_utility"] = pd.DataFrame([
         {"pretest": pt.pretest, "pretest_source": analysis.pretest_source, "test_result": which, "lr": lr.estimate,
@@ -145,10 +150,12 @@ def _curve(fpr: np.ndarray, sens: np.ndarray) -> dict[str, list[float | None]]:
     return {"fpr": finite_or_none(np.asarray(fpr)), "sens": finite_or_none(np.asarray(sens))}
 
 
-def _sroc_parts(result: BivariateResult, studies_fpr: np.ndarray) -> dict[str, Any]:
+def _sroc_parts(analysis: MetaAnalysis, studies_fpr: np.ndarray) -> dict[str, Any]:
+    result = analysis.pooled
     fpr = np.linspace(max(float(studies_fpr.min()), 1e-4), min(float(studies_fpr.max()), 1 - 1e-4), 101)
-    curve = result.sroc_curve(fpr)
+    curve = analysis.sroc.sroc_curve(fpr) if analysis.sroc is not None else result.sroc_curve(fpr)
     return {
+        **(analysis.sroc.to_dict() if analysis.sroc is not None else {}),
         "summary_point": {"fpr": 1 - result.specificity.estimate, "sens": result.sensitivity.estimate},
         "curve_observed_fpr_range": _curve(*curve),
         "confidence_region": _curve(*result.confidence_region(n_points=100)),
@@ -202,14 +209,18 @@ def meta_results(analysis: MetaAnalysis, *, inputs: dict[str, str | Path | None]
         "synthetic_cohorts": _synthetic_rows(analysis),
         "renamed_columns": s.renamed,
         "per_study": per.to_dict(orient="records"),
+        "model_fitted": {"model": p.model, "rho_fixed": p.rho_fixed, "fallback": p.fallback,
+                         "correction": p.correction, "correction_rule": p.correction_rule,
+                         "description": fitted_model_text(p, analysis.model)},
         "pooled": p.to_dict(),
-        "sroc": _sroc_parts(p, fpr),
+        "sroc": _sroc_parts(analysis, fpr),
         "univariate": {m: {"pooled": u.pooled.to_dict(), "prediction": u.prediction.to_dict(), "tau2": u.tau2,
                            "q": u.q, "q_df": u.q_df, "q_p_value": u.q_p_value, "i2_percent": u.i2_percent, "method": u.method,
                            "correction": u.correction, "correction_rule": u.correction_rule,
                            "corrected": list(u.corrected)}
                        for m, u in analysis.univariate.items()},
         "subgroups": {col: {"levels": {lev: fit.to_dict() for lev, fit in sg.fits.items()},
+                            "sroc": {lev: x.to_dict() for lev, x in analysis.subgroup_sroc.get(col, {}).items()},
                             "lrt": {"statistic": sg.regression.lrt_statistic, "df": sg.regression.lrt_df,
                                     "p_value": sg.regression.lrt_p_value, "model": sg.regression.model}}
                       for col, sg in analysis.subgroups.items()},
@@ -253,15 +264,19 @@ def meta_figures(analysis: MetaAnalysis) -> dict[str, Figure]:
         "forest": forest_plot(s, pooled_sensitivity=p.sensitivity, pooled_specificity=p.specificity,
                               alpha=analysis.alpha, title=f"Paired forest plot ({len(s)} cohorts; pooled: {model})"),
     }
-    curve = p.sroc_curve() if p.hsroc is not None else None
+    sroc = analysis.sroc
+    if sroc is not None:
+        curve = sroc.sroc_curve() if sroc.curve != "none" else None
+    else:
+        curve = p.sroc_curve() if p.hsroc is not None else None
     figs["sroc"] = sroc_plot(s, summary=(1 - p.specificity.estimate, p.sensitivity.estimate), curve=curve,
                              confidence_region=p.confidence_region(), prediction_region=p.prediction_region(),
-                             coverage=1 - analysis.alpha, title=f"SROC ({model}; AUC {p.auc.format(2)})")
+                             coverage=1 - analysis.alpha, title=sroc_title(analysis))
     if analysis.deeks is not None:
         d = analysis.deeks
         figs["deeks"] = deeks_funnel_plot(d.y, d.x, intercept=d.intercept, slope=d.slope, p_value=d.p_value)
     figs["fagan"] = fagan_nomogram(analysis.post_test.pretest, p.lr_positive.estimate, p.lr_negative.estimate,
-                                   title="Fagan nomogram (pooled likelihood ratios)")
+                                   title=f"Fagan nomogram (pooled likelihood ratios; {model})")
     if analysis.quadas is not None:
         figs["quadas_traffic_light"] = quadas_traffic_light(analysis.quadas)
         figs["quadas_summary"] = quadas_summary_plot(analysis.quadas)

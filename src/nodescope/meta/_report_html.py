@@ -22,7 +22,18 @@ from nodescope.meta._run import MetaAnalysis
 from nodescope.meta._summary import BivariateResult
 from nodescope.report import HtmlReport
 
-__all__ = ["build_meta_html", "fitted_model_text", "model_label"]
+__all__ = ["build_meta_html", "fitted_model_text", "model_label", "sroc_text", "sroc_title"]
+
+# the continuity-correction rules in words (nodescope.meta._counts.corrected)
+_RULES = {
+    "studies-with-zero": "0.5 added to all four cells of each cohort with a zero cell",
+    "measure-cells-with-zero": "0.5 added to the measure's own cells in cohorts where one of them is zero (metafor's "
+                               "escalc to='only0')",
+    "all-if-any-zero": "0.5 added to every cell of every cohort when any cell is zero (mada)",
+    "all": "added to every cell of every cohort",
+    "none": "no correction",
+}
+
 
 def fitted_model_text(result: BivariateResult, requested: str | None = None) -> str:
     """Describe the model that was actually fitted, read from the result (never from the option asked for).
@@ -74,6 +85,41 @@ def _fmt(e: Estimate, digits: int = 3) -> str:
     return e.format(digits)
 
 
+def _level_auc(fit: BivariateResult, sroc: Any) -> str:
+    """A subgroup level's SROC AUC: the fit's, or ``n/a`` with the labelled alternative."""
+    if fit.auc.defined or sroc is None or sroc.curve in ("rutter-gatsonis", "none"):
+        return _fmt(fit.auc)
+    return f"n/a; {sroc.curve}: {_fmt(sroc.auc)}"
+
+
+def sroc_title(analysis: MetaAnalysis) -> str:
+    """Title of the SROC figure: the curve drawn (the main fit's, or the labelled alternative) and its AUC."""
+    p = analysis.pooled
+    sroc = analysis.sroc
+    if sroc is None or sroc.curve == "rutter-gatsonis":
+        return f"SROC ({model_label(p)}; AUC {p.auc.format(2)})"
+    short = {"rutter-gatsonis-reitsma-rho0": "Reitsma rho = 0 curve", "moses-littenberg": "Moses-Littenberg curve",
+             "none": "no curve"}[sroc.curve]
+    return f"SROC (summary: {model_label(p)}; {short}, AUC {sroc.auc.format(2)})"
+
+
+def sroc_text(analysis: MetaAnalysis) -> str:
+    """The SROC AUC in words: the main fit's, or why it is undefined and the labelled alternative used instead."""
+    p = analysis.pooled
+    sroc = analysis.sroc
+    if sroc is None:
+        return f"SROC AUC {_fmt(p.auc)}."
+    pa = sroc.partial_auc
+    part = (f"partial AUC over the observed FPR range [{pa.extra['fpr_low']:.3f}, {pa.extra['fpr_high']:.3f}] "
+            f"{pa.estimate:.3f} (normalised by the range's width: {pa.extra['normalised']:.3f})"
+            if pa.defined else f"partial AUC n/a ({pa.note})")
+    if sroc.curve == "rutter-gatsonis":
+        return f"SROC AUC {_fmt(p.auc)} ({sroc.label}); {part}."
+    head = (f"SROC AUC of the main fit ({model_label(p)}) n/a: {sroc.main_auc_reason}. " if sroc.main_auc_reason
+            else f"Main fit's SROC AUC {_fmt(p.auc)}; ")
+    return head + f"Shown instead: {sroc.label}: AUC {_fmt(sroc.auc)} ({sroc.auc.note}); {part}."
+
+
 def _pooled_table(result: BivariateResult) -> pd.DataFrame:
     return pd.DataFrame([{"measure": e.name, "estimate (95% CI)" if result.alpha == 0.05 else "estimate (CI)":
                           _fmt(e, 3 if e.name in ("sensitivity", "specificity", "auc") else 2), "method": e.method}
@@ -93,8 +139,10 @@ def _deeks_text(analysis: MetaAnalysis) -> str:
     d = analysis.deeks
     if d is None:
         return f"Deeks' test not done ({analysis.skipped.get('deeks', 'not requested')})."
+    corr = (f"continuity correction {d.correction:g} ({d.correction_rule}: {_RULES.get(d.correction_rule, '')}; "
+            f"{len(d.corrected)} cohort(s) corrected)" if d.correction else "no continuity correction")
     return (f"Deeks' test: slope {d.slope:.2f} (SE {d.slope_se:.2f}), t = {d.t:.2f} on {d.df} df, "
-            f"p = {d.p_value:.3g} (p < 0.10 suggests asymmetry).")
+            f"p = {d.p_value:.3g} (p < 0.10 suggests asymmetry); {corr}.")
 
 
 @dataclass(frozen=True)
@@ -158,14 +206,18 @@ def _summary(rep: HtmlReport, parts: _ReportParts) -> None:
     p = analysis.pooled
     pooled = _pooled_table(p)
     with rep.summary():
+        sroc = analysis.sroc
+        auc_text = (f"SROC AUC {_fmt(p.auc)}" if sroc is None or sroc.curve == "rutter-gatsonis" or p.auc.defined
+                    else f"SROC AUC n/a (see 'SROC' below; {sroc.curve} curve: {_fmt(sroc.auc)})")
         rep.paragraph(f"{len(analysis.studies)} validation cohorts from {parts.doc['k_studies']} studies "
                       f"(pooled: {model_label(p)}): sensitivity {_fmt(p.sensitivity)}, specificity "
-                      f"{_fmt(p.specificity)}, SROC AUC {_fmt(p.auc)} ({parts.pct} CIs).", css_class="answer")
+                      f"{_fmt(p.specificity)}, {auc_text} ({parts.pct} CIs).", css_class="answer")
         with rep.block("cols"):
             with rep.block("col"):
-                rep.table(pooled.drop(columns=["method"]), caption=f"Pooled estimates (k = {p.k}; methods in "
-                                                                   "section 4)")
+                rep.table(pooled.drop(columns=["method"]), caption=f"Pooled estimates, {model_label(p)} "
+                                                                   f"(k = {p.k}; methods in section 4)")
                 facts = [("model fitted", fitted_model_text(p, analysis.model)),
+                         ("SROC", sroc_text(analysis)),
                          ("heterogeneity", _heterogeneity_text(p)),
                          ("publication bias", _deeks_text(analysis))]
                 facts += [("independence", f"{m} (section 4)") for a, m in analysis.warnings
@@ -230,7 +282,7 @@ def _synthesis_section(rep: HtmlReport, parts: _ReportParts) -> None:
     analysis = parts.analysis
     p = parts.analysis.pooled
     skipped = parts.analysis.skipped
-    rep.table(_pooled_table(p), caption=f"Pooled estimates ({p.model}, k = {p.k})")
+    rep.table(_pooled_table(p), caption=f"Pooled estimates, {model_label(p)} ({p.model}, k = {p.k})")
     multi = [m for a, m in analysis.warnings if a == "cohorts per study"]
     if multi:
         ops = analysis.one_per_study
@@ -251,6 +303,9 @@ def _synthesis_section(rep: HtmlReport, parts: _ReportParts) -> None:
     if p.correction:
         facts.append(f"Continuity correction {p.correction} ({p.correction_rule}); corrected cohorts: "
                      + ("; ".join(p.corrected) or "none") + ".")
+    else:
+        facts.append("No continuity correction (exact binomial likelihood).")
+    facts.append(sroc_text(analysis))
     if p.fallback:
         facts.append(f"Fallback: {p.fallback}.")
     facts.append(f"Model fitted: {fitted_model_text(p, analysis.model)}.")
@@ -272,8 +327,10 @@ def _heterogeneity_section(rep: HtmlReport, parts: _ReportParts) -> None:
                                                    "tau2", "Q", "Q_df", "Q_p", "I2_percent", "k"]].copy()
         uni[["Q_df", "k"]] = uni[["Q_df", "k"]].astype("Int64")
         uni["Q_p"] = [f"{v:.3g}" for v in uni["Q_p"]]
-        rep.table(uni, caption=f"Univariate random-effects pooling (REML) with {pct} prediction intervals, Cochran's Q "
-                               "and I2 (0.5 added to the cells of cohorts with a zero cell)")
+        first = next(iter(analysis.univariate.values()))
+        rep.table(uni, caption=f"Univariate random-effects pooling ({first.method}) with {pct} prediction intervals, "
+                               f"Cochran's Q and I2 (continuity correction {first.correction:g}, rule "
+                               f"{first.correction_rule}: {_RULES.get(first.correction_rule, first.correction_rule)})")
 
 
 def _additional_section(rep: HtmlReport, parts: _ReportParts) -> None:
@@ -290,11 +347,19 @@ def _additional_section(rep: HtmlReport, parts: _ReportParts) -> None:
         lo = sub.pivot_table(index=["level", "k"], columns="name", values="ci_low", aggfunc="first")
         hi = sub.pivot_table(index=["level", "k"], columns="name", values="ci_high", aggfunc="first")
         shown = pd.DataFrame(index=wide.index)
+        shown["model fitted"] = [model_label(sg.fits[lev]) for lev, _ in wide.index]
         for name in ("sensitivity", "specificity", "dor"):
             nd = 3 if name != "dor" else 1
             shown[name] = [f"{e:.{nd}f} ({a:.{nd}f}-{b:.{nd}f})" for e, a, b in zip(wide[name], lo[name], hi[name],
                                                                               strict=True)]
+        shown["SROC AUC"] = [_level_auc(sg.fits[lev], analysis.subgroup_sroc.get(col, {}).get(lev))
+                             for lev, _ in wide.index]
         r = sg.regression
+        reasons = [f"{col} = {lev}: {x.main_auc_reason}" for lev, x in analysis.subgroup_sroc.get(col, {}).items()
+                   if x.main_auc_reason]
+        if reasons:
+            rep.paragraph("SROC AUC n/a where " + "; ".join(reasons) + ". The labelled alternative curve's AUC is "
+                          "shown instead (see the SROC notes of section 4).", css_class="note")
         rep.table(shown.reset_index(), caption=f"Subgroups by {col}: likelihood-ratio test of a difference in "
                                                f"(logit sens, logit spec), chi2 = {r.lrt_statistic:.2f}, "
                                                f"df = {r.lrt_df}, p = {r.lrt_p_value:.3g}")
@@ -315,13 +380,16 @@ def _sensitivity_section(rep: HtmlReport, parts: _ReportParts) -> None:
     if analysis.one_per_study is not None and analysis.one_per_study_rows is not None:
         kept = analysis.one_per_study_rows
         rep.table(_pooled_table(analysis.one_per_study),
-                  caption=f"One cohort per study (highest Youden index; k = {analysis.one_per_study.k})")
+                  caption=f"One cohort per study (highest Youden index; k = {analysis.one_per_study.k}), "
+                          f"{model_label(analysis.one_per_study)}")
         rep.paragraph("Cohorts kept: " + "; ".join(f"{a}: {b}" if b else str(a)
                                                    for a, b in zip(kept["study"], kept["cohort"], strict=True)) + ".")
     if analysis.leave_one_out is not None:
-        loo = analysis.leave_one_out[["omitted", "k", "sensitivity", "sensitivity_ci_low", "sensitivity_ci_high",
-                                      "specificity", "specificity_ci_low", "specificity_ci_high", "fallback"]]
-        rep.table(loo, caption="Leave-one-out: pooled estimates without each cohort")
+        loo = analysis.leave_one_out[["omitted", "k", "model", "rho_fixed", "sensitivity", "sensitivity_ci_low",
+                                      "sensitivity_ci_high", "specificity", "specificity_ci_low",
+                                      "specificity_ci_high", "fallback"]]
+        rep.table(loo, caption="Leave-one-out: pooled estimates without each cohort (model column: the model "
+                               "actually fitted to each refit)")
     for name in ("one per study", "leave-one-out"):
         if name in skipped:
             rep.paragraph(f"{name}: not done ({skipped[name]}).", css_class="note")

@@ -49,6 +49,7 @@ from nodescope.meta._analyses import (
 )
 from nodescope.meta._bivariate import bivariate_glmm, reitsma
 from nodescope.meta._quadas import QuadasTable
+from nodescope.meta._sroc import SrocCurve, SrocSummary, sroc_summary
 from nodescope.meta._studies import COUNT_COLUMNS, Studies
 from nodescope.meta._summary import BivariateResult, MetaAnalysisWarning
 from nodescope.meta._univariate import UNIVARIATE_MEASURES, UnivariateResult, univariate_pool
@@ -101,6 +102,12 @@ class MetaAnalysis:
         ``(analysis, message)`` pairs.
     skipped : dict of str to str
         Analysis name -> why it was not done.
+    subgroup_sroc : dict of str to dict of str to SrocSummary
+        The same SROC choice for every subgroup level (column -> level -> summary).
+    sroc : SrocSummary or None
+        The SROC curve reported (the main fit's, or a labelled alternative when its AUC is undefined, or
+        Moses-Littenberg when asked for), its AUC, partial AUC over the observed FPR range, and why the main fit's
+        AUC is undefined.
     """
 
     studies: Studies
@@ -121,6 +128,8 @@ class MetaAnalysis:
     options: dict[str, Any]
     warnings: tuple[tuple[str, str], ...] = ()
     skipped: dict[str, str] = field(default_factory=dict)
+    sroc: SrocSummary | None = None
+    subgroup_sroc: dict[str, dict[str, SrocSummary]] = field(default_factory=dict)
 
     @property
     def alpha(self) -> float:
@@ -166,6 +175,7 @@ def run_meta_analysis(
     select: Mapping[str, str | Sequence[str]] | None = None,
     leave_one_out_analysis: bool = True,
     alpha: float = 0.05,
+    sroc: SrocCurve = "rutter-gatsonis",
 ) -> MetaAnalysis:
     """Run the main bivariate model and the secondary analyses of a DTA review.
 
@@ -194,6 +204,10 @@ def run_meta_analysis(
         Refit without each cohort in turn. Default True.
     alpha : float
         ``1 - alpha`` confidence level throughout. Default 0.05.
+    sroc : {"rutter-gatsonis", "moses"}
+        The SROC curve to report (:func:`nodescope.meta.sroc_summary`): the main fit's Rutter-Gatsonis curve
+        (default; when its AUC is undefined because a between-cohort variance is zero, the rho = 0 Reitsma fit's
+        curve or else Moses-Littenberg, labelled), or Moses-Littenberg.
 
     Returns
     -------
@@ -208,6 +222,8 @@ def run_meta_analysis(
     """
     _check_options(studies, model=model, subgroups=subgroups, covariates=covariates, quadas=quadas,
                    one_per_study_by=one_per_study_by, pretest=pretest, alpha=alpha)
+    if sroc not in ("rutter-gatsonis", "moses"):
+        raise ConfigError(f"sroc={sroc!r} is not valid; choose 'rutter-gatsonis' or 'moses'")
     analysed, excluded = _select(studies, select or {})
     frame = _model_frame(analysed)
     rec = _Recorder()
@@ -220,6 +236,7 @@ def run_meta_analysis(
     pooled = rec.attempt("pooled", lambda: pool(frame), required=True)
     if pooled is None:  # pragma: no cover - required=True re-raises instead
         raise RuntimeError("the main fit returned nothing")
+    sroc_result = rec.attempt("sroc", lambda: sroc_summary(pooled, frame, curve=sroc, alpha=alpha))
     univariate: dict[str, UnivariateResult] = {}
     for measure in UNIVARIATE_MEASURES:
         uni = rec.attempt(f"univariate {measure}",
@@ -227,11 +244,7 @@ def run_meta_analysis(
         if uni is not None:
             univariate[measure] = uni
     deeks = rec.attempt("deeks", lambda: deeks_test(frame))
-    subgroup_results: dict[str, SubgroupResult] = {}
-    for col in subgroups:
-        sg = rec.attempt(f"subgroup {col}", functools.partial(_subgroup, frame, col, model, alpha))
-        if sg is not None:
-            subgroup_results[col] = sg
+    subgroup_results, subgroup_sroc = _subgroups(frame, subgroups, model, alpha, sroc, rec)
     regression = None
     if covariates:
         regression = rec.attempt("meta-regression", lambda: meta_regression(frame, list(covariates), model=model,
@@ -254,13 +267,14 @@ def run_meta_analysis(
         "model": model, "subgroups": list(subgroups), "covariates": list(covariates),
         "one_per_study": one_per_study_by, "pretest": None if pretest is None else float(pretest),
         "select": {k: (v if isinstance(v, str) else list(v)) for k, v in (select or {}).items()},
-        "leave_one_out": bool(leave_one_out_analysis), "alpha": float(alpha),
+        "leave_one_out": bool(leave_one_out_analysis), "alpha": float(alpha), "sroc": sroc,
     }
     return MetaAnalysis(
         studies=analysed, excluded=excluded, model=model, pooled=pooled, univariate=univariate, deeks=deeks,
         subgroups=subgroup_results, regression=regression, one_per_study=ops_fit, one_per_study_rows=ops_rows,
         leave_one_out=loo, post_test=post, pretest_source=source, quadas=quadas, quadas_missing=missing,
-        options=options, warnings=tuple(rec.caught), skipped=rec.skipped,
+        options=options, warnings=tuple(rec.caught), skipped=rec.skipped, sroc=sroc_result,
+        subgroup_sroc=subgroup_sroc,
     )
 
 
@@ -332,6 +346,23 @@ class _Recorder:
             if (name, msg) not in self.caught:
                 self.caught.append((name, msg))
         return out
+
+
+def _subgroups(frame: pd.DataFrame, columns: Sequence[str], model: Model, alpha: float, sroc: SrocCurve,
+               rec: _Recorder) -> tuple[dict[str, SubgroupResult], dict[str, dict[str, SrocSummary]]]:
+    """Per-level fits and the LRT of each subgroup column, and the SROC choice of every level."""
+    results: dict[str, SubgroupResult] = {}
+    per_column: dict[str, dict[str, SrocSummary]] = {}
+    for col in columns:
+        sg = rec.attempt(f"subgroup {col}", functools.partial(_subgroup, frame, col, model, alpha))
+        if sg is None:
+            continue
+        results[col] = sg
+        levels = frame[col].astype(str)
+        per_level = {lev: rec.attempt(f"sroc subgroup {col}={lev}", functools.partial(
+            sroc_summary, fit, frame[levels == lev], curve=sroc, alpha=alpha)) for lev, fit in sg.fits.items()}
+        per_column[col] = {lev: x for lev, x in per_level.items() if x is not None}
+    return results, per_column
 
 
 def _pool(data: pd.DataFrame, *, model: str, alpha: float) -> BivariateResult:

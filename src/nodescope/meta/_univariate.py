@@ -233,9 +233,15 @@ def univariate_pool(
         DerSimonian-Laird moment estimator or restricted maximum likelihood (Fisher scoring) for ``tau2``.
     correction : float, default 0.5
         Added to all four cells of the cohorts chosen by ``correction_rule``.
-    correction_rule : {"studies-with-zero", "all-if-any-zero", "all", "none"}, default "studies-with-zero"
-        Which cohorts get the correction. The default (only cohorts with a zero cell) is metafor's
-        ``escalc(add=1/2, to="only0")``. The cohorts corrected are recorded in the result.
+    correction_rule : {"studies-with-zero", "measure-cells-with-zero", "all-if-any-zero", "all", "none"}
+        Which cohorts get the correction; default ``"studies-with-zero"``: 0.5 added to all four cells of each
+        cohort with a zero in **any** of its four cells (mada's ``correction.control="single"``). For log DOR and
+        the log likelihood ratios, which use all four cells, this is metafor's ``escalc(measure="OR"/"RR",
+        add=1/2, to="only0")``; for logit sensitivity and logit specificity it is **not** metafor's
+        ``escalc(measure="PLO", add=1/2, to="only0")``, which looks only at the measure's own two cells (``TP, FN``
+        or ``TN, FP``): that is ``"measure-cells-with-zero"``. The two differ when a cohort has a zero in one arm
+        only (e.g. ``FP = 0``: the default also corrects that cohort's logit sensitivity). The rule and the
+        cohorts corrected are recorded in the result (``correction_rule``, ``corrected``).
     alpha : float, default 0.05
     prediction : {"z", "t"}, default "z"
         Quantile of the prediction interval ``mu +- q sqrt(tau2 + SE^2)``: ``"z"`` the normal quantile
