@@ -66,8 +66,8 @@ from nodescope.meta._summary import (
 from nodescope.meta._univariate import UNIVARIATE_MEASURES, UnivariateResult, study_measures, univariate_pool
 
 __all__ = [
-    "COHORT_APPROACHES",
     "ALNM_BANNER",
+    "COHORT_APPROACHES",
     "EXAMPLE_BANNER",
     "MIN_COHORTS_BIVARIATE",
     "QUADAS_COLUMNS",
@@ -82,8 +82,8 @@ __all__ = [
     "MetaAnalysis",
     "MetaAnalysisWarning",
     "MetaRegressionResult",
-    "MultilevelResult",
     "MosesLittenbergResult",
+    "MultilevelResult",
     "PostTestResult",
     "QuadasError",
     "QuadasTable",
@@ -109,8 +109,8 @@ __all__ = [
     "meta_regression",
     "meta_results",
     "meta_tables",
-    "multilevel_reitsma",
     "moses_littenberg",
+    "multilevel_reitsma",
     "one_per_study",
     "pool_cohorts_per_study",
     "post_test_probability",
