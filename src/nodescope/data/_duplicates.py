@@ -32,6 +32,21 @@ __all__ = ["duplicate_groups", "thumbnail"]
 _BLOCK = 512
 
 
+def as_uint8_pixels(pixels: np.ndarray, name: str) -> np.ndarray:
+    """``(H, W)`` or ``(H, W, 3)`` uint8 pixels (uint16 mapped as ``round(v * 255 / 65535)``; ``(H, W, 1)`` squeezed);
+    anything else is a :class:`~nodescope.errors.DataError` naming ``name``."""
+    arr = np.asarray(pixels)
+    if arr.dtype == np.uint16:
+        arr = np.rint(arr.astype(np.float64) * (255.0 / 65535.0)).astype(np.uint8)
+    if arr.dtype != np.uint8:
+        raise DataError(f"{name}: pixels must be uint8 or uint16, got {arr.dtype}")
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] != 3) or 0 in arr.shape[:2]:
+        raise DataError(f"{name}: pixels must be (H, W), (H, W, 1) or (H, W, 3); got shape {arr.shape}")
+    return arr
+
+
 def thumbnail(pixels: np.ndarray, size: int = 64) -> np.ndarray:
     """The grey ``size`` x ``size`` thumbnail images are compared by.
 
@@ -49,15 +64,7 @@ def thumbnail(pixels: np.ndarray, size: int = 64) -> np.ndarray:
         ``(size * size,)`` float32 grey levels 0..255: colour is converted with Pillow's ``L`` mode (ITU-R 601-2
         luma, ``L = 0.299 R + 0.587 G + 0.114 B``), then resized bilinearly.
     """
-    arr = np.asarray(pixels)
-    if arr.dtype == np.uint16:
-        arr = np.rint(arr.astype(np.float64) * (255.0 / 65535.0)).astype(np.uint8)
-    if arr.dtype != np.uint8:
-        raise DataError(f"thumbnail: pixels must be uint8 or uint16, got {arr.dtype}")
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] != 3):
-        raise DataError(f"thumbnail: pixels must be (H, W), (H, W, 1) or (H, W, 3); got shape {arr.shape}")
+    arr = as_uint8_pixels(pixels, "thumbnail")
     img = Image.fromarray(np.ascontiguousarray(arr))
     if img.mode != "L":
         img = img.convert("L")

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from nodescope.data._duplicates import as_uint8_pixels
 from nodescope.data._scan_region import crop_scan_region
 from nodescope.errors import DataError
 
@@ -81,19 +82,6 @@ _MARK_MIN_SPAN = 5
 _MARK_MIN_WIDTH = 4
 _HAS_MARKS_PIXELS = 20
 _TEXT_GREY = 100
-
-
-def _as_uint8(pixels: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(pixels)
-    if arr.dtype == np.uint16:
-        arr = np.rint(arr.astype(np.float64) * (255.0 / 65535.0)).astype(np.uint8)
-    if arr.dtype != np.uint8:
-        raise DataError(f"{name}: pixels must be uint8 or uint16, got {arr.dtype}")
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] != 3) or 0 in arr.shape[:2]:
-        raise DataError(f"{name}: pixels must be (H, W), (H, W, 1) or (H, W, 3); got shape {arr.shape}")
-    return arr
 
 
 def _luma(arr: np.ndarray) -> np.ndarray:
@@ -232,7 +220,7 @@ def image_descriptors(pixels: np.ndarray, *, mask: np.ndarray | None = None,
     DataError
         For pixels that are not an 8/16-bit grey or RGB image, or a mask of another size.
     """
-    arr = _as_uint8(pixels, name)
+    arr = as_uint8_pixels(pixels, name)
     h, w = arr.shape[:2]
     grey = _luma(arr)
     t, lft, b, r = _scan_box(arr)
