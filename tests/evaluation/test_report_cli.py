@@ -98,7 +98,7 @@ def test_files_exist(binary_run):
 
 def test_threshold_from_cv_rows_only_and_values_equal_library(binary_run):
     frame, _, metrics = binary_run
-    assert metrics["schema_version"] == "1.0" and metrics["task"] == "binary"
+    assert metrics["schema_version"] == "2.0" and metrics["task"] == "binary"
     assert metrics["positive"] == "malignant"
     cnn = frame[frame["model"] == "cnn"]
     cv, test = cnn[cnn["split"] == "cv"], cnn[cnn["split"] == "test"]

@@ -17,7 +17,7 @@ from nodescope.evaluation._results import jsonable  # re-exported: the one JSON 
 
 __all__ = ["HELD_OUT_SPLITS", "METRICS_SCHEMA_VERSION", "SPLIT_ORDER", "TUNING_SPLITS", "EvaluationRun", "jsonable"]
 
-METRICS_SCHEMA_VERSION = "1.0"
+METRICS_SCHEMA_VERSION = "2.0"  # 2.0: calibration intercept/slope renamed (statistics API 1.0), external
 SPLIT_ORDER: tuple[str, ...] = ("cv", "val", "test", "external")
 TUNING_SPLITS: tuple[str, ...] = ("cv", "val")
 HELD_OUT_SPLITS: tuple[str, ...] = ("test", "external")
