@@ -6,26 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from tiny_data import write_tiny_dataset
+from tiny_data import save_tiny_classifier, write_tiny_dataset
 from typer.testing import CliRunner
 
 from nodescope.cli import app
 from nodescope.clinical._radiomics import dlr_signature, extract_features
 from nodescope.errors import StatisticsInputError
 from nodescope.evaluation import read_predictions
-from nodescope.models import BundleMeta, ClassifierNet, InputSpec, load_bundle, save_bundle
+from nodescope.models import load_bundle
 
 
 @pytest.fixture
 def tiny_bundle(tmp_path):
-    torch.manual_seed(0)
-    net = ClassifierNet("resnet18", 2, image_size=32, hidden=16, dropout=0.1)
-    meta = BundleMeta(kind="classifier", name="tiny",
-                      architecture={"backbone": "resnet18", "num_classes": 2, "in_chans": 3, "image_size": 32,
-                                    "head": "mlp", "hidden": 16, "dropout": 0.1},
-                      classes=("benign", "malignant"), positive_class="malignant",
-                      input=InputSpec(image_size=32, channels=3, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)))
-    return save_bundle(tmp_path / "bundle", net, meta)
+    return save_tiny_classifier(tmp_path / "bundle")
 
 
 def test_features_are_the_networks_and_pool_per_patient(tmp_path, tiny_bundle):

@@ -8,15 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 from shift_images import draw_crosses, speckle, tint
+from tiny_data import save_tiny_classifier
 from typer.testing import CliRunner
 
 from nodescope.cli import app
 from nodescope.data._compare import compare_datasets, write_comparison
 from nodescope.errors import ConfigError, DataError
-from nodescope.models import BundleMeta, ClassifierNet, InputSpec, save_bundle
 
 
 def write_set(root: Path, n: int = 16, *, seed: int = 0, tinted: bool = False, marks: bool = False,
@@ -44,14 +43,7 @@ def write_set(root: Path, n: int = 16, *, seed: int = 0, tinted: bool = False, m
 
 @pytest.fixture
 def tiny_bundle(tmp_path):
-    torch.manual_seed(0)
-    net = ClassifierNet("resnet18", 2, image_size=32, hidden=16, dropout=0.1)
-    meta = BundleMeta(kind="classifier", name="tiny",
-                      architecture={"backbone": "resnet18", "num_classes": 2, "in_chans": 3, "image_size": 32,
-                                    "head": "mlp", "hidden": 16, "dropout": 0.1},
-                      classes=("benign", "malignant"), positive_class="malignant",
-                      input=InputSpec(image_size=32, channels=3, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)))
-    return save_bundle(tmp_path / "bundle", net, meta)
+    return save_tiny_classifier(tmp_path / "bundle")
 
 
 def test_a_tinted_marked_larger_set_is_told_apart_and_flagged(tmp_path):
@@ -115,14 +107,7 @@ def test_feature_space_shift_with_a_bundle_and_the_written_report(tmp_path, tiny
 
 
 def test_a_mask_cropping_bundle_needs_a_mask_for_every_image(tmp_path):
-    torch.manual_seed(0)
-    net = ClassifierNet("resnet18", 2, image_size=32, hidden=16, dropout=0.1)
-    meta = BundleMeta(kind="classifier", name="roi",
-                      architecture={"backbone": "resnet18", "num_classes": 2, "in_chans": 3, "image_size": 32,
-                                    "head": "mlp", "hidden": 16, "dropout": 0.1},
-                      classes=("benign", "malignant"), positive_class="malignant",
-                      input=InputSpec(image_size=32, channels=3, mean=(0.5,) * 3, std=(0.25,) * 3, roi="mask"))
-    bundle = save_bundle(tmp_path / "roi", net, meta)
+    bundle = save_tiny_classifier(tmp_path / "roi", "roi", roi="mask")
     a = write_set(tmp_path / "a", n=6, seed=0)
     b = write_set(tmp_path / "b", n=6, seed=1)
     pd.read_csv(b).drop(columns=["mask"]).to_csv(b, index=False)
