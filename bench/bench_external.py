@@ -164,6 +164,41 @@ def run_variant(name: str, overrides: dict[str, Any], args: argparse.Namespace, 
             "auc_per_fold": res.summary["splits"]["cv"].get("auc_per_fold")}
 
 
+def paired_tests(out: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """DeLong's paired test on BrEaST (issue 11, part 3): whole image (a) vs manual-mask crop (b) vs automatic crop
+    (c), for each ROI variant that has automatic-crop predictions, from the saved prediction files."""
+    from nodescope.evaluation import compare_auc
+
+    def load(path: Path) -> pd.DataFrame:
+        f = pd.read_csv(path, dtype={"patient_id": str})
+        return f[f["split"] == "external"] if "split" in f.columns else f
+
+    tests: dict[str, Any] = {}
+    for roi in [n for n in results if (out / n / "external_auto_roi.csv").exists()]:
+        base = roi.replace("roi-", "", 1)
+        frames = {"b_manual_crop": load(out / roi / "predictions.csv"),
+                  "c_automatic_crop": load(out / roi / "external_auto_roi.csv")}
+        if base in results:
+            frames["a_whole_image"] = load(out / base / "predictions.csv")
+        merged = None
+        for k, f in frames.items():
+            g = f[["image", "y_true", "p_malignant"]].rename(columns={"p_malignant": k})
+            merged = g if merged is None else merged.merge(g, on=["image", "y_true"], validate="one_to_one")
+        assert merged is not None
+        if any(len(merged) != len(f) for f in frames.values()):
+            tests[roi] = {"error": f"the prediction files of {roi} do not share their images "
+                                   f"({[len(f) for f in frames.values()]} rows, {len(merged)} in common)"}
+            continue
+        y = (merged["y_true"] == "malignant").to_numpy(int)
+        for a, b in (("b_manual_crop", "c_automatic_crop"), ("a_whole_image", "c_automatic_crop")):
+            if a in merged and b in merged:
+                t = compare_auc(y, merged[a].to_numpy(float), merged[b].to_numpy(float))
+                d = t.difference
+                tests[f"{roi}: {a} vs {b}"] = {"n": len(y), "difference": d.estimate, "ci": [d.ci_low, d.ci_high],
+                                              "p_value": t.p_value}
+    return tests
+
+
 def table(results: dict[str, Any]) -> str:
     lines = ["| variant | test | n (malignant) | AUC (95% CI) | cal. intercept | cal. slope | sens / spec at BUSI "
              "threshold | drop vs internal |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -225,13 +260,21 @@ def main() -> None:
         results[name]["wall_min"] = walls[-1]
         splits = splits or args.out / name / "splits.csv"  # every later variant shares these folds
         rows = results[name]["rows"]
+        partial = {"args": {k: str(v) for k, v in vars(args).items()}, "variants": results, "complete": False}
+        (args.out / "bench_external.partial.json").write_text(json.dumps(partial, indent=2))  # survives a kill
         print(f"{name}: internal AUC {rows['BUSI OOF']['auc']:.3f}, BrEaST {rows['BrEaST']['auc']:.3f} "
               f"(AdaBN {rows['BrEaST+AdaBN']['auc']:.3f}; slope {rows['BrEaST']['cal_slope']:.2f} -> "
               f"{rows['BrEaST+AdaBN']['cal_slope']:.2f}), {walls[-1]:.1f} min", flush=True)
     report = {"args": {k: str(v) for k, v in vars(args).items()}, "variants": results, "skipped": skipped,
-              "wall_min": (time.perf_counter() - start) / 60}
+              "paired_tests": paired_tests(args.out, results), "wall_min": (time.perf_counter() - start) / 60}
     (args.out / "bench_external.json").write_text(json.dumps(report, indent=2))
     print(table(results))
+    for k, t in report["paired_tests"].items():
+        if "error" in t:
+            print(f"{k}: {t['error']}")
+            continue
+        print(f"{k}: difference {t['difference']:+.3f} ({t['ci'][0]:+.3f} to {t['ci'][1]:+.3f}), "
+              f"p = {t['p_value']:.3g}, n = {t['n']}")
     print(f"total {report['wall_min']:.1f} min; skipped: {', '.join(skipped) or 'none'}")
 
 
