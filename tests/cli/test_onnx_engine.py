@@ -40,6 +40,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """nodescope's cache for this test (NODESCOPE_CACHE_DIR); the ONNX exports go to its onnx/ folder."""
+    monkeypatch.delenv("NODESCOPE_ONNX_CACHE", raising=False)  # (set by the service tests' session fixture)
     monkeypatch.setenv("NODESCOPE_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache" / "onnx"
 

@@ -58,6 +58,7 @@ def test_onnx_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch,
 
 def test_read_only_bundle_is_untouched_and_the_export_reused(read_only_bundle: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NODESCOPE_ONNX_CACHE", raising=False)  # (set by the service tests' session fixture)
     monkeypatch.setenv("NODESCOPE_CACHE_DIR", str(tmp_path / "cache"))
     before = snapshot(read_only_bundle)
     x = _x()
