@@ -24,6 +24,7 @@ export in a read-only cache is used, and one that must be written there is refus
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
@@ -187,6 +188,7 @@ def _export(bundle: ModelBundle, module: nn.Module, example: tuple[torch.Tensor,
                 first = (str(exc).strip().splitlines() or [""])[0][:200]
                 raise BundleError(f"bundle {bundle.path}: its {bundle.kind} network cannot be exported to ONNX "
                                   f"({exc.__class__.__name__}: {first}); use engine 'torch'") from None
+            # "bundle": the folder it was first exported from (copies of a bundle share the entry)
             record = {"key": key, "sha256": _file_sha256(tmp), "bytes": tmp.stat().st_size,
                       "torch": torch.__version__, "bundle": str(bundle.path)}
         atomic_write_text(_record_path(out), json.dumps(record, indent=1, sort_keys=True))
@@ -238,7 +240,7 @@ def cached_onnx_export(bundle: ModelBundle, module: nn.Module, example: tuple[to
         if why != "absent":
             log.warning("ONNX export %s is not used and is exported again: %s", out, why)
         if locked:  # no other process is exporting this entry: any temporary file of it is a dead one's
-            for stale in out.parent.glob(f".{out.name}.*.tmp"):
+            for stale in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):
                 stale.unlink(missing_ok=True)
         _export(bundle, module, example, out, key)
     log.info("exported %s (bundle %s)", out, bundle.path)
