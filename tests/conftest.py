@@ -22,6 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))
 SHARED_DATA = Path(os.environ.get("NODESCOPE_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _nodescope_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """nodescope's cache (the ONNX exports of ``--engine onnx``) in a temporary folder: tests never write ~/.cache."""
+    path = tmp_path_factory.mktemp("nodescope-cache")
+    os.environ["NODESCOPE_CACHE_DIR"] = str(path)
+    os.environ.pop("NODESCOPE_ONNX_CACHE", None)  # the more specific variable would win over it
+    return path
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     """A seeded random generator."""

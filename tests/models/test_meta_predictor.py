@@ -300,13 +300,16 @@ def test_onnx_export_keyed_on_the_weights_not_their_age(tmp_path: Path) -> None:
     torch.manual_seed(0)
     path = save_bundle(tmp_path / "b", ClassifierNet("resnet18", 2, image_size=32, hidden=16), _meta())
     x = torch.from_numpy(np.random.default_rng(2).integers(0, 256, (2, 3, 32, 32), dtype=np.uint8))
-    p1 = Predictor(path, engine="onnx", threads=1).predict(x).probabilities
-    # other weights, written with an OLDER modification time than model.onnx
+    cache = tmp_path / "cache"
+    p1 = Predictor(path, engine="onnx", threads=1, onnx_cache_dir=cache).predict(x).probabilities
+    (first,) = cache.glob("*.onnx")
+    # other weights, written with an OLDER modification time than the cached export
     torch.manual_seed(1)
     save_bundle(path, ClassifierNet("resnet18", 2, image_size=32, hidden=16), _meta())
-    old = (path / "model.onnx").stat().st_mtime - 100
+    old = first.stat().st_mtime - 100
     os.utime(path / "weights.safetensors", (old, old))
-    p2 = Predictor(path, engine="onnx", threads=1).predict(x).probabilities
+    p2 = Predictor(path, engine="onnx", threads=1, onnx_cache_dir=cache).predict(x).probabilities
+    assert len(list(cache.glob("*.onnx"))) == 2  # a new entry, keyed on the new weights' SHA-256
     ref = Predictor(path, engine="torch", threads=1).predict(x).probabilities
     np.testing.assert_allclose(p2, ref, atol=1e-4)
     assert not np.allclose(p1, p2)
@@ -319,6 +322,6 @@ def test_onnx_export_leaves_the_bundle_network_as_it_was(bundle_path: Path) -> N
     before = predict_proba(b, x)
     from nodescope.models import export_onnx
 
-    export_onnx(b, bundle_path / "x.onnx")
+    export_onnx(b, bundle_path.parent / "x.onnx")
     assert not b.model.training and not any(m.training for m in b.model.modules())
     np.testing.assert_array_equal(predict_proba(b, x), before)

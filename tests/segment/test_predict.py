@@ -150,8 +150,10 @@ def test_onnx_engine_matches_torch(tmp_path: Path, arch: dict) -> None:
     meta = BundleMeta(kind="segmenter", architecture=arch, name="s",
                       input=InputSpec(image_size=32, channels=1, mean=(0.5,), std=(0.25,), tta=True))
     path = save_bundle(tmp_path / "s", build_segmenter(arch), meta)
+    listing = sorted(p.name for p in path.iterdir())
     img = np.random.default_rng(0).integers(0, 255, (45, 60), dtype=np.uint8)
     a = Segmenter([path]).predict_mask(img)
-    b = Segmenter([path], engine="onnx", threads=1).predict_mask(img)
+    b = Segmenter([path], engine="onnx", threads=1, onnx_cache_dir=tmp_path / "cache").predict_mask(img)
     np.testing.assert_allclose(a.probability, b.probability, atol=1e-4)
-    assert (path / "segmenter.onnx").is_file()
+    assert sorted(p.name for p in path.iterdir()) == listing  # the export is in the cache, not the bundle
+    assert len(list((tmp_path / "cache").glob("segmenter-*.onnx"))) == 1

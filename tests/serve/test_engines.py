@@ -3,40 +3,49 @@ Runtime within 1e-4 of PyTorch, and the late-fusion operating threshold."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from fs_snapshot import snapshot
 from serve_helpers import MODALITIES, png
 
 from nodescope.serve import load_service
 from nodescope.serve._service import ClassifierModel, LateFusionModel
 
 
-def _tree(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+def _export_of(onnx_cache: Path, bundle: Path) -> Path:
+    """The cache entry whose record names ``bundle``."""
+    import json
+
+    (entry,) = [p.with_name(p.name[:-len(".json")]) for p in onnx_cache.glob("*.onnx.json")
+                if json.loads(p.read_text())["bundle"] == str(bundle)]
+    return entry
 
 
 def test_onnx_engine_never_writes_into_the_bundles(bundles, onnx_cache: Path) -> None:
-    from nodescope.models import load_bundle
-    from nodescope.models._predict import _weights_digest
-
-    names = ("bmode", "fusion")
-    before = {n: _tree(bundles[n]) for n in (*names, "seg")}
-    svc = load_service([bundles[n] for n in names], engine="onnx", threads=1, onnx_cache=onnx_cache, warm=False,
-                       segmenter=[bundles["seg"]])
-    assert {n: _tree(bundles[n]) for n in (*names, "seg")} == before  # inputs, not outputs
-    exports = [onnx_cache / f"{kind}-{_weights_digest(load_bundle(bundles[n]))[:32]}.onnx"
-               for kind, n in (("classifier", "bmode"), ("fusion", "fusion"))]
-    assert all(p.is_file() and p.with_name(p.name + ".json").is_file() for p in exports)
-    assert svc.models["tiny_fusion"].onnx is not None  # type: ignore[attr-defined]
-    # the same weights a second time: the cached exports are reused, not written again
-    stamps = {p: p.stat().st_mtime_ns for p in exports}
-    load_service([bundles[n] for n in names], engine="onnx", threads=1, onnx_cache=onnx_cache, warm=False)
-    assert {p: p.stat().st_mtime_ns for p in exports} == stamps
+    names = ("bmode", "fusion", "seg")
+    for n in names:  # read-only folders (as a shared model store would be)
+        bundles[n].chmod(0o555)
+    try:
+        before = {n: snapshot(bundles[n]) for n in names}
+        svc = load_service([bundles[n] for n in names[:2]], engine="onnx", threads=1, onnx_cache=onnx_cache,
+                           warm=False, segmenter=[bundles["seg"]])
+        assert {n: snapshot(bundles[n]) for n in names} == before  # inputs, not outputs
+        exports = [_export_of(onnx_cache, bundles[n]) for n in names]
+        assert [p.name.split("-")[0] for p in exports] == ["classifier", "fusion", "segmenter"]
+        assert svc.models["tiny_fusion"].onnx is not None  # type: ignore[attr-defined]
+        assert svc.segmenter.engine == "onnx" and len(svc.segmenter._onnx) == 1
+        # the same weights a second time: the cached exports are reused, not written again
+        stamps = {p: p.stat().st_mtime_ns for p in exports}
+        load_service([bundles[n] for n in names[:2]], engine="onnx", threads=1, onnx_cache=onnx_cache, warm=False,
+                     segmenter=[bundles["seg"]])
+        assert {p: p.stat().st_mtime_ns for p in exports} == stamps
+        assert {n: snapshot(bundles[n]) for n in names} == before
+    finally:
+        for n in names:
+            bundles[n].chmod(0o755)
 
 
 @pytest.fixture(scope="module")

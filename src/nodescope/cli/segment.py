@@ -88,6 +88,9 @@ def predict(
     group_col: Annotated[str, typer.Option(help="grouping column of an input manifest")] = "patient_id",
     threads: Annotated[int | None, typer.Option(callback=in_range(ge=1))] = None,
     engine: Annotated[str, typer.Option(help="torch | onnx", callback=choice("torch", "onnx"))] = "torch",
+    onnx_cache: Annotated[Path | None, typer.Option(
+        help="--engine onnx: folder of the ONNX exports (default: $NODESCOPE_CACHE_DIR/onnx or the user cache; "
+             "bundles are never written)")] = None,
     overwrite: Annotated[bool, typer.Option(help="write into an existing, non-empty output folder")] = False,
 ) -> None:
     """Predict lesion masks at the original image size; the manifest's 'mask' column points at them."""
@@ -99,7 +102,7 @@ def predict(
     bundles, inputs = paths[:-1], paths[-1:]
     check_outputs([out], [*bundles, *inputs], overwrite, kind="folder")
     seg = Segmenter(bundles, fusion=fusion, largest_component=largest_component,  # type: ignore[arg-type]
-                    fill_holes=fill_holes, threads=threads, engine=engine)
+                    fill_holes=fill_holes, threads=threads, engine=engine, onnx_cache_dir=onnx_cache)
     frame = segment_files(seg, inputs, out, group_col=group_col, keep_probability=probability)
     console.print(f"{len(frame)} mask(s) ({int(frame['mask_empty'].sum())} empty) -> {out / 'masks'}; manifest "
                   f"{out / 'manifest.csv'}")

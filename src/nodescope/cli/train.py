@@ -175,7 +175,12 @@ def register(app: typer.Typer) -> None:
         overwrite: Annotated[bool, typer.Option(help="replace an existing output file")] = False,
         tta: Annotated[bool | None, typer.Option(
             "--tta/--no-tta", help="average with the mirrored image (default: as the bundle was evaluated)")] = None,
-        engine: Annotated[str, typer.Option(help="torch | onnx", callback=choice("torch", "onnx"))] = "torch",
+        engine: Annotated[str, typer.Option(
+            help="torch | onnx (onnx: the classifier and any --segmenter run on ONNX Runtime)",
+            callback=choice("torch", "onnx"))] = "torch",
+        onnx_cache: Annotated[Path | None, typer.Option(
+            help="--engine onnx: folder of the ONNX exports (default: $NODESCOPE_CACHE_DIR/onnx or the user cache; "
+                 "bundles are never written)")] = None,
         threads: Annotated[int | None, typer.Option(callback=in_range(ge=1),
                                                     help="CPU threads (default: the cores this process owns)")
                            ] = None,
@@ -213,11 +218,12 @@ def register(app: typer.Typer) -> None:
             from nodescope.segment import Segmenter, automatic_roi
 
             source = automatic_roi(Segmenter(segmenter, fusion=fusion,  # type: ignore[arg-type]
-                                             largest_component=largest_component, fill_holes=fill_holes))
+                                             largest_component=largest_component, fill_holes=fill_holes,
+                                             engine=engine, threads=threads, onnx_cache_dir=onnx_cache))
         with max_pixels_limit(max_pixels):
             df = predict_files(b, inputs, tta=tta, engine=engine, split=split,  # type: ignore[arg-type]
                                batch_size=batch_size, group_col=group_col, threads=threads, mask_source=source,
-                               adapt_bn=adapt_bn)
+                               adapt_bn=adapt_bn, onnx_cache_dir=onnx_cache)
         atomic_write_csv(df, output, index=False)
         console.print(f"{len(df)} image(s) predicted with {b.name} ({engine}) -> {output}")
         print_paths(output)

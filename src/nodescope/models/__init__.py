@@ -15,6 +15,7 @@ from nodescope.models._bundle import (
 )
 from nodescope.models._fusion import IntermediateFusionNet, LateFusionMethod, late_fusion
 from nodescope.models._meta import BundleMeta, InputSpec, Threshold
+from nodescope.models._onnx_cache import cached_onnx_export, onnx_cache_dir, onnx_export_key
 from nodescope.models._onnx_fusion import FusionOnnxPredictor, export_fusion_onnx
 from nodescope.models._predict import (
     Engine,
@@ -23,7 +24,7 @@ from nodescope.models._predict import (
     Prediction,
     Predictor,
     export_onnx,
-    onnx_cache_dir,
+    onnx_session,
     owned_cores,
     predict_proba,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "build_classifier",
     "build_model",
     "bundle_kinds",
+    "cached_onnx_export",
     "default_normalisation",
     "export_fusion_onnx",
     "export_onnx",
@@ -99,6 +101,8 @@ __all__ = [
     "mask_box",
     "offline_lite_checkpoint",
     "onnx_cache_dir",
+    "onnx_export_key",
+    "onnx_session",
     "owned_cores",
     "predict_files",
     "predict_proba",

@@ -12,11 +12,8 @@ web service and Grad-CAM share it, so nothing is rebuilt per call.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +26,9 @@ from torch import nn
 from nodescope.data import ImageSource, ImageTransform, UltrasoundImage, read_image
 from nodescope.errors import BundleError, ConfigError
 from nodescope.models._bundle import ModelBundle, load_bundle
+from nodescope.models._onnx_cache import cached_onnx_export
 
-__all__ = ["Engine", "InferenceModel", "OnnxPredictor", "Prediction", "Predictor", "export_onnx", "onnx_cache_dir",
+__all__ = ["Engine", "InferenceModel", "OnnxPredictor", "Prediction", "Predictor", "export_onnx", "onnx_session",
            "owned_cores", "predict_proba"]
 
 log = logging.getLogger(__name__)
@@ -87,93 +85,21 @@ class _AllOutputs(nn.Module):
         return self.model.outputs(x)
 
 
-def _weights_digest(bundle: ModelBundle) -> str:
-    h = hashlib.sha256()
-    with (bundle.path / "weights.safetensors").open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    h.update(json.dumps(bundle.spec.to_dict(), sort_keys=True).encode())
-    return h.hexdigest()
-
-
-def onnx_cache_dir() -> Path:
-    """Where ONNX exports are cached when a caller must not write into the bundle (the web service).
-
-    ``$NODESCOPE_ONNX_CACHE`` when set, else ``$XDG_CACHE_HOME/nodescope/onnx``, else ``~/.cache/nodescope/onnx``.
-    Files there are named by the SHA-256 of the weights and input spec, so bundles never collide and replaced
-    weights never reuse a stale export.
-    """
-    env = os.environ.get("NODESCOPE_ONNX_CACHE")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "nodescope" / "onnx"
-
-
-def _onnx_target(bundle: ModelBundle, path: str | Path | None, cache_dir: str | Path | None, default_name: str
-                 ) -> tuple[Path, str]:
-    """The export's file and the weights digest: ``path``, else ``<cache_dir>/<digest>.onnx``, else beside the
-    bundle."""
-    digest = _weights_digest(bundle)
-    if path is not None:
-        return Path(path), digest
-    if cache_dir is not None:
-        folder = Path(cache_dir)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"onnx cache {folder}: cannot create the folder ({exc.strerror})") from None
-        return folder / f"{bundle.kind}-{digest[:32]}.onnx", digest
-    return bundle.path / default_name, digest
-
-
-def _cached_export(out: Path, digest: str, outputs: Sequence[str]) -> bool:
-    """True when ``out`` is an export of these weights with these outputs (its ``<file>.json`` sidecar says so)."""
-    sidecar = out.with_name(out.name + ".json")
-    if not (out.is_file() and sidecar.is_file()):
-        return False
-    try:
-        rec = json.loads(sidecar.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
-    return rec.get("weights_sha256") == digest and rec.get("outputs") == list(outputs)
-
-
-def _write_export(module: nn.Module, example: tuple[torch.Tensor, ...], out: Path, digest: str, *,
-                  input_names: Sequence[str], outputs: Sequence[str], opset: int) -> Path:
-    """``torch.onnx.export`` (dynamic batch) through a temporary file and a rename, then the sidecar."""
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    axes = {k: {0: "batch"} for k in (*input_names, *outputs)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, example, str(tmp), dynamo=False, input_names=list(input_names),
-                          output_names=list(outputs), dynamic_axes=axes, opset_version=opset)
-    os.replace(tmp, out)
-    out.with_name(out.name + ".json").write_text(
-        json.dumps({"weights_sha256": digest, "outputs": list(outputs), "opset": opset}))
-    log.info("exported %s", out)
-    return out
-
-
 def export_onnx(bundle: ModelBundle, path: str | Path | None = None, *, opset: int = 17,
                 cache_dir: str | Path | None = None) -> Path:
     """Export the bundle's network (normalisation and softmax included) to ONNX, dynamic batch; returns the path.
 
-    The graph's outputs are ``probabilities``, ``logits`` and ``features``. The file is ``path``; else, with
-    ``cache_dir``, ``<cache_dir>/classifier-<digest>.onnx`` (the bundle folder is not written; see
-    :func:`onnx_cache_dir`); else ``<bundle>/model.onnx``. It is keyed on the SHA-256 of the weights and the input
-    spec, recorded in ``<file>.json``: it is reused only when they match, and exported again otherwise (replaced
-    weights, however old their modification time, never reuse a stale export).
+    The graph's outputs are ``probabilities``, ``logits`` and ``features``. The file is ``path`` when given, else
+    ``<cache_dir>/classifier-<key>.onnx`` (default :func:`onnx_cache_dir`); the bundle folder is never written. The
+    entry is keyed on the SHA-256 of the weights, the architecture, the input spec and the opset, checked against
+    its record before use, and exported again when anything differs (see :func:`cached_onnx_export`).
     """
-    out, digest = _onnx_target(bundle, path, cache_dir, "model.onnx")
-    if _cached_export(out, digest, _OUTPUTS):
-        return out
     # export a copy in eval mode: torch.onnx.export restores the training flag of the module it is given, and the
     # bundle's own network must come back exactly as it was (eval mode, untouched)
     model = _AllOutputs(copy.deepcopy(InferenceModel.from_bundle(bundle))).eval()
     s, c = bundle.image_size, bundle.channels
-    return _write_export(model, (torch.rand(1, c, s, s),), out, digest, input_names=["image"], outputs=_OUTPUTS,
-                         opset=opset)
+    return cached_onnx_export(bundle, model, (torch.rand(1, c, s, s),), input_names=["image"], outputs=_OUTPUTS,
+                              opset=opset, path=path, cache_dir=cache_dir)
 
 
 class OnnxPredictor:
@@ -202,6 +128,20 @@ class OnnxPredictor:
     def outputs(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
         """Every output of the graph (probabilities, logits, features for nodescope's exports)."""
         return tuple(self.session.run(None, {self.input_name: np.ascontiguousarray(x, np.float32)}))
+
+
+def onnx_session(bundle: ModelBundle, path: str | Path, *, threads: int | None = None, spinning: bool = True
+                 ) -> OnnxPredictor:
+    """An :class:`OnnxPredictor` of ``bundle``'s export at ``path``; a graph ONNX Runtime cannot load is a
+    :class:`~nodescope.errors.BundleError` naming the bundle (one line, suggesting the torch engine)."""
+    try:
+        return OnnxPredictor(path, threads=threads, spinning=spinning)
+    except ImportError:
+        raise
+    except Exception as exc:  # onnxruntime's own exception types (Fail, InvalidGraph, NotImplemented, ...)
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise BundleError(f"bundle {bundle.path}: ONNX Runtime cannot run its export {path} "
+                          f"({exc.__class__.__name__}: {first}); use engine 'torch'") from None
 
 
 @dataclass(frozen=True)
@@ -240,10 +180,10 @@ class Predictor:
         sets ``torch.set_num_threads`` (process-wide).
     batch_size : int, default 32
     onnx_path : str or Path, optional
-        Where the ONNX export lives (default ``<bundle>/model.onnx``, or the cache below).
+        Where the ONNX export lives (default: the cache below). Never inside the bundle folder.
     onnx_cache_dir : str or Path, optional
-        Without ``onnx_path``: keep the export in this folder, named by the weights' digest, and never write into
-        the bundle (see :func:`export_onnx`).
+        Without ``onnx_path``: the folder of the cached exports, named by the weights' digest (default
+        :func:`nodescope.models.onnx_cache_dir`; see :func:`export_onnx`). The bundle folder is never written.
     onnx_spinning : bool, default True
         Let idle ONNX Runtime threads busy-wait between runs (fastest for back-to-back batches; a server turns it
         off, see :class:`OnnxPredictor`).
@@ -265,8 +205,8 @@ class Predictor:
         self._torch = InferenceModel.from_bundle(self.bundle)
         self._onnx: OnnxPredictor | None = None
         if engine == "onnx":
-            self._onnx = OnnxPredictor(export_onnx(self.bundle, onnx_path, cache_dir=onnx_cache_dir),
-                                       threads=self.threads, spinning=onnx_spinning)
+            self._onnx = onnx_session(self.bundle, export_onnx(self.bundle, onnx_path, cache_dir=onnx_cache_dir),
+                                      threads=self.threads, spinning=onnx_spinning)
         elif torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
 

@@ -82,7 +82,8 @@ def _collect(inputs: Sequence[str | Path], *, group_col: str = "patient_id", mod
 def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: bool | None = None,
                   engine: Engine = "torch", split: str = "test", batch_size: int = 32, group_col: str | None = None,
                   threads: int | None = None, mask_source: Callable[[Any], np.ndarray] | None = None,
-                  features: bool = False, adapt_bn: bool = False) -> pd.DataFrame:
+                  features: bool = False, adapt_bn: bool = False, onnx_cache_dir: str | Path | None = None
+                  ) -> pd.DataFrame:
     """Predict every image of ``inputs`` (manifest CSVs, folders, image files) with a classifier bundle.
 
     Manifests are read with ``group_col`` (default: the bundle's training ``group_col``, else ``patient_id``); an
@@ -91,6 +92,8 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
     their path below the folder (``class/file.png``) as ``patient_id``; single files their stem. ``tta=None``
     follows the bundle (``input.tta``: how its out-of-fold predictions and threshold were made); ``threads``
     defaults to torch's current setting for the torch engine and to the cores this process owns for ONNX.
+    ``engine="onnx"`` keeps its export in ``onnx_cache_dir`` (default :func:`nodescope.models.onnx_cache_dir`); the
+    bundle folder is never written.
 
     Returns a predictions frame (contract columns ``patient_id``, ``y_true`` -- the manifest label, empty for bare
     images --, ``p_<class>``, ``split``, ``fold`` = -1, ``model``, ``run_id``, ``image``, manifest extras) plus
@@ -121,7 +124,7 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
         threads = torch.get_num_threads()
     if adapt_bn and engine != "torch":
         raise ConfigError(f"adapt_bn: re-estimating BatchNorm statistics needs engine 'torch', got {engine!r}")
-    predictor = Predictor(bundle, engine=engine, batch_size=batch_size, threads=threads)
+    predictor = Predictor(bundle, engine=engine, batch_size=batch_size, threads=threads, onnx_cache_dir=onnx_cache_dir)
     if mask_source is not None and spec.roi != "mask":
         raise ConfigError(f"bundle {bundle.path}: input.roi is {spec.roi!r}: the classifier sees the whole image, so "
                           "an automatic mask (a segmenter) would not be used; give a bundle trained with roi 'mask'")

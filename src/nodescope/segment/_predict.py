@@ -20,7 +20,7 @@ import torch
 
 from nodescope.data import ImageSource, ImageTransform, UltrasoundImage, read_image
 from nodescope.errors import BundleError, ConfigError
-from nodescope.models import InputSpec, ModelBundle, load_bundle
+from nodescope.models import InputSpec, ModelBundle, cached_onnx_export, load_bundle
 from nodescope.segment._fusion import FUSION_RULES, FusionRule, fuse_masks, postprocess_mask
 
 __all__ = ["MaskPrediction", "Segmenter", "export_segmenter_onnx", "probability_grid"]
@@ -80,42 +80,28 @@ class _ProbabilityNet(torch.nn.Module):
         return torch.sigmoid(self.net((x - self.mean) / self.std))
 
 
-def export_segmenter_onnx(bundle: ModelBundle, path: str | Path | None = None, *, opset: int = 17) -> Path:
+def export_segmenter_onnx(bundle: ModelBundle, path: str | Path | None = None, *, opset: int = 17,
+                          cache_dir: str | Path | None = None) -> Path:
     """Export a segmenter bundle (normalisation and sigmoid included) to ONNX with a dynamic batch.
 
-    The graph maps ``image`` ``(N, C, S, S)`` float32 in [0, 1] to ``probability`` ``(N, 1, S, S)``. The file
-    (default ``<bundle>/segmenter.onnx``) is keyed on the SHA-256 of the weights and input spec in
-    ``<file>.json`` and exported again when they change, as :func:`nodescope.models.export_onnx` does.
+    The graph maps ``image`` ``(N, C, S, S)`` float32 in [0, 1] to ``probability`` ``(N, 1, S, S)``. The file is
+    ``path`` when given, else ``<cache_dir>/segmenter-<key>.onnx`` (default
+    :func:`nodescope.models.onnx_cache_dir`); the bundle folder is never written. Keyed, checked and replaced as
+    :func:`nodescope.models.cached_onnx_export` says (weights SHA-256, architecture, input spec, opset).
+
+    Raises
+    ------
+    BundleError
+        Not a segmenter, or its network cannot be exported (naming the bundle).
     """
     import copy
-    import json
-    import os
-    import warnings
-
-    from nodescope.models._predict import _weights_digest
 
     if bundle.kind != "segmenter":
         raise BundleError(f"bundle {bundle.path}: kind {bundle.kind!r}; expected a 'segmenter' bundle")
-    out = Path(path) if path is not None else bundle.path / "segmenter.onnx"
-    sidecar = out.with_name(out.name + ".json")
-    digest = _weights_digest(bundle)
-    if out.is_file() and sidecar.is_file():
-        try:
-            if json.loads(sidecar.read_text()).get("weights_sha256") == digest:
-                return out
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            pass
     model = _ProbabilityNet(copy.deepcopy(bundle.model), bundle.spec).eval()
     s, c = bundle.image_size, bundle.channels
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.rand(1, c, s, s),), str(tmp), dynamo=False, input_names=["image"],
-                          output_names=["probability"], opset_version=opset,
-                          dynamic_axes={"image": {0: "batch"}, "probability": {0: "batch"}})
-    os.replace(tmp, out)
-    sidecar.write_text(json.dumps({"weights_sha256": digest, "outputs": ["probability"], "opset": opset}))
-    return out
+    return cached_onnx_export(bundle, model, (torch.rand(1, c, s, s),), input_names=["image"],
+                              outputs=["probability"], opset=opset, path=path, cache_dir=cache_dir)
 
 
 @dataclass(frozen=True)
@@ -150,14 +136,20 @@ class Segmenter:
     fusion : {"mean", "vote", "staple"}, default "mean"
         See :func:`~nodescope.segment.fuse_masks`; irrelevant for one bundle (its probability >= ``threshold``).
     engine : {"torch", "onnx"}, default "torch"
-        ``onnx`` exports each bundle once (:func:`export_segmenter_onnx`) and runs ONNX Runtime on the CPU.
+        ``onnx`` exports each bundle once into the ONNX cache (:func:`export_segmenter_onnx`; bundle folders are
+        never written) and runs ONNX Runtime on the CPU. A member that cannot be exported is refused with a
+        :class:`~nodescope.errors.BundleError` naming it.
     threshold : float, default 0.5
     largest_component, fill_holes : bool, default False
         Post-processing of the fused mask (:func:`~nodescope.segment.postprocess_mask`).
     tta : bool, optional
         Mirror test-time augmentation; default: each bundle's ``input.tta``.
     threads : int, optional
-        ``torch.set_num_threads`` when given.
+        ``torch.set_num_threads`` when given; ONNX Runtime's intra-op threads per member session.
+    onnx_cache_dir : str or Path, optional
+        With ``engine="onnx"``: the cache folder (default :func:`nodescope.models.onnx_cache_dir`).
+    onnx_spinning : bool, default True
+        Let idle ONNX Runtime threads busy-wait (see :class:`nodescope.models.OnnxPredictor`; a server turns it off).
 
     Examples
     --------
@@ -169,7 +161,8 @@ class Segmenter:
 
     def __init__(self, bundles: Sequence[ModelBundle | str | Path], fusion: FusionRule = "mean", *,
                  engine: str = "torch", threshold: float = 0.5, largest_component: bool = False,
-                 fill_holes: bool = False, tta: bool | None = None, threads: int | None = None) -> None:
+                 fill_holes: bool = False, tta: bool | None = None, threads: int | None = None,
+                 onnx_cache_dir: str | Path | None = None, onnx_spinning: bool = True) -> None:
         if isinstance(bundles, str | Path | ModelBundle):
             bundles = [bundles]
         if not bundles:
@@ -199,9 +192,10 @@ class Segmenter:
         self.tta = tta
         self._onnx: list[Any] = []
         if engine == "onnx":
-            from nodescope.models import OnnxPredictor
+            from nodescope.models import onnx_session
 
-            self._onnx = [OnnxPredictor(export_segmenter_onnx(b), threads=threads) for b in self.bundles]
+            self._onnx = [onnx_session(b, export_segmenter_onnx(b, cache_dir=onnx_cache_dir), threads=threads,
+                                       spinning=onnx_spinning) for b in self.bundles]
 
     @property
     def names(self) -> tuple[str, ...]:

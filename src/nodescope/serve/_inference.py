@@ -11,6 +11,7 @@ import base64
 import logging
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,7 +87,8 @@ def _masks(service: ModelService, decoded: Mapping[str, DecodedUpload], opts: Pr
         elif opts.roi == "auto":
             if service.segmenter is None:
                 raise UploadRejected(422, "roi=auto needs a segmenter: this server was started without --segmenter")
-            with service.segmenter_lock:
+            # a torch network is not re-entrant (the lock); ONNX Runtime sessions run concurrently
+            with service.segmenter_lock if service.segmenter.engine == "torch" else nullcontext():
                 out[f] = np.asarray(service.segmenter.predict_mask(up.image).mask, bool)
         else:
             out[f] = None

@@ -229,20 +229,21 @@ def load_service(bundles: Sequence[str | Path], *, engine: str = "torch", thread
     bundles : sequence of path
         ``classifier`` or ``fusion`` bundle folders.
     engine : {"torch", "onnx"}
-        Classifier and fusion bundles (Grad-CAM always runs on the PyTorch network).
+        Classifier, fusion and segmenter bundles (Grad-CAM always runs on the PyTorch network).
     threads : int
         Intra-op threads (torch's process-wide setting; ONNX Runtime per session).
     segmenter : sequence of path
         Segmenter bundles (``nodescope.segment.Segmenter``); masks averaged.
     warm : bool, default True
     onnx_cache : path, optional
-        With ``engine="onnx"``: the folder of the ONNX exports, named by each bundle's weights digest (default
-        :func:`nodescope.models.onnx_cache_dir`); bundle folders are never written.
+        With ``engine="onnx"``: the folder of the ONNX exports of every bundle, segmenters included, named by each
+        bundle's weights digest (default :func:`nodescope.models.onnx_cache_dir`); bundle folders are never
+        written.
 
     Raises
     ------
     BundleError, MissingFileError
-        For the first bundle that cannot be served, naming it.
+        For the first bundle that cannot be served (or, with ``engine="onnx"``, exported), naming it.
     """
     models: dict[str, ServedModel] = {}
     singles: dict[str, ClassifierModel] = {}
@@ -265,8 +266,8 @@ def load_service(bundles: Sequence[str | Path], *, engine: str = "torch", thread
             if unknown:
                 raise BundleError(f"{b.path / 'model.json'}: modalities {unknown} cannot be uploaded; the service "
                                   f"takes {list(MODALITY_FIELDS[:3])}")
-            onnx = (FusionOnnxPredictor(export_fusion_onnx(b, cache_dir=cache), threads=threads, spinning=False)
-                    if engine == "onnx" else None)
+            onnx = (FusionOnnxPredictor(export_fusion_onnx(b, cache_dir=cache), threads=threads, spinning=False,
+                                        bundle=b) if engine == "onnx" else None)
             m = FusionModel(mid, "fusion", b.classes, b.positive_class, thr, mods, b, onnx=onnx)
         else:
             raise BundleError(f"{b.path / 'model.json'}: kind {b.kind!r} cannot be served; expected a 'classifier' or "
@@ -276,7 +277,7 @@ def load_service(bundles: Sequence[str | Path], *, engine: str = "torch", thread
         torch.set_num_threads(threads)
     late = _late_fusion(singles, models)
     default = next((k for k, v in models.items() if v.kind == "fusion"), None) or late or next(iter(models))
-    seg = _load_segmenter(segmenter, engine, threads) if segmenter else None
+    seg = _load_segmenter(segmenter, engine, threads, cache) if segmenter else None
     service = ModelService(models, default, "onnx" if engine == "onnx" else "torch", threads, seg)
     if warm:
         service.warm_up()
@@ -300,11 +301,10 @@ def _late_fusion(singles: dict[str, ClassifierModel], models: dict[str, ServedMo
     return mid
 
 
-def _load_segmenter(paths: Sequence[str | Path], engine: str, threads: int) -> Any:
-    """The segmenters, on PyTorch whatever ``engine`` says: ``nodescope.segment``'s ONNX export is written into the
-    segmenter's bundle folder (no cache folder there yet), and the service never writes into a bundle."""
+def _load_segmenter(paths: Sequence[str | Path], engine: str, threads: int, cache: Path) -> Any:
+    """The segmenters (masks averaged), on the service's engine: with ``onnx`` each is exported into the ONNX cache
+    (never into its bundle folder); one that cannot be exported stops start-up with a BundleError naming it."""
     from nodescope.segment import Segmenter
 
-    if engine == "onnx":
-        log.info("segmenters run on the torch engine (their ONNX export would be written into the bundle)")
-    return Segmenter([Path(p) for p in paths], fusion="mean", engine="torch", threads=threads)
+    return Segmenter([Path(p) for p in paths], fusion="mean", engine=engine, threads=threads,
+                     onnx_cache_dir=cache, onnx_spinning=False)

@@ -60,9 +60,10 @@ class ServeSettings(BaseSettings):
     shutdown_timeout : float
         Seconds graceful shutdown waits for requests in flight.
     onnx_cache : Path or None
-        With ``engine="onnx"``: where the ONNX exports are kept, named by each bundle's weights digest (default
-        :func:`nodescope.models.onnx_cache_dir`: ``$NODESCOPE_ONNX_CACHE``, else the user cache folder). Bundle
-        folders are inputs and never written.
+        With ``engine="onnx"``: where the ONNX exports of the classifier, fusion and segmenter bundles are kept,
+        named by each bundle's weights digest (default :func:`nodescope.models.onnx_cache_dir`:
+        ``$NODESCOPE_ONNX_CACHE``, else ``$NODESCOPE_CACHE_DIR/onnx``, else the user cache folder). Bundle folders
+        are inputs and never written.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
