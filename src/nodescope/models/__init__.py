@@ -32,9 +32,11 @@ from nodescope.models._preprocess import (
     UINT16_RULE,
     RoiMode,
     Uint16Rule,
+    context_box,
     mask_box,
     prepare_image,
     prepare_mask,
+    prepare_two_view,
     stored_bits,
 )
 from nodescope.models._registry import (
@@ -87,6 +89,7 @@ __all__ = [
     "build_classifier",
     "build_model",
     "bundle_kinds",
+    "context_box",
     "default_normalisation",
     "export_fusion_onnx",
     "export_onnx",
@@ -104,6 +107,7 @@ __all__ = [
     "predict_proba",
     "prepare_image",
     "prepare_mask",
+    "prepare_two_view",
     "read_bundle_meta",
     "read_state_dict",
     "register_bundle_kind",
