@@ -24,6 +24,7 @@ from nodescope.models import (
     prepare_image,
     prepare_two_view,
 )
+from nodescope.models._registry import feature_dim
 
 
 def _image(shape: tuple[int, int] = (60, 80), seed: int = 0) -> np.ndarray:
@@ -92,7 +93,7 @@ def test_with_scan_crop_the_context_is_clipped_to_the_scan_region() -> None:
     cap = np.zeros((70, 88), np.uint8)
     cap[20:60, 20:68] = scan
     mask = _rect(cap.shape, (24, 24, 34, 34))
-    _x, (roi_tr, ctx_tr) = prepare_two_view(cap, size=32, mask=mask, context_scale=0, scan_crop=True)
+    _x, (_roi, ctx_tr) = prepare_two_view(cap, size=32, mask=mask, context_scale=0, scan_crop=True)
     assert ctx_tr.crop == (20, 20, 60, 68)  # the scan region, not the screen
     _x, (_r, ctx3) = prepare_two_view(cap, size=32, mask=mask, context_scale=3.0, scan_crop=True)
     assert ctx3.crop == (20, 20, 47, 47)  # (11, 11, 47, 47): ROI box (23, 23, 35, 35) x 3 about 29, clipped
@@ -112,9 +113,9 @@ def test_empty_mask_gives_the_whole_image_in_both_views() -> None:
 def test_shared_backbone_features_of_both_views_are_concatenated() -> None:
     torch.manual_seed(0)
     net = ClassifierNet("resnet18", 2, image_size=32, hidden=8, views=2).eval()
-    one = ClassifierNet("resnet18", 2, image_size=32, hidden=8)
-    assert sum(p.numel() for p in net.backbone.parameters()) == sum(p.numel() for p in one.backbone.parameters())
-    assert net.head[0].in_features == 2 * one.head[0].in_features
+    n_params = sum(p.numel() for p in net.parameters())  # one backbone (one set of weights) + the head
+    assert n_params == sum(p.numel() for p in [*net.backbone.parameters(), *net.head.parameters()])
+    assert net.head[0].in_features == 2 * feature_dim(net.backbone) == 1024
     x = torch.rand(3, 6, 32, 32)
     with torch.no_grad():
         f = net.features(x)
@@ -143,10 +144,10 @@ def test_bundle_records_the_two_view_input(two_view_bundle: Path) -> None:
     # a bundle whose network and input disagree, or a context scale without two views, is refused
     bad = dict(meta, architecture={**meta["architecture"], "views": 1})
     (two_view_bundle.parent / "bad").mkdir(exist_ok=True)
-    for f in ("weights.safetensors",):
-        (two_view_bundle.parent / "bad" / f).write_bytes((two_view_bundle / f).read_bytes())
+    (two_view_bundle.parent / "bad" / "weights.safetensors").write_bytes(
+        (two_view_bundle / "weights.safetensors").read_bytes())
     (two_view_bundle.parent / "bad" / "model.json").write_text(json.dumps(bad))
-    with pytest.raises(BundleError, match="architecture.views"):
+    with pytest.raises(BundleError, match=r"architecture\.views"):
         load_bundle(two_view_bundle.parent / "bad")
     with pytest.raises(BundleError, match="context_scale"):
         InputSpec.from_dict({**meta["input"], "roi": "mask"})
