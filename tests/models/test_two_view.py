@@ -259,3 +259,14 @@ def test_service_serves_a_two_view_bundle_with_a_box(two_view_bundle: Path) -> N
     want = Predictor(two_view_bundle, threads=1).predict_images([px], masks=[_rect((60, 80), (10, 20, 40, 50))])
     assert body["modalities"][0]["roi_used"] is True and body["modalities"][0]["heatmap_png"]
     assert body["probabilities"]["malignant"] == pytest.approx(float(want.probabilities[0, 1]), abs=1e-5)
+
+
+def test_data_compare_embeds_both_views_of_a_two_view_bundle(two_view_bundle: Path, tmp_path: Path) -> None:
+    from nodescope.data._compare import compare_datasets
+
+    a, b = _manifest(tmp_path / "a", n=6), _manifest(tmp_path / "b", n=6)
+    res = compare_datasets(a, b, bundle=two_view_bundle, n_permutations=10)
+    assert res.embedding is not None and res.embedding.n_features == 1024  # ROI and context features side by side
+    pd.read_csv(b).drop(columns=["mask"]).to_csv(b, index=False)
+    with pytest.raises(DataError, match=r"input.roi = 'two-view'\), but image 'i0.png'"):
+        compare_datasets(a, b, bundle=two_view_bundle, n_permutations=10)
