@@ -91,8 +91,9 @@ def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_
         if mask_paths is not None:
             mp = mask_paths[i]
             if mp is None:
-                raise DataError(f"{p}: the images are cropped to their lesion (roi {'two-view' if two_view else 'mask'!r}) "
-                                "but this image's manifest row has no mask")
+                roi = "two-view" if two_view else "mask"
+                raise DataError(f"{p}: the images are cropped to their lesion (roi {roi!r}) but this image's "
+                                "manifest row has no mask")
             mask = read_image(mp).pixels
             if two_view:
                 require_lesion(mask, p, mp)
