@@ -12,7 +12,10 @@ on the pooled out-of-fold predictions, stored in every fold bundle). Rows:
   BrEaST+AdaBN external, BatchNorm statistics of each fold model re-estimated on the BrEaST images (no labels)
   BrEaST auto  with --segmenter, for ROI variants: the crop from the automatic mask instead of the drawn one
 
-Whole-image variants never use a mask at test time; `roi-*` variants crop to the manual mask at training and test.
+Whole-image variants never use a mask at test time; `roi-*` variants crop to the manual mask at training and test;
+`two-view*` variants (`--roi two-view`, context_scale 3) see the manual-mask crop and a context crop of 3x its box
+through one shared backbone (about twice the compute of `roi-*`), with the manual mask at training and test (and the
+automatic mask in the "BrEaST auto ROI" row).
 Every number is computed from the saved predictions (written beside each run as predictions.csv and
 external_*.csv). Recipe: tf_efficientnet_lite0, ImageNet weights, 160 px, 10 epochs, AdamW 3e-4, batch 32, no
 inner validation, mirrored TTA, 2 folds (as the issue's table).
@@ -54,6 +57,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "swa": {"weight_averaging": "swa"},
     "roi-baseline": {"roi": "mask"},
     "roi-all": {"roi": "mask", **RECIPE_PREP, **RECIPE_AUG},
+    "two-view": {"roi": "two-view", "context_scale": 3.0},
+    "two-view-all": {"roi": "two-view", "context_scale": 3.0, **RECIPE_PREP, **RECIPE_AUG},
 }
 
 
@@ -119,7 +124,7 @@ def adabn_fold_mean(bundles: list[Path], external: pd.DataFrame) -> pd.DataFrame
 
     first = load_bundle(bundles[0])
     spec = first.spec
-    imgs = torch.stack([spec.prepare(read_image(p), mask=read_image(m).pixels if spec.roi == "mask" else None)[0]
+    imgs = torch.stack([spec.prepare(read_image(p), mask=read_image(m).pixels if spec.needs_mask else None)[0]
                         for p, m in zip(external["image"], external["mask"], strict=True)])
     probs = []
     for b in bundles:
@@ -154,7 +159,7 @@ def run_variant(name: str, overrides: dict[str, Any], args: argparse.Namespace, 
     adapted = adabn_fold_mean(bundles, ext)
     adapted.to_csv(run_dir / "external_adabn.csv", index=False)
     rows["BrEaST+AdaBN"] = metrics(adapted, thr)
-    if overrides.get("roi") == "mask" and args.segmenter:
+    if overrides.get("roi") in ("mask", "two-view") and args.segmenter:
         from nodescope.segment import Segmenter, automatic_roi
 
         auto = fold_mean(bundles, breast, mask_source=automatic_roi(Segmenter(args.segmenter)))
@@ -225,7 +230,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--folds", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--segmenter", type=Path, action="append", default=[],
-                    help="segmenter bundle(s) for the automatic-ROI rows of roi-* variants")
+                    help="segmenter bundle(s) for the automatic-ROI rows of roi-* and two-view* variants")
     ap.add_argument("--budget-minutes", type=float, default=45.0,
                     help="no variant is started whose expected time (the mean of those done; 7 min for the first) "
                          "would end past this budget; skipped variants are listed")

@@ -63,16 +63,17 @@ def write_dicom_grey16(path: Path, pixels: np.ndarray, *, bits_stored: int) -> P
 
 def save_tiny_classifier(path: Path, name: str = "tiny", **input_options: object) -> Path:
     """A seeded benign/malignant ResNet-18 classifier bundle at 32 px (random weights), saved to ``path``;
-    ``input_options`` go to its ``InputSpec`` (e.g. ``roi="mask"``)."""
+    ``input_options`` go to its ``InputSpec`` (e.g. ``roi="mask"``; ``roi="two-view"`` gives a two-view network)."""
     import torch
 
     from nodescope.models import BundleMeta, ClassifierNet, InputSpec, save_bundle
 
     torch.manual_seed(0)
-    net = ClassifierNet("resnet18", 2, image_size=32, hidden=16, dropout=0.1)
+    views = {"views": 2} if input_options.get("roi") == "two-view" else {}
+    net = ClassifierNet("resnet18", 2, image_size=32, hidden=16, dropout=0.1, **views)  # type: ignore[arg-type]
     meta = BundleMeta(kind="classifier", name=name,
                       architecture={"backbone": "resnet18", "num_classes": 2, "in_chans": 3, "image_size": 32,
-                                    "head": "mlp", "hidden": 16, "dropout": 0.1},
+                                    "head": "mlp", "hidden": 16, "dropout": 0.1, **views},
                       classes=("benign", "malignant"), positive_class="malignant",
                       input=InputSpec(image_size=32, channels=3, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
                                       **input_options))  # type: ignore[arg-type]

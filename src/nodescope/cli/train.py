@@ -193,7 +193,7 @@ def register(app: typer.Typer) -> None:
                                           "$NODESCOPE_MAX_PIXELS)")] = None,
         segmenter: Annotated[list[Path] | None, typer.Option(
             help="segmenter bundle(s) (repeatable): crop each image to its automatic mask, for a classifier "
-                 "trained with --roi mask")] = None,
+                 "trained with --roi mask or --roi two-view")] = None,
         fusion: Annotated[str, typer.Option(callback=choice("mean", "vote", "staple"),
                                             help="fusion of several --segmenter bundles")] = "mean",
         largest_component: Annotated[bool, typer.Option(

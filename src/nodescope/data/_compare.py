@@ -221,12 +221,12 @@ def _predictor(bundle: str | Path, samples: list[tuple[Manifest, pd.DataFrame]])
     from nodescope.models import Predictor
 
     pred = Predictor(bundle)
-    if pred.spec.roi == "mask":
+    if pred.spec.needs_mask:
         for m, rows in samples:
             masks = rows["mask"] if "mask" in rows.columns else pd.Series("", index=rows.index)
             if (masks == "").any():
                 i = int(np.flatnonzero((masks == "").to_numpy())[0])
-                raise DataError(f"bundle {bundle} crops to the lesion mask (input.roi = 'mask'), but image "
+                raise DataError(f"bundle {bundle} crops to the lesion mask (input.roi = {pred.spec.roi!r}), but image "
                                 f"{rows['image'].iloc[i]!r} (row {int(rows.index[i]) + 2} of {m.path}) has no mask")
     return pred
 
@@ -235,7 +235,7 @@ def _embedding(images: pd.DataFrame, pred: Any, *, folds: int, seed: int, n_perm
                ) -> tuple[EmbeddingShift, np.ndarray]:
     """The bundle's penultimate features of every sampled image, and the shift between the sets in that space."""
     masks = None
-    if pred.spec.roi == "mask":
+    if pred.spec.needs_mask:
         masks = [read_image(p).pixels[..., 0] for p in images["mask_path"]]
     out = pred.predict_images(list(images["path"]), masks=masks, features=True)
     feats = np.asarray(out.features, float)

@@ -10,7 +10,9 @@ pixels (crop, padding and resize undone; padding never bleeds in). Hooks live on
 
 Intermediate-fusion bundles (``kind: fusion``) are explained per modality: the map of one modality's image is taken
 in that modality's encoder, with the unit's other images (when given) held fixed as context, and the class score is
-the fused network's.
+the fused network's. Two-view classifiers (``input.roi: two-view``) are explained on the ROI view: the map is taken
+in the shared backbone's pass over the lesion crop, with the context view's features held fixed, and is drawn back
+onto that crop (0 outside it).
 """
 
 from __future__ import annotations
@@ -141,6 +143,20 @@ class _FusionBranch(nn.Module):
         return self.net.head(torch.cat([*feats, present], dim=1))
 
 
+class _TwoViewRoi(nn.Module):
+    """A two-view classifier's ROI view -> logits, the context view held fixed as its precomputed features."""
+
+    def __init__(self, net: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.net: Any = net
+        self.mean, self.std = mean, std
+        self.context = torch.zeros(1, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.net.backbone((x - self.mean) / self.std)
+        return self.net.head(torch.cat([f, self.context.expand(f.shape[0], -1)], dim=1))
+
+
 def _as_bundle(model: Predictor | ModelBundle | str | Path) -> ModelBundle:
     if isinstance(model, Predictor):
         return model.bundle
@@ -193,6 +209,8 @@ class CamExplainer:
         self._mean = torch.tensor(list(spec.mean), dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self._std = torch.tensor(list(spec.std), dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self.fusion = self.bundle.kind == "fusion"
+        self.views = spec.views  # two-view: the views are stacked on the channel axis, each normalised alike
+        self._mean_x, self._std_x = self._mean.repeat(1, self.views, 1, 1), self._std.repeat(1, self.views, 1, 1)
         network: Any = self.bundle.model
         self.modalities: tuple[str, ...] = tuple(network.modalities) if self.fusion else tuple(
             self.bundle.meta.modalities or ())
@@ -230,6 +248,9 @@ class CamExplainer:
         if self.fusion:
             wrapper: nn.Module = _FusionBranch(self.net, index, self._mean, self._std)
             backbone = wrapper.encoder()  # type: ignore[operator]
+        elif self.views == 2:
+            wrapper = _TwoViewRoi(self.net, self._mean, self._std)
+            backbone = self.net.backbone
         else:
             wrapper = _Normalised(self.net, self._mean, self._std)
             backbone = self.net.backbone
@@ -252,7 +273,7 @@ class CamExplainer:
         def run(v: torch.Tensor) -> torch.Tensor:
             if self.fusion:
                 return self.net((v - self._mean[:, None]) / self._std[:, None], present)
-            return self.net((v - self._mean) / self._std)
+            return self.net((v - self._mean_x) / self._std_x)
 
         with torch.no_grad():
             logits = run(x)
@@ -318,7 +339,8 @@ class CamExplainer:
             Class index or name to explain; None: the predicted class (binary bundles with an operating threshold:
             ``p_positive >= threshold``, as ``predict`` decides; otherwise the most probable class).
         mask : numpy.ndarray, optional
-            The lesion mask, needed when the bundle crops to it (``input.roi: mask``).
+            The lesion mask, needed when the bundle crops to it (``input.roi``: ``mask`` or ``two-view``; a
+            two-view bundle is explained on its ROI view, see the module docstring).
         modality : str, optional
             Fusion bundles: which of the bundle's modalities ``image`` is (required).
         others : mapping, optional
@@ -335,6 +357,12 @@ class CamExplainer:
             x, tr = self._prepare(image, mask)
             probs = self._probabilities(x, None)
             k = self._target(target, probs)
+            if self.views == 2:  # the ROI view, the context view's features held fixed
+                c = self.bundle.spec.channels
+                _cam, wrapper, _layer = self._branch(0)
+                with torch.no_grad():
+                    wrapper.context = self.net.backbone((x[:, c:] - self._mean) / self._std)  # type: ignore[assignment]
+                x = x[:, :c]
             grid, layer = self._run_cam(0, x, k)
             single = self.modalities[0] if len(self.modalities) == 1 else None
             return self._result(grid, tr, k, probs, layer, modality or single)

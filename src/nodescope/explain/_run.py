@@ -165,7 +165,7 @@ def explain_files(bundle: ModelBundle, inputs: Sequence[str | Path], out: str | 
     fusion = bundle.kind == "fusion"
     if fusion and "modality" not in frame.columns:
         raise DataError(f"input: a fusion bundle explains manifests with a 'modality' column; got {list(inputs)}")
-    needs_mask = bundle.spec.roi == "mask"
+    needs_mask = bundle.spec.needs_mask
     rows: list[dict[str, object]] = []
     gallery: dict[str, _Card] = {}
     with ExitStack() as stack:
@@ -175,8 +175,8 @@ def explain_files(bundle: ModelBundle, inputs: Sequence[str | Path], out: str | 
             masks = {i: _read_mask(mask_paths[i], imgs[i].pixels.shape[:2], paths[i]) for i in unit}
             for i in unit:
                 if needs_mask and masks[i] is None:
-                    raise DataError(f"{paths[i]}: the bundle crops to the lesion (input.roi 'mask') but this image "
-                                    "has no mask; give a manifest with a 'mask' column")
+                    raise DataError(f"{paths[i]}: the bundle crops to the lesion (input.roi {bundle.spec.roi!r}) but "
+                                    "this image has no mask; give a manifest with a 'mask' column")
             roi = {i: _roi_mask(masks[i], needs_mask) for i in unit}
             for i in unit:
                 for cam in cams:

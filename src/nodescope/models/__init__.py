@@ -33,9 +33,11 @@ from nodescope.models._preprocess import (
     UINT16_RULE,
     RoiMode,
     Uint16Rule,
+    context_box,
     mask_box,
     prepare_image,
     prepare_mask,
+    prepare_two_view,
     stored_bits,
 )
 from nodescope.models._registry import (
@@ -89,6 +91,7 @@ __all__ = [
     "build_model",
     "bundle_kinds",
     "cached_onnx_export",
+    "context_box",
     "default_normalisation",
     "export_fusion_onnx",
     "export_onnx",
@@ -108,6 +111,7 @@ __all__ = [
     "predict_proba",
     "prepare_image",
     "prepare_mask",
+    "prepare_two_view",
     "read_bundle_meta",
     "read_state_dict",
     "register_bundle_kind",

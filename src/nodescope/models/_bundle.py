@@ -134,6 +134,10 @@ def build_model(meta: BundleMeta, *, source: str = "model.json") -> nn.Module:
     if in_chans is not None and int(in_chans) != meta.input.channels:
         raise BundleError(f"{source}: architecture.in_chans is {in_chans} but input.channels is "
                           f"{meta.input.channels}")
+    views = meta.architecture.get("views", 1)
+    if meta.kind == "classifier" and views != meta.input.views:
+        raise BundleError(f"{source}: architecture.views is {views} but input.roi {meta.input.roi!r} gives "
+                          f"{meta.input.views} view(s) of each image")
     try:
         return kind.build(meta)
     except (KeyError, TypeError, ValueError) as exc:
@@ -202,7 +206,8 @@ def _model_card(meta: BundleMeta, metrics: dict[str, Any]) -> str:
         "",
         f"- kind: {meta.kind}; backbone: {arch.get('backbone')}; head: {arch.get('head', '-')}",
         f"- classes: {', '.join(meta.classes)}; positive class: {meta.positive_class or '-'}",
-        f"- input: {inp.image_size} px, {inp.channels} channel(s), resize {inp.resize}, ROI {inp.roi}, "
+        f"- input: {inp.image_size} px, {inp.channels} channel(s), resize {inp.resize}, ROI {inp.roi}"
+        f"{f' (context view: box x {inp.context_scale:g})' if inp.roi == 'two-view' else ''}, "
         f"mean {list(inp.mean)}, std {list(inp.std)}, test-time mirror {'on' if inp.tta else 'off'}",
         f"- modalities: {', '.join(meta.modalities or ['any'])}",
         f"- initial weights: {meta.weights_init.get('source', '-')}",

@@ -31,6 +31,7 @@ from nodescope.models._preprocess import (
     Uint16Rule,
     prepare_image,
     prepare_mask,
+    prepare_two_view,
     stored_bits,
 )
 
@@ -40,7 +41,7 @@ BUNDLE_FORMAT = "nodescope-bundle"
 BUNDLE_FORMAT_VERSION = 2
 
 _INPUT_KEYS = {"image_size", "channels", "mean", "std", "resize", "scale", "roi", "roi_margin", "uint16", "tta",
-               "scan_crop", "grey", "intensity", "marks", "intensity_reference"}
+               "scan_crop", "grey", "intensity", "marks", "intensity_reference", "context_scale"}
 _STEP_DEFAULTS: dict[str, Any] = {"scan_crop": False, "grey": "auto", "intensity": "none", "marks": "keep"}
 
 
@@ -79,8 +80,10 @@ class InputSpec:
     channels : {1, 3}
     mean, std : tuple of float
         Per-channel normalisation on the 0..1 scale: the network sees ``(x / 255 - mean) / std``.
-    roi : {"none", "mask"}
-        ``mask``: the image is cropped to its mask's box plus ``roi_margin`` x the box side first.
+    roi : {"none", "mask", "two-view"}
+        ``mask``: the image is cropped to its mask's box plus ``roi_margin`` x the box side first. ``two-view``: the
+        network sees two views of the image, that crop and a context crop around it (:attr:`context_scale`),
+        stacked on the channel axis (``2 * channels`` channels, see :func:`nodescope.models.prepare_two_view`).
     roi_margin : float
     uint16 : {"bits_stored", "full_range"}
         How 16-bit pixels become 8 bits (see :data:`nodescope.models.UINT16_RULE`).
@@ -102,9 +105,13 @@ class InputSpec:
         mean quantile function of the training images.
     marks : {"keep", "inpaint"}
         ``inpaint``: caliper and annotation marks filled in (:func:`nodescope.data.inpaint_marks`).
+    context_scale : float, default 3.0
+        ``two-view`` only: the context view is the ROI view's box scaled by this factor about its centre, clipped
+        to the image (0: the whole image). Written to model.json only for ``two-view``.
 
-    The last four are written to model.json only when not at their default, so bundles without them read as
-    before and a nodescope that does not know them refuses such a bundle instead of preparing images differently.
+    ``scan_crop``, ``grey``, ``intensity`` and ``marks`` are written to model.json only when not at their default,
+    as is ``context_scale``, so bundles without them read as before and a nodescope that does not know them
+    refuses such a bundle instead of preparing images differently.
     """
 
     image_size: int
@@ -122,6 +129,7 @@ class InputSpec:
     intensity: IntensityRule = "none"
     marks: MarksRule = "keep"
     intensity_reference: tuple[float, ...] | None = None
+    context_scale: float = 3.0
 
     def __post_init__(self) -> None:
         where = "input"
@@ -137,8 +145,12 @@ class InputSpec:
                 raise BundleError(f"{where}.{key}: values must be finite, got {list(vals)}")
         if any(float(v) <= 0 for v in self.std):
             raise BundleError(f"{where}.std: values must be > 0, got {list(self.std)}")
-        if self.roi not in ("none", "mask"):
-            raise BundleError(f"{where}.roi: expected 'none' or 'mask', got {self.roi!r}")
+        if self.roi not in ("none", "mask", "two-view"):
+            raise BundleError(f"{where}.roi: expected 'none', 'mask' or 'two-view', got {self.roi!r}")
+        cs = float(self.context_scale)
+        if self.roi == "two-view" and not (cs == 0 or (math.isfinite(cs) and 1 <= cs <= 100)):
+            raise BundleError(f"{where}.context_scale: expected 0 (the whole image) or a value in [1, 100], got "
+                              f"{self.context_scale!r}")
         if not 0 <= float(self.roi_margin) <= 10:
             raise BundleError(f"{where}.roi_margin: expected a value in [0, 10], got {self.roi_margin!r}")
         if self.uint16 not in ("bits_stored", "full_range"):
@@ -162,19 +174,38 @@ class InputSpec:
             raise BundleError(f"{where}.marks: expected 'keep' or 'inpaint', got {self.marks!r}")
 
     # ------------------------------------------------------------------------------------------------ images
+    @property
+    def views(self) -> int:
+        """Views of each image the network sees: 2 for ``roi="two-view"`` (ROI, context), else 1."""
+        return 2 if self.roi == "two-view" else 1
+
+    @property
+    def needs_mask(self) -> bool:
+        """True when every image needs its lesion mask (``roi`` ``mask`` or ``two-view``)."""
+        return self.roi != "none"
+
+    @property
+    def tensor_channels(self) -> int:
+        """Channels of the prepared tensor: ``views * channels``."""
+        return self.views * int(self.channels)
+
     def prepare(self, image: UltrasoundImage | np.ndarray, *, mask: np.ndarray | None = None,
                 meta: Mapping[str, Any] | None = None) -> tuple[torch.Tensor, ImageTransform]:
-        """A decoded image -> ``(channels, image_size, image_size)`` uint8 tensor and its :class:`ImageTransform`.
+        """A decoded image -> ``(tensor_channels, image_size, image_size)`` uint8 tensor and its
+        :class:`ImageTransform` (for ``two-view``: the ROI view's; :meth:`prepare_views` gives both).
 
         Parameters
         ----------
         image : UltrasoundImage or numpy.ndarray
             From :func:`nodescope.data.read_image` (its ``meta`` gives the DICOM stored bits), or bare pixels.
         mask : numpy.ndarray, optional
-            The lesion mask; required when :attr:`roi` is ``"mask"`` (the crop), ignored otherwise.
+            The lesion mask; required when :attr:`roi` is ``"mask"`` or ``"two-view"`` (the crop), ignored otherwise.
         meta : mapping, optional
             ``read_image`` meta for bare pixels.
         """
+        if self.roi == "two-view":
+            x, (roi_tr, _ctx) = self.prepare_views(image, mask=mask, meta=meta)
+            return x, roi_tr
         if isinstance(image, UltrasoundImage):
             pixels, meta = image.pixels, image.meta
         else:
@@ -184,6 +215,23 @@ class InputSpec:
         return prepare_image(pixels, size=self.image_size, channels=self.channels,
                              mask=mask if self.roi == "mask" else None, roi_margin=self.roi_margin,
                              bits_stored=stored_bits(dict(meta or {}), self.uint16), **self.steps())
+
+    def prepare_views(self, image: UltrasoundImage | np.ndarray, *, mask: np.ndarray | None,
+                      meta: Mapping[str, Any] | None = None
+                      ) -> tuple[torch.Tensor, tuple[ImageTransform, ImageTransform]]:
+        """``roi="two-view"``: the ``(2 * channels, S, S)`` tensor and both views' transforms ``(roi, context)``
+        (see :func:`nodescope.models.prepare_two_view`)."""
+        if self.roi != "two-view":
+            raise BundleError(f"input.roi is {self.roi!r}: prepare_views is for 'two-view' networks")
+        if isinstance(image, UltrasoundImage):
+            pixels, meta = image.pixels, image.meta
+        else:
+            pixels = np.asarray(image)
+        if mask is None:
+            raise DataError("input.roi is 'two-view': this network needs the lesion mask of every image")
+        return prepare_two_view(pixels, size=self.image_size, channels=self.channels, mask=mask,
+                                roi_margin=self.roi_margin, context_scale=self.context_scale,
+                                bits_stored=stored_bits(dict(meta or {}), self.uint16), **self.steps())
 
     def steps(self) -> dict[str, Any]:
         """The appearance options as keyword arguments of :func:`prepare_image` (``scan_crop``, ``grey``,
@@ -196,10 +244,11 @@ class InputSpec:
         return prepare_mask(mask, transform)
 
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 ``(N, C, S, S)`` (or float 0..255) -> the network's float input ``(x / 255 - mean) / std``."""
+        """uint8 ``(N, tensor_channels, S, S)`` (or float 0..255) -> the network's float input
+        ``(x / 255 - mean) / std`` (each view normalised alike)."""
         x = images.float() / 255.0
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        mean = torch.tensor(self.mean * self.views, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std * self.views, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         return (x - mean) / std
 
     # ------------------------------------------------------------------------------------------------ JSON
@@ -210,7 +259,8 @@ class InputSpec:
                 "roi_margin": float(self.roi_margin), "scale": "x / 255", "uint16": self.uint16, "tta": self.tta,
                 **{k: v for k, v in self.steps().items() if k in _STEP_DEFAULTS and v != _STEP_DEFAULTS[k]},
                 **({"intensity_reference": [float(v) for v in self.intensity_reference]}
-                   if self.intensity_reference is not None else {})}
+                   if self.intensity_reference is not None else {}),
+                **({"context_scale": float(self.context_scale)} if self.roi == "two-view" else {})}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, modalities: Sequence[str] | None = None, where: str = "input",
@@ -221,6 +271,8 @@ class InputSpec:
         _unknown(d, _INPUT_KEYS, where)
         if d.get("scale", "x / 255") != "x / 255":
             raise BundleError(f"{where}.scale: expected 'x / 255', got {d['scale']!r}")
+        if "context_scale" in d and d.get("roi") != "two-view":
+            raise BundleError(f"{where}.context_scale: only for roi 'two-view', but roi is {d.get('roi', 'none')!r}")
         try:
             return cls(image_size=int(_need(d, "image_size", where)), channels=int(_need(d, "channels", where)),
                        mean=tuple(float(v) for v in _need(d, "mean", where)),
@@ -232,7 +284,8 @@ class InputSpec:
                        grey=d.get("grey", "auto"), intensity=d.get("intensity", "none"),
                        marks=d.get("marks", "keep"),
                        intensity_reference=(tuple(float(v) for v in d["intensity_reference"])
-                                            if d.get("intensity_reference") is not None else None))
+                                            if d.get("intensity_reference") is not None else None),
+                       context_scale=float(d.get("context_scale", 3.0)))
         except BundleError as exc:
             raise BundleError(f"{where.rsplit(':', 1)[0]}: {exc}" if ":" in where else str(exc)) from None
         except (TypeError, ValueError) as exc:

@@ -71,7 +71,8 @@ class InferenceModel(nn.Module):
         if bundle.kind != "classifier":
             raise BundleError(f"bundle {bundle.path}: kind {bundle.kind!r} cannot predict single images; expected "
                               "'classifier'")
-        return cls(bundle.model, bundle.spec.mean, bundle.spec.std).eval()
+        spec = bundle.spec  # two-view: the views are stacked on the channel axis, each normalised alike
+        return cls(bundle.model, spec.mean * spec.views, spec.std * spec.views).eval()
 
 
 class _AllOutputs(nn.Module):
@@ -97,7 +98,7 @@ def export_onnx(bundle: ModelBundle, path: str | Path | None = None, *, opset: i
     # export a copy in eval mode: torch.onnx.export restores the training flag of the module it is given, and the
     # bundle's own network must come back exactly as it was (eval mode, untouched)
     model = _AllOutputs(copy.deepcopy(InferenceModel.from_bundle(bundle))).eval()
-    s, c = bundle.image_size, bundle.channels
+    s, c = bundle.image_size, bundle.spec.tensor_channels
     return cached_onnx_export(bundle, model, (torch.rand(1, c, s, s),), input_names=["image"], outputs=_OUTPUTS,
                               opset=opset, path=path, cache_dir=cache_dir)
 
@@ -146,7 +147,8 @@ def onnx_session(bundle: ModelBundle, path: str | Path, *, threads: int | None =
 
 @dataclass(frozen=True)
 class Prediction:
-    """Outputs for a batch of images, rows in input order.
+    """Outputs for a batch of images, rows in input order (two-view bundles: ``features`` holds both views'
+    pooled features side by side, ``(N, 2F)``).
 
     Attributes
     ----------
@@ -292,7 +294,7 @@ class Predictor:
         ms = list(masks) if masks is not None else [None] * len(images)
         if len(ms) != len(images):
             raise ValueError(f"masks: expected one per image ({len(images)}), got {len(ms)}")
-        s, c = self.spec.image_size, self.spec.channels
+        s, c = self.spec.image_size, self.spec.tensor_channels
         x = torch.empty((len(images), c, s, s), dtype=torch.uint8)
         transforms = []
         for i, (img, m) in enumerate(zip(images, ms, strict=True)):

@@ -15,6 +15,7 @@ from nodescope.data import IMAGE_SUFFIXES
 from nodescope.errors import BundleError, ConfigError, DataError, MissingFileError
 from nodescope.models._bundle import ModelBundle
 from nodescope.models._predict import Engine, Predictor
+from nodescope.models._preprocess import require_lesion
 
 __all__ = ["predict_files"]
 
@@ -102,8 +103,9 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
 
     ``mask_source`` (a callable from the decoded :class:`~nodescope.data.UltrasoundImage` to its ``(H, W)`` lesion
     mask, e.g. :func:`nodescope.segment.automatic_roi`) replaces the manifest's masks for a mask-cropping bundle
-    (``input.roi`` ``"mask"``): image -> mask -> crop -> class with no drawn mask; the output then has
-    ``roi_source`` = ``automatic`` and ``roi_empty`` (no lesion found: the whole image was used).
+    (``input.roi`` ``"mask"`` or ``"two-view"``): image -> mask -> crop(s) -> class with no drawn mask; the output
+    then has ``roi_source`` = ``automatic`` and ``roi_empty`` (no lesion found: the whole image was used, for both
+    views of a two-view bundle). A two-view bundle refuses an empty manual mask (naming the image and the mask).
 
     With ``features=True`` the pooled penultimate-layer features follow as ``f_0 .. f_{F-1}``.
 
@@ -125,10 +127,11 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
     if adapt_bn and engine != "torch":
         raise ConfigError(f"adapt_bn: re-estimating BatchNorm statistics needs engine 'torch', got {engine!r}")
     predictor = Predictor(bundle, engine=engine, batch_size=batch_size, threads=threads, onnx_cache_dir=onnx_cache_dir)
-    if mask_source is not None and spec.roi != "mask":
+    if mask_source is not None and not spec.needs_mask:
         raise ConfigError(f"bundle {bundle.path}: input.roi is {spec.roi!r}: the classifier sees the whole image, so "
-                          "an automatic mask (a segmenter) would not be used; give a bundle trained with roi 'mask'")
-    imgs = torch.empty((len(paths), spec.channels, spec.image_size, spec.image_size), dtype=torch.uint8)
+                          "an automatic mask (a segmenter) would not be used; give a bundle trained with roi 'mask' "
+                          "or 'two-view'")
+    imgs = torch.empty((len(paths), spec.tensor_channels, spec.image_size, spec.image_size), dtype=torch.uint8)
     roi_empty = []
     for i, (p, mp) in enumerate(zip(paths, masks, strict=True)):
         mask = None
@@ -138,11 +141,13 @@ def predict_files(bundle: ModelBundle, inputs: Sequence[str | Path], *, tta: boo
             roi_empty.append(not mask.any())
             imgs[i] = spec.prepare(img, mask=mask)[0]
             continue
-        if spec.roi == "mask":
+        if spec.needs_mask:
             if mp is None:
-                raise DataError(f"{p}: the bundle crops to the lesion (input.roi 'mask') but this image has no mask; "
-                                "give a manifest with a 'mask' column")
+                raise DataError(f"{p}: the bundle crops to the lesion (input.roi {spec.roi!r}) but this image has no "
+                                "mask; give a manifest with a 'mask' column")
             mask = read_image(mp).pixels
+            if spec.roi == "two-view":
+                require_lesion(mask, p, mp)
         decoded = read_image(p)
         try:
             imgs[i] = spec.prepare(decoded, mask=mask)[0]

@@ -35,12 +35,12 @@ from nodescope.data._appearance import (
 )
 from nodescope.errors import BundleError, ConfigError, DataError
 
-__all__ = ["UINT16_RULE", "RoiMode", "Uint16Rule", "cleaned_pixels", "mask_box", "prepare_image", "prepare_mask",
-           "stored_bits"]
+__all__ = ["UINT16_RULE", "RoiMode", "Uint16Rule", "cleaned_pixels", "context_box", "mask_box", "prepare_image",
+           "prepare_mask", "prepare_two_view", "require_lesion", "stored_bits"]
 
 log = logging.getLogger(__name__)
 
-RoiMode = Literal["none", "mask"]
+RoiMode = Literal["none", "mask", "two-view"]
 Uint16Rule = Literal["bits_stored", "full_range"]
 
 #: How uint16 pixels become 8 bits; recorded as ``input.uint16`` in model.json so prediction does the same.
@@ -217,3 +217,72 @@ def prepare_mask(mask: np.ndarray, transform: ImageTransform) -> torch.Tensor:
     x = torch.from_numpy((m[t:b, lft:r] > 0).astype(np.float32))[None]
     x, _pad, _scale = _square_resize(x, transform.out_shape[0])
     return (x >= 0.5).to(torch.uint8)
+
+
+def require_lesion(mask: np.ndarray, image: object, mask_path: object) -> None:
+    """Refuse an empty manual mask for a two-view network (its views are defined by the lesion's box): a
+    :class:`~nodescope.errors.DataError` naming the image and its mask file."""
+    if not np.asarray(mask).any():
+        raise DataError(f"{image}: its mask {mask_path} is empty (no lesion pixel); roi 'two-view' needs the lesion's "
+                        "box for both views (give the lesion's mask, or leave the row out)")
+
+
+def context_box(roi_box: tuple[int, int, int, int], scale: float, bounds: tuple[int, int, int, int]
+                ) -> tuple[int, int, int, int]:
+    """The context view's box: ``roi_box`` scaled by ``scale`` about its centre, clipped to ``bounds``.
+
+    Boxes are ``(top, left, bottom, right)`` (exclusive ends). The scaled box is ``centre +- scale x half side``
+    per axis, widened to whole pixels (``floor`` of the top/left, ``ceil`` of the bottom/right) and clipped to
+    ``bounds`` (the image, or its scan region). ``scale=0`` means the whole of ``bounds``; otherwise ``scale >= 1``,
+    so the context box always holds ``roi_box`` (when ``roi_box`` lies inside ``bounds``).
+    """
+    import math
+
+    if scale == 0:
+        return tuple(int(v) for v in bounds)  # type: ignore[return-value]
+    if not (math.isfinite(scale) and scale >= 1):
+        raise ConfigError(f"context_scale: expected 0 (the whole image) or a value >= 1, got {scale!r}")
+    t, lft, b, r = roi_box
+    cy, cx, hh, hw = (t + b) / 2, (lft + r) / 2, (b - t) * scale / 2, (r - lft) * scale / 2
+    bt, bl, bb, br = bounds
+    return (max(bt, math.floor(cy - hh + 1e-9)), max(bl, math.floor(cx - hw + 1e-9)),
+            min(bb, math.ceil(cy + hh - 1e-9)), min(br, math.ceil(cx + hw - 1e-9)))
+
+
+def prepare_two_view(pixels: np.ndarray, *, size: int, channels: int = 3, mask: np.ndarray, roi_margin: float = 0.1,
+                     context_scale: float = 3.0, bits_stored: int | None = None, scan_crop: bool = False,
+                     grey: GreyRule = "auto", intensity: IntensityRule = "none", marks: MarksRule = "keep",
+                     reference: Sequence[float] | None = None
+                     ) -> tuple[torch.Tensor, tuple[ImageTransform, ImageTransform]]:
+    """Two views of one image, stacked on the channel axis: the lesion crop and its surroundings.
+
+    View 1 (the ROI view) is exactly :func:`prepare_image` with ``mask``: the mask's box plus ``roi_margin`` x its
+    side (the ``roi="mask"`` input). View 2 (the context view) is the ROI view's box scaled by ``context_scale``
+    about its centre and clipped to the image -- to its scan region with ``scan_crop`` -- (:func:`context_box`),
+    or that whole image for ``context_scale=0``. Each view goes through the same steps (8 bits, marks, tint,
+    intensity normalisation of its own crop, channels, centred zero padding, resize to ``size``). An empty mask
+    makes both views the whole image (logged), as :func:`prepare_image` does.
+
+    Returns
+    -------
+    tensor : torch.Tensor
+        ``(2 * channels, size, size)`` uint8: channels ``[0, channels)`` the ROI view, ``[channels, 2 * channels)``
+        the context view.
+    transforms : tuple of ImageTransform
+        ``(roi, context)``: each view's geometry from the original pixels.
+    """
+    steps = {"size": size, "channels": channels, "bits_stored": bits_stored, "grey": grey, "intensity": intensity,
+             "marks": marks, "reference": reference}
+    roi, roi_tr = prepare_image(pixels, mask=mask, roi_margin=roi_margin, scan_crop=scan_crop, **steps)
+    h, w = roi_tr.in_shape
+    bounds = (0, 0, h, w)
+    if scan_crop:
+        arr = np.asarray(pixels)
+        arr = arr[..., None] if arr.ndim == 2 else arr[..., :3]  # as cleaned_pixels gives it to scan_region
+        bounds = scan_region(arr)
+    box = context_box(roi_tr.crop, float(context_scale), bounds)
+    rect = np.zeros((h, w), dtype=bool)
+    rect[box[0]:box[2], box[1]:box[3]] = True
+    # the box is already inside the scan region: cropping to the rectangle is the scan crop and the context crop
+    ctx, ctx_tr = prepare_image(pixels, mask=rect, roi_margin=0.0, scan_crop=False, **steps)
+    return torch.cat([roi, ctx]), (roi_tr, ctx_tr)

@@ -167,10 +167,16 @@ class ClassifierNet(nn.Module):
         ``linear``: Dropout(dropout) -> Linear(F, num_classes).
     hidden : int, default 256
     dropout : float, default 0.2
+    views : {1, 2}, default 1
+        Views of each image stacked on the channel axis (``roi="two-view"``: the ROI crop, then its context). Every
+        view goes through the one shared backbone (one set of weights) and the head sees the views' pooled features
+        concatenated, ``(N, views * F)``: concatenated rather than averaged, so the head can weigh the lesion's own
+        texture and its surroundings differently (an average would make the two views interchangeable).
 
     Notes
     -----
-    ``forward(x)`` takes ``(N, in_chans, S, S)`` float, already normalised, and returns logits ``(N, num_classes)``.
+    ``forward(x)`` takes ``(N, views * in_chans, S, S)`` float, already normalised, and returns logits
+    ``(N, num_classes)``.
     """
 
     def __init__(
@@ -183,8 +189,11 @@ class ClassifierNet(nn.Module):
         head: HeadKind = "mlp",
         hidden: int = 256,
         dropout: float = 0.2,
+        views: int = 1,
     ) -> None:
         super().__init__()
+        if views not in (1, 2):
+            raise ConfigError(f"views: expected 1 or 2, got {views!r}")
         if num_classes < 2:
             raise ConfigError(f"num_classes: expected >= 2, got {num_classes}")
         if head not in ("mlp", "linear"):
@@ -193,14 +202,19 @@ class ClassifierNet(nn.Module):
             raise ConfigError(f"dropout: expected a value in [0, 1), got {dropout}")
         self.backbone = build_backbone(backbone, in_chans=in_chans, image_size=image_size)
         nf = feature_dim(self.backbone)
-        self.head = make_head(nf, num_classes, kind=head, hidden=hidden, dropout=dropout)
+        self.views, self.in_chans = int(views), int(in_chans)
+        self.head = make_head(nf * self.views, num_classes, kind=head, hidden=hidden, dropout=dropout)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled backbone features ``(N, F)``."""
-        return self.backbone(x)
+        """Pooled backbone features ``(N, views * F)`` (the views' features side by side, ROI view first)."""
+        if self.views == 1:
+            return self.backbone(x)
+        # (N, V*C, S, S) -> (N*V, C, S, S): row n*V + v is view v of image n; -1 keeps the batch dynamic (ONNX)
+        f = self.backbone(x.reshape(-1, self.in_chans, x.shape[-2], x.shape[-1]))
+        return f.reshape(-1, self.views * f.shape[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+        return self.head(self.features(x))
 
 
 def feature_dim(backbone: nn.Module) -> int:
@@ -219,7 +233,7 @@ def make_head(in_features: int, num_classes: int, *, kind: HeadKind = "mlp", hid
 
 def build_classifier(arch: dict[str, object]) -> ClassifierNet:
     """Build a :class:`ClassifierNet` from the ``architecture`` mapping stored in a bundle's ``model.json``."""
-    keys = {"backbone", "num_classes", "in_chans", "image_size", "head", "hidden", "dropout"}
+    keys = {"backbone", "num_classes", "in_chans", "image_size", "head", "hidden", "dropout", "views"}
     unknown = set(arch) - keys - {"kind"}
     if unknown:
         raise ConfigError(f"architecture: unknown keys {sorted(unknown)}; valid: {sorted(keys)}")

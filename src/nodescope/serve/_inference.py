@@ -155,7 +155,7 @@ def _modality_result(model: ServedModel, f: str, up: DecodedUpload, p: np.ndarra
         if p is not None else None,
         image_png=_b64(png_bytes(img, max_side=DISPLAY_SIDE)) if img is not None and opts.images else None,
         heatmap_png=heat, roi_png=roi,
-        roi_used=mask is not None and any(b.spec.roi == "mask" for b in _bundles(model)), notes=[note] if note else [])
+        roi_used=mask is not None and any(b.spec.needs_mask for b in _bundles(model)), notes=[note] if note else [])
 
 
 def run_prediction(service: ModelService, uploads: Mapping[str, bytes], opts: PredictOptions, *,
@@ -171,7 +171,7 @@ def run_prediction(service: ModelService, uploads: Mapping[str, bytes], opts: Pr
     decoded = {f: decode_upload(b, f"upload '{f}'", max_pixels=max_pixels) for f, b in uploads.items()}
     decoded = _inputs(model, decoded)
     masks = _masks(service, decoded, opts)
-    needs_roi = [b for b in _bundles(model) if b.spec.roi == "mask"]
+    needs_roi = [b for b in _bundles(model) if b.spec.needs_mask]
     if needs_roi and opts.roi == "none":
         raise UploadRejected(422, f"model {model.id!r} crops its input to the lesion: send roi=auto or roi=box")
     t1 = time.perf_counter()

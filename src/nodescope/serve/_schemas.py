@@ -62,7 +62,8 @@ class InputSpecInfo(BaseModel):
     channels: int
     mean: list[float]
     std: list[float]
-    roi: str = Field(description="'mask': the image is cropped to the lesion (needs roi=auto or roi=box).")
+    roi: str = Field(description="'mask': the image is cropped to the lesion; 'two-view': the lesion crop and a "
+                                 "context crop around it (both need roi=auto or roi=box).")
     roi_margin: float
     tta: bool
     uint16: str
@@ -115,7 +116,8 @@ class ModalityResult(BaseModel):
                                                     "images was asked.")
     heatmap_png: str | None = Field(None, description="Grad-CAM overlay (base64 PNG), when explain was asked.")
     roi_png: str | None = Field(None, description="ROI contour overlay (base64 PNG), when roi was auto or box.")
-    roi_used: bool = Field(False, description="The ROI cropped the model's input (bundles with input.roi 'mask').")
+    roi_used: bool = Field(False, description="The ROI cropped the model's input (bundles with input.roi 'mask' "
+                                                  "or 'two-view').")
     notes: list[str] = Field(default_factory=list)
 
 

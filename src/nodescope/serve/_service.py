@@ -99,7 +99,7 @@ class ClassifierModel(ServedModel):
 
     def prepare(self, image: Any, mask: np.ndarray | None) -> torch.Tensor:
         assert self.predictor is not None
-        return self.predictor.prepare(image, mask=mask if self.predictor.spec.roi == "mask" else None)[0]
+        return self.predictor.prepare(image, mask=mask if self.predictor.spec.needs_mask else None)[0]
 
     def predict(self, images: Mapping[str, Any], masks: Mapping[str, np.ndarray | None]
                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:

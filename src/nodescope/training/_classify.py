@@ -68,10 +68,11 @@ def _build_net(cfg: TrainConfig, n_classes: int) -> tuple[torch.nn.Module, dict[
             enc.load_state_dict(net.encoders[0].state_dict())
         arch = {"kind": "fusion", **net.config}
     else:
-        net = ClassifierNet(cfg.backbone, n_classes, **common)
+        views = {"views": 2} if cfg.roi == "two-view" else {}  # recorded only when not 1: older bundles unchanged
+        net = ClassifierNet(cfg.backbone, n_classes, **common, **views)
         info = load_weights(net.backbone, cfg.backbone, cfg.weights, in_chans=cfg.channels,
                             image_size=cfg.image_size)
-        arch = {"backbone": cfg.backbone, "num_classes": n_classes, **common}
+        arch = {"backbone": cfg.backbone, "num_classes": n_classes, **common, **views}
     return net, {"architecture": arch, "weights_init": info.to_dict()}
 
 
@@ -128,7 +129,8 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
     if cfg.imbalance == "class_weights":
         counts = np.bincount(y[train_idx], minlength=k).astype(float)
         cw = (counts.sum() / (k * np.maximum(counts, 1))).tolist()
-    module = ClassifierModule(net, mean, std, augment=augmentation(cfg), class_weights=cw,
+    views = 2 if cfg.roi == "two-view" else 1  # stacked views on the channel axis, each normalised alike
+    module = ClassifierModule(net, mean * views, std * views, augment=augmentation(cfg), class_weights=cw,
                               optimizer=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay,
                               scheduler=cfg.scheduler, step_size=cfg.step_size, gamma=cfg.gamma,
                               max_epochs=cfg.epochs, modality_dropout=cfg.modality_dropout,
@@ -201,7 +203,8 @@ def _save_model(path: Path, module: Any, parts: dict[str, Any], cfg: TrainConfig
     spec = InputSpec(image_size=cfg.image_size, channels=cfg.channels, mean=tuple(mean), std=tuple(std), roi=cfg.roi,
                      roi_margin=cfg.roi_margin, uint16=UINT16_RULE, tta=cfg.tta,
                      modalities=tuple(modalities) if modalities else None, scan_crop=cfg.scan_crop, grey=cfg.grey,
-                     intensity=cfg.intensity, marks=cfg.marks, intensity_reference=samples.intensity_reference)
+                     intensity=cfg.intensity, marks=cfg.marks, intensity_reference=samples.intensity_reference,
+                     context_scale=cfg.context_scale)
     meta = BundleMeta(
         kind="fusion" if fusion else "classifier", name=name, run_id=Path(cfg.out).resolve().name,
         architecture={k: v for k, v in parts["architecture"].items() if k != "kind"}, input=spec,

@@ -33,7 +33,8 @@ class TrainConfig(BaseModel):
     ``splits_file`` (reuse a run's splits.csv so several runs share folds), ``val_fraction`` (inner validation
     groups of each training fold, for early stopping and checkpoint selection).
     Model: ``backbone``, ``weights`` (none | imagenet | path), ``head``, ``hidden``, ``dropout``, ``channels``,
-    ``image_size``, ``roi`` (none | mask), ``roi_margin``; appearance steps recorded in the bundle's input spec:
+    ``image_size``, ``roi`` (none | mask | two-view: the mask crop and a context crop of ``context_scale`` x its box,
+    through one shared backbone), ``roi_margin``, ``context_scale``; appearance steps recorded in the bundle's input spec:
     ``scan_crop``, ``grey`` (auto | tint), ``intensity`` (none | percentile | clahe | match), ``marks`` (keep | inpaint).
     Optimisation: ``epochs``, ``batch_size``, ``optimizer`` (adamw | adam), ``lr``, ``weight_decay``, ``scheduler``
     (cosine | step | none), ``step_size``, ``gamma``, ``patience`` (early stopping on val loss; 0 = off),
@@ -84,8 +85,13 @@ class TrainConfig(BaseModel):
     dropout: float = Field(0.2, ge=0.0, lt=1.0, description="head dropout")
     channels: Literal[1, 3] = Field(3, description="1 or 3 input channels")
     image_size: int = Field(224, ge=1, description="input side in pixels")
-    roi: Literal["none", "mask"] = Field("none", description="none | mask (crop to the mask box)")
+    roi: Literal["none", "mask", "two-view"] = Field(
+        "none", description="none | mask (crop to the mask box) | two-view (the mask crop and a context crop, one "
+                            "shared backbone; ~2x compute)")
     roi_margin: float = Field(0.1, ge=0.0, allow_inf_nan=False, description="margin around the mask box, x box side")
+    context_scale: float = Field(3.0, ge=0.0, le=100.0, allow_inf_nan=False,
+                                 description="two-view: context box = ROI box x this factor about its centre, "
+                                             "clipped to the image (0 = the whole image; else >= 1)")
     scan_crop: bool = Field(False, description="crop every image to its scan region first (UI, text, rulers cut away)")
     grey: Literal["auto", "tint"] = Field("auto", description="auto | tint (colour-tinted grey images made grey; "
                                                               "colour Doppler kept)")
@@ -159,6 +165,12 @@ class TrainConfig(BaseModel):
         if self.intensity == "match" and self.fusion == "intermediate":
             raise ValueError("intensity 'match' is for single-image models; it cannot be combined with "
                              "fusion='intermediate'")
+        if self.roi == "two-view" and 0 < self.context_scale < 1:
+            raise ValueError(f"context_scale: expected 0 (the whole image) or a value >= 1 (a context view around "
+                             f"the ROI view), got {self.context_scale}")
+        if self.roi == "two-view" and (self.intensity == "match" or self.fusion == "intermediate"):
+            raise ValueError("roi 'two-view' cannot be combined with intensity 'match' (its reference is of one "
+                             "view) or fusion='intermediate'")
         if self.mixup > 0 and self.fusion == "intermediate":
             raise ValueError("mixup is for single-image models; it cannot be combined with fusion='intermediate'")
         if self.fusion == "intermediate" and self.modality:

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from nodescope.data import GreyRule, ImageTransform, IntensityRule, MarksRule
 from nodescope.errors import DataError
-from nodescope.models._preprocess import prepare_image, stored_bits
+from nodescope.models._preprocess import prepare_image, prepare_two_view, require_lesion, stored_bits
 
 __all__ = [
     "ImageDataModule",
@@ -42,7 +42,7 @@ class PreloadedImages:
     Attributes
     ----------
     images : torch.Tensor
-        ``(N, C, S, S)`` uint8.
+        ``(N, C, S, S)`` uint8 (two-view: ``(N, 2C, S, S)``, the ROI view's channels first).
     hashes : list of str
         SHA-256 of each decoded image's pixels (shape + bytes), for pretraining-overlap checks.
     transforms : list of ImageTransform
@@ -64,19 +64,24 @@ def pixel_hash(pixels: np.ndarray) -> str:
 def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_paths: Sequence | None = None,
                    roi_margin: float = 0.1, scan_crop: bool = False, grey: GreyRule = "auto",
                    intensity: IntensityRule = "none", marks: MarksRule = "keep",
-                   reference: Sequence[float] | None = None) -> PreloadedImages:
+                   reference: Sequence[float] | None = None, two_view: bool = False,
+                   context_scale: float = 3.0) -> PreloadedImages:
     """Decode and prepare every image (see :meth:`nodescope.models.InputSpec.prepare`).
 
     ``mask_paths`` (same length, entries may be None) switches on cropping to the mask box; a row without a mask is
     an error then, naming the image. uint16 pixels are scaled over the file's stored bits (DICOM BitsStored; full
     16-bit range otherwise), the rule :data:`nodescope.models.UINT16_RULE` that bundles record. ``scan_crop``,
     ``grey``, ``intensity`` and ``marks`` are the appearance steps of :func:`nodescope.models.prepare_image` (recorded in the
-    bundle's ``input`` block, so prediction repeats them).
+    bundle's ``input`` block, so prediction repeats them). ``two_view`` (needs ``mask_paths``) prepares each image
+    as the ROI view and a context view of ``context_scale`` x its box (:func:`nodescope.models.prepare_two_view`),
+    ``2 * channels`` channels; an empty mask is an error then, naming the image and its mask.
     """
     from nodescope.data import read_image
 
     n = len(image_paths)
-    out = torch.empty((n, channels, size, size), dtype=torch.uint8)
+    if two_view and mask_paths is None:
+        raise DataError("roi 'two-view': every image needs its lesion mask, but no mask paths were given")
+    out = torch.empty((n, channels * (2 if two_view else 1), size, size), dtype=torch.uint8)
     hashes, transforms = [], []
     for i, p in enumerate(image_paths):
         img = read_image(p)
@@ -86,13 +91,20 @@ def preload_images(image_paths: Sequence, *, size: int, channels: int = 3, mask_
         if mask_paths is not None:
             mp = mask_paths[i]
             if mp is None:
-                raise DataError(f"{p}: the images are cropped to their lesion (roi 'mask') but this image's manifest "
-                                "row has no mask")
+                roi = "two-view" if two_view else "mask"
+                raise DataError(f"{p}: the images are cropped to their lesion (roi {roi!r}) but this image's "
+                                "manifest row has no mask")
             mask = read_image(mp).pixels
+            if two_view:
+                require_lesion(mask, p, mp)
+        steps = {"size": size, "channels": channels, "mask": mask, "roi_margin": roi_margin,
+                 "bits_stored": stored_bits(img.meta), "scan_crop": scan_crop, "grey": grey, "intensity": intensity,
+                 "marks": marks, "reference": reference}
         try:
-            out[i], tr = prepare_image(px, size=size, channels=channels, mask=mask, roi_margin=roi_margin,
-                                       bits_stored=stored_bits(img.meta), scan_crop=scan_crop, grey=grey,
-                                       intensity=intensity, marks=marks, reference=reference)
+            if two_view:
+                out[i], (tr, _ctx) = prepare_two_view(px, context_scale=context_scale, **steps)  # type: ignore[arg-type]
+            else:
+                out[i], tr = prepare_image(px, **steps)  # type: ignore[arg-type]
         except DataError as exc:  # e.g. no scan region in an all-black image: name the file
             raise DataError(f"{p}: {exc}") from None
         transforms.append(tr)

@@ -220,7 +220,7 @@ def _build_samples(cfg: TrainConfig) -> Samples:
     df = pd.concat(frames, ignore_index=True)
     check_leakage(df[["group", "part", "fold"]].assign(label=df["label"]))
     masks = None
-    if cfg.roi == "mask":
+    if cfg.roi != "none":
         masks = [m or None for m in df["_mask"]]
     reference = None
     if cfg.intensity == "match":  # from the development rows only (no test or external image), no labels
@@ -230,7 +230,8 @@ def _build_samples(cfg: TrainConfig) -> Samples:
                                         scan_crop=cfg.scan_crop, grey=cfg.grey, marks=cfg.marks)
     pre = preload_images(list(df["_path"]), size=cfg.image_size, channels=cfg.channels, mask_paths=masks,
                          roi_margin=cfg.roi_margin, scan_crop=cfg.scan_crop, grey=cfg.grey, intensity=cfg.intensity,
-                         marks=cfg.marks, reference=reference)
+                         marks=cfg.marks, reference=reference, two_view=cfg.roi == "two-view",
+                         context_scale=cfg.context_scale)
     if "patient_id" not in df.columns:
         df["patient_id"] = df["group"]
     df["patient_id"] = df["patient_id"].where(df["patient_id"].astype(str) != "", df["group"])
