@@ -99,7 +99,7 @@ def metrics(frame: pd.DataFrame, threshold: float) -> dict[str, Any]:
     cal = calibration_metrics(y, np.clip(p, 1e-6, 1 - 1e-6), n_boot=200, hl_fitted_on_sample=False)
     pos = p >= threshold
     return {"n": len(y), "n_pos": int(y.sum()), "auc": auc.estimate, "ci": [auc.ci_low, auc.ci_high],
-            "cal_intercept": cal.intercept.estimate, "cal_slope": cal.slope.estimate,
+            "cal_intercept": cal.calibration_in_the_large.estimate, "cal_slope": cal.calibration_slope.estimate,
             "sens": float(pos[y == 1].mean()), "spec": float((~pos)[y == 0].mean())}
 
 
