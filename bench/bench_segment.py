@@ -18,6 +18,11 @@ Every figure is computed from the saved masks and predictions under ``--out``; t
 
 Usage (full run; the issue's budget is 60 minutes on 2 CPU cores for part 1 -- use a GPU or reduce --image-size):
     PYTHONPATH=src python bench/bench_segment.py --out /tmp/seg_bench
+The run reported in docs/benchmarks.md (78 min on 2 cores; part 3 skipped here because bench_external.py's
+``baseline`` / ``roi-baseline`` variants with ``--segmenter OUT/seg_*/final/bundle`` measure it without training the
+classifiers a second time):
+    PYTHONPATH=src python bench/bench_segment.py --out /tmp/seg_bench --busi ../shared/data/busi_256 \
+        --image-size 96 --epochs 8 --lr 1e-3 --skip-classification
 Tiny smoke run (a few minutes):
     PYTHONPATH=src python bench/bench_segment.py --out /tmp/seg_smoke --subset 40 --external-subset 20 \
         --epochs 1 --image-size 64 --archs unet,monai_unet --cls-epochs 1 --folds 2 --n-boot 200
