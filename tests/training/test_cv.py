@@ -198,6 +198,9 @@ def test_resume_refuses_another_split_or_config(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"resume: .*config\.yaml differs .* in seed: 0 -> 1"):
         run_cv(TrainConfig(**dict(cfg, seed=1, resume=True)))
     assert (tmp_path / "run" / "config.yaml").read_text() == saved  # not overwritten
+    # input-spec steps decide the pixels the finished folds were trained on: a change is refused, not mixed in
+    with pytest.raises(ValueError, match=r"differs .* in intensity: 'none' -> 'percentile'"):
+        run_cv(TrainConfig(**dict(cfg, intensity="percentile", resume=True)))
     man = pd.read_csv(m, dtype=str)
     man.loc[0, "label"] = "malignant" if man.loc[0, "label"] == "benign" else "benign"  # the data changed
     man.to_csv(m, index=False)

@@ -44,11 +44,12 @@ class CVResult(FoldRun):
     run_summary: RunSummary | None
 
 
-#: Config fields a resumed run must share with the run it continues (data, split, network); others (epochs, lr,
-#: patience, ...) may change.
+#: Config fields a resumed run must share with the run it continues (data, split, network, and every step that
+#: decides the pixels the network sees: the input spec); others (epochs, lr, patience, augmentation, ...) may change.
 RESUME_KEYS = ("manifest", "external", "classes", "positive", "group_col", "modality", "modalities", "fusion",
                "unit_cols", "folds", "test_size", "splits_file", "val_fraction", "seed", "backbone", "weights", "head",
-               "hidden", "channels", "image_size", "roi", "roi_margin")
+               "hidden", "channels", "image_size", "roi", "roi_margin", "context_scale", "scan_crop", "grey",
+               "intensity", "marks")
 
 
 def run_cv(cfg: TrainConfig, *, progress: Progress | None = None) -> CVResult:
