@@ -62,6 +62,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: ROI variant -> the whole-image variant it is compared with (a) in the paired tests.
+WHOLE_IMAGE_TWIN = {"roi-baseline": "baseline", "roi-all": "all", "two-view": "baseline", "two-view-all": "all"}
+
+
 def busi_manifest(data: Path, out: Path, subset: int | None, seed: int) -> Path:
     src = data / "busi_256"
     df = pd.read_csv(src / "labels.csv", dtype=str, keep_default_na=False)
@@ -180,10 +184,10 @@ def paired_tests(out: Path, results: dict[str, Any]) -> dict[str, Any]:
 
     tests: dict[str, Any] = {}
     for roi in [n for n in results if (out / n / "external_auto_roi.csv").exists()]:
-        base = roi.replace("roi-", "", 1)
+        base = WHOLE_IMAGE_TWIN.get(roi)  # the whole-image variant with the same preprocessing, if any
         frames = {"b_manual_crop": load(out / roi / "predictions.csv"),
                   "c_automatic_crop": load(out / roi / "external_auto_roi.csv")}
-        if base in results:
+        if base is not None and base in results:
             frames["a_whole_image"] = load(out / base / "predictions.csv")
         merged = None
         for k, f in frames.items():
