@@ -233,6 +233,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--folds", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--splits", type=Path, default=None,
+                    help="a splits.csv of an earlier run to reuse (same folds as that run); default: the first "
+                         "variant's folds, shared by the others")
     ap.add_argument("--segmenter", type=Path, action="append", default=[],
                     help="segmenter bundle(s) for the automatic-ROI rows of roi-* and two-view* variants")
     ap.add_argument("--budget-minutes", type=float, default=45.0,
@@ -254,7 +257,7 @@ def main() -> None:
     busi = busi_manifest(args.data, args.out, 40 if args.smoke else None, args.seed)
     breast = breast_manifest(args.data, args.out, 24 if args.smoke else None, args.seed)
     start, results, walls, skipped = time.perf_counter(), {}, [], []
-    splits = None
+    splits = args.splits
     for name in args.variants.split(","):
         elapsed = (time.perf_counter() - start) / 60
         expect = float(np.mean(walls)) if walls else 7.0
