@@ -303,6 +303,12 @@ def read_bundle_meta(path: str | Path) -> BundleMeta:
     return BundleMeta.from_dict(read_bundle_json(f), source=str(f))
 
 
+def _temperature_keys(model: nn.Module) -> list[str]:
+    from nodescope.models._registry import Temperature
+
+    return [f"{name}.temperature" for name, m in model.named_modules() if isinstance(m, Temperature)]
+
+
 def load_bundle(path: str | Path, *, map_location: str | torch.device = "cpu") -> ModelBundle:
     """Load a bundle directory written by :func:`save_bundle`; the model is returned in eval mode.
 
@@ -329,6 +335,8 @@ def load_bundle(path: str | Path, *, map_location: str | torch.device = "cpu") -
     except (SafetensorError, OSError, ValueError) as exc:
         raise BundleError(f"{wf}: not a readable safetensors file ({exc})") from exc
     target = model.state_dict()
+    for k in _temperature_keys(model):  # bundles written before the head had a Temperature: T = 1
+        state.setdefault(k, target[k])
     missing = [k for k in target if k not in state]
     unexpected = [k for k in state if k not in target]
     bad = [k for k in state if k in target and state[k].shape != target[k].shape]

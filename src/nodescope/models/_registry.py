@@ -20,6 +20,7 @@ __all__ = [
     "BackboneSpec",
     "ClassifierNet",
     "HeadKind",
+    "Temperature",
     "build_backbone",
     "build_classifier",
     "default_normalisation",
@@ -176,7 +177,8 @@ class ClassifierNet(nn.Module):
     Notes
     -----
     ``forward(x)`` takes ``(N, views * in_chans, S, S)`` float, already normalised, and returns logits
-    ``(N, num_classes)``.
+    ``(N, num_classes)``. The head ends in a :class:`Temperature` (1 unless the run fitted one, ``calibrate=
+    "temperature"``), so every path that calls ``head`` -- prediction, ONNX export, Grad-CAM -- sees the same logits.
     """
 
     def __init__(
@@ -203,7 +205,8 @@ class ClassifierNet(nn.Module):
         self.backbone = build_backbone(backbone, in_chans=in_chans, image_size=image_size)
         nf = feature_dim(self.backbone)
         self.views, self.in_chans = int(views), int(in_chans)
-        self.head = make_head(nf * self.views, num_classes, kind=head, hidden=hidden, dropout=dropout)
+        self.head = nn.Sequential(*make_head(nf * self.views, num_classes, kind=head, hidden=hidden, dropout=dropout),
+                                  Temperature())
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled backbone features ``(N, views * F)`` (the views' features side by side, ROI view first)."""
@@ -215,6 +218,26 @@ class ClassifierNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+class Temperature(nn.Module):
+    """Divides the logits by a temperature ``T`` (a persistent buffer; 1 = unchanged): ``softmax(z / T)``.
+
+    Temperature scaling (Guo et al. 2017, "On calibration of modern neural networks", ICML) with ``T`` fitted after
+    training (:func:`nodescope.training.fit_temperature`); ``T > 1`` softens over-confident probabilities. It never
+    changes the predicted class of one image, nor the ranking of a binary task's probabilities. Bundles written
+    before it existed load with ``T = 1``.
+    """
+
+    def __init__(self, value: float = 1.0) -> None:
+        super().__init__()
+        self.register_buffer("temperature", torch.tensor(float(value)))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z / self.temperature
+
+    def extra_repr(self) -> str:
+        return f"temperature={float(self.temperature):.4g}"
 
 
 def feature_dim(backbone: nn.Module) -> int:

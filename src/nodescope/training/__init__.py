@@ -1,6 +1,7 @@
 """Training: Lightning module, preloaded-tensor data, ultrasound augmentation, cross-validation, pretraining."""
 
 from nodescope.training._augment import AugmentLevel, UltrasoundAugment
+from nodescope.training._calibrate import TemperatureFit, fit_temperature, set_temperature
 from nodescope.training._config import TrainConfig, load_config
 from nodescope.training._cv import CVResult, auc_summary, run_cv
 from nodescope.training._data import (
@@ -30,11 +31,13 @@ __all__ = [
     "RunSummary",
     "Samples",
     "SplitSummary",
+    "TemperatureFit",
     "TensorImageDataset",
     "TrainConfig",
     "UltrasoundAugment",
     "auc_summary",
     "build_samples",
+    "fit_temperature",
     "intensity_reference",
     "load_config",
     "oversample_indices",
@@ -44,4 +47,5 @@ __all__ = [
     "resolve_positive",
     "run_cv",
     "run_pretrain",
+    "set_temperature",
 ]

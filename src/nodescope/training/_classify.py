@@ -5,6 +5,10 @@ best checkpoint on the inner validation loss (else the last epoch). Predict: one
 (:func:`nodescope.evaluation.make_predictions`). Save: a ``classifier`` (or ``fusion``) bundle. Finalise: the
 operating threshold of a binary task maximises Youden's J = sensitivity + specificity - 1 on the pooled out-of-fold
 predictions (Youden 1950, Cancer 3:32-35); it is stored in every fold bundle and, unchanged, in the final one.
+With ``calibrate="temperature"`` a temperature is first fitted on the pooled out-of-fold rows
+(:mod:`nodescope.training._calibrate`), set in every fold bundle and in the final model, and the out-of-fold rows are
+re-scored by the calibrated fold bundles, so ``predictions.csv``, the threshold and the bundles agree (the per-fold
+``folds/fold_<k>/predictions.csv`` keep the fold model's output as trained: the fit's input).
 Summarise: :class:`~nodescope.training._summary.RunSummary`.
 """
 
@@ -22,6 +26,7 @@ import torch
 from nodescope._progress import Progress
 from nodescope.errors import BundleError, ConfigError, DataError
 from nodescope.evaluation import choose_threshold, make_predictions, read_predictions
+from nodescope.training._calibrate import TemperatureFit, fit_temperature, set_temperature
 from nodescope.training._config import TrainConfig
 from nodescope.training._samples import Samples
 from nodescope.training._summary import OperatingThreshold, RunSummary, auc_summary, split_summaries
@@ -271,6 +276,8 @@ class ClassifyTask:
         self.run_id = Path(cfg.out).resolve().name
         self.oof: pd.DataFrame | None = None
         self.threshold: OperatingThreshold | None = None
+        self.calibration: TemperatureFit | None = None
+        self._calibrated_folds: list[Any] | None = None  # the fold bundles as finalise calibrated them
 
     @classmethod
     def from_config(cls, cfg: TrainConfig, progress: Progress | None = None) -> ClassifyTask:
@@ -302,11 +309,16 @@ class ClassifyTask:
         from nodescope.training._module import predict_tensor
 
         s = self.samples
+        if self.calibration is not None:  # after finalise: the final model, calibrated as the folds are
+            set_temperature(fitted.module.net, self.calibration.temperature)
         probs = predict_tensor(fitted.module, s.images, idx, tta=self.cfg.tta, present=s.present)
         return self._frame(idx, probs, split, fold)
 
     def predict_ensemble(self, models: Sequence[Any], idx: np.ndarray, split: str, fold: int) -> pd.DataFrame:
-        """Mean probabilities of the fold models (fitted, or bundles of reused folds)."""
+        """Mean probabilities of the fold models (fitted, or bundles of reused folds; the calibrated fold bundles
+        once finalise has calibrated them)."""
+        if self._calibrated_folds is not None:
+            models = self._calibrated_folds
         ms = [m.module if isinstance(m, FittedClassifier) else m for m in models]
         probs = np.mean([_predict_any(m, self.samples, idx, self.cfg.tta) for m in ms], axis=0)
         return self._frame(idx, probs, split, fold)
@@ -322,6 +334,9 @@ class ClassifyTask:
             raise RuntimeError("ClassifyTask.save of the final model before finalise")
         thr = self.threshold.value if self.threshold else None
         cv = auc_summary(self.oof, s.classes, s.positive, thr)
+        if self.calibration is not None:
+            set_temperature(fitted.module.net, self.calibration.temperature)
+            info = {**info, "calibration": self.calibration.to_dict()}
         _save_model(path, fitted.module, fitted.parts, cfg, s, train_idx, cfg.name, self._threshold_dict,
                     {"cross_validation": cv}, info)
 
@@ -335,17 +350,59 @@ class ClassifyTask:
         """A finished fold's predictions: ids verbatim ("NA", "007", lesion "1"), numeric ``p_*`` and ``fold``."""
         return read_predictions(path, positive=self.samples.positive).frame
 
-    def finalise(self, oof: pd.DataFrame, run_dir: Path, folds: Sequence[int]) -> None:
-        """Binary tasks: choose the Youden threshold on the pooled out-of-fold rows, store it in the fold bundles."""
+    def finalise(self, oof: pd.DataFrame, run_dir: Path, folds: Sequence[int]) -> pd.DataFrame:
+        """Calibrate (``calibrate="temperature"``), then, for binary tasks, choose the Youden threshold on the pooled
+        out-of-fold rows; both are stored in the fold bundles. Returns the out-of-fold rows the run reports (re-scored
+        by the calibrated fold bundles when calibrated)."""
+        oof = self._calibrate(oof, run_dir, list(folds))
         self.oof = oof
         pos = self.samples.positive
         if pos is None:
-            return
+            return oof
         y = (oof["y_true"].astype(str) == pos).to_numpy()
         # the same rule `nodescope evaluate` applies to cv rows, so the bundle and the report agree
         t = choose_threshold(y.astype(int), oof[f"p_{pos}"].to_numpy(float), method="youden").threshold
         self.threshold = OperatingThreshold(t, "youden", "cv (pooled out-of-fold)", f"p_{pos} >= value")
         _set_fold_thresholds(run_dir, list(folds), self._threshold_dict)  # type: ignore[arg-type]
+        return oof
+
+    def _calibrate(self, oof: pd.DataFrame, run_dir: Path, folds: list[int]) -> pd.DataFrame:
+        """Fit the temperature on ``oof``, set it in the fold bundles and re-score their rows; without
+        ``calibrate="temperature"``, reset fold bundles an earlier run with it left calibrated (a resume)."""
+        from nodescope.models import load_bundle, read_bundle_meta, save_bundle
+
+        paths = [run_dir / "folds" / f"fold_{k}" / "bundle" for k in folds]
+        if self.cfg.calibrate == "none":
+            for path in paths:
+                if "calibration" in read_bundle_meta(path).training:
+                    b = load_bundle(path)
+                    set_temperature(b.model, 1.0)
+                    training = {k: v for k, v in b.meta.training.items() if k != "calibration"}
+                    save_bundle(path, b.model, b.meta.replace(training=training), metrics=b.metrics)
+            return oof
+        s = self.samples
+        index = {c: i for i, c in enumerate(s.classes)}
+        fit = fit_temperature(oof[[f"p_{c}" for c in s.classes]].to_numpy(float),
+                              oof["y_true"].astype(str).map(index).to_numpy())
+        log.info("temperature scaling: T = %.4f on %d out-of-fold rows (log loss %.4f -> %.4f)%s", fit.temperature,
+                 fit.n, fit.log_loss_before, fit.log_loss_after, " - at the bound of the search" if fit.at_bound else "")
+        self.calibration = fit
+        cv_idx = np.flatnonzero(s.frame["part"].to_numpy() == "cv")
+        fold_of = s.frame["fold"].iloc[cv_idx].to_numpy().astype(int)
+        frames, bundles = [], []
+        for k, path in zip(folds, paths, strict=True):
+            b = load_bundle(path)
+            set_temperature(b.model, fit.temperature)
+            meta = b.meta.replace(training={**b.meta.training, "calibration": fit.to_dict()})
+            save_bundle(path, b.model, meta, metrics=b.metrics)
+            b = load_bundle(path)  # what is on disk, as predict will read it
+            idx = cv_idx[fold_of == k]
+            frames.append(self._frame(idx, _predict_any(b, s, idx, self.cfg.tta), "cv", k))
+            bundles.append(b)
+        self._calibrated_folds = bundles
+        out = pd.concat(frames, ignore_index=True)
+        out["fold"] = out["fold"].astype(int)
+        return out
 
     def summarise(self, predictions: pd.DataFrame, folds: Mapping[int, dict[str, Any]],
                   final: dict[str, Any]) -> RunSummary:
@@ -354,4 +411,5 @@ class ClassifyTask:
         metric, splits = split_summaries(predictions, s.classes, s.positive,
                                          self.threshold.value if self.threshold else None)
         return RunSummary(metric, splits, s.classes, s.positive, self.threshold, folds, final, s.dropped,
-                          self.pretrain_overlap, self.cfg.synthetic_data)
+                          self.pretrain_overlap, self.cfg.synthetic_data,
+                          self.calibration.to_dict() if self.calibration else None)

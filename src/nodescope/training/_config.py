@@ -13,7 +13,19 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from nodescope.errors import ConfigError, MissingFileError
 
-__all__ = ["TrainConfig", "allowed_values", "check_accelerator", "check_value", "load_config"]
+__all__ = ["RECIPES", "TrainConfig", "allowed_values", "check_accelerator", "check_value", "load_config"]
+
+#: Named presets of :attr:`TrainConfig.recipe`: field -> value, used for every field the configuration does not set.
+#: ``transfer`` is the combination measured in docs/benchmarks.md ("Train on BUSI, test at another centre", issue #14):
+#: the appearance steps that remove what differs between scanners and sites (scan-region crop, tint-robust grey,
+#: percentile intensity stretch, caliper/annotation marks inpainted), the ultrasound augmentation (depth/zoom,
+#: time-gain curves, blur, synthetic calipers), test-time mirroring and temperature scaling on the out-of-fold rows.
+RECIPES: dict[str, dict[str, Any]] = {
+    "none": {},
+    "transfer": {"scan_crop": True, "grey": "tint", "intensity": "percentile", "marks": "inpaint", "aug_depth": 0.2,
+                 "aug_tgc": 0.3, "aug_blur": 1.0, "aug_calipers": 0.3, "tta": True, "calibrate": "temperature"},
+}
+_AUG_EXTRAS = ("aug_depth", "aug_tgc", "aug_blur", "aug_calipers")
 
 
 class TrainConfig(BaseModel):
@@ -23,6 +35,8 @@ class TrainConfig(BaseModel):
     command line is parsed): a new field is a new flag. ``json_schema_extra={"cli": False}`` keeps a field off the
     command line (``synthetic_data``, set by the demo).
 
+    Preset: ``recipe`` (none | transfer: the fields of :data:`RECIPES` that the configuration does not set; the
+    resolved values are what config.yaml records).
     Data: ``manifest`` (+ ``external`` manifests scored as external test sets), ``classes`` (subset/order; rows of
     other classes are left out and counted in the log and the run summary), ``positive`` (binary tasks),
     ``group_col`` (``patient_id``; e.g. ``dup_group`` for BUSI), ``modality`` (keep rows of one modality),
@@ -41,7 +55,8 @@ class TrainConfig(BaseModel):
     ``imbalance`` (none | oversample | class_weights), ``augment`` (none | light | standard), ultrasound extras
     ``aug_depth``, ``aug_tgc``, ``aug_blur``, ``aug_calipers`` (0 = off), ``mixup`` (Beta parameter, 0 = off),
     ``site_balance`` (multi-source training: (site, class) cells sampled equally), ``weight_averaging``
-    (none | swa | ema) and ``ema_decay``,
+    (none | swa | ema) and ``ema_decay``, ``calibrate`` (none | temperature: a logit temperature fitted on the
+    pooled out-of-fold predictions, set in every bundle before the threshold is chosen),
     ``modality_dropout`` (fusion).
     Runtime: ``seed``, ``deterministic``, ``devices``, ``accelerator``, ``strategy``, ``precision`` (auto = 16-mixed
     on GPU, 32 on CPU), ``num_threads``, ``final_model`` (refit on all development data | none = fold-model mean for
@@ -59,6 +74,10 @@ class TrainConfig(BaseModel):
     out: Path = Field(description="run directory")
     name: str = Field("model", description="model name (predictions' model column)")
     external: list[Path] = Field(default_factory=list, description="external test manifest (repeatable)")
+    recipe: Literal["none", "transfer"] = Field(
+        "none", description="none | transfer (preset for data from other centres: scan crop, tint-robust grey, "
+                            "percentile intensity, marks inpainted, ultrasound augmentation, TTA, temperature "
+                            "scaling; options given explicitly win)")
     classes: list[str] | None = Field(None, description="comma list: classes to use, in order")
     positive: str | None = Field(None, description="positive class of a binary task")
     group_col: str = Field("patient_id", description="grouping column for splits (patient_id)")
@@ -127,6 +146,9 @@ class TrainConfig(BaseModel):
     weight_averaging: Literal["none", "swa", "ema"] = Field(
         "none", description="none | swa (mean of the last quarter's epoch weights) | ema (per-step moving average)")
     ema_decay: float = Field(0.999, gt=0.0, lt=1.0, description="ema: decay per optimizer step")
+    calibrate: Literal["none", "temperature"] = Field(
+        "none", description="none | temperature (one logit temperature fitted on the pooled out-of-fold "
+                            "predictions, set in every bundle)")
     site_balance: bool = Field(False, description="sample every (site, class) cell equally often (manifest 'site' "
                                                   "column with >= 2 training sites)")
 
@@ -154,11 +176,24 @@ class TrainConfig(BaseModel):
     synthetic_data: bool = Field(False, description="the data are synthetic (marks bundles and reports)",
                                  json_schema_extra={"cli": False})
 
+    @model_validator(mode="before")
+    @classmethod
+    def _recipe(cls, data: Any) -> Any:
+        """Fill the recipe's fields that the configuration leaves unset (explicit values win)."""
+        if not isinstance(data, dict) or data.get("recipe") not in RECIPES:
+            return data
+        out = dict(data)
+        for k, v in RECIPES[str(data["recipe"])].items():
+            if k in _AUG_EXTRAS and out.get("augment") == "none":
+                continue  # no augmentation asked for: the recipe adds none
+            out.setdefault(k, v)
+        return out
+
     @model_validator(mode="after")
     def _fusion(self) -> TrainConfig:
         if self.fusion == "intermediate" and (not self.modalities or len(self.modalities) < 2):
             raise ValueError("fusion='intermediate' needs modalities with at least 2 names")
-        extras = {k: getattr(self, k) for k in ("aug_depth", "aug_tgc", "aug_blur", "aug_calipers")}
+        extras = {k: getattr(self, k) for k in _AUG_EXTRAS}
         if self.augment == "none" and any(v > 0 for v in extras.values()):
             on = ", ".join(k for k, v in extras.items() if v > 0)
             raise ValueError(f"{on} add to the augmentation, but augment is 'none'; use augment light or standard")
@@ -171,6 +206,9 @@ class TrainConfig(BaseModel):
         if self.roi == "two-view" and (self.intensity == "match" or self.fusion == "intermediate"):
             raise ValueError("roi 'two-view' cannot be combined with intensity 'match' (its reference is of one "
                              "view) or fusion='intermediate'")
+        if self.calibrate != "none" and self.fusion == "intermediate":
+            raise ValueError("calibrate 'temperature' is for single-input classifiers; it cannot be combined with "
+                             "fusion='intermediate'")
         if self.mixup > 0 and self.fusion == "intermediate":
             raise ValueError("mixup is for single-image models; it cannot be combined with fusion='intermediate'")
         if self.fusion == "intermediate" and self.modality:

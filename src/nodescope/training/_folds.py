@@ -138,8 +138,9 @@ class FoldTask(Protocol[M]):
         """Read back a fold's ``predictions.csv`` exactly as ``predict`` made it."""
         ...
 
-    def finalise(self, oof: pd.DataFrame, run_dir: Path, folds: Sequence[int]) -> None:
-        """Decisions made on the pooled out-of-fold rows (e.g. an operating threshold), stored in the fold models."""
+    def finalise(self, oof: pd.DataFrame, run_dir: Path, folds: Sequence[int]) -> pd.DataFrame | None:
+        """Decisions made on the pooled out-of-fold rows (e.g. an operating threshold, a calibration), stored in the
+        fold models; returns the out-of-fold rows to report when it changed them (else None)."""
         ...
 
     def summarise(self, predictions: pd.DataFrame, folds: Mapping[int, dict[str, Any]],
@@ -567,7 +568,9 @@ def _run_all(task: FoldTask[Any], frame: pd.DataFrame, plan: FoldPlan, key: str,
     oof = pd.concat(fold_preds, ignore_index=True)
     oof["fold"] = oof["fold"].astype(int)
     _check_out_of_fold(frame, cv_idx, oof, run_dir)
-    task.finalise(oof, run_dir, folds)
+    calibrated = task.finalise(oof, run_dir, folds)
+    if calibrated is not None:  # e.g. re-scored by temperature-scaled fold models
+        oof = calibrated
     held_out = np.flatnonzero(frame["part"].isin(list(HELD_OUT_PARTS)).to_numpy())
     parts = [(p, held_out[frame["part"].iloc[held_out].to_numpy() == p]) for p in HELD_OUT_PARTS]
     preds = [oof]

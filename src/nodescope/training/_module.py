@@ -140,5 +140,5 @@ def predict_tensor(module: ClassifierModule, images: torch.Tensor, index: np.nda
             p = (p + torch.softmax(module(x.flip(-1), pr).float(), 1)) / 2
         outs.append(p.cpu().numpy())
     module.train(was_training)
-    k = int(module.net.head[-1].out_features)
+    k = next(int(m.out_features) for m in reversed(module.net.head) if isinstance(m, torch.nn.Linear))
     return np.concatenate(outs) if outs else np.zeros((0, k))

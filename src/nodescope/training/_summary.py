@@ -122,6 +122,9 @@ class RunSummary:
     pretrain_overlap : str or None
         The warning given when pretraining images overlap this experiment's.
     synthetic_data : bool
+    calibration : mapping or None
+        ``calibrate="temperature"``: the fitted temperature and the out-of-fold log loss before and after
+        (:meth:`nodescope.training.TemperatureFit.to_dict`).
     """
 
     metric: str
@@ -134,6 +137,7 @@ class RunSummary:
     dropped_rows: Mapping[str, int]
     pretrain_overlap: str | None
     synthetic_data: bool
+    calibration: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in ("splits", "folds", "final", "dropped_rows"):  # read-only views: the summary is frozen
@@ -146,7 +150,8 @@ class RunSummary:
                 "threshold": self.threshold.to_dict() if self.threshold else None,
                 "folds": {str(k): dict(v) for k, v in self.folds.items()}, "final": dict(self.final),
                 "dropped_rows": dict(self.dropped_rows), "pretrain_overlap": self.pretrain_overlap,
-                "synthetic_data": self.synthetic_data}
+                "synthetic_data": self.synthetic_data,
+                **({"calibration": dict(self.calibration)} if self.calibration else {})}
 
     def render(self) -> str:
         """The lines ``nodescope train`` prints: one per split, then the operating threshold (binary tasks)."""
@@ -158,6 +163,10 @@ class RunSummary:
             lines.append(f"  {split}: {self.metric} {_fmt(rec.auc)} (n={rec.n}, patients={rec.patients}){extra}")
         if self.threshold:
             lines.append(f"  operating threshold (Youden, out-of-fold): {self.threshold.value:.4f}")
+        if self.calibration:
+            c = self.calibration
+            lines.append(f"  temperature scaling (out-of-fold): T = {c['temperature']:.3f}, log loss "
+                         f"{c['log_loss_before']:.4f} -> {c['log_loss_after']:.4f}")
         return "\n".join(lines)
 
 
