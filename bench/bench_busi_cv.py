@@ -111,7 +111,8 @@ def main() -> None:
             extra = f" (pretraining: best mean val loss {pre.best_val_loss:.3f} at epoch {pre.best_epoch})"
         if weights is None:
             raise SystemExit(f"unknown config {name!r}; use scratch, imagenet, pretrain")
-        cfg = TrainConfig(manifest=busi, out=args.out / name, name=f"busi_{name}", group_col="dup_group",
+        cfg = TrainConfig(recipe="none",  # the documented figures: every step as given here
+                          manifest=busi, out=args.out / name, name=f"busi_{name}", group_col="dup_group",
                           classes=["benign", "malignant"], positive="malignant", backbone=args.backbone,
                           weights=weights, image_size=args.image_size, epochs=args.epochs,
                           batch_size=args.batch_size, lr=args.lr, folds=args.folds, seed=args.seed,

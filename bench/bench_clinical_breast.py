@@ -50,7 +50,8 @@ def train_signature(args: argparse.Namespace) -> tuple[Path, Path]:
     breast = write_manifest(args.data.parent, args.out, None, args.seed, "patient_id", ("benign", "malignant"))
     m = pd.read_csv(breast, dtype=str, keep_default_na=False)
     m.assign(dup_group=m["patient_id"]).to_csv(breast, index=False)  # one image per patient: the group is the patient
-    cfg = TrainConfig(manifest=busi, external=[breast], out=args.out / "signature_run", name="busi_lite0",
+    cfg = TrainConfig(recipe="none",  # the documented figures: every step as given here
+                      manifest=busi, external=[breast], out=args.out / "signature_run", name="busi_lite0",
                       group_col="dup_group", classes=["benign", "malignant"], positive="malignant",
                       weights="imagenet", image_size=args.signature_image_size, epochs=args.signature_epochs,
                       folds=args.signature_folds, val_fraction=0.0, patience=0, tta=True, seed=args.seed,

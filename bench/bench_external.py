@@ -38,14 +38,17 @@ import numpy as np
 import pandas as pd
 from bench_busi_cv import subset_groups  # same folder: the scripts run as files
 
-#: The ingredients of the recipe, as TrainConfig values.
-RECIPE_PREP: dict[str, Any] = {"scan_crop": True, "grey": "tint", "intensity": "percentile", "marks": "inpaint"}
-RECIPE_AUG: dict[str, Any] = {"aug_depth": 0.2, "aug_tgc": 0.3, "aug_blur": 1.0, "aug_calipers": 0.3}
+from nodescope.training._config import RECIPES
+
+#: The ingredients of the default recipe (`nodescope train --recipe transfer`), as TrainConfig values.
+RECIPE_PREP: dict[str, Any] = {k: RECIPES["transfer"][k] for k in ("scan_crop", "grey", "intensity", "marks")}
+RECIPE_AUG: dict[str, Any] = {k: RECIPES["transfer"][k] for k in ("aug_depth", "aug_tgc", "aug_blur", "aug_calipers")}
 
 #: name -> TrainConfig overrides; the order is the order of the runs (most informative first, for the budget).
 VARIANTS: dict[str, dict[str, Any]] = {
     "baseline": {},
     "all": {**RECIPE_PREP, **RECIPE_AUG},
+    "recipe": {"recipe": "transfer"},  # the default of `nodescope train`: `all` + temperature scaling (+ TTA)
     "scan-crop": {"scan_crop": True},
     "tint": {"grey": "tint"},
     "marks": {"marks": "inpaint"},
@@ -148,11 +151,13 @@ def run_variant(name: str, overrides: dict[str, Any], args: argparse.Namespace, 
     from nodescope.training import TrainConfig, run_cv
 
     run_dir = args.out / name
-    cfg = TrainConfig(manifest=busi, out=run_dir, name=f"busi_{name}", external=[breast], group_col="dup_group",
-                      classes=["benign", "malignant"], positive="malignant", backbone=args.backbone,
-                      weights="imagenet", image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size,
-                      lr=args.lr, folds=args.folds, seed=args.seed, final_model="none", accelerator="cpu", tta=True,
-                      val_fraction=0.0, splits_file=splits, overwrite=True, **overrides)
+    base = dict(recipe="none",  # every step as given here; the "recipe" variant asks for the default recipe
+                manifest=busi, out=run_dir, name=f"busi_{name}", external=[breast], group_col="dup_group",
+                classes=["benign", "malignant"], positive="malignant", backbone=args.backbone, weights="imagenet",
+                image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                folds=args.folds, seed=args.seed, final_model="none", accelerator="cpu", tta=True, val_fraction=0.0,
+                splits_file=splits, overwrite=True)
+    cfg = TrainConfig(**{**base, **overrides})
     res = run_cv(cfg)
     pred = pd.read_csv(run_dir / "predictions.csv", dtype={"patient_id": str})
     bundles = [run_dir / "folds" / f"fold_{k}" / "bundle" for k in range(args.folds)]

@@ -116,7 +116,8 @@ def classification(args: argparse.Namespace, busi: Path, breast: Path, runs: dic
     out: dict[str, object] = {}
     bundles = {}
     for roi in ("none", "mask"):
-        cfg = TrainConfig(manifest=busi, out=args.out / f"cls_{roi}", name=f"cls_{roi}", group_col="dup_group",
+        cfg = TrainConfig(recipe="none",  # the documented figures: every step as given here
+                          manifest=busi, out=args.out / f"cls_{roi}", name=f"cls_{roi}", group_col="dup_group",
                           classes=["benign", "malignant"], positive="malignant", roi=roi, weights=args.weights,
                           image_size=args.cls_image_size, epochs=args.cls_epochs, folds=args.folds,
                           val_fraction=0.0, tta=True, num_threads=args.threads, seed=args.seed,

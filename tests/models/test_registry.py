@@ -33,8 +33,9 @@ def test_every_backbone_builds(name: str, in_chans: int) -> None:
 def test_mlp_head_layout() -> None:
     net = ClassifierNet("resnet18", 2, image_size=32, hidden=64, dropout=0.3)
     layers = list(net.head)
-    assert [type(m).__name__ for m in layers] == ["Linear", "ReLU", "Dropout", "Linear"]
+    assert [type(m).__name__ for m in layers] == ["Linear", "ReLU", "Dropout", "Linear", "Temperature"]
     assert layers[0].out_features == 64 and layers[2].p == 0.3 and layers[3].out_features == 2
+    assert float(layers[4].temperature) == 1.0  # set only by calibrate="temperature"
 
 
 @pytest.mark.parametrize(

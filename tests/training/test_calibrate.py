@@ -17,8 +17,8 @@ from nodescope.errors import ConfigError
 from nodescope.models import ClassifierNet, Temperature, load_bundle, predict_files
 from nodescope.training import TrainConfig, fit_temperature, run_cv, set_temperature
 
-FAST = {"backbone": "resnet18", "image_size": 32, "epochs": 1, "folds": 3, "batch_size": 8, "num_threads": 1,
-        "accelerator": "cpu", "hidden": 16, "augment": "light"}
+FAST = {"recipe": "none", "backbone": "resnet18", "image_size": 32, "epochs": 1, "folds": 3, "batch_size": 8,
+        "num_threads": 1, "accelerator": "cpu", "hidden": 16, "augment": "light"}
 
 
 def _sample(t_true: float, k: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

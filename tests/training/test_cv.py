@@ -19,8 +19,9 @@ from nodescope.cli import app
 from nodescope.models import load_bundle, predict_files
 from nodescope.training import TrainConfig, oversample_indices, resolve_positive, run_cv
 
-FAST = {"backbone": "resnet18", "image_size": 32, "epochs": 1, "folds": 3, "batch_size": 8, "num_threads": 1,
-        "accelerator": "cpu", "hidden": 16, "augment": "light"}
+# recipe none: these tests are about the fold machinery on tiny random images; the resume test below runs the default
+FAST = {"recipe": "none", "backbone": "resnet18", "image_size": 32, "epochs": 1, "folds": 3, "batch_size": 8,
+        "num_threads": 1, "accelerator": "cpu", "hidden": 16, "augment": "light"}
 
 
 def test_cv_outputs(tmp_path: Path) -> None:
@@ -178,7 +179,9 @@ def test_resume_reads_ids_verbatim(tmp_path: Path) -> None:
     man["patient_id"] = ["NA", "007", "P2", "P3", "010", "P5"]
     man["lesion_id"] = ["1", "1", "1", "", "2", "1"]
     man.to_csv(m, index=False)
-    cfg = dict(FAST, manifest=m, out=tmp_path / "run", final_model="none", folds=2, val_fraction=0.0)
+    # the default recipe: its temperature is refitted on resume from the folds' saved predictions, to the same value
+    cfg = dict(FAST, manifest=m, out=tmp_path / "run", final_model="none", folds=2, val_fraction=0.0,
+               recipe="transfer")
     first = pd.read_csv(run_cv(TrainConfig(**cfg)).run_dir / "predictions.csv", dtype=str, keep_default_na=False)
     res = run_cv(TrainConfig(**dict(cfg, resume=True)))  # every fold read back from its predictions.csv
     pred = pd.read_csv(tmp_path / "run" / "predictions.csv", dtype=str, keep_default_na=False)

@@ -38,3 +38,10 @@ def test_yaml_and_flags_resolve_alike(tmp_path: Path) -> None:
     assert TrainConfig(**saved) == c
     with pytest.raises(ValueError, match="recipe"):
         TrainConfig(manifest=tmp_path / "m.csv", out=tmp_path / "o", recipe="other")
+
+
+def test_transfer_is_the_default_and_spares_fusion(tmp_path: Path) -> None:
+    c = TrainConfig(manifest=tmp_path / "m.csv", out=tmp_path / "o")
+    assert c.recipe == "transfer" and c.scan_crop and c.calibrate == "temperature" and c.tta
+    f = TrainConfig(manifest=tmp_path / "m.csv", out=tmp_path / "o", fusion="intermediate", modalities=["a", "b"])
+    assert f.calibrate == "none" and f.scan_crop  # temperature scaling is for single-input classifiers

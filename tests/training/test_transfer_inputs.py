@@ -16,8 +16,10 @@ from nodescope.data import read_image
 from nodescope.models import load_bundle, predict_files, prepare_image
 from nodescope.training import intensity_reference
 
-FAST = ["--backbone", "resnet18", "--image-size", "32", "--epochs", "1", "--folds", "2", "--batch-size", "8",
-        "--num-threads", "1", "--accelerator", "cpu", "--hidden", "8", "--augment", "none", "--val-fraction", "0"]
+# --recipe none: each step is asked for by name here
+FAST = ["--recipe", "none", "--backbone", "resnet18", "--image-size", "32", "--epochs", "1", "--folds", "2",
+        "--batch-size", "8", "--num-threads", "1",
+        "--accelerator", "cpu", "--hidden", "8", "--augment", "none", "--val-fraction", "0"]
 
 
 def as_screen_capture(manifest: Path, tint: tuple[float, float, float]) -> None:

@@ -17,8 +17,10 @@ from nodescope.cli import app
 from nodescope.data import read_image
 from nodescope.models import load_bundle, predict_files, prepare_image
 
-FAST = ["--backbone", "resnet18", "--image-size", "32", "--epochs", "1", "--folds", "2", "--batch-size", "8",
-        "--num-threads", "1", "--accelerator", "cpu", "--hidden", "8", "--val-fraction", "0", "--positive",
+# --recipe none: each step is asked for by name here
+FAST = ["--recipe", "none", "--backbone", "resnet18", "--image-size", "32", "--epochs", "1", "--folds", "2",
+        "--batch-size", "8", "--num-threads", "1",
+        "--accelerator", "cpu", "--hidden", "8", "--val-fraction", "0", "--positive",
         "malignant"]
 
 

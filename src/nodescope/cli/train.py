@@ -63,7 +63,7 @@ def train_options() -> list[inspect.Parameter]:
         One keyword parameter per field (``manifest`` an argument), annotated for typer, defaulting to ``None``
         (not given), then ``--config``.
     """
-    from nodescope.training._config import TrainConfig, allowed_values
+    from nodescope.training._config import RECIPES, TrainConfig, allowed_values
 
     params = []
     for name, field in TrainConfig.model_fields.items():
@@ -75,6 +75,11 @@ def train_options() -> list[inspect.Parameter]:
         flag = "--" + name.replace("_", "-")
         decls: tuple[str, ...] = _SHORT.get(name, (flag,))
         help_ = field.description or ""
+        shown = _shown(default)
+        if name in RECIPES["transfer"]:  # the effective default comes from the default recipe
+            help_ = (f"{help_} (default: {_shown(RECIPES['transfer'][name])}, from the transfer recipe; {shown} "
+                     "with --recipe none)")
+            shown = False
         metavar = None
         if get_origin(base) is list:
             if get_args(base)[0] is Path:
@@ -95,7 +100,7 @@ def train_options() -> list[inspect.Parameter]:
             info: Any = typer.Argument(help=f"{help_} (or give it in --config)", show_default=False,
                                        metavar="MANIFEST")
         else:
-            info = typer.Option(*decls, help=help_, show_default=_shown(default), metavar=metavar)
+            info = typer.Option(*decls, help=help_, show_default=shown, metavar=metavar)
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
                                         annotation=Annotated[typ, info]))
     params.insert(2, inspect.Parameter(

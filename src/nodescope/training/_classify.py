@@ -382,10 +382,13 @@ class ClassifyTask:
             return oof
         s = self.samples
         index = {c: i for i, c in enumerate(s.classes)}
-        fit = fit_temperature(oof[[f"p_{c}" for c in s.classes]].to_numpy(float),
-                              oof["y_true"].astype(str).map(index).to_numpy())
+        # float32, the precision of the network's output: rows read back from a finished fold's CSV on resume give
+        # the same values, hence the same temperature, as the rows a run holds in memory
+        probs = oof[[f"p_{c}" for c in s.classes]].to_numpy(float).astype(np.float32).astype(float)
+        fit = fit_temperature(probs, oof["y_true"].astype(str).map(index).to_numpy())
+        bound = " - at the bound of the search" if fit.at_bound else ""
         log.info("temperature scaling: T = %.4f on %d out-of-fold rows (log loss %.4f -> %.4f)%s", fit.temperature,
-                 fit.n, fit.log_loss_before, fit.log_loss_after, " - at the bound of the search" if fit.at_bound else "")
+                 fit.n, fit.log_loss_before, fit.log_loss_after, bound)
         self.calibration = fit
         cv_idx = np.flatnonzero(s.frame["part"].to_numpy() == "cv")
         fold_of = s.frame["fold"].iloc[cv_idx].to_numpy().astype(int)

@@ -35,8 +35,8 @@ class TrainConfig(BaseModel):
     command line is parsed): a new field is a new flag. ``json_schema_extra={"cli": False}`` keeps a field off the
     command line (``synthetic_data``, set by the demo).
 
-    Preset: ``recipe`` (none | transfer: the fields of :data:`RECIPES` that the configuration does not set; the
-    resolved values are what config.yaml records).
+    Preset: ``recipe`` (transfer, the default | none: the fields of :data:`RECIPES` that the configuration does not
+    set; the resolved values are what config.yaml records; ``none`` gives every step below its own default).
     Data: ``manifest`` (+ ``external`` manifests scored as external test sets), ``classes`` (subset/order; rows of
     other classes are left out and counted in the log and the run summary), ``positive`` (binary tasks),
     ``group_col`` (``patient_id``; e.g. ``dup_group`` for BUSI), ``modality`` (keep rows of one modality),
@@ -75,9 +75,10 @@ class TrainConfig(BaseModel):
     name: str = Field("model", description="model name (predictions' model column)")
     external: list[Path] = Field(default_factory=list, description="external test manifest (repeatable)")
     recipe: Literal["none", "transfer"] = Field(
-        "none", description="none | transfer (preset for data from other centres: scan crop, tint-robust grey, "
-                            "percentile intensity, marks inpainted, ultrasound augmentation, TTA, temperature "
-                            "scaling; options given explicitly win)")
+        "transfer", description="transfer (the ultrasound default, for use at other centres: scan crop, tint-robust "
+                                "grey, percentile intensity, marks inpainted, ultrasound augmentation, TTA, "
+                                "temperature scaling) | none (plain: MRI/CT slices, or to set every step yourself); "
+                                "options given explicitly win")
     classes: list[str] | None = Field(None, description="comma list: classes to use, in order")
     positive: str | None = Field(None, description="positive class of a binary task")
     group_col: str = Field("patient_id", description="grouping column for splits (patient_id)")
@@ -180,12 +181,17 @@ class TrainConfig(BaseModel):
     @classmethod
     def _recipe(cls, data: Any) -> Any:
         """Fill the recipe's fields that the configuration leaves unset (explicit values win)."""
-        if not isinstance(data, dict) or data.get("recipe") not in RECIPES:
+        if not isinstance(data, dict):
             return data
+        data = {**data, "recipe": data.get("recipe") or "transfer"}  # the field's default, needed before validation
+        if data["recipe"] not in RECIPES:
+            return data  # refused by the field's own validation, naming the allowed values
         out = dict(data)
         for k, v in RECIPES[str(data["recipe"])].items():
             if k in _AUG_EXTRAS and out.get("augment") == "none":
                 continue  # no augmentation asked for: the recipe adds none
+            if k == "calibrate" and out.get("fusion") == "intermediate":
+                continue  # temperature scaling is for single-input classifiers
             out.setdefault(k, v)
         return out
 
