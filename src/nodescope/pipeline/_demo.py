@@ -176,6 +176,9 @@ def run_demo(
         image_size=image_size, epochs=epochs, folds=folds, test_size=0.2, batch_size=batch_size, lr=1e-3,
         imbalance="class_weights", final_model="none", seed=seed, accelerator="cpu", synthetic_data=True,
         val_fraction=0.0, patience=0,
+        # plain steps: the synthetic images have no scan UI, calipers or second centre, and the demo's few epochs
+        # are too short for the transfer recipe's augmentation (docs/training.md)
+        recipe="none",
     )
     frames, fused_name = _train_models(out, common, folds=folds, intermediate_fusion=intermediate_fusion,
                                        pace=pace, seconds=seconds)
