@@ -12,7 +12,10 @@ on the pooled out-of-fold predictions, stored in every fold bundle). Rows:
   BrEaST+AdaBN external, BatchNorm statistics of each fold model re-estimated on the BrEaST images (no labels)
   BrEaST auto  with --segmenter, for ROI variants: the crop from the automatic mask instead of the drawn one
 
-Whole-image variants never use a mask at test time; `roi-*` variants crop to the manual mask at training and test;
+Variants: `recipe` is the default of `nodescope train` (`--recipe transfer`: the ingredients of `all` plus
+temperature scaling on the out-of-fold rows); every other variant is `--recipe none` plus its own options, so
+`baseline` is the plain model and each ingredient is measured alone. Whole-image variants never use a mask at test
+time; `roi-*` variants crop to the manual mask at training and test;
 `two-view*` variants (`--roi two-view`, context_scale 3) see the manual-mask crop and a context crop of 3x its box
 through one shared backbone (about twice the compute of `roi-*`), with the manual mask at training and test (and the
 automatic mask in the "BrEaST auto ROI" row).
