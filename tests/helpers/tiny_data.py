@@ -11,8 +11,11 @@ from PIL import Image
 
 def write_tiny_dataset(root: Path, *, n_patients: int = 12, per_patient: int = 2, size: int = 40,
                        modalities: tuple[str, ...] | None = None, seed: int = 0, masks: bool = False,
-                       extra_rows: dict | None = None) -> Path:
-    """Write PNGs + manifest.csv; 'malignant' images carry a bright disc, 'benign' a dim one."""
+                       extra_rows: dict | None = None, patient_prefix: str = "P") -> Path:
+    """Write PNGs + manifest.csv; 'malignant' images carry a bright disc, 'benign' a dim one.
+
+    ``patient_prefix`` starts every patient id (e.g. ``"XP"`` for an external set: other people than ``"P"``'s).
+    """
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -27,7 +30,7 @@ def write_tiny_dataset(root: Path, *, n_patients: int = 12, per_patient: int = 2
                 img[disc] = 220 if label == "malignant" else 90
                 name = f"p{i:02d}_{j}{'_' + mod if mod else ''}.png"
                 Image.fromarray(img).save(root / name)
-                row = {"patient_id": f"P{i:02d}", "image": name, "label": label, "lesion_id": f"L{j}",
+                row = {"patient_id": f"{patient_prefix}{i:02d}", "image": name, "label": label, "lesion_id": f"L{j}",
                        "site": "A" if i < n_patients // 2 else "B"}
                 if mod:
                     row["modality"] = mod

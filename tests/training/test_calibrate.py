@@ -101,10 +101,7 @@ def test_bundle_without_temperature_loads_with_one(tmp_path: Path) -> None:
 
 def test_run_with_temperature_is_consistent(tmp_path: Path) -> None:
     m = write_tiny_dataset(tmp_path / "d", n_patients=12)
-    ext = write_tiny_dataset(tmp_path / "e", n_patients=4, seed=3)
-    e = pd.read_csv(ext)
-    e["patient_id"] = "X" + e["patient_id"]
-    e.to_csv(ext, index=False)
+    ext = write_tiny_dataset(tmp_path / "e", n_patients=4, seed=3, patient_prefix="XP")  # other people
     cfg = dict(FAST, manifest=m, out=tmp_path / "run", external=[ext], calibrate="temperature", tta=True)
     res = run_cv(TrainConfig(**cfg))
     run = tmp_path / "run"

@@ -26,11 +26,8 @@ FAST = {"recipe": "none", "backbone": "resnet18", "image_size": 32, "epochs": 1,
 
 def test_cv_outputs(tmp_path: Path) -> None:
     m = write_tiny_dataset(tmp_path / "d", n_patients=12)
-    ext = write_tiny_dataset(tmp_path / "e", n_patients=4, seed=3)
+    ext = write_tiny_dataset(tmp_path / "e", n_patients=4, seed=3, patient_prefix="XP")  # other people
     # external patients must be other people: rename them
-    e = pd.read_csv(ext)
-    e["patient_id"] = "X" + e["patient_id"]
-    e.to_csv(ext, index=False)
     res = run_cv(TrainConfig(manifest=m, out=tmp_path / "run", external=[ext], **FAST))
     pred = pd.read_csv(tmp_path / "run" / "predictions.csv", dtype={"patient_id": str})
     cv = pred[pred["split"] == "cv"]
