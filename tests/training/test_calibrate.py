@@ -134,8 +134,9 @@ def test_run_with_temperature_is_consistent(tmp_path: Path) -> None:
                                pred[pred["split"] == "external"].sort_values("image")["p_malignant"].to_numpy(),
                                atol=1e-6)
     assert "calibration" in (run / "final" / "bundle" / "MODEL_CARD.md").read_text()
-    # a resume without calibration puts the fold bundles back to T = 1 and reports their raw output
-    res2 = run_cv(TrainConfig(**dict(cfg, calibrate="none", resume=True)))
+    # a resume without calibration puts the fold bundles back to T = 1 and reports their raw output, also where the
+    # fold models (loaded before the reset) score the external rows
+    res2 = run_cv(TrainConfig(**dict(cfg, calibrate="none", final_model="none", resume=True)))
     assert "calibration" not in res2.summary
     for k in range(3):
         b = load_bundle(run / "folds" / f"fold_{k}" / "bundle")
@@ -143,6 +144,10 @@ def test_run_with_temperature_is_consistent(tmp_path: Path) -> None:
     cv2 = pd.read_csv(run / "predictions.csv", dtype={"patient_id": str}).query("split == 'cv'")
     np.testing.assert_allclose(cv2.sort_values("image")["p_malignant"].to_numpy(),
                                raw.sort_values("image")["p_malignant"].to_numpy(), atol=1e-6)
+    ext2 = pd.read_csv(run / "predictions.csv", dtype={"patient_id": str}).query("split == 'external'")
+    mean = np.mean([predict_files(load_bundle(run / "folds" / f"fold_{k}" / "bundle"), [ext], split="external")
+                    .sort_values("image")["p_malignant"].to_numpy() for k in range(3)], axis=0)
+    np.testing.assert_allclose(ext2.sort_values("image")["p_malignant"].to_numpy(), mean, atol=1e-6)
 
 
 def test_fusion_refuses_calibration(tmp_path: Path) -> None:

@@ -277,7 +277,7 @@ class ClassifyTask:
         self.oof: pd.DataFrame | None = None
         self.threshold: OperatingThreshold | None = None
         self.calibration: TemperatureFit | None = None
-        self._calibrated_folds: list[Any] | None = None  # the fold bundles as finalise calibrated them
+        self._fold_bundles: list[Any] | None = None  # the fold bundles as finalise rewrote them (None: untouched)
 
     @classmethod
     def from_config(cls, cfg: TrainConfig, progress: Progress | None = None) -> ClassifyTask:
@@ -315,10 +315,10 @@ class ClassifyTask:
         return self._frame(idx, probs, split, fold)
 
     def predict_ensemble(self, models: Sequence[Any], idx: np.ndarray, split: str, fold: int) -> pd.DataFrame:
-        """Mean probabilities of the fold models (fitted, or bundles of reused folds; the calibrated fold bundles
-        once finalise has calibrated them)."""
-        if self._calibrated_folds is not None:
-            models = self._calibrated_folds
+        """Mean probabilities of the fold models (fitted, or bundles of reused folds; the fold bundles as finalise
+        rewrote them when it did)."""
+        if self._fold_bundles is not None:
+            models = self._fold_bundles
         ms = [m.module if isinstance(m, FittedClassifier) else m for m in models]
         probs = np.mean([_predict_any(m, self.samples, idx, self.cfg.tta) for m in ms], axis=0)
         return self._frame(idx, probs, split, fold)
@@ -373,12 +373,14 @@ class ClassifyTask:
 
         paths = [run_dir / "folds" / f"fold_{k}" / "bundle" for k in folds]
         if self.cfg.calibrate == "none":
-            for path in paths:
-                if "calibration" in read_bundle_meta(path).training:
-                    b = load_bundle(path)
-                    set_temperature(b.model, 1.0)
-                    training = {k: v for k, v in b.meta.training.items() if k != "calibration"}
-                    save_bundle(path, b.model, b.meta.replace(training=training), metrics=b.metrics)
+            stale = [p for p in paths if "calibration" in read_bundle_meta(p).training]
+            for path in stale:
+                b = load_bundle(path)
+                set_temperature(b.model, 1.0)
+                training = {k: v for k, v in b.meta.training.items() if k != "calibration"}
+                save_bundle(path, b.model, b.meta.replace(training=training), metrics=b.metrics)
+            if stale:  # reused folds were loaded before the reset: the fold-model mean must use what is on disk
+                self._fold_bundles = [load_bundle(p) for p in paths]
             return oof
         s = self.samples
         index = {c: i for i, c in enumerate(s.classes)}
@@ -402,7 +404,7 @@ class ClassifyTask:
             idx = cv_idx[fold_of == k]
             frames.append(self._frame(idx, _predict_any(b, s, idx, self.cfg.tta), "cv", k))
             bundles.append(b)
-        self._calibrated_folds = bundles
+        self._fold_bundles = bundles
         out = pd.concat(frames, ignore_index=True)
         out["fold"] = out["fold"].astype(int)
         return out

@@ -183,7 +183,7 @@ class TrainConfig(BaseModel):
         """Fill the recipe's fields that the configuration leaves unset (explicit values win)."""
         if not isinstance(data, dict):
             return data
-        data = {**data, "recipe": data.get("recipe") or "transfer"}  # the field's default, needed before validation
+        data = {**data, "recipe": data.get("recipe") or cls.model_fields["recipe"].default}  # needed before validation
         if data["recipe"] not in RECIPES:
             return data  # refused by the field's own validation, naming the allowed values
         out = dict(data)
