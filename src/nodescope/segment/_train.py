@@ -50,8 +50,9 @@ class SegmentConfig(BaseModel):
     ``architecture`` (unet | unetplusplus | deeplabv3 | deeplabv3plus | monai_unet), ``encoder`` (a registered
     backbone), ``weights`` (none | imagenet | PATH), ``image_size``, ``channels``. Optimisation: ``epochs``,
     ``batch_size``, ``lr``, ``weight_decay``, ``loss`` (dice_bce | dice_focal), ``augment``, ``patience`` (0: the fixed
-    schedule). Runtime: ``seed``, ``num_threads``, ``accelerator``, ``devices``, ``precision``, ``final_model``,
-    ``tta``, ``resume``, ``overwrite``, ``keep_checkpoints``, ``max_pixels``.
+    schedule). Runtime: ``seed``, ``num_threads``, ``accelerator``, ``devices``, ``precision``, ``channels_last``
+    (convolution weights in channels-last layout while training: faster on CPUs), ``final_model``, ``tta``,
+    ``resume``, ``overwrite``, ``keep_checkpoints``, ``max_pixels``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -81,6 +82,7 @@ class SegmentConfig(BaseModel):
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: int = Field(1, ge=1)
     precision: str = "auto"
+    channels_last: bool = True
     final_model: Literal["refit", "none"] = "refit"
     tta: bool = False
     resume: bool = False
@@ -279,6 +281,7 @@ def _fit(cfg: SegmentConfig, s: SegSamples, train_idx: np.ndarray, val_idx: np.n
 
     from nodescope.segment._nets import build_segmenter, load_encoder_weights
     from nodescope.training._data import ImageDataModule
+    from nodescope.training._module import channels_last
 
     L.seed_everything(seed, workers=True, verbose=False)
     net = build_segmenter(cfg.arch)
@@ -304,7 +307,8 @@ def _fit(cfg: SegmentConfig, s: SegSamples, train_idx: np.ndarray, val_idx: np.n
                         default_root_dir=workdir, enable_progress_bar=False)
     last = workdir / "checkpoints" / "last.ckpt"
     resume = str(last) if cfg.resume and last.is_file() else None
-    trainer.fit(module, datamodule=dm, ckpt_path=resume)
+    with channels_last(module, cfg.channels_last):
+        trainer.fit(module, datamodule=dm, ckpt_path=resume)
     best = ckpt.best_model_path if has_val and ckpt.best_model_path else ""
     if best:
         module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])

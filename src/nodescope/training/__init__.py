@@ -13,7 +13,7 @@ from nodescope.training._data import (
     pixel_hash,
     preload_images,
 )
-from nodescope.training._module import ClassifierModule, predict_tensor
+from nodescope.training._module import ClassifierModule, channels_last, predict_tensor
 from nodescope.training._pretrain import PretrainResult, PretrainTask, run_pretrain
 from nodescope.training._progress_callback import ProgressCallback
 from nodescope.training._samples import Samples, build_samples, resolve_positive
@@ -37,6 +37,7 @@ __all__ = [
     "UltrasoundAugment",
     "auc_summary",
     "build_samples",
+    "channels_last",
     "fit_temperature",
     "intensity_reference",
     "load_config",

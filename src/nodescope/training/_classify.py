@@ -123,7 +123,7 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
     from nodescope.training._augment import augmentation
     from nodescope.training._averaging import weight_averaging_callback
     from nodescope.training._data import ImageDataModule
-    from nodescope.training._module import ClassifierModule
+    from nodescope.training._module import ClassifierModule, channels_last
 
     L.seed_everything(seed, workers=True, verbose=False)
     k = len(samples.classes)
@@ -170,7 +170,8 @@ def _fit(cfg: TrainConfig, samples: Samples, train_idx: np.ndarray, val_idx: np.
     resume = str(last) if cfg.resume and last.is_file() else None
     if resume:
         log.info("resuming %s from %s", workdir.name, last)
-    trainer.fit(module, datamodule=dm, ckpt_path=resume)
+    with channels_last(module, cfg.channels_last):
+        trainer.fit(module, datamodule=dm, ckpt_path=resume)
     best = ckpt.best_model_path if has_val and ckpt.best_model_path else ""
     if best:
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]

@@ -161,6 +161,8 @@ class TrainConfig(BaseModel):
         "auto", description="auto | cpu | gpu | cuda | mps | tpu")
     strategy: str = Field("auto", description="auto | ddp | ...")
     precision: str = Field("auto", description="auto | 32-true | 16-mixed | bf16-mixed")
+    channels_last: bool = Field(True, description="train with the convolution weights in channels-last layout "
+                                                  "(faster on CPUs; same results up to float rounding)")
     num_threads: int | None = Field(None, ge=1, description="CPU threads (default: the cores available)")
     final_model: Literal["refit", "none"] = Field("refit", description="refit | none")
     tta: bool = Field(False, description="test-time augmentation: average with the mirrored image")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import lightning as L
@@ -13,7 +14,7 @@ from torch import nn
 
 from nodescope.training._augment import UltrasoundAugment
 
-__all__ = ["ClassifierModule", "predict_tensor"]
+__all__ = ["ClassifierModule", "channels_last", "predict_tensor"]
 
 
 class ClassifierModule(L.LightningModule):
@@ -121,6 +122,33 @@ class ClassifierModule(L.LightningModule):
         else:
             return opt
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sch, "interval": "epoch"}}
+
+
+@contextmanager
+def channels_last(module: nn.Module, enabled: bool = True) -> Iterator[nn.Module]:
+    """Hold the 4-D weights of ``module`` in channels-last layout inside the block, the default layout after it.
+
+    Convolutions run faster in channels-last layout on CPUs (oneDNN) and on GPUs with mixed precision; measured on
+    2 CPU cores, one training step of EfficientNet-Lite0 at 160 px took 0.41 s instead of 0.77 s and the U-Nets of
+    ``nodescope segment train`` 1.2-1.4x less (docs/benchmarks.md). The values are the same tensors in another
+    memory order, so results agree up to float rounding; the layout is restored on the way out (also when the block
+    raises), so what is saved or scored afterwards is laid out as always. The parameters stay the same objects
+    (an optimizer made inside the block keeps working).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    enabled : bool, default True
+        False: the block runs with the layout unchanged.
+    """
+    if not enabled:
+        yield module
+        return
+    module.to(memory_format=torch.channels_last)
+    try:
+        yield module
+    finally:
+        module.to(memory_format=torch.contiguous_format)
 
 
 @torch.inference_mode()
