@@ -159,7 +159,7 @@ def run_variant(name: str, overrides: dict[str, Any], args: argparse.Namespace, 
                 classes=["benign", "malignant"], positive="malignant", backbone=args.backbone, weights="imagenet",
                 image_size=args.image_size, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                 folds=args.folds, seed=args.seed, final_model="none", accelerator="cpu", tta=True, val_fraction=0.0,
-                splits_file=splits, overwrite=True)
+                splits_file=splits, overwrite=True, channels_last=not args.plain_layout)
     cfg = TrainConfig(**{**base, **overrides})
     res = run_cv(cfg)
     pred = pd.read_csv(run_dir / "predictions.csv", dtype={"patient_id": str})
@@ -249,6 +249,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--budget-minutes", type=float, default=45.0,
                     help="no variant is started whose expected time (the mean of those done; 7 min for the first) "
                          "would end past this budget; skipped variants are listed")
+    ap.add_argument("--plain-layout", action="store_true",
+                    help="train in the plain memory layout (--no-channels-last), as the runs before 2026-12-06 did: "
+                         "to add variants comparable with those runs' figures")
     ap.add_argument("--smoke", action="store_true", help="tiny: 40 BUSI and 24 BrEaST images, 64 px, 1 epoch")
     args = ap.parse_args()
     if args.smoke:
