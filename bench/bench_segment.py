@@ -18,7 +18,8 @@ Every figure is computed from the saved masks and predictions under ``--out``; t
 
 Usage (full run; the issue's budget is 60 minutes on 2 CPU cores for part 1 -- use a GPU or reduce --image-size):
     PYTHONPATH=src python bench/bench_segment.py --out /tmp/seg_bench
-The run reported in docs/benchmarks.md (78 min on 2 cores; part 3 skipped here because bench_external.py's
+The runs reported in docs/benchmarks.md (78 min on 2 cores shared with other jobs; 42.5 min idle with channels-last
+training, and 66 min with ``--epochs 11``; part 3 skipped here because bench_external.py's
 ``baseline`` / ``roi-baseline`` variants with ``--segmenter OUT/seg_*/final/bundle`` measure it without training the
 classifiers a second time):
     PYTHONPATH=src python bench/bench_segment.py --out /tmp/seg_bench --busi ../shared/data/busi_256 \
