@@ -29,6 +29,20 @@ def _layouts(net: torch.nn.Module) -> list[bool]:
     return [p.is_contiguous(memory_format=torch.channels_last) for p in net.parameters() if p.ndim == 4]
 
 
+@pytest.fixture
+def fit_layouts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether the network's weights were channels-last when each ``Trainer.fit`` began, in order."""
+    seen: list[bool] = []
+    fit = L.Trainer.fit
+
+    def spy(self: L.Trainer, model: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(all(_layouts(model.net)))
+        return fit(self, model, *args, **kwargs)
+
+    monkeypatch.setattr(L.Trainer, "fit", spy)
+    return seen
+
+
 def test_layout_inside_the_block_only_and_the_same_values() -> None:
     net = _net()
     x = torch.rand(2, 3, 12, 12)
@@ -53,41 +67,25 @@ def test_layout_restored_when_the_block_raises_and_untouched_when_off() -> None:
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_training_runs_in_the_layout_and_saves_plain_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_training_runs_in_the_layout_and_saves_plain_weights(tmp_path: Path, fit_layouts: list[bool],
                                                              enabled: bool) -> None:
-    seen: list[bool] = []
-    fit = L.Trainer.fit
-
-    def spy(self: L.Trainer, model: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append(all(_layouts(model.net)))
-        return fit(self, model, *args, **kwargs)
-
-    monkeypatch.setattr(L.Trainer, "fit", spy)
     manifest = write_tiny_dataset(tmp_path / "data", n_patients=12)
     cfg = TrainConfig(manifest=manifest, out=tmp_path / "run", channels_last=enabled, **FAST)
     run_cv(cfg)
-    assert seen == [enabled, enabled]  # one fit per fold
+    assert fit_layouts == [enabled, enabled]  # one fit per fold
     assert f"channels_last: {str(enabled).lower()}" in (tmp_path / "run" / "config.yaml").read_text()
     weights = load_file(tmp_path / "run" / "folds" / "fold_0" / "bundle" / "weights.safetensors")
     assert all(t.is_contiguous() for t in weights.values())
 
 
-def test_segmenter_training_runs_in_the_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_segmenter_training_runs_in_the_layout(tmp_path: Path, fit_layouts: list[bool]) -> None:
     from nodescope.segment._train import SegmentConfig, run_segment_cv
 
-    seen: list[bool] = []
-    fit = L.Trainer.fit
-
-    def spy(self: L.Trainer, model: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append(all(_layouts(model.net)))
-        return fit(self, model, *args, **kwargs)
-
-    monkeypatch.setattr(L.Trainer, "fit", spy)
     man = write_tiny_dataset(tmp_path / "data", n_patients=6, per_patient=1, masks=True)
     cfg = SegmentConfig.build(manifest=man, out=tmp_path / "run", architecture="monai_unet",
                               features=[4, 4, 8, 8, 16, 4], image_size=32, epochs=1, batch_size=4, folds=2,
                               val_fraction=0.0, augment="light", num_threads=1, final_model="none")
     run_segment_cv(cfg)
-    assert seen == [True, True]
+    assert fit_layouts == [True, True]
     weights = load_file(tmp_path / "run" / "folds" / "fold_0" / "bundle" / "weights.safetensors")
     assert all(t.is_contiguous() for t in weights.values())
