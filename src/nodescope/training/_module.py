@@ -129,8 +129,8 @@ def channels_last(module: nn.Module, enabled: bool = True) -> Iterator[nn.Module
     """Hold the 4-D weights of ``module`` in channels-last layout inside the block, the default layout after it.
 
     Convolutions run faster in channels-last layout on CPUs (oneDNN) and on GPUs with mixed precision; measured on
-    2 CPU cores, one training step of EfficientNet-Lite0 at 160 px took 0.41 s instead of 0.77 s and the U-Nets of
-    ``nodescope segment train`` 1.2-1.4x less (docs/benchmarks.md). The values are the same tensors in another
+    2 CPU cores, one training step of EfficientNet-Lite0 at 160 px took 0.41 s instead of 0.77 s and the fits of
+    ``nodescope segment train`` ran 1.1-1.4x faster (docs/training.md, "Speed on CPU"). The values are the same tensors in another
     memory order, so results agree up to float rounding; the layout is restored on the way out (also when the block
     raises), so what is saved or scored afterwards is laid out as always. The parameters stay the same objects
     (an optimizer made inside the block keeps working).
