@@ -36,15 +36,18 @@ for run in runs:
     bundles = [run / "folds" / f"fold_{k}" / "bundle" for k in range(2)]
     thr = float(load_bundle(bundles[0]).threshold)
     breast = run.parent / "manifest_breast.csv"
+    target = run / f"external_auto_roi_{tag}.csv"
+    if target.exists():
+        raise SystemExit(f"{target} exists; choose another TAG (nothing is overwritten)")
     auto = fold_mean(bundles, breast, mask_source=src)
-    auto.to_csv(run / f"external_auto_roi_{tag}.csv", index=False)
+    auto.to_csv(target, index=False)
     r = {"auto": metrics(auto, thr)}
     pred = pd.read_csv(run / "predictions.csv", dtype={"patient_id": str})
     ext = pred[pred["split"] == "external"]
     twin = WHOLE_IMAGE_TWIN.get(run.name)
     frames = {"b_manual": ext, "c_auto": auto}
     if twin:
-        for root in [r for r in (run.parent, args.twins) if r is not None]:
+        for root in [d for d in (run.parent, args.twins) if d is not None]:
             if (root / twin / "predictions.csv").exists():
                 w = pd.read_csv(root / twin / "predictions.csv", dtype={"patient_id": str})
                 frames["a_whole"] = w[w["split"] == "external"]
@@ -53,6 +56,9 @@ for run in runs:
     for k, f in frames.items():
         g = f[["image", "y_true", "p_malignant"]].rename(columns={"p_malignant": k})
         m = g if m is None else m.merge(g, on=["image", "y_true"], validate="one_to_one")
+    if any(len(f) != len(m) for f in frames.values()):
+        raise SystemExit(f"{run}: the prediction files do not share their images ({[len(f) for f in frames.values()]} "
+                         f"rows, {len(m)} in common)")
     y = (m["y_true"] == "malignant").to_numpy(int)
     for a in ("b_manual", "a_whole"):
         if a in m:
