@@ -13,9 +13,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from bench_external import WHOLE_IMAGE_TWIN, fold_mean, metrics
+from bench_external import WHOLE_IMAGE_TWIN, fold_mean, metrics, paired_auc_tests
 
-from nodescope.evaluation import compare_auc
 from nodescope.models import load_bundle
 from nodescope.segment import Segmenter, automatic_roi
 
@@ -52,19 +51,10 @@ for run in runs:
                 w = pd.read_csv(root / twin / "predictions.csv", dtype={"patient_id": str})
                 frames["a_whole"] = w[w["split"] == "external"]
                 break
-    m = None
-    for k, f in frames.items():
-        g = f[["image", "y_true", "p_malignant"]].rename(columns={"p_malignant": k})
-        m = g if m is None else m.merge(g, on=["image", "y_true"], validate="one_to_one")
-    if any(len(f) != len(m) for f in frames.values()):
-        raise SystemExit(f"{run}: the prediction files do not share their images ({[len(f) for f in frames.values()]} "
-                         f"rows, {len(m)} in common)")
-    y = (m["y_true"] == "malignant").to_numpy(int)
-    for a in ("b_manual", "a_whole"):
-        if a in m:
-            t = compare_auc(y, m[a].to_numpy(float), m["c_auto"].to_numpy(float))
-            r[f"{a} - c_auto"] = {"n": len(y), "diff": t.difference.estimate,
-                                  "ci": [t.difference.ci_low, t.difference.ci_high], "p": t.p_value}
+    found = paired_auc_tests(frames, [("b_manual", "c_auto"), ("a_whole", "c_auto")])
+    if "error" in found:
+        raise SystemExit(f"{run}: {found['error']}")
+    r.update(found)
     res[run.name] = r
     a = r["auto"]
     print(run.name, f"auto ROI ({tag}) AUC {a['auc']:.3f} ({a['ci'][0]:.3f}-{a['ci'][1]:.3f}) int {a['cal_intercept']:.2f} "

@@ -181,10 +181,33 @@ def run_variant(name: str, overrides: dict[str, Any], args: argparse.Namespace, 
             "auc_per_fold": res.summary["splits"]["cv"].get("auc_per_fold")}
 
 
+def paired_auc_tests(frames: dict[str, pd.DataFrame], pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """DeLong's paired test for each ``(a, b)`` in ``pairs`` whose both frames are given, on the images all frames
+    share (``image``, ``y_true``, ``p_malignant`` columns); an ``error`` entry when they do not share every image."""
+    from nodescope.evaluation import compare_auc
+
+    merged = None
+    for k, f in frames.items():
+        g = f[["image", "y_true", "p_malignant"]].rename(columns={"p_malignant": k})
+        merged = g if merged is None else merged.merge(g, on=["image", "y_true"], validate="one_to_one")
+    assert merged is not None
+    if any(len(merged) != len(f) for f in frames.values()):
+        return {"error": f"the prediction files do not share their images "
+                         f"({[len(f) for f in frames.values()]} rows, {len(merged)} in common)"}
+    y = (merged["y_true"] == "malignant").to_numpy(int)
+    tests: dict[str, Any] = {}
+    for a, b in pairs:
+        if a in merged and b in merged:
+            t = compare_auc(y, merged[a].to_numpy(float), merged[b].to_numpy(float))
+            d = t.difference
+            tests[f"{a} vs {b}"] = {"n": len(y), "difference": d.estimate, "ci": [d.ci_low, d.ci_high],
+                                    "p_value": t.p_value}
+    return tests
+
+
 def paired_tests(out: Path, results: dict[str, Any]) -> dict[str, Any]:
     """DeLong's paired test on BrEaST (issue 11, part 3): whole image (a) vs manual-mask crop (b) vs automatic crop
     (c), for each ROI variant that has automatic-crop predictions, from the saved prediction files."""
-    from nodescope.evaluation import compare_auc
 
     def load(path: Path) -> pd.DataFrame:
         f = pd.read_csv(path, dtype={"patient_id": str})
@@ -197,22 +220,11 @@ def paired_tests(out: Path, results: dict[str, Any]) -> dict[str, Any]:
                   "c_automatic_crop": load(out / roi / "external_auto_roi.csv")}
         if base is not None and base in results:
             frames["a_whole_image"] = load(out / base / "predictions.csv")
-        merged = None
-        for k, f in frames.items():
-            g = f[["image", "y_true", "p_malignant"]].rename(columns={"p_malignant": k})
-            merged = g if merged is None else merged.merge(g, on=["image", "y_true"], validate="one_to_one")
-        assert merged is not None
-        if any(len(merged) != len(f) for f in frames.values()):
-            tests[roi] = {"error": f"the prediction files of {roi} do not share their images "
-                                   f"({[len(f) for f in frames.values()]} rows, {len(merged)} in common)"}
+        found = paired_auc_tests(frames, [("b_manual_crop", "c_automatic_crop"), ("a_whole_image", "c_automatic_crop")])
+        if "error" in found:
+            tests[roi] = {"error": f"{roi}: {found['error']}"}
             continue
-        y = (merged["y_true"] == "malignant").to_numpy(int)
-        for a, b in (("b_manual_crop", "c_automatic_crop"), ("a_whole_image", "c_automatic_crop")):
-            if a in merged and b in merged:
-                t = compare_auc(y, merged[a].to_numpy(float), merged[b].to_numpy(float))
-                d = t.difference
-                tests[f"{roi}: {a} vs {b}"] = {"n": len(y), "difference": d.estimate, "ci": [d.ci_low, d.ci_high],
-                                              "p_value": t.p_value}
+        tests.update({f"{roi}: {k}": v for k, v in found.items()})
     return tests
 
 
