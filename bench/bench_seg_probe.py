@@ -7,7 +7,10 @@ docs/benchmarks.md was chosen, and the held-out fold it scores is one fifth of t
 
 Usage:
     PYTHONPATH=src python bench/bench_seg_probe.py --run SEG_OUT --out OUT --arch unetplusplus --image-size 128 \
-        --epochs 8 [--lr 1e-3] [--fold 0] [--encoder tf_efficientnet_lite0]
+        --epochs 8 [--lr LR] [--fold 0] [--encoder tf_efficientnet_lite0]
+
+Folds, batch size, seed, weights, patience and (by default) learning rate are the run's
+(``SEG_OUT/bench_segment.json``).
 
 Writes ``OUT/result.json`` (Dice of the held-out fold, fit minutes) and ``OUT/scores.csv`` (per image); refuses an
 existing OUT.
@@ -32,7 +35,7 @@ def main() -> None:
     ap.add_argument("--encoder", default="tf_efficientnet_lite0")
     ap.add_argument("--image-size", type=int, default=96)
     ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=None, help="default: the run's")
     ap.add_argument("--fold", type=int, default=0)
     args = ap.parse_args()
     if args.out.exists():
@@ -42,9 +45,13 @@ def main() -> None:
         splits = next(iter(sorted(args.run.glob("seg_*/splits.csv"))), None)
         if splits is None:
             ap.error(f"no seg_*/splits.csv under {args.run}")
+    run = json.loads((args.run / "bench_segment.json").read_text())["settings"]  # folds, batch, seed, lr of the run
+    lr = run["lr"] if args.lr is None else args.lr
+    weights = "none" if args.arch == "monai_unet" else run["weights"]
     cfg = SegmentConfig(manifest=args.run / "manifest_busi.csv", out=args.out, name=args.arch, group_col="dup_group",
-                        folds=5, val_fraction=0.0, architecture=args.arch, encoder=args.encoder, weights="imagenet",
-                        image_size=args.image_size, epochs=args.epochs, batch_size=8, lr=args.lr, seed=0,
+                        folds=run["folds"], val_fraction=run["val_fraction"], architecture=args.arch,
+                        encoder=args.encoder, weights=weights, image_size=args.image_size, epochs=args.epochs,
+                        batch_size=run["batch_size"], lr=lr, patience=run["patience"], seed=run["seed"],
                         final_model="refit", tta=True, overwrite=False)
     t0 = time.perf_counter()
     samples = build_seg_samples(cfg)
@@ -57,11 +64,11 @@ def main() -> None:
     train = np.flatnonzero((fold != args.fold) & (samples.frame["part"] == "cv").to_numpy())
     task = SegmentTask(cfg, samples)
     t1 = time.perf_counter()
-    fitted, _ = task.fit(train, np.array([], int), args.out / "fit", seed=0)
+    fitted, _ = task.fit(train, np.array([], int), args.out / "fit", seed=run["seed"])
     t2 = time.perf_counter()
     scored = score_table(task.predict(fitted, test, "cv", args.fold), args.out)
     res = {"arch": args.arch, "encoder": args.encoder, "image_size": args.image_size, "epochs": args.epochs,
-           "lr": args.lr, "fold": args.fold, "n_train": len(train), "n_test": len(test),
+           "lr": lr, "fold": args.fold, "n_train": len(train), "n_test": len(test),
            "dice_mean": float(scored["dice"].mean()), "fit_min": (t2 - t1) / 60,
            "total_min": (time.perf_counter() - t0) / 60}
     scored.to_csv(args.out / "scores.csv", index=False)
