@@ -9,8 +9,8 @@ Usage:
     PYTHONPATH=src python bench/bench_seg_probe.py --run SEG_OUT --out OUT --arch unetplusplus --image-size 128 \
         --epochs 8 [--lr LR] [--fold 0] [--encoder tf_efficientnet_lite0]
 
-Folds, batch size, seed, weights, patience and (by default) learning rate are the run's
-(``SEG_OUT/bench_segment.json``).
+Folds, batch size, seed, weights and (by default) learning rate are the run's (``SEG_OUT/bench_segment.json``); the
+probe trains on the fixed schedule, without an inner validation split.
 
 Writes ``OUT/result.json`` (Dice of the held-out fold, fit minutes) and ``OUT/scores.csv`` (per image); refuses an
 existing OUT.
@@ -46,12 +46,14 @@ def main() -> None:
         if splits is None:
             ap.error(f"no seg_*/splits.csv under {args.run}")
     run = json.loads((args.run / "bench_segment.json").read_text())["settings"]  # folds, batch, seed, lr of the run
+    if not 0 <= args.fold < run["folds"]:
+        ap.error(f"--fold {args.fold}: the run has folds 0-{run['folds'] - 1}")
     lr = run["lr"] if args.lr is None else args.lr
     weights = "none" if args.arch == "monai_unet" else run["weights"]
     cfg = SegmentConfig(manifest=args.run / "manifest_busi.csv", out=args.out, name=args.arch, group_col="dup_group",
-                        folds=run["folds"], val_fraction=run["val_fraction"], architecture=args.arch,
+                        folds=run["folds"], val_fraction=0.0, architecture=args.arch,
                         encoder=args.encoder, weights=weights, image_size=args.image_size, epochs=args.epochs,
-                        batch_size=run["batch_size"], lr=lr, patience=run["patience"], seed=run["seed"],
+                        batch_size=run["batch_size"], lr=lr, seed=run["seed"],
                         final_model="refit", tta=True, overwrite=False)
     t0 = time.perf_counter()
     samples = build_seg_samples(cfg)
