@@ -1,4 +1,4 @@
-"""Issue 11 part 3 / issue 14: re-score the automatic-ROI rows of the ROI variants with other segmenters (issue 11 part 3 / issue 14):
+"""Issue 11 part 3 / issue 14: re-score the automatic-ROI rows of the ROI variants with other segmenters:
 the saved fold bundles of each variant, the BrEaST manifest of the run, automatic crops from the given segmenters'
 mean fusion; AUC (DeLong), calibration, sens/spec at the BUSI threshold, and the paired tests vs the manual crop and
 the whole image, from the saved prediction files. Writes RUN/external_auto_roi_TAG.csv per run and a JSON summary.
@@ -6,14 +6,13 @@ the whole image, from the saved prediction files. Writes RUN/external_auto_roi_T
 Usage (as in docs/benchmarks.md: the ROI variants of bench_external.py runs, segmenters of a bench_segment.py run):
     PYTHONPATH=src python bench/bench_auto_roi.py SEG_OUT TAG RUN [RUN ...] --json OUT.json
 SEG_OUT holds seg_unet, seg_unetplusplus and seg_deeplabv3plus (their final/bundle are fused by the mean); each RUN is
-a variant folder of bench_external.py (folds/fold_{0,1}/bundle, predictions.csv; manifest_breast.csv beside it). The
+a variant folder of bench_external.py (folds/fold_*/bundle, predictions.csv; manifest_breast.csv beside it). The
 whole-image twin (baseline/all) is looked up beside the run, then under --twins."""
 import argparse
 import json
 from pathlib import Path
 
-import pandas as pd
-from bench_external import WHOLE_IMAGE_TWIN, fold_mean, metrics, paired_auc_tests
+from bench_external import WHOLE_IMAGE_TWIN, external_rows, fold_mean, metrics, paired_auc_tests
 
 from nodescope.models import load_bundle
 from nodescope.segment import Segmenter, automatic_roi
@@ -32,7 +31,9 @@ seg = Segmenter([seg_root / f"seg_{a}/final/bundle" for a in ("unet", "unetplusp
 src = automatic_roi(seg)
 res = {}
 for run in runs:
-    bundles = [run / "folds" / f"fold_{k}" / "bundle" for k in range(2)]
+    bundles = sorted(run.glob("folds/fold_*/bundle"))
+    if not bundles:
+        raise SystemExit(f"{run}: no folds/fold_*/bundle")
     thr = float(load_bundle(bundles[0]).threshold)
     breast = run.parent / "manifest_breast.csv"
     target = run / f"external_auto_roi_{tag}.csv"
@@ -41,15 +42,13 @@ for run in runs:
     auto = fold_mean(bundles, breast, mask_source=src)
     auto.to_csv(target, index=False)
     r = {"auto": metrics(auto, thr)}
-    pred = pd.read_csv(run / "predictions.csv", dtype={"patient_id": str})
-    ext = pred[pred["split"] == "external"]
+    ext = external_rows(run / "predictions.csv")
     twin = WHOLE_IMAGE_TWIN.get(run.name)
     frames = {"b_manual": ext, "c_auto": auto}
     if twin:
         for root in [d for d in (run.parent, args.twins) if d is not None]:
             if (root / twin / "predictions.csv").exists():
-                w = pd.read_csv(root / twin / "predictions.csv", dtype={"patient_id": str})
-                frames["a_whole"] = w[w["split"] == "external"]
+                frames["a_whole"] = external_rows(root / twin / "predictions.csv")
                 break
     found = paired_auc_tests(frames, [("b_manual", "c_auto"), ("a_whole", "c_auto")])
     if "error" in found:
@@ -57,7 +56,7 @@ for run in runs:
     r.update(found)
     res[run.name] = r
     a = r["auto"]
-    print(run.name, f"auto ROI ({tag}) AUC {a['auc']:.3f} ({a['ci'][0]:.3f}-{a['ci'][1]:.3f}) int {a['cal_intercept']:.2f} "
-          f"slope {a['cal_slope']:.2f} sens/spec {a['sens']:.2f}/{a['spec']:.2f}",
+    print(run.name, f"auto ROI ({tag}) AUC {a['auc']:.3f} ({a['ci'][0]:.3f}-{a['ci'][1]:.3f}) "
+          f"int {a['cal_intercept']:.2f} slope {a['cal_slope']:.2f} sens/spec {a['sens']:.2f}/{a['spec']:.2f}",
           {k: v for k, v in r.items() if k != "auto"}, flush=True)
 args.json.write_text(json.dumps(res, indent=2, default=float))

@@ -181,6 +181,12 @@ def run_variant(name: str, overrides: dict[str, Any], args: argparse.Namespace, 
             "auc_per_fold": res.summary["splits"]["cv"].get("auc_per_fold")}
 
 
+def external_rows(path: Path) -> pd.DataFrame:
+    """The external (BrEaST) rows of a saved prediction file (all rows of a file without a ``split`` column)."""
+    f = pd.read_csv(path, dtype={"patient_id": str})
+    return f[f["split"] == "external"] if "split" in f.columns else f
+
+
 def paired_auc_tests(frames: dict[str, pd.DataFrame], pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """DeLong's paired test for each ``(a, b)`` in ``pairs`` whose both frames are given, on the images all frames
     share (``image``, ``y_true``, ``p_malignant`` columns); an ``error`` entry when they do not share every image."""
@@ -208,18 +214,13 @@ def paired_auc_tests(frames: dict[str, pd.DataFrame], pairs: list[tuple[str, str
 def paired_tests(out: Path, results: dict[str, Any]) -> dict[str, Any]:
     """DeLong's paired test on BrEaST (issue 11, part 3): whole image (a) vs manual-mask crop (b) vs automatic crop
     (c), for each ROI variant that has automatic-crop predictions, from the saved prediction files."""
-
-    def load(path: Path) -> pd.DataFrame:
-        f = pd.read_csv(path, dtype={"patient_id": str})
-        return f[f["split"] == "external"] if "split" in f.columns else f
-
     tests: dict[str, Any] = {}
     for roi in [n for n in results if (out / n / "external_auto_roi.csv").exists()]:
         base = WHOLE_IMAGE_TWIN.get(roi)  # the whole-image variant with the same preprocessing, if any
-        frames = {"b_manual_crop": load(out / roi / "predictions.csv"),
-                  "c_automatic_crop": load(out / roi / "external_auto_roi.csv")}
+        frames = {"b_manual_crop": external_rows(out / roi / "predictions.csv"),
+                  "c_automatic_crop": external_rows(out / roi / "external_auto_roi.csv")}
         if base is not None and base in results:
-            frames["a_whole_image"] = load(out / base / "predictions.csv")
+            frames["a_whole_image"] = external_rows(out / base / "predictions.csv")
         found = paired_auc_tests(frames, [("b_manual_crop", "c_automatic_crop"), ("a_whole_image", "c_automatic_crop")])
         if "error" in found:
             tests[roi] = {"error": f"{roi}: {found['error']}"}
